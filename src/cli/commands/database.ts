@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { embeddedServerInfo, stopEmbeddedServer } from '../../store/embedded/server.js';
+import { type GlobalOptions, withContext } from '../context.js';
+
+export function registerDatabase(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('migrate')
+    .description('apply pending schema migrations (every command also does this on first use)')
+    .action(async () => {
+      await withContext(globals(), async (ctx) => {
+        await ctx.store(1);
+        if (ctx.output.jsonMode) ctx.output.json({ migrated: true });
+        else ctx.output.line('schema is up to date');
+      });
+    });
+
+  const db = program.command('db').description('the embedded PostgreSQL server (used when DATABASE_URL is unset)');
+  db.command('status')
+    .description('where the embedded database lives and whether it runs')
+    .action(async () => {
+      await withContext(globals(), async (ctx) => {
+        const info = await embeddedServerInfo(ctx.config.home);
+        if (ctx.output.jsonMode) ctx.output.json(info);
+        else ctx.output.line(`${info.dataDir}: ${info.running ? `running on 127.0.0.1:${info.port}` : 'not running'}`);
+      });
+    });
+  db.command('stop')
+    .description('stop the embedded server (the next command starts it again)')
+    .action(async () => {
+      await withContext(globals(), async (ctx) => {
+        const stopped = await stopEmbeddedServer(ctx.config.home);
+        if (ctx.output.jsonMode) ctx.output.json({ stopped });
+        else ctx.output.line(stopped ? 'stopped' : 'it was not running');
+      });
+    });
+}

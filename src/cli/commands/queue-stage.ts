@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import type { TransportName } from '../../config/index.js';
+import { loadJob } from '../../core/jobs.js';
+import { queueStage } from '../../core/stage.js';
+import { type GlobalOptions, withContext } from '../context.js';
+import { intOption } from '../options.js';
+import { addDispatchOptions, runDispatch, type DispatchFlags } from './stage-options.js';
+
+export function registerQueueStage(program: Command, globals: () => GlobalOptions): void {
+  addDispatchOptions(
+    program
+      .command('queue-stage')
+      .description("build a stage's tasks and queue the missing ones (idempotent)")
+      .argument('<jobId>', 'job id, or at least its first 8 characters')
+      .argument('<stage>', 'stage number', intOption('<stage>', 1, 1_000))
+      .option('--force', "queue even though the stage's input stage has not completed")
+      .option('--transport <name>', "defaults to the job's own transport"),
+  ).action(async (jobId: string, stage: number, flags: DispatchFlags & { force?: boolean; transport?: string }) => {
+    await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
+      const db = await ctx.store(flags.concurrency + 2);
+      const job = await loadJob(db, jobId);
+      const transport = await ctx.transport(ctx.config.transport ?? (job.processingPath as TransportName));
+      await runDispatch(ctx, flags, (options) => queueStage({ db, transport, job, stage, force: flags.force, options }));
+    });
+  });
+}

@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { MAX_BATCH_SIZE } from '../../core/batching.js';
+import type { StageRunOptions } from '../../core/stage.js';
+import type { StageRunResult } from '../../core/stage.js';
+import { CommandContext } from '../context.js';
+import { EXIT, ExitCode } from '../exit-codes.js';
+import { intOption } from '../options.js';
+import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
+
+export interface DispatchFlags {
+  batchSize: number;
+  concurrency: number;
+}
+
+/** Options shared by the commands that dispatch a stage. */
+export function addDispatchOptions(command: Command): Command {
+  return command
+    .option('--batch-size <n>', `tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
+    .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4);
+}
+
+/**
+ * Runs a stage dispatch with a progress spinner and renders its result;
+ * throws ExitCode(1 or 3) when not everything was queued.
+ */
+export async function runDispatch(
+  ctx: CommandContext,
+  flags: DispatchFlags,
+  run: (options: StageRunOptions) => Promise<StageRunResult & { jobCreated?: boolean }>,
+): Promise<void> {
+  const spinner = ctx.output.spinner('starting');
+  let result;
+  try {
+    result = await run({
+      batchSize: flags.batchSize,
+      concurrency: flags.concurrency,
+      leaseSeconds: ctx.config.leaseSeconds,
+      onProgress: (p) => spinner.update(progressText(p)),
+      onNotice: (message) => ctx.output.notice(`geo: ${message}`),
+    });
+  } finally {
+    spinner.stop();
+  }
+  if (ctx.output.jsonMode) ctx.output.json(stageRunJson(result));
+  else renderStageRun(ctx.output, result);
+  if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
+  if (result.pendingQueue > 0 || result.failed > 0 || result.notWritten > 0) throw new ExitCode(EXIT.incomplete);
+}

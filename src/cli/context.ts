@@ -1,0 +1,62 @@
+import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
+import { openStore } from '../store/index.js';
+import type { Pool } from '../store/pool.js';
+import { createTransport, type Transport } from '../transports/index.js';
+import { Output } from './output.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  verbose?: boolean;
+  databaseUrl?: string;
+  transport?: string;
+}
+
+/**
+ * What one command run holds: configuration, output, and the resources it
+ * opened (closed in `close`, whatever happened).
+ */
+export class CommandContext {
+  private pool?: Pool;
+  private readonly transports: Transport[] = [];
+
+  constructor(
+    readonly config: GeoConfig,
+    readonly output: Output,
+  ) {}
+
+  static create(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CommandContext {
+    const output = new Output(options.json ?? false);
+    const config = loadConfig(env, { databaseUrl: options.databaseUrl, transport: options.transport, verbose: options.verbose });
+    return new CommandContext(config, output);
+  }
+
+  async store(poolSize = 10): Promise<Pool> {
+    this.pool ??= await openStore({
+      databaseUrl: this.config.databaseUrl,
+      home: this.config.home,
+      poolSize,
+      onNotice: (message) => this.output.notice(message),
+    });
+    return this.pool;
+  }
+
+  async transport(name: TransportName = this.config.transport ?? 'local'): Promise<Transport> {
+    const transport = await createTransport(name, this.config);
+    this.transports.push(transport);
+    return transport;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.transports.map((t) => t.close()));
+    await this.pool?.end().catch(() => undefined);
+  }
+}
+
+export async function withContext<T>(options: GlobalOptions, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  const ctx = CommandContext.create(options);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,34 @@
+import { CommanderError } from 'commander';
+import { GeoError } from '../errors.js';
+import { EXIT, ExitCode, exitCodeFor } from './exit-codes.js';
+import { buildProgram } from './program.js';
+
+/** Runs geo with `argv` and returns the exit code; the only place errors are printed. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof ExitCode) return err.code;
+    // Commander has already printed its own message (or the help text).
+    if (err instanceof CommanderError) return exitCodeFor(err);
+    const { json, verbose } = program.opts<{ json?: boolean; verbose?: boolean }>();
+    const code = err instanceof GeoError ? err.code : 'INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+    process.stderr.write(`geo: ${message}\n`);
+    if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    else if (!(err instanceof GeoError)) process.stderr.write('(run with --verbose for details)\n');
+    return exitCodeFor(err);
+  }
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  // A second Ctrl-C leaves at once; whatever was written stays resumable.
+  if (interrupted) process.exit(130);
+  interrupted = true;
+});
+
+process.exitCode = await main(process.argv);

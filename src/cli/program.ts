@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { registerBatches } from './commands/batches.js';
+import { registerDatabase } from './commands/database.js';
+import { registerQueueStage } from './commands/queue-stage.js';
+import { registerSubmit } from './commands/submit.js';
+import type { GlobalOptions } from './context.js';
+
+/** The command table. Each command lives in its own module under commands/. */
+export function buildProgram(): Command {
+  const program = new Command('geo')
+    .description('fan jobs out into tasks: PostgreSQL plus a queue, in aligned batches, nothing lost')
+    .option('--json', 'print one JSON document on stdout; people-facing output goes to stderr')
+    .option('--verbose', 'show stack traces on errors')
+    .option('--database-url <url>', 'PostgreSQL connection URL (env DATABASE_URL)')
+    .showHelpAfterError('(run geo --help for usage)')
+    .exitOverride();
+  const globals = () => program.opts<GlobalOptions>();
+  registerSubmit(program, globals);
+  registerQueueStage(program, globals);
+  registerBatches(program, globals);
+  registerDatabase(program, globals);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}

@@ -1,0 +1,112 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+
+export const TRANSPORT_NAMES = ['local', 'servicebus', 'storage-queue'] as const;
+export type TransportName = (typeof TRANSPORT_NAMES)[number];
+
+const databaseUrl = z
+  .string()
+  .trim()
+  .min(1)
+  .refine(isPostgresUrl, {
+    message: 'must be a postgres:// or postgresql:// URL with a host, e.g. postgresql://user@host:5432/db',
+  });
+
+const configSchema = z.object({
+  databaseUrl: databaseUrl.optional(),
+  home: z.string().min(1),
+  /** Unset: `local` for new jobs, the job's own transport for existing ones. */
+  transport: z.enum(TRANSPORT_NAMES).optional(),
+  leaseSeconds: z.coerce.number().int().min(1).max(86_400),
+  verbose: z.boolean(),
+  servicebus: z.object({
+    connectionString: z.string().min(1).optional(),
+    namespace: z.string().min(1).optional(),
+    queue: z.string().min(1),
+    timeoutMs: z.coerce.number().int().min(100).max(600_000),
+  }),
+  storage: z.object({
+    connectionString: z.string().min(1).optional(),
+    accountUrl: z.string().url().optional(),
+    queue: z.string().min(1),
+  }),
+});
+
+export type GeoConfig = z.infer<typeof configSchema>;
+
+/** Flags that override the environment; only flags actually given count. */
+export interface ConfigFlags {
+  databaseUrl?: string;
+  transport?: string;
+  verbose?: boolean;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Defaults, then environment, then flags, then one zod parse. The result is
+ * the only place below the CLI where configuration comes from.
+ */
+export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
+  const raw = {
+    databaseUrl: flags.databaseUrl ?? blankToUndefined(env.DATABASE_URL),
+    home: blankToUndefined(env.GEO_HOME) ?? path.join(os.homedir(), '.geo'),
+    transport: flags.transport ?? blankToUndefined(env.GEO_TRANSPORT),
+    leaseSeconds: blankToUndefined(env.GEO_LEASE_SECONDS) ?? 60,
+    verbose: flags.verbose ?? false,
+    servicebus: {
+      connectionString: blankToUndefined(env.GEO_SERVICEBUS_CONNECTION_STRING),
+      namespace: blankToUndefined(env.GEO_SERVICEBUS_NAMESPACE),
+      queue: blankToUndefined(env.GEO_SERVICEBUS_QUEUE) ?? 'geo-tasks',
+      timeoutMs: blankToUndefined(env.GEO_SERVICEBUS_TIMEOUT_MS) ?? 30_000,
+    },
+    storage: {
+      connectionString: blankToUndefined(env.GEO_STORAGE_CONNECTION_STRING),
+      accountUrl: blankToUndefined(env.GEO_STORAGE_ACCOUNT_URL),
+      queue: blankToUndefined(env.GEO_STORAGE_QUEUE) ?? 'geo-tasks',
+    },
+  };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, CONFIG_NAMES));
+  }
+  return parsed.data;
+}
+
+/** Names the user knows (env variables) for each config path. */
+const CONFIG_NAMES: Record<string, string> = {
+  databaseUrl: 'DATABASE_URL',
+  home: 'GEO_HOME',
+  transport: 'GEO_TRANSPORT (--transport)',
+  leaseSeconds: 'GEO_LEASE_SECONDS',
+  'servicebus.queue': 'GEO_SERVICEBUS_QUEUE',
+  'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
+  'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',
+  'storage.queue': 'GEO_STORAGE_QUEUE',
+};
+
+/** Formats zod issues as `name: message` lines a person can act on. */
+export function formatIssues(error: z.ZodError, names: Record<string, string> = {}): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.join('.');
+      const name = names[key] ?? (key || 'value');
+      return `${name}: ${issue.message}`;
+    })
+    .join('\n');
+}
+
+function blankToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}

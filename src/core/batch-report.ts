@@ -1,0 +1,48 @@
+import type { Queryable } from '../store/pool.js';
+import { reportsBatches, TASK_STATUSES, type BatchReportRow, type StatusCounts, type TaskStatus } from '../store/reports.js';
+
+export type { BatchReportRow, StatusCounts, TaskStatus };
+export { TASK_STATUSES };
+
+export interface BatchReport {
+  jobId: string;
+  summary: {
+    batches: number;
+    batchesByStatus: Record<string, number>;
+    tasks: number;
+    counts: StatusCounts;
+  };
+  /** The batches selected by the filters (all of them unless filtered). */
+  batches: BatchReportRow[];
+  /** Of those, the ones needing attention: not queued, or holding failed or pending tasks. */
+  problems: BatchReportRow[];
+}
+
+export interface BatchReportFilter {
+  stage?: number;
+  /** A batch status, or a task status that at least one of the batch's tasks has. */
+  status?: TaskStatus;
+}
+
+export async function batchReport(db: Queryable, jobId: string, filter: BatchReportFilter = {}): Promise<BatchReport> {
+  const rows = await reportsBatches(db, { jobId, stage: filter.stage });
+  const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as StatusCounts;
+  const batchesByStatus: Record<string, number> = {};
+  let tasks = 0;
+  for (const row of rows) {
+    tasks += row.tasks;
+    batchesByStatus[row.status] = (batchesByStatus[row.status] ?? 0) + 1;
+    for (const status of TASK_STATUSES) counts[status] += row.counts[status];
+  }
+  const selected = filter.status ? rows.filter((r) => r.status === filter.status || r.counts[filter.status!] > 0) : rows;
+  return {
+    jobId,
+    summary: { batches: rows.length, batchesByStatus, tasks, counts },
+    batches: selected,
+    problems: selected.filter(isProblem),
+  };
+}
+
+function isProblem(row: BatchReportRow): boolean {
+  return row.status !== 'queued' || row.counts.failed > 0 || row.counts.pending_queue > 0;
+}

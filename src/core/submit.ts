@@ -1,0 +1,36 @@
+import { InputError } from '../errors.js';
+import { jobsInsert } from '../store/jobs.js';
+import type { Pool } from '../store/pool.js';
+import type { Transport } from '../transports/transport.js';
+import type { PreparedJob } from './jobs.js';
+import { queueStage, type StageRunOptions, type StageRunResult } from './stage.js';
+
+export interface SubmitResult extends StageRunResult {
+  /** False when the job already existed (a resubmission or a resume). */
+  jobCreated: boolean;
+}
+
+/**
+ * Creates the job (or finds it: the same type and parameters are the same
+ * job) and queues its first stage. Running it again resumes an interrupted
+ * submit and creates nothing that already exists.
+ */
+export async function submitJob(params: {
+  db: Pool;
+  transport: Transport;
+  job: PreparedJob;
+  options: StageRunOptions;
+}): Promise<SubmitResult> {
+  const { db, transport, job } = params;
+  const firstStage = job.jobType.stages[0];
+  if (!firstStage) throw new InputError('JOB_TYPE_EMPTY', `${job.jobType.name} defines no stages`);
+  const { job: row, created } = await jobsInsert(db, {
+    jobId: job.jobId,
+    jobType: job.jobType.name,
+    parameters: job.parameters,
+    processingPath: transport.name,
+    stageCount: job.jobType.stages.length,
+  });
+  const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options });
+  return { ...result, jobCreated: created };
+}

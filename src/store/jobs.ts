@@ -1,0 +1,49 @@
+import type { Queryable } from './pool.js';
+
+export interface JobRow {
+  jobId: string;
+  jobType: string;
+  parameters: Record<string, unknown>;
+  processingPath: string;
+  status: string;
+  stageCount: number;
+  createdAt: Date;
+}
+
+const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
+  status, stage_count AS "stageCount", created_at AS "createdAt"`;
+
+/**
+ * Creates the job unless it exists; returns the stored row either way, so a
+ * resubmission sees the original (and its transport).
+ */
+export async function jobsInsert(
+  db: Queryable,
+  job: { jobId: string; jobType: string; parameters: Record<string, unknown>; processingPath: string; stageCount: number },
+): Promise<{ job: JobRow; created: boolean }> {
+  const inserted = await db.query<JobRow>(
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, stage_count)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (job_id) DO NOTHING
+     RETURNING ${JOB_COLUMNS}`,
+    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.stageCount],
+  );
+  if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
+  const existing = await jobsGet(db, job.jobId);
+  if (!existing) throw new Error(`job ${job.jobId} vanished while it was being created`);
+  return { job: existing, created: false };
+}
+
+export async function jobsGet(db: Queryable, jobId: string): Promise<JobRow | undefined> {
+  const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE job_id = $1`, [jobId]);
+  return rows[0];
+}
+
+/** Finds jobs whose id starts with `prefix` (users paste shortened ids). */
+export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2): Promise<string[]> {
+  const { rows } = await db.query<{ jobId: string }>(
+    `SELECT job_id AS "jobId" FROM jobs WHERE job_id LIKE $1 || '%' ORDER BY job_id LIMIT $2`,
+    [prefix, limit],
+  );
+  return rows.map((r) => r.jobId);
+}

@@ -1,0 +1,92 @@
+import pg from 'pg';
+import { DependencyError, InputError } from '../errors.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** Anything that runs a query: a pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+// int8 (count(*), sums) as JS numbers: counts here stay far below 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+export interface OpenPoolOptions {
+  connectionString: string;
+  max?: number;
+}
+
+/**
+ * Opens a pool and proves the database answers, so an unreachable server is
+ * reported once, up front, as a DependencyError naming host and port (never
+ * the password).
+ */
+export async function openPool(options: OpenPoolOptions): Promise<Pool> {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 10_000,
+  });
+  // A server that goes away under an idle client emits 'error' on the pool;
+  // the next query reports it, so an unhandled-error crash is the wrong outcome.
+  pool.on('error', () => undefined);
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw translateConnectError(err, options.connectionString);
+  }
+  return pool;
+}
+
+/** Where a connection string points, safe to print. */
+export function describeTarget(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    const database = url.pathname.replace(/^\//, '') || 'postgres';
+    return `${url.hostname}:${url.port || '5432'}/${database}`;
+  } catch {
+    return 'the configured database';
+  }
+}
+
+export function translateConnectError(err: unknown, connectionString: string): Error {
+  const target = describeTarget(connectionString);
+  const code = (err as { code?: string }).code;
+  const reason = redact(err instanceof Error ? err.message : String(err), connectionString);
+  switch (code) {
+    case '28P01':
+    case '28000':
+      return new DependencyError('DATABASE_AUTH_FAILED', `PostgreSQL at ${target} refused the credentials: ${reason}`, { cause: err });
+    case '3D000':
+      return new InputError('DATABASE_NOT_FOUND', `PostgreSQL at ${target}: ${reason}`, { cause: err });
+    default:
+      return new DependencyError('DATABASE_UNREACHABLE', `cannot reach PostgreSQL at ${target}: ${reason}`, { cause: err });
+  }
+}
+
+/** Removes the password of `connectionString` from a message, wherever it appears. */
+export function redact(message: string, connectionString: string): string {
+  try {
+    const password = decodeURIComponent(new URL(connectionString).password);
+    return password ? message.split(password).join('***') : message;
+  } catch {
+    return message;
+  }
+}
+
+/** Runs `fn` in a transaction on one client; rolls back on any error. */
+export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

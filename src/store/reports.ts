@@ -1,0 +1,71 @@
+import type { Queryable } from './pool.js';
+
+export const TASK_STATUSES = ['pending_queue', 'queued', 'processing', 'completed', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type StatusCounts = Record<TaskStatus, number>;
+
+export interface BatchReportRow {
+  batchId: string;
+  stage: number;
+  batchIndex: number;
+  tasks: number;
+  status: string;
+  counts: StatusCounts;
+  attempts: number;
+  lastError: string | null;
+}
+
+/**
+ * Per-batch status: the job's tasks grouped by batch_id, joined with the
+ * batch rows (a batch whose tasks are gone still shows, with zero tasks).
+ */
+export async function reportsBatches(
+  db: Queryable,
+  params: { jobId: string; stage?: number },
+): Promise<BatchReportRow[]> {
+  const { rows } = await db.query<{
+    batchId: string;
+    stage: number;
+    batchIndex: number;
+    status: string;
+    attempts: number;
+    lastError: string | null;
+    tasks: number;
+    pending_queue: number;
+    queued: number;
+    processing: number;
+    completed: number;
+    failed: number;
+  }>(
+    `SELECT b.batch_id AS "batchId", b.stage, b.batch_index AS "batchIndex", b.status, b.attempts,
+            b.last_error AS "lastError",
+            count(t.task_id) AS tasks,
+            count(t.task_id) FILTER (WHERE t.status = 'pending_queue') AS pending_queue,
+            count(t.task_id) FILTER (WHERE t.status = 'queued') AS queued,
+            count(t.task_id) FILTER (WHERE t.status = 'processing') AS processing,
+            count(t.task_id) FILTER (WHERE t.status = 'completed') AS completed,
+            count(t.task_id) FILTER (WHERE t.status = 'failed') AS failed
+     FROM batches b
+     LEFT JOIN tasks t ON t.batch_id = b.batch_id AND t.job_id = b.job_id
+     WHERE b.job_id = $1 AND ($2::integer IS NULL OR b.stage = $2)
+     GROUP BY b.batch_id
+     ORDER BY b.stage, b.batch_index`,
+    [params.jobId, params.stage ?? null],
+  );
+  return rows.map((r) => ({
+    batchId: r.batchId,
+    stage: r.stage,
+    batchIndex: r.batchIndex,
+    tasks: r.tasks,
+    status: r.status,
+    counts: {
+      pending_queue: r.pending_queue,
+      queued: r.queued,
+      processing: r.processing,
+      completed: r.completed,
+      failed: r.failed,
+    },
+    attempts: r.attempts,
+    lastError: r.lastError,
+  }));
+}

@@ -1,0 +1,39 @@
+import type { Queryable } from './pool.js';
+
+export interface TaskResultRow {
+  taskIndex: number;
+  taskId: string;
+  status: string;
+  result: unknown;
+}
+
+/**
+ * Streams a stage's tasks with their results in semantic order, a page of
+ * batches at a time (batches are aligned, so batch order is index order), so
+ * the next stage can be built from 10 million results without holding them.
+ */
+export async function* tasksStreamResults(
+  db: Queryable,
+  params: { jobId: string; stage: number; batchesPerPage?: number },
+): AsyncGenerator<TaskResultRow> {
+  const pageSize = params.batchesPerPage ?? 50;
+  let after = -1;
+  for (;;) {
+    const { rows } = await db.query<TaskResultRow & { batchIndex: number }>(
+      `WITH page AS (
+         SELECT batch_id, batch_index FROM batches
+         WHERE job_id = $1 AND stage = $2 AND batch_index > $3
+         ORDER BY batch_index LIMIT $4
+       )
+       SELECT page.batch_index AS "batchIndex", t.task_index AS "taskIndex", t.task_id AS "taskId", t.status, t.result
+       FROM page JOIN tasks t ON t.batch_id = page.batch_id
+       ORDER BY t.task_index`,
+      [params.jobId, params.stage, after, pageSize],
+    );
+    for (const row of rows) {
+      yield { taskIndex: row.taskIndex, taskId: row.taskId, status: row.status, result: row.result };
+    }
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.batchIndex;
+  }
+}

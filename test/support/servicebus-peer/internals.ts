@@ -1,0 +1,153 @@
+// Every access to rhea state that its typings do not declare lives here, so
+// that a rhea upgrade breaks one file rather than the whole peer.
+import rhea from 'rhea';
+import type { Connection, Delivery, Receiver, Sender } from 'rhea';
+import type { Socket } from 'node:net';
+
+interface AttachFields {
+  snd_settle_mode?: number;
+  rcv_settle_mode?: number;
+  max_message_size?: number;
+}
+
+interface LinkInternals {
+  local: { attach: AttachFields };
+  remote: { attach?: AttachFields & { source?: { address?: string } | null; target?: { address?: string } | null } };
+}
+
+interface OutgoingDelivery {
+  id: number;
+  settled: boolean;
+  remote_settled: boolean;
+}
+
+interface SenderInternals extends LinkInternals {
+  credit: number;
+  delivery_count: number;
+  _draining: boolean;
+  _drained: boolean;
+  _get_drain(): boolean;
+  session: {
+    outgoing: {
+      next_pending_delivery: number;
+      available(): number;
+      deliveries: { pop_if(f: (d: OutgoingDelivery) => boolean): number };
+    };
+  };
+}
+
+interface ConnectionInternals {
+  socket?: Socket;
+  accept(socket: Socket): Connection;
+  _disconnected(): void;
+  _register(): void;
+}
+
+type Outcome = unknown;
+interface OutcomeFactory {
+  accepted(): { described(): Outcome };
+  rejected(fields: { error?: { condition: string; description?: string } }): { described(): Outcome };
+  released(): { described(): Outcome };
+  modified(fields: Record<string, unknown>): { described(): Outcome };
+}
+const outcomes = rhea.message as unknown as OutcomeFactory;
+
+export const outcome = {
+  accepted: (): Outcome => outcomes.accepted().described(),
+  released: (): Outcome => outcomes.released().described(),
+  /** Without a condition: a plain acknowledgement, since the SDK fails any settlement carrying an error. */
+  rejected: (condition?: string, description?: string): Outcome =>
+    outcomes.rejected(condition === undefined ? {} : { error: { condition, description } }).described(),
+  modified: (fields: Record<string, unknown>): Outcome => outcomes.modified(fields).described(),
+};
+
+export function remoteAddresses(link: Sender | Receiver): { source?: string; target?: string } {
+  const attach = (link as unknown as LinkInternals).remote.attach;
+  return { source: attach?.source?.address ?? undefined, target: attach?.target?.address ?? undefined };
+}
+
+/**
+ * The SDK expects its requested settle modes back and, for senders, a
+ * max_message_size. A refused link keeps a null terminus, which is how AMQP
+ * signals "not attached" before the detach carrying the error.
+ */
+export function prepareAttachReply(link: Sender | Receiver, opts: { maxMessageSize?: number; refuse?: boolean }): void {
+  const l = link as unknown as LinkInternals;
+  const remote = l.remote.attach;
+  if (remote?.snd_settle_mode !== undefined) l.local.attach.snd_settle_mode = remote.snd_settle_mode;
+  if (remote?.rcv_settle_mode !== undefined) l.local.attach.rcv_settle_mode = remote.rcv_settle_mode;
+  if (opts.maxMessageSize !== undefined) l.local.attach.max_message_size = opts.maxMessageSize;
+  if (opts.refuse) return;
+  const { source, target } = remoteAddresses(link);
+  link.set_source(source === undefined ? {} : { address: source });
+  link.set_target(target === undefined ? {} : { address: target });
+}
+
+/** Absolute delivery limit granted by the last flow (delivery-count + link-credit). */
+export function deliveryLimit(sender: Sender): number {
+  const s = sender as unknown as SenderInternals;
+  return s.delivery_count + s.credit;
+}
+
+export function isDraining(sender: Sender): boolean {
+  return (sender as unknown as SenderInternals)._draining === true;
+}
+
+/**
+ * rhea only sets drain=true on the answering flow while credit remains; when the
+ * last transfers used it up the SDK would wait out its drain timer. Answer the
+ * drain whenever one is pending.
+ */
+export function answerDrainEvenAtZeroCredit(sender: Sender): void {
+  const s = sender as unknown as SenderInternals;
+  s._get_drain = function (this: SenderInternals): boolean {
+    if (!this._draining || !this._drained) return false;
+    this.delivery_count += this.credit;
+    this.credit = 0;
+    return true;
+  };
+}
+
+export function outgoingRoom(sender: Sender): number {
+  return (sender as unknown as SenderInternals).session.outgoing.available();
+}
+
+/**
+ * rhea's outgoing buffer pops only from its head, so one delivery the client
+ * never settles (its lock expired) would block the link after ~2 000 more.
+ * Reclaim such heads locally; returns the number of freed slots.
+ */
+export function reclaimStaleHeads(sender: Sender, isStale: (d: Delivery) => boolean): number {
+  const outgoing = (sender as unknown as SenderInternals).session.outgoing;
+  return outgoing.deliveries.pop_if((d) => {
+    if (d.settled && d.remote_settled) return true;
+    if (d.id >= outgoing.next_pending_delivery || !isStale(d as unknown as Delivery)) return false;
+    d.settled = true;
+    d.remote_settled = true;
+    return true;
+  });
+}
+
+/**
+ * Answer a receive-settle-mode-second disposition with a settled one. rhea
+ * never sees a final settle from the client in this mode, so mark the delivery
+ * remote-settled or its 2048-slot session buffer overflows.
+ */
+export function settleOutgoing(delivery: Delivery, state: Outcome): void {
+  delivery.update(true, state);
+  (delivery as unknown as OutgoingDelivery).remote_settled = true;
+}
+
+export function acceptSocket(connection: Connection, socket: Socket): void {
+  (connection as unknown as ConnectionInternals).accept(socket);
+}
+
+/**
+ * rhea listens for 'end' and 'error' only, so a socket destroyed here would
+ * leave its heartbeat timer running: run rhea's disconnect path by hand.
+ */
+export function abortConnection(connection: Connection): void {
+  const c = connection as unknown as ConnectionInternals;
+  c.socket?.destroy();
+  c._disconnected();
+}

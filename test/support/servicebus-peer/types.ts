@@ -1,0 +1,92 @@
+// Public types of the Service Bus test peer. Other test suites code against
+// these names, so changes here must stay backwards compatible.
+
+export interface PeerQueueOptions {
+  /** Drop messages whose id was already accepted within the window. Off by default, as in Service Bus. */
+  duplicateDetection?: boolean;
+  /** Duplicate detection history window; default 10 minutes. */
+  duplicateWindowMs?: number;
+  /** peekLock lock duration; default 30 000 ms. */
+  lockDurationMs?: number;
+  /** Deliveries allowed before a message goes to the dead-letter list; default 10. */
+  maxDeliveryCount?: number;
+}
+
+export interface ServiceBusPeerOptions {
+  /** 0 (default) picks an ephemeral port. */
+  port?: number;
+  /** Default 'RootManageSharedAccessKey'. */
+  keyName?: string;
+  /** Default: a fixed test key (see DEFAULT_TEST_KEY). */
+  key?: string;
+  /** Queues created at start; default { 'geo-tasks': {} }. */
+  queues?: Record<string, PeerQueueOptions>;
+  /** Announced on sender links; the SDK sizes createMessageBatch() from it. Default 262144. */
+  maxMessageSize?: number;
+  log?: (msg: string) => void;
+}
+
+export interface PeerTransferMessage {
+  messageId: string;
+  subject?: string;
+  applicationProperties: Record<string, unknown>;
+  /** Decoded like the SDK does: JSON data sections are parsed, other data stays a Buffer. */
+  body: unknown;
+  sizeBytes: number;
+}
+
+export interface PeerTransfer {
+  queue: string;
+  at: number;
+  messages: PeerTransferMessage[];
+  /** 'dropped': never acknowledged because the peer cut the connection. */
+  outcome: 'accepted' | 'rejected' | 'dropped';
+}
+
+export interface PeerQueueView {
+  /** Messages not dead-lettered: available, locked and deferred. */
+  activeCount(): number;
+  deadLetterCount(): number;
+  /** Ids of active messages in sequence-number order. */
+  messageIds(): string[];
+  /** Ids in the dead-letter list, in the order they were dead-lettered. */
+  deadLetterIds(): string[];
+  /** Messages acknowledged but not stored because duplicate detection recognised their id. */
+  duplicatesDropped(): number;
+  /** Removes active and dead-lettered messages; duplicate-detection history is kept. */
+  purge(): void;
+}
+
+export interface PeerFaults {
+  /** Reject the next n transfers with this AMQP error condition, e.g. 'com.microsoft:server-busy'. */
+  rejectNextTransfers(n: number, condition: string, description?: string): void;
+  /** Reject about `fraction` of transfers; deterministic for a given seed. 0 turns it off. */
+  rejectTransfersRandomly(fraction: number, condition: string, seed?: number): void;
+  /** After n more accepted transfers, the next transfer is not acknowledged and its connection is cut. */
+  dropConnectionAfterTransfers(n: number): void;
+  /** Delay before each incoming transfer is settled. */
+  setLatencyMs(ms: number): void;
+  /** Token bucket over messages per second for the whole peer; null turns it off. */
+  throttle(messagesPerSecond: number | null): void;
+  /** Close the listener (connections are refused) and cut existing connections; false listens again. */
+  refuseConnections(on: boolean): void;
+  clear(): void;
+}
+
+export interface ServiceBusPeer {
+  readonly port: number;
+  readonly host: string;
+  connectionString(opts?: { key?: string; keyName?: string }): string;
+  createQueue(name: string, opts?: PeerQueueOptions): void;
+  deleteQueue(name: string): void;
+  queue(name: string): PeerQueueView;
+  /** Every incoming send transfer in arrival order, including rejected and dropped ones. */
+  transfers(): PeerTransfer[];
+  resetStats(): void;
+  readonly faults: PeerFaults;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TEST_KEY = 'c2VydmljZWJ1cy1wZWVyLXRlc3Qta2V5LW5vdC1hLXNlY3JldA==';
+export const DEFAULT_KEY_NAME = 'RootManageSharedAccessKey';
+export const DEFAULT_MAX_MESSAGE_SIZE = 262_144;
