@@ -9,6 +9,8 @@ export interface GlobalOptions {
   verbose?: boolean;
   databaseUrl?: string;
   transport?: string;
+  createQueue?: boolean;
+  messageEncoding?: string;
 }
 
 /**
@@ -26,7 +28,13 @@ export class CommandContext {
 
   static create(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CommandContext {
     const output = new Output(options.json ?? false);
-    const config = loadConfig(env, { databaseUrl: options.databaseUrl, transport: options.transport, verbose: options.verbose });
+    const config = loadConfig(env, {
+      databaseUrl: options.databaseUrl,
+      transport: options.transport,
+      verbose: options.verbose,
+      createQueue: options.createQueue,
+      messageEncoding: options.messageEncoding,
+    });
     return new CommandContext(config, output);
   }
 

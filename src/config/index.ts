@@ -31,6 +31,10 @@ const configSchema = z.object({
     connectionString: z.string().min(1).optional(),
     accountUrl: z.string().url().optional(),
     queue: z.string().min(1),
+    /** Create the queue when it does not exist (otherwise that is an error naming it). */
+    createQueue: z.boolean(),
+    /** base64 is what the Azure Functions queue trigger expects by default. */
+    messageEncoding: z.enum(['base64', 'text']),
   }),
 });
 
@@ -41,6 +45,8 @@ export interface ConfigFlags {
   databaseUrl?: string;
   transport?: string;
   verbose?: boolean;
+  createQueue?: boolean;
+  messageEncoding?: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -66,6 +72,8 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
       connectionString: blankToUndefined(env.GEO_STORAGE_CONNECTION_STRING),
       accountUrl: blankToUndefined(env.GEO_STORAGE_ACCOUNT_URL),
       queue: blankToUndefined(env.GEO_STORAGE_QUEUE) ?? 'geo-tasks',
+      createQueue: flags.createQueue ?? false,
+      messageEncoding: flags.messageEncoding ?? blankToUndefined(env.GEO_STORAGE_MESSAGE_ENCODING) ?? 'base64',
     },
   };
   const parsed = configSchema.safeParse(raw);
@@ -85,6 +93,7 @@ const CONFIG_NAMES: Record<string, string> = {
   'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',
   'storage.queue': 'GEO_STORAGE_QUEUE',
+  'storage.messageEncoding': 'GEO_STORAGE_MESSAGE_ENCODING (--message-encoding)',
 };
 
 /** Formats zod issues as `name: message` lines a person can act on. */

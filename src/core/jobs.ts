@@ -20,6 +20,10 @@ export function prepareJob(typeName: string, rawParameters: Record<string, unkno
   const jobType = getJobType(typeName);
   const parsed = jobType.params.safeParse(rawParameters);
   if (!parsed.success) {
+    const unknown = parsed.error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
+    if (unknown.length > 0) {
+      throw new InputError('INVALID_PARAMS', `${typeName}: unknown parameter ${unknown.map((k) => `"${k}"`).join(', ')}`);
+    }
     throw new InputError('INVALID_PARAMS', `${typeName}: ${formatIssues(parsed.error).split('\n').join('; ')}`);
   }
   const parameters = parsed.data;

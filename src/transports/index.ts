@@ -10,6 +10,11 @@ export async function createTransport(name: TransportName, config: GeoConfig): P
   switch (name) {
     case 'local':
       return createLocalTransport();
+    case 'storage-queue': {
+      // Loaded on demand: the Azure SDK costs every other command ~0.3 s of start-up.
+      const { createStorageQueueTransport } = await import('./storage-queue.js');
+      return createStorageQueueTransport(config.storage);
+    }
     default:
       void config;
       throw new InputError('TRANSPORT_UNAVAILABLE', `the ${name} transport is not available in this build`);

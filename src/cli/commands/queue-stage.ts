@@ -4,7 +4,7 @@ import { loadJob } from '../../core/jobs.js';
 import { queueStage } from '../../core/stage.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
-import { addDispatchOptions, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
 
 export function registerQueueStage(program: Command, globals: () => GlobalOptions): void {
   addDispatchOptions(
@@ -13,10 +13,10 @@ export function registerQueueStage(program: Command, globals: () => GlobalOption
       .description("build a stage's tasks and queue the missing ones (idempotent)")
       .argument('<jobId>', 'job id, or at least its first 8 characters')
       .argument('<stage>', 'stage number', intOption('<stage>', 1, 1_000))
-      .option('--force', "queue even though the stage's input stage has not completed")
-      .option('--transport <name>', "defaults to the job's own transport"),
-  ).action(async (jobId: string, stage: number, flags: DispatchFlags & { force?: boolean; transport?: string }) => {
-    await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
+      .option('--force', "queue even though the stage's input stage has not completed"),
+  ).action(async (jobId: string, stage: number, flags: DispatchFlags & { force?: boolean }) => {
+    // Without --transport (or GEO_TRANSPORT) the job's own transport is used.
+    await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const db = await ctx.store(flags.concurrency + 2);
       const job = await loadJob(db, jobId);
       const transport = await ctx.transport(ctx.config.transport ?? (job.processingPath as TransportName));

@@ -10,13 +10,24 @@ import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.
 export interface DispatchFlags {
   batchSize: number;
   concurrency: number;
+  transport?: string;
+  createQueue?: boolean;
+  messageEncoding?: string;
+}
+
+/** The configuration flags of a dispatching command, as global options for the context. */
+export function contextFlags(flags: DispatchFlags) {
+  return { transport: flags.transport, createQueue: flags.createQueue, messageEncoding: flags.messageEncoding };
 }
 
 /** Options shared by the commands that dispatch a stage. */
 export function addDispatchOptions(command: Command): Command {
   return command
     .option('--batch-size <n>', `tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
-    .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4);
+    .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4)
+    .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
+    .option('--create-queue', 'storage-queue: create the queue when it does not exist')
+    .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text');
 }
 
 /**

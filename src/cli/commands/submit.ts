@@ -4,7 +4,7 @@ import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { collectParam } from '../options.js';
-import { addDispatchOptions, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
 
 interface SubmitFlags extends DispatchFlags {
   n?: string;
@@ -18,9 +18,8 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
       .description('create a job and queue its first stage (run again to resume an interrupted submit)')
       .argument('<type>', 'job type, e.g. hello_world')
       .option('--n <count>', 'number of tasks (the job parameter n)')
-      .option('--param <key=value>', 'a job parameter; repeatable', collectParam)
-      .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)'),
-  ).action(async (type: string, flags: SubmitFlags & { transport?: string }) => {
+      .option('--param <key=value>', 'a job parameter; repeatable', collectParam),
+  ).action(async (type: string, flags: SubmitFlags) => {
     const raw: Record<string, unknown> = { ...flags.param };
     if (flags.n !== undefined) {
       if ('n' in raw) throw new InputError('INVALID_PARAM', 'give n once: --n or --param n=..., not both');
@@ -28,7 +27,7 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
     }
     // Validate before anything connects, so bad input writes nothing.
     const job = prepareJob(type, raw);
-    await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
+    await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const transport = await ctx.transport();
       const db = await ctx.store(flags.concurrency + 2);
       await runDispatch(ctx, flags, (options) => submitJob({ db, transport, job, options }));

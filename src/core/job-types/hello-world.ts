@@ -5,11 +5,17 @@ export const MAX_TASKS = 10_000_000;
 
 const params = z
   .object({
-    n: z.coerce
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be at least 1' })
-      .max(MAX_TASKS, { error: `must be at most ${MAX_TASKS.toLocaleString('en-US')}` }),
+    n: z
+      .unknown()
+      .refine((v) => v !== undefined && v !== '', { error: 'is required (--n N)' })
+      .pipe(z.coerce.number({ error: 'must be a number' }))
+      .pipe(
+        z
+          .number()
+          .int({ error: 'must be a whole number' })
+          .min(1, { error: 'must be at least 1' })
+          .max(MAX_TASKS, { error: `must be at most ${MAX_TASKS.toLocaleString('en-US')}` }),
+      ),
     name: z.string().min(1).default('World'),
   })
   .strict();

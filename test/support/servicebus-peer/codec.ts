@@ -37,6 +37,11 @@ function normaliseId(msg: Message): string {
   return assigned;
 }
 
+// rhea's typings declare two Message types; the decoded one lacks `body`.
+function decode(buf: Buffer): Message {
+  return rhea.message.decode(buf) as unknown as Message;
+}
+
 function batchParts(envelope: Message): Buffer[] {
   const body: unknown = envelope.body;
   if (Buffer.isBuffer(body)) return [body];
@@ -57,8 +62,8 @@ export function decodeTransfer(payload: Message | Buffer, format: number | undef
   if (format !== BATCH_FORMAT || !Buffer.isBuffer(payload)) {
     throw new Error(`unsupported message format 0x${(format >>> 0).toString(16)}`);
   }
-  return batchParts(rhea.message.decode(payload)).map((part) => {
-    const msg = rhea.message.decode(part);
+  return batchParts(decode(payload)).map((part) => {
+    const msg = decode(part);
     return { messageId: normaliseId(msg), msg, sizeBytes: part.length };
   });
 }

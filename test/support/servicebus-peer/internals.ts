@@ -1,7 +1,7 @@
 // Every access to rhea state that its typings do not declare lives here, so
 // that a rhea upgrade breaks one file rather than the whole peer.
 import rhea from 'rhea';
-import type { Connection, Delivery, Receiver, Sender } from 'rhea';
+import type { Connection, Delivery, Receiver, Sender, Source, TerminusOptions } from 'rhea';
 import type { Socket } from 'node:net';
 
 interface AttachFields {
@@ -79,8 +79,9 @@ export function prepareAttachReply(link: Sender | Receiver, opts: { maxMessageSi
   if (opts.maxMessageSize !== undefined) l.local.attach.max_message_size = opts.maxMessageSize;
   if (opts.refuse) return;
   const { source, target } = remoteAddresses(link);
-  link.set_source(source === undefined ? {} : { address: source });
-  link.set_target(target === undefined ? {} : { address: target });
+  // rhea's typings require an address; an absent one is legal AMQP (the $cbs reply link has none).
+  link.set_source((source === undefined ? {} : { address: source }) as Source);
+  link.set_target((target === undefined ? {} : { address: target }) as TerminusOptions);
 }
 
 /** Absolute delivery limit granted by the last flow (delivery-count + link-credit). */

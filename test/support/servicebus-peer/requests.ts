@@ -58,6 +58,6 @@ export function respond(links: ReplyLinks, request: Message, reply: Reply): bool
   }
   const message: Record<string, unknown> = { correlation_id: request.message_id, application_properties: props };
   if (reply.body !== undefined) message.body = reply.body;
-  link.send(message as Message);
+  link.send(message as unknown as Message);
   return true;
 }

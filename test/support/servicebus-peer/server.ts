@@ -2,7 +2,7 @@
 // listener, and routing of links and deliveries to CBS, $management and queues.
 import type { Socket } from 'node:net';
 import rhea from 'rhea';
-import type { Connection, Container, Delivery, EventContext, Receiver, Sender } from 'rhea';
+import type { Connection, ConnectionOptions, Container, EventContext, Receiver, Sender } from 'rhea';
 import { Claims, type SasCredentials } from './cbs.js';
 import { Consumer, type SettlementKind } from './consumer.js';
 import { abortConnection, acceptSocket, prepareAttachReply, remoteAddresses } from './internals.js';
@@ -76,7 +76,9 @@ export class AmqpServer {
   }
 
   accept(socket: Socket): void {
-    const amqp = this.container.create_connection({ id: `peer-${socket.remotePort ?? 0}`, container_id: 'servicebus-test-peer' });
+    // Server-side options only; rhea's typings describe client connections (host/port required).
+    const options = { id: `peer-${socket.remotePort ?? 0}`, container_id: 'servicebus-test-peer' };
+    const amqp = this.container.create_connection(options as unknown as ConnectionOptions);
     const conn = new PeerConnection(amqp, (c) => this.connections.delete(c), this.deps.log);
     this.byAmqp.set(amqp, conn);
     this.connections.add(conn);
@@ -215,5 +217,3 @@ export class AmqpServer {
     }
   }
 }
-
-export type { Delivery };

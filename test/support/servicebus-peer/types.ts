@@ -49,7 +49,7 @@ export interface PeerQueueView {
   deadLetterCount(): number;
   /** Ids of active messages in sequence-number order. */
   messageIds(): string[];
-  /** Ids in the dead-letter list, in the order they were dead-lettered. */
+  /** Ids in the dead-letter list, in sequence-number order. */
   deadLetterIds(): string[];
   /** Messages acknowledged but not stored because duplicate detection recognised their id. */
   duplicatesDropped(): number;

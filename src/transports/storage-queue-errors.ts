@@ -1,0 +1,98 @@
+import { TransportError, errorMessage } from '../errors.js';
+
+/** Names the queue in every message; never holds a key. */
+export interface QueueWhere {
+  account: string;
+  queue: string;
+}
+
+/** Network failures worth another try; the SDK reports them as RestError codes or in the message. */
+const CONNECTION_CODES = ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'REQUEST_SEND_ERROR'];
+
+export interface StatusInfo {
+  status?: number;
+  /** The service's error code (`QueueNotFound`, `AuthenticationFailed`) or the network error code. */
+  code?: string;
+  /** The first line of the SDK's message (the rest is request id and time), secrets removed. */
+  detail: string;
+}
+
+export function describeError(err: unknown, redact: (text: string) => string): StatusInfo {
+  const e = err as { statusCode?: unknown; code?: unknown; details?: { errorCode?: unknown } };
+  const status = typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+  const serviceCode = typeof e?.details?.errorCode === 'string' ? e.details.errorCode : undefined;
+  const code = serviceCode ?? (typeof e?.code === 'string' ? e.code : undefined);
+  const detail = redact(errorMessage(err).split('\n')[0]!.trim());
+  return { status, code, detail };
+}
+
+export function isConnectionFailure(err: unknown, info: StatusInfo): boolean {
+  if (info.status !== undefined) return false;
+  const upper = `${info.code ?? ''} ${info.detail}`.toUpperCase();
+  return CONNECTION_CODES.some((c) => upper.includes(c)) || upper.includes('SOCKET HANG UP');
+}
+
+export function isTimeout(err: unknown): boolean {
+  const name = (err as { name?: unknown })?.name;
+  return name === 'AbortError' || name === 'TimeoutError';
+}
+
+/** The service said the message is too big (it disagrees with our own pre-check, or the limit changed). */
+export function isTooLarge(info: StatusInfo): boolean {
+  return info.status === 413 || info.code === 'MessageTooLarge' || info.code === 'RequestBodyTooLarge';
+}
+
+/**
+ * Translates one failed sendMessage into geo's terms. Busy (503) lowers the
+ * number of batches in flight; server errors, timeouts and lost connections
+ * are retried by the core with backoff; anything the same request would get
+ * again (403, 404, a malformed request) stops the run.
+ */
+export function classifySendError(err: unknown, where: QueueWhere, redact: (text: string) => string): TransportError {
+  const info = describeError(err, redact);
+  const on = `storage queue ${where.queue} in account ${where.account}`;
+  const suffix = info.code ? ` (${info.status ?? ''}${info.status ? ' ' : ''}${info.code})` : info.status ? ` (${info.status})` : '';
+  const message = (what: string) => `${what} on ${on}${suffix}: ${info.detail}`;
+  if (isTimeout(err)) {
+    return new TransportError('STORAGE_TIMEOUT', `send timed out on ${on}`, { retryable: true, cause: err });
+  }
+  if (info.status === 503 || info.status === 429) {
+    return new TransportError('STORAGE_BUSY', message('server busy'), { retryable: true, throttled: true, cause: err });
+  }
+  if (info.status === 500 || info.status === 502 || info.status === 504 || info.status === 408) {
+    return new TransportError('STORAGE_SERVER_ERROR', message('server error'), { retryable: true, cause: err });
+  }
+  if (info.status === 401 || info.status === 403) {
+    return new TransportError('STORAGE_FORBIDDEN', message('access refused'), { retryable: false, cause: err });
+  }
+  if (info.status === 404) {
+    return new TransportError('QUEUE_NOT_FOUND', message('queue not found'), { retryable: false, cause: err });
+  }
+  if (isConnectionFailure(err, info)) {
+    return new TransportError('STORAGE_CONNECTION', message('connection failed'), { retryable: true, cause: err });
+  }
+  if (isIdentityError(err)) {
+    // A token refresh can fail transiently; the core still stops after a few batches in a row.
+    return new TransportError('STORAGE_TOKEN', message('could not get a Microsoft Entra ID token'), { retryable: true, cause: err });
+  }
+  return new TransportError('STORAGE_SEND_FAILED', message('send failed'), { retryable: false, cause: err });
+}
+
+/** Errors of @azure/identity: no credential found, or the token request failed. */
+export function isIdentityError(err: unknown): boolean {
+  const name = (err as { name?: unknown })?.name;
+  return name === 'CredentialUnavailableError' || name === 'AuthenticationError' || name === 'AggregateAuthenticationError';
+}
+
+/**
+ * Removes the account key and SAS signatures from text before it can reach
+ * an error message, whatever the SDK chose to put there.
+ */
+export function redactor(secrets: string[]): (text: string) => string {
+  const known = secrets.filter((s) => s.length >= 8);
+  return (text) => {
+    let out = text;
+    for (const secret of known) out = out.split(secret).join('[redacted]');
+    return out.replace(/\b(sig|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi, '$1=[redacted]');
+  };
+}

@@ -1,0 +1,121 @@
+import type { QueueClient } from '@azure/storage-queue';
+import type { TransportError } from '../errors.js';
+import { encodeTaskMessage, type TaskMessage } from './message.js';
+import { connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
+import { classifySendError, describeError, isTooLarge, type QueueWhere } from './storage-queue-errors.js';
+import type { SendReport, Transport } from './transport.js';
+
+/** Azure Storage Queue's limit on one message, counted on the encoded text. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+export interface StorageQueueOptions {
+  /** Requests in flight across all batches of this process. */
+  maxInFlight?: number;
+  /** Client-side limit on one request: the SDK's own timeout only tells the server. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Azure Storage Queue. The service has no batch send, so a batch is up to
+ * 100 concurrent single sends, bounded across batches by `maxInFlight`.
+ *
+ * Each acknowledged send is reported in the batch's SendReport and the core
+ * marks those tasks `queued` in one statement once the batch's sends have
+ * settled. A crash inside that window leaves acknowledged tasks in
+ * `pending_queue`, and recovery sends them again: delivery is at least once,
+ * and because Storage Queue has no duplicate detection (unlike Service Bus)
+ * consumers must be idempotent on the message's task id.
+ */
+export async function createStorageQueueTransport(config: StorageConfig, options: StorageQueueOptions = {}): Promise<Transport> {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  // One try per request: the core retries with its own backoff and re-sends
+  // only what is unacknowledged. The SDK's default (4 tries, 4 s doubling
+  // delays) would hold a batch for minutes during an outage.
+  const { client, where, redact } = await connectStorageQueue(config, {
+    pipeline: { retryOptions: { maxTries: 1, tryTimeoutInMs: requestTimeoutMs } },
+    timeoutMs: requestTimeoutMs,
+  });
+  const encode = config.messageEncoding === 'base64' ? toBase64 : (text: string) => text;
+  const slots = new Semaphore(options.maxInFlight ?? 256);
+
+  return {
+    name: 'storage-queue',
+    inDatabase: false,
+    target: `storage queue ${where.queue} in account ${where.account}`,
+    async send(messages) {
+      const report: SendReport = { acknowledged: [], rejected: [] };
+      const errors: TransportError[] = [];
+      await Promise.all(
+        messages.map(async (message) => {
+          const text = encode(encodeTaskMessage(message));
+          const bytes = Buffer.byteLength(text, 'utf8');
+          if (bytes > MAX_MESSAGE_BYTES) {
+            report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
+            return;
+          }
+          const outcome = await sendOne(client, text, slots, requestTimeoutMs);
+          if (outcome === undefined) report.acknowledged.push(message.taskId);
+          else if (isTooLarge(describeError(outcome, redact))) {
+            report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
+          } else {
+            errors.push(classifySendError(outcome, where, redact));
+          }
+        }),
+      );
+      const error = worstOf(errors);
+      if (error) report.error = error;
+      return report;
+    },
+    async close() {
+      // The SDK holds no connections of its own beyond Node's keep-alive agent.
+    },
+  };
+}
+
+/** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
+async function sendOne(client: QueueClient, text: string, slots: Semaphore, timeoutMs: number): Promise<unknown> {
+  await slots.acquire();
+  try {
+    await client.sendMessage(text, { abortSignal: AbortSignal.timeout(timeoutMs) });
+    return undefined;
+  } catch (err) {
+    return err ?? new Error('send failed');
+  } finally {
+    slots.release();
+  }
+}
+
+/** A permanent error stops the run, a busy one lowers concurrency: report the one that matters most. */
+function worstOf(errors: TransportError[]): TransportError | undefined {
+  return errors.find((e) => !e.retryable) ?? errors.find((e) => e.throttled) ?? errors[0];
+}
+
+function tooLargeReason(bytes: number, encoding: string): string {
+  return `message is ${bytes.toLocaleString('en-US')} bytes after ${encoding} encoding; Azure Storage Queue accepts at most ${MAX_MESSAGE_BYTES.toLocaleString('en-US')} bytes (64 KiB)`;
+}
+
+function toBase64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+/** Bounds requests in flight across all batches of the process. */
+class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.active--;
+  }
+}

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadJob } from '../../src/core/jobs.js';
+import { queueStage } from '../../src/core/stage.js';
+import type { Pool } from '../../src/store/pool.js';
+import { createLocalTransport } from '../../src/transports/local.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { FakeTransport } from '../support/fake-transport.js';
+import { submitHelloWorld } from '../support/submit.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const options = { batchSize: 100, concurrency: 4, leaseSeconds: 30 };
+
+/** What a consumer would do for stage 1: complete every greeting with its message. */
+async function completeStage(pool: Pool, jobId: string, stage: number): Promise<void> {
+  await pool.query(
+    `UPDATE tasks SET status = 'completed', result = jsonb_build_object('message', parameters->>'message')
+     WHERE job_id = $1 AND stage = $2`,
+    [jobId, stage],
+  );
+  await pool.query(`UPDATE stages SET completed_count = task_count, status = 'completed' WHERE job_id = $1 AND stage = $2`, [
+    jobId,
+    stage,
+  ]);
+}
+
+describe('queue-stage', () => {
+  it('refuses stage 2 while stage 1 is incomplete, naming the state, and writes nothing', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 300, name: 'early' });
+    const job = await loadJob(db.pool, submitted.jobId);
+    await expect(queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, options })).rejects.toMatchObject({
+      code: 'STAGE_INPUTS_NOT_READY',
+      message: expect.stringMatching(/stage 1 is not complete \(0 of 300 tasks finished\).*--force/),
+    });
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM tasks WHERE job_id = $1 AND stage = 2`, [job.jobId]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('with --force builds stage 2 from whatever stage 1 results exist', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 150, name: 'forced' });
+    const job = await loadJob(db.pool, submitted.jobId);
+    const result = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, force: true, options });
+    expect(result).toMatchObject({ stage: 2, stageName: 'reply', tasks: 150, batches: 2, queued: 150 });
+    const { rows } = await db.pool.query(`SELECT parameters FROM tasks WHERE job_id = $1 AND stage = 2 AND task_index = 3`, [job.jobId]);
+    expect(rows[0].parameters).toEqual({ i: 3, greeting: null });
+  });
+
+  it('builds stage 2 from stage 1 results once stage 1 completed, and is idempotent', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 1_234, name: 'Ada' });
+    await completeStage(db.pool, submitted.jobId, 1);
+    const job = await loadJob(db.pool, submitted.jobId.slice(0, 10));
+    const first = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, options });
+    expect(first).toMatchObject({ tasks: 1_234, batches: 13, queued: 1_234, createdTasks: 1_234 });
+    const { rows } = await db.pool.query(
+      `SELECT task_id, task_index, parameters FROM tasks WHERE job_id = $1 AND stage = 2 ORDER BY task_index`,
+      [job.jobId],
+    );
+    expect(rows).toHaveLength(1_234);
+    expect(rows.map((r) => r.task_index)).toEqual([...Array(1_234).keys()]);
+    expect(rows[1_233]).toEqual({
+      task_id: `${job.jobId.slice(0, 8)}-s2-reply-1233`,
+      task_index: 1_233,
+      parameters: { i: 1_233, greeting: 'Hello Ada from task 1233!' },
+    });
+    const second = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, options });
+    expect(second).toMatchObject({ tasks: 1_234, queued: 1_234, createdTasks: 0 });
+  });
+
+  it('rejects an unknown stage, listing the stages', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 1, name: 'stages' });
+    const job = await loadJob(db.pool, submitted.jobId);
+    await expect(queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 3, options })).rejects.toThrow(
+      /hello_world has no stage 3; its stages: 1 \(greeting\), 2 \(reply\)/,
+    );
+  });
+
+  it("refuses a transport other than the job's own", async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 1, name: 'mismatch' });
+    const job = await loadJob(db.pool, submitted.jobId);
+    await expect(queueStage({ db: db.pool, transport: new FakeTransport('servicebus'), job, stage: 1, options })).rejects.toMatchObject({
+      code: 'TRANSPORT_MISMATCH',
+    });
+  });
+
+  it('keeps the batch size of the first dispatch so batch ids stay stable', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 120, name: 'size' }, { batchSize: 40 });
+    const notices: string[] = [];
+    const job = await loadJob(db.pool, submitted.jobId);
+    const again = await queueStage({
+      db: db.pool,
+      transport: createLocalTransport(),
+      job,
+      stage: 1,
+      options: { ...options, batchSize: 100, onNotice: (m) => notices.push(m) },
+    });
+    expect(again).toMatchObject({ batches: 3, createdTasks: 0 });
+    expect(notices[0]).toMatch(/batch size 40/);
+  });
+});

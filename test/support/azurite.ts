@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const MAIN = path.resolve(import.meta.dirname, '../../node_modules/azurite/dist/src/queue/main.js');
+
+/** Azurite's well-known development account (public, documented by Microsoft). */
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface Azurite {
+  accountName: string;
+  port: number;
+  /** A connection string with the dev account's key. */
+  connectionString: string;
+  /** The same endpoint with another key (authentication fails). */
+  connectionStringWithKey(key: string): string;
+  /** Stops the server gracefully (it saves its state); the port stays reserved for `start`. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  start(): Promise<void>;
+  /** Stops it and removes its data; call it in afterAll. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Runs Azurite's queue service from node_modules on a free loopback port.
+ * State lives in a temporary folder rather than memory so that a test can
+ * stop and restart it without losing the messages already sent.
+ * `--skipApiVersionCheck`: Azurite 3.35 rejects the newer API version that
+ * @azure/storage-queue 12.30 sends.
+ */
+export async function startAzurite(): Promise<Azurite> {
+  const port = await freePort();
+  const location = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-azurite-'));
+  let child: ChildProcess | undefined;
+
+  async function start(): Promise<void> {
+    if (child) return;
+    const proc = spawn(
+      process.execPath,
+      [MAIN, '--queueHost', '127.0.0.1', '--queuePort', String(port), '--location', location,
+        '--skipApiVersionCheck', '--silent', '--disableTelemetry'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child = proc;
+    try {
+      await waitForPort(port, proc, () => stderr);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      child = undefined;
+      throw err;
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    if (proc.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  await start();
+  const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
+  const withKey = (key: string) =>
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${key};QueueEndpoint=${endpoint};`;
+  return {
+    accountName: DEV_ACCOUNT,
+    port,
+    connectionString: withKey(DEV_KEY),
+    connectionStringWithKey: withKey,
+    start,
+    stop,
+    async dispose() {
+      await stop();
+      await fs.rm(location, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, proc: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
+    if (await canConnect(port)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`azurite did not listen on port ${port} within 20 s: ${stderr()}`);
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,44 @@
+import type { TransportName } from '../../src/config/index.js';
+import { TransportError } from '../../src/errors.js';
+import type { TaskMessage } from '../../src/transports/message.js';
+import type { SendReport, Transport } from '../../src/transports/transport.js';
+
+/**
+ * A transport for pure-logic tests of the batch protocol: records what it
+ * was given and fails on demand. Never a substitute for the real transports'
+ * integration tests.
+ */
+export class FakeTransport implements Transport {
+  readonly inDatabase = false;
+  readonly target = 'the fake queue';
+  readonly sent: TaskMessage[][] = [];
+  /**
+   * Called before each send with the number of the next successful send; throw
+   * or return a report to override the default success.
+   */
+  onSend?: (messages: TaskMessage[], sendNumber: number) => SendReport | undefined | Promise<SendReport | undefined>;
+
+  constructor(readonly name: TransportName = 'servicebus') {}
+
+  async send(messages: TaskMessage[]): Promise<SendReport> {
+    const override = await this.onSend?.(messages, this.sent.length + 1);
+    if (override) return override;
+    this.sent.push(messages);
+    return { acknowledged: messages.map((m) => m.taskId), rejected: [] };
+  }
+
+  async close(): Promise<void> {}
+
+  /** Every task id acknowledged so far. */
+  sentTaskIds(): string[] {
+    return this.sent.flat().map((m) => m.taskId);
+  }
+}
+
+export function permanentError(message = 'unauthorized'): TransportError {
+  return new TransportError('UNAUTHORIZED', message, { retryable: false });
+}
+
+export function busyError(message = 'server busy'): TransportError {
+  return new TransportError('SERVER_BUSY', message, { retryable: true, throttled: true });
+}
