@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { GeoError } from '../errors.js';
 import { EXIT, ExitCode, exitCodeFor } from './exit-codes.js';
+import { interruption } from './interrupt.js';
 import { buildProgram } from './program.js';
 
 /** Runs geo with `argv` and returns the exit code; the only place errors are printed. */
@@ -24,11 +25,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-let interrupted = false;
+// The first Ctrl-C lets batches in flight finish (the run stays resumable);
+// a second one leaves at once, which is safe too: it is a crash the protocol recovers from.
 process.on('SIGINT', () => {
-  // A second Ctrl-C leaves at once; whatever was written stays resumable.
-  if (interrupted) process.exit(130);
-  interrupted = true;
+  if (interruption.signal.aborted) process.exit(130);
+  interruption.abort();
 });
 
 process.exitCode = await main(process.argv);

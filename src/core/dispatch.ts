@@ -1,4 +1,4 @@
-import { DependencyError, type GeoError } from '../errors.js';
+import { DependencyError, GeoError, InputError } from '../errors.js';
 import {
   batchesClaim,
   batchesForStage,
@@ -40,6 +40,8 @@ export interface DispatchParams {
   /** Consecutive batches that exhaust their retries before the run stops (the broker is down). */
   maxConsecutiveFailures?: number;
   onProgress?: (progress: DispatchProgress) => void;
+  /** Aborting stops taking new batches; batches in flight finish, so the run stays resumable. */
+  signal?: AbortSignal;
 }
 
 export interface DispatchResult extends StageCounts {
@@ -195,6 +197,12 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   }
 
   let failure: unknown;
+  const onAbort = () => {
+    stoppedBy ??= new GeoError('incomplete', 'INTERRUPTED', 'interrupted; run the same command again to resume');
+  };
+  params.signal?.addEventListener('abort', onAbort, { once: true });
+  if (params.signal?.aborted) onAbort();
+
   async function worker(): Promise<void> {
     while (stoppedBy === undefined && failure === undefined) {
       await limiter.acquire();
@@ -216,8 +224,9 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   try {
     await Promise.all(Array.from({ length: params.concurrency }, worker));
     if (failure !== undefined) throw failure;
-    await awaitOthers(db, elsewhere, tally, params.leaseSeconds);
+    await awaitOthers(db, job.jobId, elsewhere, tally, params.leaseSeconds);
   } finally {
+    params.signal?.removeEventListener('abort', onAbort);
     if (heartbeat) clearInterval(heartbeat);
     await source.return?.(undefined);
   }
@@ -234,11 +243,16 @@ function terminalCounts(batch: StageBatchState) {
  * job): wait until they leave pending_queue or their sender's lease lapses,
  * so both submits report the same final state.
  */
-async function awaitOthers(db: Pool, batchIds: string[], tally: Tally, leaseSeconds: number): Promise<void> {
+async function awaitOthers(db: Pool, jobId: string, batchIds: string[], tally: Tally, leaseSeconds: number): Promise<void> {
   let waiting = batchIds;
   const deadline = Date.now() + leaseSeconds * 1000 + 1_000;
   while (waiting.length > 0) {
     const rows = await batchesStatus(db, waiting);
+    const foreign = rows.find((r) => r.jobId !== jobId);
+    if (foreign) {
+      // Ids carry only 8 hex digits of the job id: another job holds this one.
+      throw new InputError('ID_COLLISION', `batch id ${foreign.batchId} is already used by job ${foreign.jobId}`);
+    }
     const now = Date.now();
     const settled = rows.filter(
       (r) => r.status !== 'pending_queue' || r.claimedUntil === null || r.claimedUntil.getTime() < now || now > deadline,

@@ -15,6 +15,7 @@ export interface StageRunOptions {
   leaseSeconds: number;
   sendPolicy?: SendPolicy;
   onProgress?: (progress: DispatchProgress) => void;
+  signal?: AbortSignal;
   /** Called with facts worth telling the user (a changed batch size ignored). */
   onNotice?: (message: string) => void;
 }
@@ -86,6 +87,7 @@ export async function queueStage(params: {
     leaseSeconds: options.leaseSeconds,
     sendPolicy: options.sendPolicy,
     onProgress: options.onProgress,
+    signal: options.signal,
   });
   return {
     ...result,

@@ -196,9 +196,11 @@ export async function batchesRecordSend(
 export async function batchesStatus(
   db: Queryable,
   batchIds: string[],
-): Promise<Array<{ batchId: string; status: BatchStatus; taskCount: number; failedTasks: number; claimedUntil: Date | null }>> {
+): Promise<
+  Array<{ batchId: string; jobId: string; status: BatchStatus; taskCount: number; failedTasks: number; claimedUntil: Date | null }>
+> {
   const { rows } = await db.query(
-    `SELECT b.batch_id AS "batchId", b.status, b.task_count AS "taskCount", b.claimed_until AS "claimedUntil",
+    `SELECT b.batch_id AS "batchId", b.job_id AS "jobId", b.status, b.task_count AS "taskCount", b.claimed_until AS "claimedUntil",
             (SELECT count(*) FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'failed') AS "failedTasks"
      FROM batches b WHERE b.batch_id = ANY($1::text[])`,
     [batchIds],

@@ -56,6 +56,24 @@ describe('dispatch on the local transport', () => {
     expect(await taskStatusCounts(db.pool, first.jobId)).toEqual({ queued: 250 });
   });
 
+  it('an abort (Ctrl-C) stops taking new batches, keeps finished ones, and a rerun completes the rest', async () => {
+    const controller = new AbortController();
+    const params = { n: 3_000, name: 'abort' };
+    const first = await submitHelloWorld(db.pool, createLocalTransport(), params, {
+      concurrency: 1,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.batchesDone >= 10) controller.abort();
+      },
+    });
+    expect(first.stoppedBy?.code).toBe('INTERRUPTED');
+    expect(first.queued).toBeGreaterThanOrEqual(1_000);
+    expect(first.queued + first.notWritten).toBe(3_000);
+    expect(first.pendingQueue).toBe(0);
+    const second = await submitHelloWorld(db.pool, createLocalTransport(), params);
+    expect(second).toMatchObject({ queued: 3_000, createdTasks: first.notWritten });
+  });
+
   it('two concurrent submits of one job create every task once and both report it fully queued', async () => {
     const [a, b] = await Promise.all([
       submitHelloWorld(db.pool, createLocalTransport(), { n: 5_000, name: 'race' }),

@@ -4,6 +4,7 @@ import type { StageRunOptions } from '../../core/stage.js';
 import type { StageRunResult } from '../../core/stage.js';
 import { CommandContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
+import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
 import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
 
@@ -47,6 +48,7 @@ export async function runDispatch(
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
       onProgress: (p) => spinner.update(progressText(p)),
+      signal: interruption.signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
     });
   } finally {

@@ -90,8 +90,10 @@ export async function startServiceBusPeer(opts: ServiceBusPeerOptions = {}): Pro
       closing ??= (async () => {
         faults.clear();
         transfers.dispose();
-        // Drop before the listener closes: it runs rhea's disconnect path, clearing its heartbeat timers.
-        amqp.dropAll('peer closing');
+        boundListener.stopAccepting();
+        // Whatever does not hang up within the grace period is cut, which runs
+        // rhea's disconnect path and clears its heartbeat timers.
+        await amqp.closeAll(1_000);
         await boundListener.close();
         registry.dispose();
         log('servicebus peer closed');

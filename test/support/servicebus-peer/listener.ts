@@ -57,18 +57,21 @@ export class Listener {
       .catch((err: unknown) => this.log(`listener: could not listen again on ${this.port}: ${String(err)}`));
   }
 
-  /** Resolves once a refuseConnections() change has taken effect. */
-  settled(): Promise<void> {
-    return this.pending;
+  /** Stops accepting connections; sockets already accepted stay open until close(). */
+  stopAccepting(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = this.pending.then(() => {
+      const server = this.server;
+      this.server = undefined;
+      return closeServer(server);
+    });
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.pending;
-    const server = this.server;
-    this.server = undefined;
+    this.stopAccepting();
     this.destroySockets();
-    await closeServer(server);
+    await this.pending;
   }
 
   private async open(port: number): Promise<number> {

@@ -37,7 +37,13 @@ class PeerConnection implements TransferOrigin {
     readonly amqp: Connection,
     private readonly onGone: (c: PeerConnection) => void,
     private readonly log: (msg: string) => void,
-  ) {}
+  ) {
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+  }
+
+  /** Resolves when the socket is gone; the listener-owned socket 'close' event drives release(). */
+  readonly gone: Promise<void>;
+  private markGone: () => void = () => {};
 
   drop(reason: string): void {
     if (!this.alive) return;
@@ -48,6 +54,7 @@ class PeerConnection implements TransferOrigin {
 
   /** Idempotent: called on close, disconnect, socket close and our own drops. */
   release(): void {
+    this.markGone();
     if (!this.alive) return;
     this.alive = false;
     for (const consumer of this.consumers) consumer.close();
@@ -88,6 +95,23 @@ export class AmqpServer {
 
   dropAll(reason: string): void {
     for (const conn of [...this.connections]) conn.drop(reason);
+  }
+
+  /**
+   * Closes connections the way a broker shutting down does (close with
+   * amqp:connection:forced) and waits for the clients to hang up, up to
+   * graceMs. Cutting sockets instead makes @azure/service-bus 7.9.5's
+   * client.close() hang when it is called while the disconnect is still
+   * being processed.
+   */
+  async closeAll(graceMs: number): Promise<void> {
+    const open = [...this.connections];
+    for (const conn of open) conn.amqp.close({ condition: 'amqp:connection:forced', description: 'The test peer is shutting down.' });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(open.map((c) => c.gone)), timeout]);
+    clearTimeout(timer);
+    this.dropAll('peer closing');
   }
 
   private wire(): void {
