@@ -1,5 +1,4 @@
 import type { GeoConfig, TransportName } from '../config/index.js';
-import { InputError } from '../errors.js';
 import { createLocalTransport } from './local.js';
 import type { Transport } from './transport.js';
 
@@ -15,8 +14,9 @@ export async function createTransport(name: TransportName, config: GeoConfig): P
       const { createStorageQueueTransport } = await import('./storage-queue.js');
       return createStorageQueueTransport(config.storage);
     }
-    default:
-      void config;
-      throw new InputError('TRANSPORT_UNAVAILABLE', `the ${name} transport is not available in this build`);
+    case 'servicebus': {
+      const { createServiceBusTransport } = await import('./servicebus.js');
+      return createServiceBusTransport(config.servicebus);
+    }
   }
 }
