@@ -19,3 +19,14 @@ export function collectParam(value: string, previous: Record<string, string> = {
   if (key in previous) throw new InputError('INVALID_PARAM', `--param ${key} is given twice`);
   return { ...previous, [key]: value.slice(eq + 1) };
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** Parses a duration option ("90", "90s", "5m", "2h", "1d") into seconds. */
+export function durationOption(name: string) {
+  return (value: string): number => {
+    const match = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/.exec(value.trim());
+    if (!match) throw new InputError('INVALID_OPTION', `${name} takes a duration like 90s, 5m, 2h or 1d (got "${value}")`);
+    return Number(match[1]) * DURATION_UNITS[match[2] || 's']!;
+  };
+}

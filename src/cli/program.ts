@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
+import { registerRetryPending } from './commands/retry-pending.js';
 import { registerSubmit } from './commands/submit.js';
 import type { GlobalOptions } from './context.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   const globals = () => program.opts<GlobalOptions>();
   registerSubmit(program, globals);
   registerQueueStage(program, globals);
+  registerRetryPending(program, globals);
   registerBatches(program, globals);
   registerDatabase(program, globals);
   for (const command of program.commands) command.exitOverride();

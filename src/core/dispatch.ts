@@ -4,8 +4,6 @@ import {
   batchesForStage,
   batchesInsert,
   batchesPendingTaskIds,
-  batchesRecordSend,
-  batchesRenewLeases,
   batchesStatus,
   type StageBatchState,
 } from '../store/batches.js';
@@ -17,7 +15,8 @@ import { alignedBatches, type PlannedBatch } from './batching.js';
 import { batchIdFor, taskIdFor } from './ids.js';
 import type { TaskDefinition } from './job-types/job-type.js';
 import { AdaptiveLimiter } from './limiter.js';
-import { DEFAULT_SEND_POLICY, sendBatchWithRetry, type SendPolicy } from './send-batch.js';
+import { LeaseKeeper } from './leases.js';
+import { DEFAULT_SEND_POLICY, sendAndRecord as sendAndRecordStep, type SendPolicy } from './send-batch.js';
 import { Tally, type StageCounts } from './tally.js';
 
 const LOCAL_BATCHES_PER_STATEMENT = 10;
@@ -77,19 +76,13 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   // aligned batches share one INSERT (each keeps its own row and id): about a
   // third faster than one statement per batch.
   const groupSize = transport.inDatabase ? LOCAL_BATCHES_PER_STATEMENT : 1;
-  const inFlight = new Set<string>();
   const elsewhere: string[] = [];
   let createdTasks = 0;
   let consecutiveFailures = 0;
   let stoppedBy: GeoError | undefined;
   const report = () => params.onProgress?.({ ...tally.snapshot(), elapsedMs: Date.now() - started });
 
-  const heartbeat = transport.inDatabase
-    ? undefined
-    : setInterval(() => {
-        batchesRenewLeases(db, { batchIds: [...inFlight], leaseSeconds: params.leaseSeconds }).catch(() => undefined);
-      }, (params.leaseSeconds * 1000) / 3);
-  heartbeat?.unref();
+  const leases = transport.inDatabase ? undefined : new LeaseKeeper(db, params.leaseSeconds);
 
   const messagesFor = (batchId: string, tasks: TaskDefinition[]): TaskMessage[] =>
     tasks.map((t) => ({
@@ -149,36 +142,32 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     }
   }
 
-  /** Steps 2 and 3 for one batch. */
+  /** Steps 2 and 3 for one batch; stops the run on a permanent or persistent failure. */
   async function sendAndRecord(batchId: string, messages: TaskMessage[], carried: { queued: number; failed: number }): Promise<void> {
-    inFlight.add(batchId);
-    try {
-      const outcome = await sendBatchWithRetry({ transport, messages, policy, limiter, shouldStop: () => stoppedBy !== undefined });
-      const queued = carried.queued + outcome.acknowledged.length;
-      const status = outcome.unsent.length > 0 ? 'pending_queue' : queued > 0 ? 'queued' : 'failed';
-      await batchesRecordSend(db, {
-        batchId,
-        acknowledged: outcome.acknowledged,
-        rejected: outcome.rejected,
-        status,
-        error: outcome.error?.message ?? outcome.rejected[0]?.reason,
-      });
-      tally.add({ queued, failed: carried.failed + outcome.rejected.length, pendingQueue: outcome.unsent.length });
-      if (outcome.error) {
-        consecutiveFailures++;
-        if (!outcome.error.retryable) stoppedBy ??= outcome.error;
-        else if (consecutiveFailures >= (params.maxConsecutiveFailures ?? 3)) {
-          stoppedBy ??= new DependencyError(
-            'TRANSPORT_UNAVAILABLE',
-            `${transport.target} kept failing (${outcome.error.message}); stopped after ${consecutiveFailures} batches in a row could not be sent`,
-            { cause: outcome.error },
-          );
-        }
-      } else {
-        consecutiveFailures = 0;
-      }
-    } finally {
-      inFlight.delete(batchId);
+    const step = await sendAndRecordStep({
+      db,
+      transport,
+      batchId,
+      messages,
+      carried,
+      policy,
+      limiter,
+      leases,
+      shouldStop: () => stoppedBy !== undefined,
+    });
+    tally.add(step);
+    if (!step.error) {
+      consecutiveFailures = 0;
+      return;
+    }
+    consecutiveFailures++;
+    if (!step.error.retryable) stoppedBy ??= step.error;
+    else if (consecutiveFailures >= (params.maxConsecutiveFailures ?? 3)) {
+      stoppedBy ??= new DependencyError(
+        'TRANSPORT_UNAVAILABLE',
+        `${transport.target} kept failing (${step.error.message}); stopped after ${consecutiveFailures} batches in a row could not be sent`,
+        { cause: step.error },
+      );
     }
   }
 
@@ -227,7 +216,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     await awaitOthers(db, job.jobId, elsewhere, tally, params.leaseSeconds);
   } finally {
     params.signal?.removeEventListener('abort', onAbort);
-    if (heartbeat) clearInterval(heartbeat);
+    leases?.stop();
     await source.return?.(undefined);
   }
   report();

@@ -172,6 +172,12 @@ export async function batchesRecordSend(
        UPDATE tasks t SET status = 'failed', error = r.reason, updated_at = now(), completed_at = now()
        FROM json_to_recordset($3::json) AS r(task_id text, reason text)
        WHERE t.batch_id = $1 AND t.task_id = r.task_id AND t.status = 'pending_queue'
+       RETURNING t.job_id, t.stage
+     ), counted AS (
+       -- Failed tasks count toward the stage's end, or it could never complete.
+       UPDATE stages s SET failed_count = s.failed_count + r.n
+       FROM (SELECT job_id, stage, count(*) AS n FROM rejected GROUP BY job_id, stage) r
+       WHERE s.job_id = r.job_id AND s.stage = r.stage
      )
      UPDATE batches SET
        status = $4::text,

@@ -1,4 +1,9 @@
+import { alignedBatches } from '../../src/core/batching.js';
+import { batchIdFor, taskIdFor } from '../../src/core/ids.js';
 import { prepareJob } from '../../src/core/jobs.js';
+import { batchesInsert } from '../../src/store/batches.js';
+import { jobsInsert } from '../../src/store/jobs.js';
+import { stagesEnsure } from '../../src/store/stages.js';
 import type { StageRunOptions } from '../../src/core/stage.js';
 import { submitJob, type SubmitResult } from '../../src/core/submit.js';
 import type { Pool } from '../../src/store/pool.js';
@@ -28,4 +33,34 @@ export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<
     [jobId],
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.count]));
+}
+
+/**
+ * Writes stage 1 of a hello_world job as if every send had failed: all
+ * batches `pending_queue`, no lease held. What recovery starts from.
+ */
+export async function writePendingJob(db: Pool, params: { n: number; name: string }, transport = 'servicebus'): Promise<string> {
+  const job = prepareJob('hello_world', params);
+  const stage = job.jobType.stages[0]!;
+  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, stageCount: 2 });
+  await stagesEnsure(db, { jobId: job.jobId, stage: 1, name: stage.name, taskCount: params.n, batchSize: 100 });
+  for await (const planned of alignedBatches(stage.tasks(job.parameters, { results: () => [] as never }), 100)) {
+    await batchesInsert(db, {
+      batches: [
+        {
+          batchId: batchIdFor(job.jobId, 1, planned.batchIndex),
+          jobId: job.jobId,
+          stage: 1,
+          batchIndex: planned.batchIndex,
+          taskType: stage.taskType,
+          transport,
+          tasks: planned.tasks.map((t) => ({ taskId: taskIdFor(job.jobId, 1, t.key), taskIndex: t.index, parameters: t.parameters })),
+        },
+      ],
+      queued: false,
+      leaseSeconds: 1,
+    });
+  }
+  await db.query(`UPDATE batches SET claimed_until = NULL WHERE job_id = $1`, [job.jobId]);
+  return job.jobId;
 }

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import type { TransportName } from '../../config/index.js';
+import { loadJob } from '../../core/jobs.js';
+import { retryPending } from '../../core/recovery.js';
+import { DEFAULT_SEND_POLICY } from '../../core/send-batch.js';
+import type { Transport } from '../../transports/transport.js';
+import { type GlobalOptions, withContext } from '../context.js';
+import { EXIT, ExitCode } from '../exit-codes.js';
+import { durationOption, intOption } from '../options.js';
+import { isQuiet, renderRetryPending, retryPendingJson } from '../render/retry-pending.js';
+
+interface RetryPendingFlags {
+  olderThan: number;
+  job?: string;
+  transport?: string;
+  limit: number;
+  dryRun?: boolean;
+  maxAttempts: number;
+  includeFailed?: boolean;
+  staleAfter: number;
+  maxTaskRetries: number;
+  concurrency: number;
+}
+
+export function registerRetryPending(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('retry-pending')
+    .description('recover batches a crash or outage left pending, and tasks whose worker died (cron-safe)')
+    .option('--older-than <duration>', 'only batches created at least this long ago (90s, 5m, 2h)', durationOption('--older-than'), 0)
+    .option('--job <jobId>', 'only this job')
+    .option('--transport <name>', 'only batches of this transport')
+    .option('--limit <n>', 'claim at most this many batches', intOption('--limit', 1, 100_000_000), 1_000_000)
+    .option('--dry-run', 'list what would be done; change nothing')
+    .option('--max-attempts <n>', 'send attempts before a batch is failed', intOption('--max-attempts', 1, 1_000), 10)
+    .option('--include-failed', 'put failed batches back to pending first')
+    .option('--stale-after <duration>', 'a processing task older than this had a dead worker', durationOption('--stale-after'), 1_800)
+    .option('--max-task-retries <n>', 're-queues of a stale task before it fails', intOption('--max-task-retries', 0, 1_000), 3)
+    .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4)
+    .action(async (flags: RetryPendingFlags) => {
+      await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
+        const db = await ctx.store(flags.concurrency + 2);
+        const jobId = flags.job ? (await loadJob(db, flags.job)).jobId : undefined;
+        const transports = new Map<TransportName, Promise<Transport>>();
+        const transportFor = (name: TransportName) => {
+          if (!transports.has(name)) transports.set(name, ctx.transport(name));
+          return transports.get(name)!;
+        };
+        const spinner = ctx.output.spinner('looking for pending batches');
+        let result;
+        try {
+          result = await retryPending({
+            db,
+            transportFor,
+            options: {
+              jobId,
+              transport: flags.transport ? ctx.config.transport : undefined,
+              olderThanSeconds: flags.olderThan,
+              limit: flags.limit,
+              dryRun: flags.dryRun ?? false,
+              maxAttempts: flags.maxAttempts,
+              includeFailed: flags.includeFailed ?? false,
+              staleAfterSeconds: flags.staleAfter,
+              maxTaskRetries: flags.maxTaskRetries,
+              leaseSeconds: ctx.config.leaseSeconds,
+              concurrency: flags.concurrency,
+              sendPolicy: { ...DEFAULT_SEND_POLICY, maxAttempts: 3 },
+              retryBackoff: { baseMs: 10_000, maxMs: 900_000 },
+              onProgress: (p) => spinner.update(`claimed ${p.claimedBatches} batches, re-queued ${p.requeuedTasks} tasks`),
+            },
+          });
+        } finally {
+          spinner.stop();
+        }
+        if (ctx.output.jsonMode) ctx.output.json(retryPendingJson(result, flags.dryRun ?? false));
+        // Cron-friendly: a run with nothing to do prints nothing unless someone is watching.
+        else if (!isQuiet(result) || process.stdout.isTTY || flags.dryRun) renderRetryPending(ctx.output, result);
+        if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
+        if (!flags.dryRun && (result.stillPending > 0 || result.failed > 0)) throw new ExitCode(EXIT.incomplete);
+      });
+    });
+}

@@ -1,0 +1,229 @@
+import type { Queryable } from './pool.js';
+
+export interface RecoveryFilter {
+  jobId?: string;
+  transport?: string;
+  /** Only batches created at least this long ago. */
+  olderThanSeconds: number;
+  /**
+   * Only batches due by this time (the run's start, in database time), so a
+   * batch this run failed and rescheduled is not claimed again by the same run.
+   */
+  dueBy?: Date;
+}
+
+/** The database's clock, which every lease and due time is measured against. */
+export async function databaseNow(db: Queryable): Promise<Date> {
+  const { rows } = await db.query<{ now: Date }>('SELECT now() AS now');
+  return rows[0]!.now;
+}
+
+export interface DueBatch {
+  batchId: string;
+  jobId: string;
+  jobType: string;
+  stage: number;
+  transport: string;
+  attempts: number;
+  lastError: string | null;
+}
+
+const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coalesce($5::timestamptz, now())
+  AND (b.claimed_until IS NULL OR b.claimed_until < now())
+  AND b.created_at <= now() - make_interval(secs => $1)
+  AND ($2::text IS NULL OR b.job_id = $2) AND ($3::text IS NULL OR b.transport = $3)`;
+
+/**
+ * Claims up to `limit` pending batches whose sender's lease has lapsed and
+ * whose backoff is over. FOR UPDATE SKIP LOCKED plus the new lease means any
+ * number of concurrent retry-pending and submit processes never send one
+ * batch at the same time.
+ */
+export async function batchesClaimDue(
+  db: Queryable,
+  params: RecoveryFilter & { limit: number; leaseSeconds: number },
+): Promise<DueBatch[]> {
+  const { rows } = await db.query<DueBatch>(
+    `WITH due AS (
+       SELECT b.batch_id FROM batches b WHERE ${DUE_CONDITION}
+       ORDER BY b.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
+     )
+     UPDATE batches b SET claimed_until = now() + make_interval(secs => $6)
+     FROM due, jobs j
+     WHERE b.batch_id = due.batch_id AND j.job_id = b.job_id
+     RETURNING b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.transport,
+               b.attempts, b.last_error AS "lastError"`,
+    [params.olderThanSeconds, params.jobId ?? null, params.transport ?? null, params.limit, params.dueBy ?? null, params.leaseSeconds],
+  );
+  return rows;
+}
+
+/** What batchesClaimDue would claim, changing nothing (--dry-run). */
+export async function batchesListDue(db: Queryable, params: RecoveryFilter & { limit: number }): Promise<DueBatch[]> {
+  const { rows } = await db.query<DueBatch>(
+    `SELECT b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.transport,
+            b.attempts, b.last_error AS "lastError"
+     FROM batches b JOIN jobs j ON j.job_id = b.job_id
+     WHERE ${DUE_CONDITION} ORDER BY b.next_attempt_at LIMIT $4`,
+    [params.olderThanSeconds, params.jobId ?? null, params.transport ?? null, params.limit, params.dueBy ?? null],
+  );
+  return rows;
+}
+
+export interface PendingTask {
+  taskId: string;
+  taskType: string;
+  parameters: Record<string, unknown>;
+}
+
+export async function tasksPendingInBatch(db: Queryable, batchId: string): Promise<PendingTask[]> {
+  const { rows } = await db.query<PendingTask>(
+    `SELECT task_id AS "taskId", task_type AS "taskType", parameters
+     FROM tasks WHERE batch_id = $1 AND status = 'pending_queue' ORDER BY task_index`,
+    [batchId],
+  );
+  return rows;
+}
+
+/** Gives up on a batch: it and its unsent tasks become `failed`, left for a human. */
+export async function batchesFail(db: Queryable, params: { batchId: string; error: string }): Promise<number> {
+  const { rows } = await db.query<{ failed: number }>(
+    `WITH failed_tasks AS (
+       UPDATE tasks SET status = 'failed', error = $2, updated_at = now(), completed_at = now()
+       WHERE batch_id = $1 AND status = 'pending_queue' RETURNING 1
+     ), failed_batch AS (
+       UPDATE batches SET status = 'failed', last_error = $2, claimed_until = NULL
+       WHERE batch_id = $1 RETURNING job_id, stage
+     ), counted AS (
+       UPDATE stages s SET failed_count = s.failed_count + (SELECT count(*) FROM failed_tasks)
+       FROM failed_batch fb WHERE s.job_id = fb.job_id AND s.stage = fb.stage
+     )
+     SELECT count(*)::int AS failed FROM failed_tasks`,
+    [params.batchId, params.error],
+  );
+  return rows[0]?.failed ?? 0;
+}
+
+/**
+ * Puts failed batches back to pending (--include-failed): the batch with a
+ * fresh attempt count, and its tasks that never reached a worker.
+ */
+export async function batchesResetFailed(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
+  const { rows } = await db.query<{ reset: number }>(
+    `WITH reset AS (
+       UPDATE batches SET status = 'pending_queue', attempts = 0, next_attempt_at = now(), claimed_until = NULL
+       WHERE status = 'failed' AND ($1::text IS NULL OR job_id = $1) AND ($2::text IS NULL OR transport = $2)
+       RETURNING batch_id
+     ), tasks_reset AS (
+       UPDATE tasks SET status = 'pending_queue', error = NULL, updated_at = now(), completed_at = NULL
+       FROM reset WHERE tasks.batch_id = reset.batch_id AND tasks.status = 'failed' AND tasks.started_at IS NULL
+       RETURNING tasks.job_id, tasks.stage
+     ), uncounted AS (
+       UPDATE stages s SET failed_count = s.failed_count - r.n
+       FROM (SELECT job_id, stage, count(*) AS n FROM tasks_reset GROUP BY job_id, stage) r
+       WHERE s.job_id = r.job_id AND s.stage = r.stage
+     )
+     SELECT count(*)::int AS reset FROM reset`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows[0]?.reset ?? 0;
+}
+
+export async function batchesCountFailed(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM batches
+     WHERE status = 'failed' AND ($1::text IS NULL OR job_id = $1) AND ($2::text IS NULL OR transport = $2)`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Tasks of pending batches no live sender holds (what a run leaves for the next one). */
+export async function tasksStillPending(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(t.task_id)::int AS n FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
+     WHERE b.status = 'pending_queue' AND (b.claimed_until IS NULL OR b.claimed_until < now())
+       AND t.status = 'pending_queue'
+       AND ($1::text IS NULL OR b.job_id = $1) AND ($2::text IS NULL OR b.transport = $2)`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export interface StaleTask {
+  taskId: string;
+  jobId: string;
+  jobType: string;
+  stage: number;
+  batchId: string;
+  taskType: string;
+  transport: string;
+  parameters: Record<string, unknown>;
+  retryCount: number;
+}
+
+/**
+ * Takes tasks stuck in `processing` (their worker died). Those past the retry
+ * limit become `failed`. The others stay `processing` until their new message
+ * is acknowledged (then tasksMarkRequeued), so a crash in between loses
+ * nothing; their start time is moved so they count as stale again one lease
+ * from now, which keeps a concurrent run off them meanwhile.
+ */
+export async function tasksReclaimStale(
+  db: Queryable,
+  params: { staleAfterSeconds: number; maxRetries: number; leaseSeconds: number; jobId?: string; transport?: string; limit: number },
+): Promise<{ requeue: StaleTask[]; failed: number }> {
+  const { rows } = await db.query<StaleTask & { exhausted: boolean }>(
+    `WITH stale AS (
+       SELECT t.task_id FROM tasks t JOIN batches b ON b.batch_id = t.batch_id
+       WHERE t.status = 'processing' AND t.started_at < now() - make_interval(secs => $1)
+         AND ($3::text IS NULL OR t.job_id = $3) AND ($4::text IS NULL OR b.transport = $4)
+       ORDER BY t.started_at LIMIT $5 FOR UPDATE OF t SKIP LOCKED
+     ), updated AS (
+       UPDATE tasks t SET
+         status = CASE WHEN t.retry_count >= $2 THEN 'failed' ELSE t.status END,
+         error = CASE WHEN t.retry_count >= $2 THEN 'worker did not finish in time; retries exhausted' ELSE t.error END,
+         completed_at = CASE WHEN t.retry_count >= $2 THEN now() ELSE t.completed_at END,
+         started_at = CASE WHEN t.retry_count >= $2 THEN t.started_at
+                           ELSE now() - make_interval(secs => $1) + make_interval(secs => $6) END,
+         updated_at = now()
+       FROM stale, batches b, jobs j
+       WHERE t.task_id = stale.task_id AND b.batch_id = t.batch_id AND j.job_id = t.job_id
+       RETURNING t.task_id AS "taskId", t.job_id AS "jobId", j.job_type AS "jobType", t.stage, t.batch_id AS "batchId",
+                 t.task_type AS "taskType", b.transport, t.parameters, t.retry_count AS "retryCount",
+                 t.status = 'failed' AS exhausted
+     ), counted AS (
+       UPDATE stages s SET failed_count = s.failed_count + f.n
+       FROM (SELECT "jobId", stage, count(*) AS n FROM updated WHERE exhausted GROUP BY "jobId", stage) f
+       WHERE s.job_id = f."jobId" AND s.stage = f.stage
+     )
+     SELECT * FROM updated`,
+    [params.staleAfterSeconds, params.maxRetries, params.jobId ?? null, params.transport ?? null, params.limit, params.leaseSeconds],
+  );
+  return { requeue: rows.filter((r) => !r.exhausted), failed: rows.filter((r) => r.exhausted).length };
+}
+
+/** Stale tasks whose new message was acknowledged: queued again, one more retry counted. */
+export async function tasksMarkRequeued(db: Queryable, taskIds: string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await db.query(
+    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, started_at = NULL, updated_at = now()
+     WHERE task_id = ANY($1::text[]) AND status = 'processing'`,
+    [taskIds],
+  );
+}
+
+export async function tasksCountStale(db: Queryable, params: { staleAfterSeconds: number; jobId?: string }): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tasks
+     WHERE status = 'processing' AND started_at < now() - make_interval(secs => $1) AND ($2::text IS NULL OR job_id = $2)`,
+    [params.staleAfterSeconds, params.jobId ?? null],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Gives claimed batches back at once (a run that stops early), instead of at lease expiry. */
+export async function batchesReleaseClaims(db: Queryable, batchIds: string[]): Promise<void> {
+  if (batchIds.length === 0) return;
+  await db.query(`UPDATE batches SET claimed_until = NULL WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue'`, [batchIds]);
+}
