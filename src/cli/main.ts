@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { GeoError } from '../errors.js';
+import { asConnectionLoss } from '../store/pool.js';
 import { EXIT, ExitCode, exitCodeFor } from './exit-codes.js';
 import { interruption } from './interrupt.js';
 import { buildProgram } from './program.js';
@@ -10,8 +11,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
-  } catch (err) {
-    if (err instanceof ExitCode) return err.code;
+  } catch (caught) {
+    if (caught instanceof ExitCode) return caught.code;
+    const err = asConnectionLoss(caught) ?? caught;
     // Commander has already printed its own message (or the help text).
     if (err instanceof CommanderError) return exitCodeFor(err);
     const { json, verbose } = program.opts<{ json?: boolean; verbose?: boolean }>();

@@ -12,6 +12,8 @@ pg.types.setTypeParser(20, (value) => Number(value));
 export interface OpenPoolOptions {
   connectionString: string;
   max?: number;
+  /** Shown in pg_stat_activity; default `geo`. */
+  applicationName?: string;
 }
 
 /**
@@ -25,6 +27,8 @@ export async function openPool(options: OpenPoolOptions): Promise<Pool> {
     max: options.max ?? 10,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 10_000,
+    // Lets operators (and the fault tests) tell geo's sessions apart in pg_stat_activity.
+    application_name: options.applicationName ?? 'geo',
   });
   // A server that goes away under an idle client emits 'error' on the pool;
   // the next query reports it, so an unhandled-error crash is the wrong outcome.
@@ -63,6 +67,21 @@ export function translateConnectError(err: unknown, connectionString: string): E
     default:
       return new DependencyError('DATABASE_UNREACHABLE', `cannot reach PostgreSQL at ${target}: ${reason}`, { cause: err });
   }
+}
+
+const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', 'ECONNRESET', 'EPIPE', 'ECONNREFUSED']);
+
+/**
+ * An error that means the database went away mid-run (terminated backend,
+ * server shutdown, reset socket): a dependency failure, not a bug.
+ */
+export function asConnectionLoss(err: unknown): DependencyError | undefined {
+  const code = (err as { code?: string }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if ((code && CONNECTION_LOST_CODES.has(code)) || /Connection terminated|connection is closed/i.test(message)) {
+    return new DependencyError('DATABASE_CONNECTION_LOST', `lost the connection to PostgreSQL: ${message}`, { cause: err });
+  }
+  return undefined;
 }
 
 /** Removes the password of `connectionString` from a message, wherever it appears. */

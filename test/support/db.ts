@@ -17,7 +17,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `geo_test_${crypto.randomBytes(5).toString('hex')}`;
   await adminQuery(admin, `CREATE DATABASE ${name}`);
   const url = withDatabase(admin, name);
-  const pool = await openPool({ connectionString: url, max: 12 });
+  const pool = await openPool({ connectionString: url, max: 12, applicationName: 'geo-test' });
   await migrate(pool);
   return {
     url,

@@ -1,9 +1,10 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
 
-/** GEO_HOME of the test suite's own embedded PostgreSQL (ignored by git). */
-export const TEST_HOME = path.resolve(import.meta.dirname, '../../.geo-test');
+/** Parent of each test run's own GEO_HOME (ignored by git). */
+const TEST_ROOT = path.resolve(import.meta.dirname, '../../.geo-test');
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,14 +14,43 @@ declare module 'vitest' {
 
 /**
  * Starts one real PostgreSQL for the whole run (embedded, from the project's
- * own dependencies) unless GEO_TEST_DATABASE_URL names one. Each test file
+ * own dependencies) unless GEO_TEST_DATABASE_URL names one. Each run has its
+ * own server, so two runs at once never stop each other's; each test file
  * then works in a database of its own (test/support/db.ts).
  */
 export default async function setup(project: TestProject) {
   const external = process.env.GEO_TEST_DATABASE_URL;
-  const url = external ?? (await ensureEmbeddedServer({ home: TEST_HOME })).connectionString;
-  project.provide('adminDatabaseUrl', url);
+  if (external) {
+    project.provide('adminDatabaseUrl', external);
+    return;
+  }
+  await removeAbandonedRuns();
+  const home = path.join(TEST_ROOT, `run-${process.pid}`);
+  const server = await ensureEmbeddedServer({ home });
+  project.provide('adminDatabaseUrl', server.connectionString);
   return async () => {
-    if (!external) await stopEmbeddedServer(TEST_HOME);
+    await stopEmbeddedServer(home);
+    await fs.rm(home, { recursive: true, force: true });
   };
+}
+
+/** Servers of earlier runs that were killed before their teardown. */
+async function removeAbandonedRuns(): Promise<void> {
+  const entries = await fs.readdir(TEST_ROOT).catch(() => [] as string[]);
+  for (const entry of entries) {
+    const pid = Number(/^run-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || alive(pid)) continue;
+    const home = path.join(TEST_ROOT, entry);
+    await stopEmbeddedServer(home).catch(() => undefined);
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,0 +1,131 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jobIdFor } from '../../src/core/ids.js';
+import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
+import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { writePendingJob } from '../support/submit.js';
+
+let db: TestDatabase;
+let peer: ServiceBusPeer;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  peer = await startServiceBusPeer({ queues: {} });
+});
+afterAll(async () => {
+  await peer.close();
+  await db.drop();
+});
+afterEach(() => {
+  peer.faults.clear();
+});
+
+async function taskCounts(jobId: string): Promise<Record<string, number>> {
+  const { rows } = await db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('recovery from faults (real binary, Service Bus peer)', () => {
+  it('the database connection terminated mid-batch: no partial batch, and the batch is completed later', async () => {
+    const queue = 'db-terminate';
+    peer.createQueue(queue, { duplicateDetection: true });
+    peer.faults.setLatencyMs(20);
+    const env = serviceBusEnv(db, peer, queue);
+    const params = { n: 5_000, name: 'terminated' };
+    const jobId = jobIdFor('hello_world', params);
+    const args = ['submit', 'hello_world', '--n', '5000', '--param', 'name=terminated', '--json'];
+    const run = startGeo(args, env);
+    await waitFor(async () => (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! >= 5);
+    await db.pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'geo' AND datname = current_database()`,
+    );
+    const killed = await run.done;
+    expect(killed.code).toBe(3);
+    expect(killed.stderr).toMatch(/lost the connection to PostgreSQL/);
+    expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
+    peer.faults.setLatencyMs(0);
+
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await runGeo(args, env)).code).toBe(0);
+    expect((await runGeo(['retry-pending', '--job', jobId], env)).code).toBe(0);
+    expect(await taskCounts(jobId)).toEqual({ queued: 5_000 });
+    expect(new Set(peer.queue(queue).messageIds()).size).toBe(5_000);
+    expect(peer.queue(queue).activeCount()).toBe(5_000);
+  });
+
+  it('the broker unreachable during a submit: exit 3 with batches pending_queue; retry-pending sends them all later', async () => {
+    const queue = 'unreachable';
+    peer.createQueue(queue, { duplicateDetection: true });
+    peer.faults.setLatencyMs(10);
+    const env = serviceBusEnv(db, peer, queue);
+    const params = { n: 5_000, name: 'unreachable' };
+    const jobId = jobIdFor('hello_world', params);
+    const run = startGeo(['submit', 'hello_world', '--n', '5000', '--param', 'name=unreachable', '--json'], env);
+    await waitFor(async () => (await db.pool.query(`SELECT 1 FROM batches WHERE job_id = $1 AND status = 'queued'`, [jobId])).rowCount! >= 3);
+    peer.faults.refuseConnections(true);
+    const failed = await run.done;
+    expect(failed.code, failed.stderr).toBe(3);
+    const doc = parseJsonOutput(failed);
+    expect(doc.pendingQueue).toBeGreaterThan(0);
+    const pending = await db.pool.query(`SELECT last_error FROM batches WHERE job_id = $1 AND status = 'pending_queue'`, [jobId]);
+    expect(pending.rowCount).toBeGreaterThan(0);
+    for (const row of pending.rows) expect(row.last_error).toBeTruthy();
+
+    // Still down: retry-pending reports the dependency and leaves the batches for the next run.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const whileDown = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
+    expect(whileDown.code).toBe(3);
+
+    peer.faults.refuseConnections(false);
+    peer.faults.setLatencyMs(0);
+    await db.pool.query(`UPDATE batches SET next_attempt_at = now() WHERE job_id = $1`, [jobId]);
+    const recovered = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
+    expect(recovered.code, recovered.stderr).toBe(0);
+    expect(parseJsonOutput(recovered)).toMatchObject({ stillPending: 0, failed: 0 });
+    // The rest of the job was never written: the same submit writes and sends it.
+    expect((await runGeo(['submit', 'hello_world', '--n', '5000', '--param', 'name=unreachable'], env)).code).toBe(0);
+    expect(await taskCounts(jobId)).toEqual({ queued: 5_000 });
+    expect(new Set(peer.queue(queue).messageIds()).size).toBe(5_000);
+  });
+
+  it('three retry-pending processes at once over 500 pending batches send every batch exactly once', async () => {
+    const queue = 'three-runs';
+    peer.createQueue(queue); // duplicate detection off: a double send would show
+    const jobId = await writePendingJob(db.pool, { n: 50_000, name: 'three-runs' });
+    peer.resetStats();
+    const env = serviceBusEnv(db, peer, queue, { GEO_LEASE_SECONDS: '30' });
+    const runs = await Promise.all([1, 2, 3].map(() => runGeo(['retry-pending', '--json'], env)));
+    for (const run of runs) expect(run.code, run.stderr).toBe(0);
+    const claimed = runs.map((r) => Number(parseJsonOutput(r).claimedBatches));
+    expect(claimed.reduce((a, b) => a + b, 0)).toBe(500);
+
+    const sendsPerBatch = new Map<string, number>();
+    for (const transfer of peer.transfers().filter((t) => t.outcome === 'accepted' && t.queue === queue)) {
+      const batchId = String(transfer.messages[0]!.applicationProperties.batchId);
+      sendsPerBatch.set(batchId, (sendsPerBatch.get(batchId) ?? 0) + 1);
+    }
+    expect(sendsPerBatch.size).toBe(500);
+    expect([...sendsPerBatch.values()].every((n) => n === 1)).toBe(true);
+    expect(peer.queue(queue).activeCount()).toBe(50_000);
+    expect(await taskCounts(jobId)).toEqual({ queued: 50_000 });
+  });
+
+  it('retry-pending with nothing to do is silent and exits 0; --dry-run changes nothing', async () => {
+    const env = serviceBusEnv(db, peer, 'unused');
+    const quiet = await runGeo(['retry-pending', '--job', jobIdFor('hello_world', { n: 5_000, name: 'unreachable' })], env);
+    expect(quiet).toMatchObject({ code: 0, stdout: '' });
+    const jobId = await writePendingJob(db.pool, { n: 300, name: 'dry-run-cli' });
+    const dry = await runGeo(['retry-pending', '--job', jobId, '--dry-run', '--json'], env);
+    expect(dry.code).toBe(0);
+    expect(parseJsonOutput<{ wouldClaim: unknown[] }>(dry).wouldClaim).toHaveLength(3);
+    expect(await taskCounts(jobId)).toEqual({ pending_queue: 300 });
+  });
+});
