@@ -7,14 +7,25 @@
 //   ...
 //   await peer.close();
 //
-// Behaviour the SDK sees (observed with @azure/service-bus 7.9.5):
-// - wrong key / expired token: put-token answered 401 -> ServiceBusError code 'UnauthorizedAccess'.
-// - unknown queue: attach refused with amqp:not-found -> code 'MessagingEntityNotFound'.
-// - faults.rejectNextTransfers(n, condition): the send fails with the code mapped from the
-//   condition (server-busy -> 'ServiceBusy', timeout -> 'ServiceTimeout', ...). Retryable codes are
-//   retried by the SDK: set retryOptions.maxRetries = 0 to see the first error (an AggregateError
-//   of ServiceBusErrors when retries run out).
-// - dropConnectionAfterTransfers: the unacknowledged send fails only after retryOptions.timeoutInMs.
+// What the SDK surfaces (observed with @azure/service-bus 7.9.5; unwrap AggregateError, which the
+// SDK throws when retries run out, to read ServiceBusError.code):
+// - wrong key, key name or expired token: put-token answered 401 -> 'UnauthorizedAccess'.
+// - unknown queue, or one deleted while attached: attach refused with amqp:not-found ->
+//   'MessagingEntityNotFound' (not retried).
+// - faults.rejectNextTransfers / rejectTransfersRandomly / throttle: the transfer is rejected with the
+//   condition -> server-busy 'ServiceBusy', com.microsoft:timeout 'ServiceTimeout', amqp:internal-error
+//   'GeneralError' (these three retried), amqp:resource-limit-exceeded 'QuotaExceeded',
+//   amqp:not-found 'ServiceCommunicationProblem', message-lock-lost 'MessageLockLost' (not retried);
+//   amqp:unauthorized-access on a transfer is 'UnauthorizedAccess' and, unlike on put-token, retried.
+//   Use retryOptions.maxRetries = 0 to see the first rejection.
+// - dropConnectionAfterTransfers / refuseConnections(true): a send in flight fails only when
+//   retryOptions.timeoutInMs expires ('ServiceTimeout'); later attempts while refused fail at once
+//   with a plain MessagingError (code 'GeneralError', ECONNREFUSED), not a ServiceBusError.
+// - a message over maxMessageSize, or an unknown $management operation (501): 'MessageSizeExceeded',
+//   'GeneralError'.
+//
+// Habits that keep tests fast: pass maxAutoLockRenewalDurationInMs: 0 to receivers in lock-expiry
+// tests (the SDK renews locks otherwise); close SDK clients before peer.close() when you can.
 import { AmqpServer } from './server.js';
 import { FaultController } from './faults.js';
 import { Listener } from './listener.js';

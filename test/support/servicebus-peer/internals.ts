@@ -40,7 +40,6 @@ interface ConnectionInternals {
   socket?: Socket;
   accept(socket: Socket): Connection;
   _disconnected(): void;
-  _register(): void;
 }
 
 type Outcome = unknown;

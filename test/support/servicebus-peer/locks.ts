@@ -6,7 +6,8 @@ import type { DecodedMessage } from './codec.js';
 export interface QueuedMessage {
   readonly seq: number;
   readonly enqueuedAt: number;
-  readonly decoded: DecodedMessage;
+  /** Replaced, never mutated, when a settlement changes properties: transfers() shares the original. */
+  decoded: DecodedMessage;
   /** Times handed to a receiver; the SDK shows 1 on the first delivery. */
   deliveryCount: number;
 }

@@ -1,6 +1,8 @@
 // In-memory queue: available messages, peekLock locks, deferral, dead-letter
 // sub-queue and duplicate detection. Every per-message operation is O(1).
+import type { Message } from 'rhea';
 import type { DecodedMessage } from './codec.js';
+import { DuplicateWindow } from './dedupe.js';
 import { LockTable, type Lock, type QueuedMessage } from './locks.js';
 import type { PeerQueueOptions } from './types.js';
 
@@ -10,35 +12,11 @@ export interface QueueConsumer {
   detach(condition: string, description: string): void;
 }
 
-class DuplicateWindow {
-  // Map insertion order is first-seen order, so pruning stops at the first fresh entry.
-  private readonly seen = new Map<string, number>();
-  private lastPrune = 0;
-  constructor(private readonly windowMs: number) {}
-
-  /** True when the id was first seen within the window; otherwise records it. */
-  check(id: string, now: number): boolean {
-    const cutoff = now - this.windowMs;
-    const at = this.seen.get(id);
-    if (at !== undefined && at > cutoff) return true;
-    if (at !== undefined) this.seen.delete(id);
-    this.seen.set(id, now);
-    if (now - this.lastPrune > 1000) this.prune(cutoff, now);
-    return false;
-  }
-
-  private prune(cutoff: number, now: number): void {
-    this.lastPrune = now;
-    for (const [id, at] of this.seen) {
-      if (at > cutoff) break;
-      this.seen.delete(id);
-    }
-  }
-}
-
 export class PeerQueue {
   readonly locks: LockTable;
   readonly consumers = new Set<QueueConsumer>();
+  /** Other links attached to the queue (senders, $management), detached when it is deleted. */
+  readonly links = new Map<object, (condition: string, description: string) => void>();
   readonly deadLetter: PeerQueue | undefined;
   private available: QueuedMessage[] = [];
   private head = 0;
@@ -49,7 +27,7 @@ export class PeerQueue {
   private dropped = 0;
   private seq = 0;
   private pumpScheduled = false;
-  private closed = false;
+  closed = false;
   private readonly maxDeliveryCount: number;
 
   constructor(
@@ -102,7 +80,7 @@ export class PeerQueue {
 
   abandon(lock: Lock, annotations?: Record<string, unknown>): void {
     this.locks.release(lock);
-    if (annotations) mergeAnnotations(lock.message, annotations);
+    if (annotations) rewrite(lock.message, annotations);
     this.returnMessage(lock.message);
   }
 
@@ -131,12 +109,16 @@ export class PeerQueue {
 
   private moveToDeadLetter(m: QueuedMessage, reason?: string, description?: string): void {
     const dlq = this.deadLetter;
-    if (!dlq) return;
-    const props = { ...(m.decoded.msg.application_properties as Record<string, unknown> | undefined) };
+    // The dead-letter sub-queue has none of its own: its messages stay where they are.
+    if (!dlq) {
+      this.returned.push(m);
+      this.schedulePump();
+      return;
+    }
+    const props: Record<string, unknown> = {};
     if (reason !== undefined) props.DeadLetterReason = reason;
     if (description !== undefined) props.DeadLetterErrorDescription = description;
-    m.decoded.msg.application_properties = props;
-    mergeAnnotations(m, { 'x-opt-deadletter-source': this.name });
+    rewrite(m, { 'x-opt-deadletter-source': this.name }, props);
     dlq.available.push(m);
     dlq.schedulePump();
   }
@@ -198,12 +180,17 @@ export class PeerQueue {
     this.closed = true;
     for (const consumer of [...this.consumers]) consumer.detach(condition, description);
     this.consumers.clear();
+    for (const detach of this.links.values()) detach(condition, description);
+    this.links.clear();
     this.locks.dispose();
     this.deadLetter?.dispose(condition, description);
   }
 }
 
-function mergeAnnotations(m: QueuedMessage, extra: Record<string, unknown>): void {
+/** Copy-on-write: the decoded message is shared with the transfers() record of its send. */
+function rewrite(m: QueuedMessage, annotations: Record<string, unknown>, properties?: Record<string, unknown>): void {
   const msg = m.decoded.msg;
-  msg.message_annotations = { ...(msg.message_annotations as Record<string, unknown> | undefined), ...extra };
+  const next = { ...msg, message_annotations: { ...(msg.message_annotations as Record<string, unknown> | undefined), ...annotations } };
+  if (properties) next.application_properties = { ...(msg.application_properties as Record<string, unknown> | undefined), ...properties };
+  m.decoded = { ...m.decoded, msg: next as Message };
 }

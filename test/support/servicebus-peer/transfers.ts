@@ -33,6 +33,11 @@ export class TransferHandler {
   }
 
   handle(origin: TransferOrigin, queue: PeerQueue, delivery: Delivery, payload: Message | Buffer, format: number | undefined): void {
+    // rhea keeps dispatching the rest of a read buffer after the peer cut the connection.
+    if (!origin.alive) return;
+    const now = Date.now();
+    const record: PeerTransfer = { queue: queue.name, at: now, messages: [], outcome: 'rejected' };
+    this.records.push(record);
     let decoded: DecodedMessage[];
     try {
       decoded = decodeTransfer(payload, format);
@@ -41,14 +46,12 @@ export class TransferHandler {
       delivery.reject({ condition: 'amqp:decode-error', description: String(err) });
       return;
     }
-    const now = Date.now();
-    const record: PeerTransfer = {
-      queue: queue.name,
-      at: now,
-      messages: decoded.map((d) => new TransferMessageView(d)),
-      outcome: 'accepted',
-    };
-    this.records.push(record);
+    record.messages = decoded.map((d) => new TransferMessageView(d));
+    if (queue.closed) {
+      delivery.reject({ condition: 'amqp:not-found', description: `The messaging entity '${queue.name}' was deleted.` });
+      return;
+    }
+    record.outcome = 'accepted';
 
     const decision = this.decide(decoded, payload, now);
     if (decision.kind === 'drop') {
@@ -66,6 +69,11 @@ export class TransferHandler {
       }
       if (decision.kind === 'reject') {
         delivery.reject({ condition: decision.condition, description: decision.description });
+        return;
+      }
+      if (queue.closed) {
+        record.outcome = 'rejected';
+        delivery.reject({ condition: 'amqp:not-found', description: `The messaging entity '${queue.name}' was deleted.` });
         return;
       }
       // Stored at settlement time: a rejected or dropped transfer must leave nothing behind.
