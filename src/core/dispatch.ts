@@ -1,12 +1,5 @@
 import { DependencyError, GeoError, InputError } from '../errors.js';
-import {
-  batchesClaim,
-  batchesForStage,
-  batchesInsert,
-  batchesPendingTaskIds,
-  batchesStatus,
-  type StageBatchState,
-} from '../store/batches.js';
+import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, batchesStatus, type StageBatchState } from '../store/batches.js';
 import type { Pool } from '../store/pool.js';
 import type { TaskMessage } from '../transports/message.js';
 import type { Transport } from '../transports/transport.js';
@@ -14,12 +7,26 @@ import { sleep } from './backoff.js';
 import { alignedBatches, type PlannedBatch } from './batching.js';
 import { batchIdFor, taskIdFor } from './ids.js';
 import type { TaskDefinition } from './job-types/job-type.js';
-import { AdaptiveLimiter } from './limiter.js';
 import { LeaseKeeper } from './leases.js';
-import { DEFAULT_SEND_POLICY, sendAndRecord as sendAndRecordStep, type SendPolicy } from './send-batch.js';
+import { AdaptiveLimiter } from './limiter.js';
+import {
+  DEFAULT_SEND_POLICY,
+  recordSentBatches,
+  sendClaimedBatch,
+  type BatchResult,
+  type SendPolicy,
+  type SentBatch,
+} from './send-batch.js';
 import { Tally, type StageCounts } from './tally.js';
 
-const LOCAL_BATCHES_PER_STATEMENT = 10;
+/**
+ * Batches written by one statement (and recorded by one after sending). A
+ * commit's WAL flush costs about 5 ms on the machines geo was measured on,
+ * far more than 100 rows, so one commit per group instead of per batch is
+ * what makes 100,000 tasks take about a second. Each batch keeps its own
+ * row, id, all-or-nothing insert and single transport send.
+ */
+const BATCHES_PER_STATEMENT = 10;
 
 export interface DispatchProgress extends StageCounts {
   batchesDone: number;
@@ -33,6 +40,7 @@ export interface DispatchParams {
   job: { jobId: string; jobType: string };
   stage: { stage: number; taskType: string; taskCount: number; batchSize: number };
   tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
+  /** Groups of batches in flight; each sends its batches at once. */
   concurrency: number;
   leaseSeconds: number;
   sendPolicy?: SendPolicy;
@@ -47,42 +55,42 @@ export interface DispatchResult extends StageCounts {
   notWritten: number;
   createdTasks: number;
   elapsedMs: number;
-  /** Why the run stopped early (a permanent or persistent transport error). */
+  /** Why the run stopped early (a permanent or persistent transport error, an interruption). */
   stoppedBy?: GeoError;
 }
 
 /**
  * Runs the batch protocol for one stage: streams the task definitions into
  * aligned batches and, for each batch not already done, (1) writes it with
- * its tasks in one statement, (2) sends it as one transport batch, (3) marks
- * what was acknowledged. Resumable: batches already queued are skipped,
- * pending ones whose lease expired are re-sent, and batches another live
- * process is sending are left to it and awaited.
+ * its tasks, (2) sends it as one transport batch, (3) marks what was
+ * acknowledged. Resumable: batches already queued are skipped, pending ones
+ * whose lease expired are re-sent, and batches another live process is
+ * sending are left to it and awaited.
  */
 export async function dispatchStage(params: DispatchParams): Promise<DispatchResult> {
   const started = Date.now();
   const { db, transport, job, stage } = params;
   const policy = params.sendPolicy ?? DEFAULT_SEND_POLICY;
-  const batchCount = Math.ceil(stage.taskCount / stage.batchSize);
-  const tally = new Tally(stage.taskCount, batchCount);
+  const tally = new Tally(stage.taskCount, Math.ceil(stage.taskCount / stage.batchSize));
   const existing = new Map((await batchesForStage(db, job.jobId, stage.stage)).map((b) => [b.batchIndex, b]));
   for (const batch of existing.values()) {
-    if (batch.status !== 'pending_queue') tally.add(terminalCounts(batch));
+    if (batch.status !== 'pending_queue') tally.add({ queued: batch.taskCount - batch.failedTasks, failed: batch.failedTasks });
   }
 
-  const limiter = new AdaptiveLimiter(params.concurrency);
   const source = alignedBatches(params.tasks, stage.batchSize)[Symbol.asyncIterator]();
-  // With the database as the queue there is no per-batch send, so several
-  // aligned batches share one INSERT (each keeps its own row and id): about a
-  // third faster than one statement per batch.
-  const groupSize = transport.inDatabase ? LOCAL_BATCHES_PER_STATEMENT : 1;
+  const limiter = new AdaptiveLimiter(params.concurrency * BATCHES_PER_STATEMENT);
+  const leases = transport.inDatabase ? undefined : new LeaseKeeper(db, params.leaseSeconds);
   const elsewhere: string[] = [];
   let createdTasks = 0;
   let consecutiveFailures = 0;
   let stoppedBy: GeoError | undefined;
+  let failure: unknown;
   const report = () => params.onProgress?.({ ...tally.snapshot(), elapsedMs: Date.now() - started });
-
-  const leases = transport.inDatabase ? undefined : new LeaseKeeper(db, params.leaseSeconds);
+  const onAbort = () => {
+    stoppedBy ??= new GeoError('incomplete', 'INTERRUPTED', 'interrupted; run the same command again to resume');
+  };
+  params.signal?.addEventListener('abort', onAbort, { once: true });
+  if (params.signal?.aborted) onAbort();
 
   const messagesFor = (batchId: string, tasks: TaskDefinition[]): TaskMessage[] =>
     tasks.map((t) => ({
@@ -96,24 +104,11 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       attempt: 0,
     }));
 
-  /** Resumes a batch an earlier run wrote but did not finish sending. */
-  async function resumeBatch(planned: PlannedBatch, prior: StageBatchState): Promise<void> {
-    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds }))) {
-      elsewhere.push(prior.batchId);
-      return;
-    }
-    const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
-    const messages = messagesFor(prior.batchId, planned.tasks);
-    const carried = { queued: messages.length - pending.size - prior.failedTasks, failed: prior.failedTasks };
-    await sendAndRecord(
-      prior.batchId,
-      messages.filter((m) => pending.has(m.taskId)),
-      carried,
-    );
-  }
+  const send = (batchId: string, messages: TaskMessage[], carried?: { queued: number; failed: number }) =>
+    sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined });
 
-  /** Writes new batches (one statement for the group) and, unless the database is the queue, sends each. */
-  async function writeAndSend(group: PlannedBatch[]): Promise<void> {
+  /** Step 1 for new batches (one statement), then steps 2 and 3 unless the database is the queue. */
+  async function writeAndSend(group: PlannedBatch[]): Promise<SentBatch[]> {
     const prepared = group.map((planned) => {
       const batchId = batchIdFor(job.jobId, stage.stage, planned.batchIndex);
       return { planned, batchId, messages: messagesFor(batchId, planned.tasks) };
@@ -131,51 +126,56 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       queued: transport.inDatabase,
       leaseSeconds: params.leaseSeconds,
     });
-    for (const { batchId, messages } of prepared) {
-      if (!inserted.has(batchId)) {
-        elsewhere.push(batchId);
+    const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
+    for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
+    for (const { messages } of mine) createdTasks += messages.length;
+    if (transport.inDatabase) {
+      for (const { messages } of mine) tally.add({ queued: messages.length });
+      return [];
+    }
+    return Promise.all(mine.map(({ batchId, messages }) => send(batchId, messages)));
+  }
+
+  /** Resumes a batch an earlier run wrote but did not finish sending, if its lease lapsed. */
+  async function resume(planned: PlannedBatch, prior: StageBatchState): Promise<SentBatch | undefined> {
+    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds }))) {
+      elsewhere.push(prior.batchId);
+      return undefined;
+    }
+    const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
+    const messages = messagesFor(prior.batchId, planned.tasks);
+    const carried = { queued: messages.length - pending.size - prior.failedTasks, failed: prior.failedTasks };
+    return send(
+      prior.batchId,
+      messages.filter((m) => pending.has(m.taskId)),
+      carried,
+    );
+  }
+
+  function account(results: BatchResult[]): void {
+    for (const result of results) {
+      tally.add(result);
+      if (!result.error) {
+        consecutiveFailures = 0;
         continue;
       }
-      createdTasks += messages.length;
-      if (transport.inDatabase) tally.add({ queued: messages.length });
-      else await sendAndRecord(batchId, messages, { queued: 0, failed: 0 });
+      consecutiveFailures++;
+      if (!result.error.retryable) stoppedBy ??= result.error;
+      else if (consecutiveFailures >= (params.maxConsecutiveFailures ?? 3)) {
+        stoppedBy ??= new DependencyError(
+          'TRANSPORT_UNAVAILABLE',
+          `${transport.target} kept failing (${result.error.message}); stopped after ${consecutiveFailures} batches in a row could not be sent`,
+          { cause: result.error },
+        );
+      }
     }
   }
 
-  /** Steps 2 and 3 for one batch; stops the run on a permanent or persistent failure. */
-  async function sendAndRecord(batchId: string, messages: TaskMessage[], carried: { queued: number; failed: number }): Promise<void> {
-    const step = await sendAndRecordStep({
-      db,
-      transport,
-      batchId,
-      messages,
-      carried,
-      policy,
-      limiter,
-      leases,
-      shouldStop: () => stoppedBy !== undefined,
-    });
-    tally.add(step);
-    if (!step.error) {
-      consecutiveFailures = 0;
-      return;
-    }
-    consecutiveFailures++;
-    if (!step.error.retryable) stoppedBy ??= step.error;
-    else if (consecutiveFailures >= (params.maxConsecutiveFailures ?? 3)) {
-      stoppedBy ??= new DependencyError(
-        'TRANSPORT_UNAVAILABLE',
-        `${transport.target} kept failing (${step.error.message}); stopped after ${consecutiveFailures} batches in a row could not be sent`,
-        { cause: step.error },
-      );
-    }
-  }
-
-  /** Takes up to `groupSize` batches that still need work from the shared stream. */
+  /** Takes up to BATCHES_PER_STATEMENT batches that still need work from the shared stream. */
   async function nextGroup(): Promise<{ fresh: PlannedBatch[]; resumed: Array<[PlannedBatch, StageBatchState]> } | undefined> {
     const fresh: PlannedBatch[] = [];
     const resumed: Array<[PlannedBatch, StageBatchState]> = [];
-    while (fresh.length + resumed.length < groupSize) {
+    while (fresh.length + resumed.length < BATCHES_PER_STATEMENT) {
       const next = await source.next();
       if (next.done) break;
       const prior = existing.get(next.value.batchIndex);
@@ -185,27 +185,20 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     return fresh.length + resumed.length > 0 ? { fresh, resumed } : undefined;
   }
 
-  let failure: unknown;
-  const onAbort = () => {
-    stoppedBy ??= new GeoError('incomplete', 'INTERRUPTED', 'interrupted; run the same command again to resume');
-  };
-  params.signal?.addEventListener('abort', onAbort, { once: true });
-  if (params.signal?.aborted) onAbort();
-
   async function worker(): Promise<void> {
     while (stoppedBy === undefined && failure === undefined) {
-      await limiter.acquire();
       try {
-        if (stoppedBy !== undefined || failure !== undefined) return;
         const group = await nextGroup();
         if (!group) return;
-        if (group.fresh.length > 0) await writeAndSend(group.fresh);
-        for (const [planned, prior] of group.resumed) await resumeBatch(planned, prior);
+        const sent = await Promise.all([
+          group.fresh.length > 0 ? writeAndSend(group.fresh) : [],
+          Promise.all(group.resumed.map(([planned, prior]) => resume(planned, prior))),
+        ]);
+        const toRecord = sent.flat().filter((b): b is SentBatch => b !== undefined);
+        account(await recordSentBatches(db, toRecord));
         report();
       } catch (err) {
         failure ??= err;
-      } finally {
-        limiter.release();
       }
     }
   }
@@ -221,10 +214,6 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   }
   report();
   return { ...tally.snapshot(), createdTasks, elapsedMs: Date.now() - started, stoppedBy };
-}
-
-function terminalCounts(batch: StageBatchState) {
-  return { queued: batch.taskCount - batch.failedTasks, failed: batch.failedTasks };
 }
 
 /**
@@ -247,11 +236,8 @@ async function awaitOthers(db: Pool, jobId: string, batchIds: string[], tally: T
       (r) => r.status !== 'pending_queue' || r.claimedUntil === null || r.claimedUntil.getTime() < now || now > deadline,
     );
     for (const row of settled) {
-      if (row.status === 'pending_queue') {
-        tally.add({ pendingQueue: row.taskCount });
-      } else {
-        tally.add({ queued: row.taskCount - row.failedTasks, failed: row.failedTasks });
-      }
+      if (row.status === 'pending_queue') tally.add({ pendingQueue: row.taskCount });
+      else tally.add({ queued: row.taskCount - row.failedTasks, failed: row.failedTasks });
     }
     const settledIds = new Set(settled.map((r) => r.batchId));
     waiting = waiting.filter((id) => !settledIds.has(id) && rows.some((r) => r.batchId === id));

@@ -5,7 +5,6 @@ import {
   batchesClaimDue,
   batchesCountFailed,
   batchesListDue,
-  batchesReleaseClaims,
   batchesResetFailed,
   databaseNow,
   tasksCountStale,
@@ -18,7 +17,7 @@ import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { LeaseKeeper } from './leases.js';
 import { AdaptiveLimiter } from './limiter.js';
 import { requeueStaleTasks } from './stale-tasks.js';
-import { sendAndRecord, type SendPolicy } from './send-batch.js';
+import { recordSentBatches, sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
 
 export interface RetryPendingOptions {
   jobId?: string;
@@ -128,35 +127,26 @@ export async function retryPending(params: {
   result.elapsedMs = Date.now() - started;
   return result;
 
+  /** Sends a claimed chunk's batches at once (the limiter bounds them) and records them in one statement. */
   async function recoverChunk(chunk: DueBatch[]): Promise<void> {
-    const queue = [...chunk];
-    const untouched = new Set(chunk.map((b) => b.batchId));
-    const worker = async () => {
-      for (let batch = queue.shift(); batch && !result.stoppedBy; batch = queue.shift()) {
-        untouched.delete(batch.batchId);
-        await limiter.acquire();
-        try {
-          await recoverBatch(batch);
-        } finally {
-          limiter.release();
-        }
-        options.onProgress?.({ claimedBatches: result.claimedBatches, requeuedTasks: result.requeuedTasks });
+    const sent = await Promise.all(chunk.map(resend));
+    for (const batch of await recordSentBatches(db, sent)) {
+      result.requeuedTasks += batch.queued;
+      result.failedTasks += batch.failed;
+      const attempt = (chunk.find((b) => b.batchId === batch.batchId)?.attempts ?? 0) + 1;
+      if (batch.error && attempt >= options.maxAttempts) result.failed++;
+      if (batch.error && !batch.error.retryable) {
+        result.stoppedBy ??= new DependencyError(batch.error.code, batch.error.message, { cause: batch.error });
       }
-    };
-    try {
-      await Promise.all(Array.from({ length: options.concurrency }, worker));
-    } finally {
-      // A run that stopped early hands back what it claimed but did not touch.
-      await batchesReleaseClaims(db, [...untouched]);
     }
+    options.onProgress?.({ claimedBatches: result.claimedBatches, requeuedTasks: result.requeuedTasks });
   }
 
-  async function recoverBatch(batch: DueBatch): Promise<void> {
+  async function resend(batch: DueBatch): Promise<SentBatch> {
     const tasks = await tasksPendingInBatch(db, batch.batchId);
     const transport = await params.transportFor(batch.transport as TransportName);
     const attempt = batch.attempts + 1;
-    const step = await sendAndRecord({
-      db,
+    return sendClaimedBatch({
       transport,
       batchId: batch.batchId,
       messages: tasks.map((t) => ({
@@ -169,8 +159,6 @@ export async function retryPending(params: {
         parameters: t.parameters,
         attempt,
       })),
-      // Only the tasks resent now count as this run's work.
-      carried: { queued: 0, failed: 0 },
       policy: options.sendPolicy,
       limiter,
       leases,
@@ -178,11 +166,5 @@ export async function retryPending(params: {
       retryAfterMs: backoffDelay(attempt, options.retryBackoff),
       giveUp: attempt >= options.maxAttempts,
     });
-    result.requeuedTasks += step.queued;
-    result.failedTasks += step.failed;
-    if (step.error && attempt >= options.maxAttempts) result.failed++;
-    if (step.error && !step.error.retryable) {
-      result.stoppedBy ??= new DependencyError(step.error.code, step.error.message, { cause: step.error });
-    }
   }
 }

@@ -1,5 +1,5 @@
 import { TransportError, errorMessage } from '../errors.js';
-import { batchesRecordSend } from '../store/batches.js';
+import { batchesRecordSends } from '../store/batches.js';
 import type { Queryable } from '../store/pool.js';
 import { batchesFail } from '../store/recovery.js';
 import type { TaskMessage } from '../transports/message.js';
@@ -69,7 +69,20 @@ export async function sendBatchWithRetry(params: {
   return { acknowledged, rejected, unsent: remaining.map((m) => m.taskId), error };
 }
 
-export interface SendStepResult {
+/** Step 2's outcome for one batch, waiting to be recorded (step 3). */
+export interface SentBatch extends BatchSendOutcome {
+  batchId: string;
+  /** Tasks an earlier run already queued or failed (a resumed batch). */
+  carried: { queued: number; failed: number };
+  /** Stop retrying this batch if tasks stay unsent: it becomes `failed`. */
+  giveUp: boolean;
+  retryAfterMs: number;
+  /** Whether there was anything to send (a resumed batch may have none left). */
+  hadMessages: boolean;
+}
+
+export interface BatchResult {
+  batchId: string;
   queued: number;
   failed: number;
   pendingQueue: number;
@@ -77,51 +90,72 @@ export interface SendStepResult {
 }
 
 /**
- * Steps 2 and 3 of the batch protocol for one claimed batch: send what is
- * still unsent (under a kept lease) and record the outcome in one statement.
- * `carried` counts tasks an earlier run already queued or failed. When tasks
- * stay unsent, the batch stays `pending_queue` with a next attempt time, or
- * with `giveUp` becomes `failed` for a human to look at.
+ * Step 2 for one claimed batch: sends what is still unsent, holding the
+ * batch's lease and one of the limiter's slots while it does.
  */
-export async function sendAndRecord(params: {
-  db: Queryable;
+export async function sendClaimedBatch(params: {
   transport: Transport;
   batchId: string;
   messages: TaskMessage[];
-  carried?: { queued: number; failed: number };
   policy: SendPolicy;
-  limiter?: AdaptiveLimiter;
+  limiter: AdaptiveLimiter;
   leases?: LeaseKeeper;
   shouldStop?: () => boolean;
+  carried?: { queued: number; failed: number };
   retryAfterMs?: number;
   giveUp?: boolean;
-}): Promise<SendStepResult> {
-  const { db, batchId } = params;
-  const carried = params.carried ?? { queued: 0, failed: 0 };
+}): Promise<SentBatch> {
+  const { batchId, limiter } = params;
   params.leases?.hold(batchId);
+  await limiter.acquire();
   try {
     const outcome = await sendBatchWithRetry(params);
-    const queued = carried.queued + outcome.acknowledged.length;
-    // A batch with nothing left to send (workers took every task already) is queued.
-    const sentSomething = queued > 0 || params.messages.length === 0;
-    const status = outcome.unsent.length > 0 ? 'pending_queue' : sentSomething ? 'queued' : 'failed';
-    const error = outcome.error?.message ?? outcome.rejected[0]?.reason;
-    await batchesRecordSend(db, {
+    return {
+      ...outcome,
       batchId,
-      acknowledged: outcome.acknowledged,
-      rejected: outcome.rejected,
-      status,
-      error,
-      retryAfterMs: params.retryAfterMs,
-    });
-    let failed = carried.failed + outcome.rejected.length;
-    let pendingQueue = outcome.unsent.length;
-    if (pendingQueue > 0 && params.giveUp) {
-      failed += await batchesFail(db, { batchId, error: `gave up after repeated send failures: ${error ?? 'unknown error'}` });
-      pendingQueue = 0;
-    }
-    return { queued, failed, pendingQueue, error: outcome.error };
+      carried: params.carried ?? { queued: 0, failed: 0 },
+      giveUp: params.giveUp ?? false,
+      retryAfterMs: params.retryAfterMs ?? 0,
+      hadMessages: params.messages.length > 0,
+    };
   } finally {
+    limiter.release();
     params.leases?.release(batchId);
   }
+}
+
+/**
+ * Step 3 for several sent batches in one statement. A batch with tasks still
+ * unsent stays `pending_queue` with a next attempt time, or with `giveUp`
+ * becomes `failed` (with those tasks) for a human to look at.
+ */
+export async function recordSentBatches(db: Queryable, sent: SentBatch[]): Promise<BatchResult[]> {
+  await batchesRecordSends(
+    db,
+    sent.map((b) => {
+      const queued = b.carried.queued + b.acknowledged.length;
+      // A batch with nothing left to send (workers took every task already) is queued.
+      const status = b.unsent.length > 0 ? 'pending_queue' : queued > 0 || !b.hadMessages ? 'queued' : 'failed';
+      return {
+        batchId: b.batchId,
+        acknowledged: b.acknowledged,
+        rejected: b.rejected,
+        status,
+        error: b.error?.message ?? b.rejected[0]?.reason,
+        retryAfterMs: b.retryAfterMs,
+      };
+    }),
+  );
+  const results: BatchResult[] = [];
+  for (const b of sent) {
+    let failed = b.carried.failed + b.rejected.length;
+    let pendingQueue = b.unsent.length;
+    if (pendingQueue > 0 && b.giveUp) {
+      const reason = `gave up after repeated send failures: ${b.error?.message ?? 'unknown error'}`;
+      failed += await batchesFail(db, { batchId: b.batchId, error: reason });
+      pendingQueue = 0;
+    }
+    results.push({ batchId: b.batchId, queued: b.carried.queued + b.acknowledged.length, failed, pendingQueue, error: b.error });
+  }
+  return results;
 }

@@ -147,31 +147,35 @@ export async function batchesPendingTaskIds(db: Queryable, batchId: string): Pro
   return rows.map((r) => r.taskId);
 }
 
+export interface BatchSendRecord {
+  batchId: string;
+  acknowledged: string[];
+  rejected: Array<{ taskId: string; reason: string }>;
+  status: BatchStatus;
+  error?: string;
+  retryAfterMs?: number;
+}
+
 /**
- * Step 3 of the batch protocol, one statement: acknowledged tasks become
- * `queued` (only those still `pending_queue`: a fast worker may already have
- * moved one on), permanently unsendable ones `failed`, and the batch takes
- * `status` and releases its lease.
+ * Step 3 of the batch protocol for several batches in one statement (one
+ * commit: on this kind of disk a commit's WAL flush, not the rows, is what
+ * costs): acknowledged tasks become `queued` (only those still
+ * `pending_queue`: a fast worker may already have moved one on), permanently
+ * unsendable ones `failed`, and each batch takes its status and releases its
+ * lease.
  */
-export async function batchesRecordSend(
-  db: Queryable,
-  params: {
-    batchId: string;
-    acknowledged: string[];
-    rejected: Array<{ taskId: string; reason: string }>;
-    status: BatchStatus;
-    error?: string;
-    retryAfterMs?: number;
-  },
-): Promise<void> {
+export async function batchesRecordSends(db: Queryable, records: BatchSendRecord[]): Promise<void> {
+  if (records.length === 0) return;
   await db.query(
-    `WITH acked AS (
+    `WITH outcome AS (
+       SELECT * FROM json_to_recordset($1::json) AS o(batch_id text, status text, error text, retry_after_ms integer)
+     ), acked AS (
        UPDATE tasks SET status = 'queued', updated_at = now()
-       WHERE batch_id = $1 AND task_id = ANY($2::text[]) AND status = 'pending_queue'
+       WHERE task_id = ANY($2::text[]) AND status = 'pending_queue'
      ), rejected AS (
        UPDATE tasks t SET status = 'failed', error = r.reason, updated_at = now(), completed_at = now()
        FROM json_to_recordset($3::json) AS r(task_id text, reason text)
-       WHERE t.batch_id = $1 AND t.task_id = r.task_id AND t.status = 'pending_queue'
+       WHERE t.task_id = r.task_id AND t.status = 'pending_queue'
        RETURNING t.job_id, t.stage
      ), counted AS (
        -- Failed tasks count toward the stage's end, or it could never complete.
@@ -179,21 +183,21 @@ export async function batchesRecordSend(
        FROM (SELECT job_id, stage, count(*) AS n FROM rejected GROUP BY job_id, stage) r
        WHERE s.job_id = r.job_id AND s.stage = r.stage
      )
-     UPDATE batches SET
-       status = $4::text,
-       attempts = attempts + 1,
-       last_error = coalesce($5, last_error),
+     UPDATE batches b SET
+       status = o.status,
+       attempts = b.attempts + 1,
+       last_error = coalesce(o.error, b.last_error),
        claimed_until = NULL,
-       next_attempt_at = now() + make_interval(secs => $6 / 1000.0),
-       queued_at = CASE WHEN $4::text = 'queued' THEN now() ELSE queued_at END
-     WHERE batch_id = $1`,
+       next_attempt_at = now() + make_interval(secs => coalesce(o.retry_after_ms, 0) / 1000.0),
+       queued_at = CASE WHEN o.status = 'queued' THEN now() ELSE b.queued_at END
+     FROM outcome o
+     WHERE b.batch_id = o.batch_id`,
     [
-      params.batchId,
-      params.acknowledged,
-      JSON.stringify(params.rejected.map((r) => ({ task_id: r.taskId, reason: r.reason }))),
-      params.status,
-      params.error ?? null,
-      params.retryAfterMs ?? 0,
+      JSON.stringify(
+        records.map((r) => ({ batch_id: r.batchId, status: r.status, error: r.error ?? null, retry_after_ms: r.retryAfterMs ?? 0 })),
+      ),
+      records.flatMap((r) => r.acknowledged),
+      JSON.stringify(records.flatMap((r) => r.rejected.map((x) => ({ task_id: x.taskId, reason: x.reason })))),
     ],
   );
 }

@@ -222,8 +222,3 @@ export async function tasksCountStale(db: Queryable, params: { staleAfterSeconds
   return rows[0]?.n ?? 0;
 }
 
-/** Gives claimed batches back at once (a run that stops early), instead of at lease expiry. */
-export async function batchesReleaseClaims(db: Queryable, batchIds: string[]): Promise<void> {
-  if (batchIds.length === 0) return;
-  await db.query(`UPDATE batches SET claimed_until = NULL WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue'`, [batchIds]);
-}

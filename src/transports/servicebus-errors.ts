@@ -25,7 +25,15 @@ export function classifyServiceBusError(err: unknown, where: string, secrets: st
   }
   const errno = (cause as { code?: string }).code;
   const name = (cause as { name?: string }).name;
-  if ((errno && CONNECTION_ERRNOS.has(errno)) || name === 'OperationTimeoutError' || name === 'TimeoutError') {
+  const connectionLost =
+    (errno !== undefined && CONNECTION_ERRNOS.has(errno)) ||
+    [...CONNECTION_ERRNOS].some((e) => message.includes(e)) ||
+    name === 'OperationTimeoutError' ||
+    name === 'TimeoutError';
+  // core-amqp's MessagingError (a refused connection arrives as one, code
+  // GeneralError) carries the SDK's own verdict in `retryable`.
+  const sdkVerdict = (cause as { retryable?: unknown }).retryable;
+  if (connectionLost || sdkVerdict === true) {
     return new TransportError('SERVICEBUS_CONNECTION', `${where}: ${message}`, { retryable: true, cause });
   }
   return new TransportError('SERVICEBUS_SEND_FAILED', `${where}: ${message}`, { retryable: false, cause });

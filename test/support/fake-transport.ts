@@ -13,15 +13,16 @@ export class FakeTransport implements Transport {
   readonly target = 'the fake queue';
   readonly sent: TaskMessage[][] = [];
   /**
-   * Called before each send with the number of the next successful send; throw
-   * or return a report to override the default success.
+   * Called on each send with its number (1, 2, ... in call order, failures
+   * included); throw or return a report to override the default success.
    */
   onSend?: (messages: TaskMessage[], sendNumber: number) => SendReport | undefined | Promise<SendReport | undefined>;
+  private calls = 0;
 
   constructor(readonly name: TransportName = 'servicebus') {}
 
   async send(messages: TaskMessage[]): Promise<SendReport> {
-    const override = await this.onSend?.(messages, this.sent.length + 1);
+    const override = await this.onSend?.(messages, ++this.calls);
     if (override) return override;
     this.sent.push(messages);
     return { acknowledged: messages.map((m) => m.taskId), rejected: [] };

@@ -151,3 +151,53 @@ export function abortConnection(connection: Connection): void {
   c.socket?.destroy();
   c._disconnected();
 }
+
+interface DispositionDelivery {
+  id: number;
+  state: unknown;
+  settled: boolean;
+  link: { is_receiver(): boolean; session: { output(frame: unknown): void } };
+}
+interface SessionSides {
+  incoming: { updated: DispositionDelivery[]; process(session: unknown): void };
+  outgoing: { pending_dispositions: DispositionDelivery[]; process(): void };
+}
+interface FramesModule {
+  disposition(fields: { role: boolean; first: number; last: number; state: unknown; settled: boolean }): unknown;
+}
+
+let dispositionsFixed = false;
+
+/**
+ * rhea 3.0.5 writes the dispositions of one tick as ranges, and merges a
+ * delivery into a one-delivery range without comparing outcomes: an accepted
+ * transfer followed by a rejected one are both reported accepted. Under
+ * concurrent sends the SDK then resolves a send the peer rejected (a lost
+ * batch), so the peer writes one disposition per delivery, as Service Bus does.
+ */
+export async function writeDispositionsOneByOne(): Promise<void> {
+  if (dispositionsFixed) return;
+  dispositionsFixed = true;
+  const framesModule = (await import('rhea/lib/frames.js')) as unknown as { default?: FramesModule } & FramesModule;
+  const frames = framesModule.default ?? framesModule;
+  const probe = rhea.create_connection().create_session() as unknown as SessionSides;
+  const writeEach = (deliveries: DispositionDelivery[]): void => {
+    for (const d of deliveries) {
+      d.link.session.output(frames.disposition({ role: d.link.is_receiver(), first: d.id, last: d.id, state: d.state, settled: d.settled }));
+    }
+  };
+  const incoming = Object.getPrototypeOf(probe.incoming) as SessionSides['incoming'];
+  const incomingProcess = incoming.process;
+  incoming.process = function (this: SessionSides['incoming'], session: unknown): void {
+    writeEach(this.updated);
+    this.updated = [];
+    incomingProcess.call(this, session);
+  };
+  const outgoing = Object.getPrototypeOf(probe.outgoing) as SessionSides['outgoing'];
+  const outgoingProcess = outgoing.process;
+  outgoing.process = function (this: SessionSides['outgoing']): void {
+    writeEach(this.pending_dispositions);
+    this.pending_dispositions = [];
+    outgoingProcess.call(this);
+  };
+}
