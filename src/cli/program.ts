@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
+import { registerBench } from './commands/bench.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerRetryPending } from './commands/retry-pending.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerRetryPending(program, globals);
   registerBatches(program, globals);
   registerDatabase(program, globals);
+  registerBench(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

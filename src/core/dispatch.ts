@@ -21,10 +21,10 @@ import { Tally, type StageCounts } from './tally.js';
 
 /**
  * Batches written by one statement (and recorded by one after sending). A
- * commit's WAL flush costs about 5 ms on the machines geo was measured on,
- * far more than 100 rows, so one commit per group instead of per batch is
- * what makes 100,000 tasks take about a second. Each batch keeps its own
- * row, id, all-or-nothing insert and single transport send.
+ * commit that writes costs milliseconds (its WAL flush), more than 100 rows,
+ * so one commit per group instead of per batch and step (measurements in
+ * docs/architecture.md). Each batch keeps its own row, id, all-or-nothing
+ * insert and single transport send.
  */
 const BATCHES_PER_STATEMENT = 10;
 

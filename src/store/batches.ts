@@ -158,8 +158,7 @@ export interface BatchSendRecord {
 
 /**
  * Step 3 of the batch protocol for several batches in one statement (one
- * commit: on this kind of disk a commit's WAL flush, not the rows, is what
- * costs): acknowledged tasks become `queued` (only those still
+ * commit, whose WAL flush costs more than the rows of a batch): acknowledged tasks become `queued` (only those still
  * `pending_queue`: a fast worker may already have moved one on), permanently
  * unsendable ones `failed`, and each batch takes its status and releases its
  * lease.

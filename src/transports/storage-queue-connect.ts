@@ -50,17 +50,17 @@ export async function connectStorageQueue(
     // will tell (a missing queue then stops the run as a permanent error).
     if (info.code === 'AuthorizationPermissionMismatch' && !config.createQueue) return { client, where, redact };
     if (info.status === 401 || info.status === 403) {
-      throw new DependencyError(
-        'STORAGE_AUTH_FAILED',
-        `${on} refused access (${info.status} ${info.code ?? ''}): check the key or SAS in GEO_STORAGE_CONNECTION_STRING, ` +
-          `or the Entra ID role (Storage Queue Data Message Sender; Contributor for --create-queue)`,
-        { cause: err },
-      );
+      const check = config.connectionString
+        ? 'check the key or SAS in GEO_STORAGE_CONNECTION_STRING'
+        : 'check that the signed-in identity has the Storage Queue Data Message Sender role (Contributor for --create-queue)';
+      throw new DependencyError('STORAGE_AUTH_FAILED', `${on} refused access (${info.status} ${info.code ?? ''}): ${check}`, {
+        cause: err,
+      });
     }
     if (isIdentityError(err)) {
       throw new DependencyError('STORAGE_AUTH_FAILED', `could not get a Microsoft Entra ID token for ${on}: ${info.detail}`, { cause: err });
     }
-    if (isTimeout(err) || isConnectionFailure(err, info) || info.status === undefined || info.status >= 500) {
+    if (isTimeout(err) || isConnectionFailure(info) || info.status === undefined || info.status >= 500) {
       const why = isTimeout(err) ? `no answer within ${options.timeoutMs} ms` : info.detail;
       throw new DependencyError('STORAGE_UNREACHABLE', `cannot reach ${on}: ${why}`, { cause: err });
     }

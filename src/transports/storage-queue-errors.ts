@@ -26,7 +26,7 @@ export function describeError(err: unknown, redact: (text: string) => string): S
   return { status, code, detail };
 }
 
-export function isConnectionFailure(err: unknown, info: StatusInfo): boolean {
+export function isConnectionFailure(info: StatusInfo): boolean {
   if (info.status !== undefined) return false;
   const upper = `${info.code ?? ''} ${info.detail}`.toUpperCase();
   return CONNECTION_CODES.some((c) => upper.includes(c)) || upper.includes('SOCKET HANG UP');
@@ -51,7 +51,8 @@ export function isTooLarge(info: StatusInfo): boolean {
 export function classifySendError(err: unknown, where: QueueWhere, redact: (text: string) => string): TransportError {
   const info = describeError(err, redact);
   const on = `storage queue ${where.queue} in account ${where.account}`;
-  const suffix = info.code ? ` (${info.status ?? ''}${info.status ? ' ' : ''}${info.code})` : info.status ? ` (${info.status})` : '';
+  const tag = [info.status, info.code].filter((x) => x !== undefined).join(' ');
+  const suffix = tag ? ` (${tag})` : '';
   const message = (what: string) => `${what} on ${on}${suffix}: ${info.detail}`;
   if (isTimeout(err)) {
     return new TransportError('STORAGE_TIMEOUT', `send timed out on ${on}`, { retryable: true, cause: err });
@@ -68,7 +69,7 @@ export function classifySendError(err: unknown, where: QueueWhere, redact: (text
   if (info.status === 404) {
     return new TransportError('QUEUE_NOT_FOUND', message('queue not found'), { retryable: false, cause: err });
   }
-  if (isConnectionFailure(err, info)) {
+  if (isConnectionFailure(info)) {
     return new TransportError('STORAGE_CONNECTION', message('connection failed'), { retryable: true, cause: err });
   }
   if (isIdentityError(err)) {

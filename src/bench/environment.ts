@@ -1,0 +1,131 @@
+import crypto from 'node:crypto';
+import type { GeoConfig, TransportName } from '../config/index.js';
+import type { BenchPath } from '../core/bench/run.js';
+import { GeoError, InputError } from '../errors.js';
+import { ensureEmbeddedServer } from '../store/embedded/server.js';
+import { openStore } from '../store/index.js';
+import { openPool, type Pool } from '../store/pool.js';
+import { createTransport } from '../transports/index.js';
+import { startDelayProxy } from './delay-proxy.js';
+import { clearStorageQueue, drainServiceBusQueue } from './drain.js';
+import * as ep from './endpoints.js';
+import { benchSchemaCreate } from './store.js';
+
+export interface BenchEnvironmentOptions {
+  config: GeoConfig;
+  paths: TransportName[];
+  /** Skip paths that are not configured instead of failing (`--path all`). */
+  skipUnconfigured: boolean;
+  dbLatencyMs: number;
+  queueLatencyMs: number;
+  /** The bench queue; default `<configured queue>-bench`. */
+  queue?: string;
+  poolSize: number;
+  onNotice?: (message: string) => void;
+}
+
+export interface BenchEnvironment {
+  db: Pool;
+  schema: string;
+  nonce: string;
+  paths: BenchPath[];
+  /** Closes everything and drops the bench schema; reports whether it is gone. */
+  close(): Promise<{ schemaDropped: boolean }>;
+}
+
+/**
+ * Sets up what a bench runs on: a schema of its own in the configured
+ * database, latency proxies in front of the database and the brokers when
+ * asked, and one transport per path sending to the bench queue. Whatever
+ * fails half-way, what was opened is closed again.
+ */
+export async function openBenchEnvironment(opts: BenchEnvironmentOptions): Promise<BenchEnvironment> {
+  const { config } = opts;
+  const undo: Array<() => Promise<unknown>> = [];
+  const closeAll = async () => {
+    const errors: unknown[] = [];
+    for (const step of undo.reverse()) await step().catch((err: unknown) => errors.push(err));
+    undo.length = 0;
+    if (errors.length > 0) throw errors[0];
+  };
+  const proxied = async (flag: string, what: string, endpoint: ep.HostPort | undefined, ms: number) => {
+    if (ms <= 0) return undefined;
+    const target = ep.assertSimulable(flag, what, endpoint);
+    const proxy = await startDelayProxy({ targetHost: target.host, targetPort: target.port, roundTripMs: ms });
+    undo.push(() => proxy.close());
+    return proxy;
+  };
+  try {
+    const baseUrl = config.databaseUrl ?? (await ensureEmbeddedServer({ home: config.home, onNotice: opts.onNotice })).connectionString;
+    const dbProxy = await proxied('--db-latency', 'PostgreSQL', ep.databaseEndpoint(baseUrl), opts.dbLatencyMs);
+    const admin = await openPool({ connectionString: baseUrl, max: 2, applicationName: 'geo-bench' });
+    undo.push(() => admin.end());
+    const nonce = crypto.randomBytes(6).toString('hex');
+    const schema = await benchSchemaCreate(admin, `geo_bench_${nonce}`);
+    let schemaDropped = false;
+    undo.push(async () => {
+      await schema.drop();
+      schemaDropped = true;
+    });
+    const benchUrl = ep.databaseUrlWithSchema(dbProxy ? ep.databaseUrlVia(baseUrl, dbProxy) : baseUrl, schema.name);
+    const db = await openStore({ databaseUrl: benchUrl, home: config.home, poolSize: opts.poolSize });
+    undo.push(() => db.end());
+
+    const paths: BenchPath[] = [];
+    for (const path of opts.paths) {
+      const opened = await openPath(path, opts, proxied);
+      if (opened.transport) undo.push(() => opened.transport!.close());
+      paths.push(opened);
+    }
+    return {
+      db,
+      schema: schema.name,
+      nonce,
+      paths,
+      async close() {
+        await closeAll();
+        return { schemaDropped };
+      },
+    };
+  } catch (err) {
+    await closeAll().catch(() => undefined);
+    throw err;
+  }
+}
+
+type Proxied = (flag: string, what: string, endpoint: ep.HostPort | undefined, ms: number) => Promise<ep.HostPort | undefined>;
+
+async function openPath(path: TransportName, opts: BenchEnvironmentOptions, proxied: Proxied): Promise<BenchPath> {
+  const { config } = opts;
+  if (path === 'local') return { path, transport: await createTransport('local', config) };
+  const section = path === 'servicebus' ? config.servicebus : config.storage;
+  const configured = path === 'servicebus' ? config.servicebus.connectionString ?? config.servicebus.namespace : config.storage.connectionString ?? config.storage.accountUrl;
+  if (!configured && opts.skipUnconfigured) {
+    const names = path === 'servicebus' ? 'GEO_SERVICEBUS_CONNECTION_STRING or GEO_SERVICEBUS_NAMESPACE' : 'GEO_STORAGE_CONNECTION_STRING or GEO_STORAGE_ACCOUNT_URL';
+    return { path, skipped: `not configured (${names})` };
+  }
+  const queue = opts.queue ?? `${section.queue}-bench`;
+  if (queue === section.queue) {
+    throw new InputError('BENCH_QUEUE_IS_TASK_QUEUE', `--queue ${queue} is the task queue consumers read; the bench needs a queue of its own, which it empties afterwards`);
+  }
+  if (path === 'servicebus') {
+    const direct = { ...config.servicebus, queue };
+    const proxy = await proxied('--queue-latency', 'Service Bus', ep.serviceBusEndpoint(direct), opts.queueLatencyMs);
+    const servicebus = proxy ? ep.serviceBusVia(direct, proxy) : direct;
+    try {
+      const transport = await createTransport(path, { ...config, servicebus });
+      return { path, queue, transport, reset: (queued) => drainServiceBusQueue(direct, queued) };
+    } catch (err) {
+      if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND') {
+        throw new InputError('QUEUE_NOT_FOUND', `the bench sends to a queue of its own: create Service Bus queue ${queue}, or name another with --queue`, { cause: err });
+      }
+      throw err;
+    }
+  }
+  // The bench's storage queue is created when missing: it holds nothing but bench messages.
+  const direct = { ...config.storage, queue, createQueue: true };
+  const proxy = await proxied('--queue-latency', 'Storage Queue', ep.storageEndpoint(direct), opts.queueLatencyMs);
+  const storage = proxy ? ep.storageVia(direct, proxy) : direct;
+  const transport = await createTransport(path, { ...config, storage });
+  return { path, queue, transport, reset: () => clearStorageQueue(direct) };
+}

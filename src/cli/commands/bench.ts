@@ -1,0 +1,104 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { openBenchEnvironment } from '../../bench/environment.js';
+import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
+import { MAX_BATCH_SIZE } from '../../core/batching.js';
+import { runBench, type BenchResult } from '../../core/bench/run.js';
+import { MAX_TASKS } from '../../core/job-types/hello-world.js';
+import { InputError } from '../../errors.js';
+import { type GlobalOptions, withContext } from '../context.js';
+import { EXIT, ExitCode } from '../exit-codes.js';
+import { interruption } from '../interrupt.js';
+import { intOption } from '../options.js';
+import { benchJson, progressText, renderBench, type MachineInfo } from '../render/bench.js';
+
+interface BenchFlags {
+  path: TransportName | 'all';
+  n: number;
+  individualN: number;
+  runs: number;
+  dbLatency: number;
+  queueLatency: number;
+  concurrency: number;
+  batchSize: number;
+  queue?: string;
+}
+
+export function registerBench(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('bench')
+    .description('measure per-task INSERT + send against aligned batches on identical work, per transport')
+    .option('--path <path>', `${TRANSPORT_NAMES.join(', ')} or all (all skips what is not configured)`, parsePath, 'all')
+    .option('--n <count>', 'tasks per aligned run', intOption('--n', 1, MAX_TASKS), 10_000)
+    .option('--individual-n <count>', 'tasks per individual run at most: it is slow by design, rates are compared', intOption('--individual-n', 1, MAX_TASKS), 1_000)
+    .option('--runs <k>', 'runs of each mode on each path; the median run is reported', intOption('--runs', 1, 100), 1)
+    .option('--db-latency <ms>', 'round-trip time to add in front of a local PostgreSQL', intOption('--db-latency', 0, 10_000), 0)
+    .option('--queue-latency <ms>', 'round-trip time to add in front of a local broker', intOption('--queue-latency', 0, 10_000), 0)
+    .option('--concurrency <n>', 'aligned: batches in flight at once', intOption('--concurrency', 1, 64), 4)
+    .option('--batch-size <n>', `aligned: tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
+    .option('--queue <name>', 'the bench queue (default: the configured task queue + "-bench"); emptied afterwards')
+    .action(async (flags: BenchFlags) => {
+      await withContext(globals(), async (ctx) => {
+        const env = await openBenchEnvironment({
+          config: ctx.config,
+          paths: flags.path === 'all' ? [...TRANSPORT_NAMES] : [flags.path],
+          skipUnconfigured: flags.path === 'all',
+          dbLatencyMs: flags.dbLatency,
+          queueLatencyMs: flags.queueLatency,
+          queue: flags.queue,
+          poolSize: flags.concurrency + 2,
+          onNotice: (message) => ctx.output.notice(message),
+        });
+        const spinner = ctx.output.spinner('starting');
+        let result: BenchResult | undefined;
+        let cleanup: { schemaDropped: boolean };
+        try {
+          result = await runBench({
+            db: env.db,
+            paths: env.paths,
+            settings: {
+              n: flags.n,
+              individualN: flags.individualN,
+              runs: flags.runs,
+              concurrency: flags.concurrency,
+              batchSize: flags.batchSize,
+              leaseSeconds: ctx.config.leaseSeconds,
+            },
+            nonce: env.nonce,
+            signal: interruption.signal,
+            onProgress: (p) => spinner.update(progressText(p)),
+          });
+        } finally {
+          spinner.stop();
+          // A failed run's own error matters more than a failed clean-up after it.
+          const closing = env.close();
+          cleanup = result ? await closing : await closing.catch(() => ({ schemaDropped: false }));
+        }
+        const doc = benchJson(result, {
+          machine: machineInfo(),
+          latency: { dbMs: flags.dbLatency, queueMs: flags.queueLatency },
+          cleanup: { schema: env.schema, ...cleanup },
+        });
+        if (ctx.output.jsonMode) ctx.output.json(doc);
+        else renderBench(ctx.output, doc);
+        if (result.failed > 0) throw new ExitCode(EXIT.incomplete);
+      });
+    });
+}
+
+function parsePath(value: string): TransportName | 'all' {
+  if (value === 'all' || (TRANSPORT_NAMES as readonly string[]).includes(value)) return value as TransportName | 'all';
+  throw new InputError('INVALID_OPTION', `--path must be one of ${TRANSPORT_NAMES.join(', ')}, all (got "${value}")`);
+}
+
+/** Which machine the figures come from: they mean little without it. */
+function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()}`,
+    node: process.version,
+  };
+}
