@@ -8,9 +8,10 @@ import {
   batchesResetFailed,
   databaseNow,
   tasksCountStale,
-  tasksPendingInBatch,
+  tasksPendingInBatches,
   tasksStillPending,
   type DueBatch,
+  type PendingTask,
 } from '../store/recovery.js';
 import type { Transport } from '../transports/transport.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -18,6 +19,12 @@ import { LeaseKeeper } from './leases.js';
 import { AdaptiveLimiter } from './limiter.js';
 import { requeueStaleTasks } from './stale-tasks.js';
 import { recordSentBatches, sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
+
+/**
+ * Batches claimed (and recorded) per statement. Small enough that a chunk is
+ * sent well within one lease, large enough that statements stay few.
+ */
+const CLAIM_CHUNK = 100;
 
 export interface RetryPendingOptions {
   jobId?: string;
@@ -107,7 +114,7 @@ export async function retryPending(params: {
       const chunk = await batchesClaimDue(db, {
         ...filter,
         dueBy,
-        limit: Math.min(options.limit - result.claimedBatches, options.concurrency * 8),
+        limit: Math.min(options.limit - result.claimedBatches, CLAIM_CHUNK),
         leaseSeconds: options.leaseSeconds,
       });
       if (chunk.length === 0) break;
@@ -129,7 +136,8 @@ export async function retryPending(params: {
 
   /** Sends a claimed chunk's batches at once (the limiter bounds them) and records them in one statement. */
   async function recoverChunk(chunk: DueBatch[]): Promise<void> {
-    const sent = await Promise.all(chunk.map(resend));
+    const pending = await tasksPendingInBatches(db, chunk.map((b) => b.batchId));
+    const sent = await Promise.all(chunk.map((batch) => resend(batch, pending.get(batch.batchId) ?? [])));
     for (const batch of await recordSentBatches(db, sent)) {
       result.requeuedTasks += batch.queued;
       result.failedTasks += batch.failed;
@@ -142,8 +150,7 @@ export async function retryPending(params: {
     options.onProgress?.({ claimedBatches: result.claimedBatches, requeuedTasks: result.requeuedTasks });
   }
 
-  async function resend(batch: DueBatch): Promise<SentBatch> {
-    const tasks = await tasksPendingInBatch(db, batch.batchId);
+  async function resend(batch: DueBatch, tasks: PendingTask[]): Promise<SentBatch> {
     const transport = await params.transportFor(batch.transport as TransportName);
     const attempt = batch.attempts + 1;
     return sendClaimedBatch({

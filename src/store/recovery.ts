@@ -76,13 +76,16 @@ export interface PendingTask {
   parameters: Record<string, unknown>;
 }
 
-export async function tasksPendingInBatch(db: Queryable, batchId: string): Promise<PendingTask[]> {
-  const { rows } = await db.query<PendingTask>(
-    `SELECT task_id AS "taskId", task_type AS "taskType", parameters
-     FROM tasks WHERE batch_id = $1 AND status = 'pending_queue' ORDER BY task_index`,
-    [batchId],
+/** The still-unsent tasks of several batches, in one query, keyed by batch id. */
+export async function tasksPendingInBatches(db: Queryable, batchIds: string[]): Promise<Map<string, PendingTask[]>> {
+  const { rows } = await db.query<PendingTask & { batchId: string }>(
+    `SELECT batch_id AS "batchId", task_id AS "taskId", task_type AS "taskType", parameters
+     FROM tasks WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' ORDER BY batch_id, task_index`,
+    [batchIds],
   );
-  return rows;
+  const byBatch = new Map<string, PendingTask[]>(batchIds.map((id) => [id, []]));
+  for (const { batchId, ...task } of rows) byBatch.get(batchId)!.push(task);
+  return byBatch;
 }
 
 /** Gives up on a batch: it and its unsent tasks become `failed`, left for a human. */

@@ -27,13 +27,18 @@ export interface StorageQueueOptions {
  * consumers must be idempotent on the message's task id.
  */
 export async function createStorageQueueTransport(config: StorageConfig, options: StorageQueueOptions = {}): Promise<Transport> {
-  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  // A send that times out after the service took it is sent again: a
+  // duplicate. So the limit sits well above a busy service's latency (30 s,
+  // the service's own default), and only catches connections that went dead.
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   // One try per request: the core retries with its own backoff and re-sends
   // only what is unacknowledged. The SDK's default (4 tries, 4 s doubling
   // delays) would hold a batch for minutes during an outage.
   const { client, where, redact } = await connectStorageQueue(config, {
     pipeline: { retryOptions: { maxTries: 1, tryTimeoutInMs: requestTimeoutMs } },
-    timeoutMs: requestTimeoutMs,
+    // One read before anything is written: no duplicate to fear, so a dead
+    // endpoint may fail faster.
+    timeoutMs: Math.min(requestTimeoutMs, 10_000),
   });
   const encode = config.messageEncoding === 'base64' ? toBase64 : (text: string) => text;
   const slots = new Semaphore(options.maxInFlight ?? 256);
