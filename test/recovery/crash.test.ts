@@ -1,25 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 
 // `npm test` kills at 10 moments; `npm run chaos` at 50 (GEO_CHAOS_POINTS).
 const POINTS = Number(process.env.GEO_CHAOS_POINTS ?? 10);
 const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261122);
 const N = 20_000;
 
-let db: TestDatabase;
-let peer: ServiceBusPeer;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  peer = await startServiceBusPeer({ queues: {} });
-});
-afterAll(async () => {
-  await peer.close();
-  await db.drop();
-});
+const fixture = useServiceBusFixture();
 
 /** Deterministic kill moments spread over a submit's life (start-up, dispatch, the end). */
 function killMoments(count: number, seed: number): number[] {
@@ -37,6 +27,7 @@ function killMoments(count: number, seed: number): number[] {
 describe(`geo submit killed with SIGKILL at ${POINTS} moments (seed ${SEED})`, () => {
   const moments = killMoments(POINTS, SEED);
   it.each(moments.map((ms, i) => [i, ms]))('crash point %i at %i ms: resume + retry-pending leave every task once, delivered once', async (i, ms) => {
+    const { db, peer } = fixture;
     const queue = `crash-${i}`;
     peer.createQueue(queue, { duplicateDetection: true });
     const env = serviceBusEnv(db, peer, queue);

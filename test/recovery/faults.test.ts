@@ -1,27 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { writePendingJob } from '../support/submit.js';
 
-let db: TestDatabase;
-let peer: ServiceBusPeer;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  peer = await startServiceBusPeer({ queues: {} });
-});
-afterAll(async () => {
-  await peer.close();
-  await db.drop();
-});
-afterEach(() => {
-  peer.faults.clear();
-});
+const fixture = useServiceBusFixture();
 
 async function taskCounts(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
+  const { rows } = await fixture.db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
@@ -35,6 +22,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promi
 
 describe('recovery from faults (real binary, Service Bus peer)', () => {
   it('the database connection terminated mid-batch: no partial batch, and the batch is completed later', async () => {
+    const { db, peer } = fixture;
     const queue = 'db-terminate';
     peer.createQueue(queue, { duplicateDetection: true });
     peer.faults.setLatencyMs(20);
@@ -75,6 +63,7 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
   });
 
   it('the broker unreachable during a submit: exit 3 with batches pending_queue; retry-pending sends them all later', async () => {
+    const { db, peer } = fixture;
     const queue = 'unreachable';
     peer.createQueue(queue, { duplicateDetection: true });
     peer.faults.setLatencyMs(10);
@@ -110,6 +99,7 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
   });
 
   it('three retry-pending processes at once over 500 pending batches send every batch exactly once', async () => {
+    const { db, peer } = fixture;
     const queue = 'three-runs';
     peer.createQueue(queue); // duplicate detection off: a double send would show
     const jobId = await writePendingJob(db.pool, { n: 50_000, name: 'three-runs' });
@@ -132,6 +122,7 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
   });
 
   it('retry-pending with nothing to do is silent and exits 0; --dry-run changes nothing', async () => {
+    const { db, peer } = fixture;
     const env = serviceBusEnv(db, peer, 'unused');
     const quiet = await runGeo(['retry-pending', '--job', jobIdFor('hello_world', { n: 5_000, name: 'unreachable' })], env);
     expect(quiet).toMatchObject({ code: 0, stdout: '' });

@@ -1,54 +1,33 @@
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { taskMessageSchema } from '../../src/transports/message.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startServiceBusPeer, DEFAULT_TEST_KEY, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { serviceBusEnv } from '../support/servicebus-env.js';
+import { useServiceBusFixture } from '../support/servicebus-fixture.js';
+import { DEFAULT_TEST_KEY } from '../support/servicebus-peer/index.js';
 import { drainQueue } from '../support/servicebus-receive.js';
 
-let db: TestDatabase;
-let peer: ServiceBusPeer;
+const fixture = useServiceBusFixture();
 let queue: string;
 let queueNumber = 0;
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  peer = await startServiceBusPeer({ queues: {} });
-});
-afterAll(async () => {
-  await peer.close();
-  await db.drop();
-});
 beforeEach(() => {
   queue = `tasks-${++queueNumber}`;
-  peer.createQueue(queue, { duplicateDetection: true });
-  peer.resetStats();
-});
-afterEach(() => {
-  peer.faults.clear();
+  fixture.peer.createQueue(queue, { duplicateDetection: true });
+  fixture.peer.resetStats();
 });
 
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: db.url,
-    GEO_HOME: path.join(os.tmpdir(), 'geo-sb-test-unused'),
-    GEO_TRANSPORT: 'servicebus',
-    GEO_SERVICEBUS_CONNECTION_STRING: peer.connectionString(),
-    GEO_SERVICEBUS_QUEUE: queue,
-    GEO_SERVICEBUS_TIMEOUT_MS: '2000',
-    GEO_LEASE_SECONDS: '5',
-    ...extra,
-  };
+function env(): Record<string, string> {
+  return serviceBusEnv(fixture.db, fixture.peer, queue, { GEO_LEASE_SECONDS: '5' });
 }
 
 async function statusCounts(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
+  const { rows } = await fixture.db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
 describe('geo submit --transport servicebus', () => {
   it('10,000 tasks arrive exactly once, valid, in batch sends of at most 100', async () => {
+    const { peer } = fixture;
     const result = await runGeo(['submit', 'hello_world', '--n', '10000', '--param', 'name=sb', '--json'], env());
     expect(result.code, result.stderr).toBe(0);
     const doc = parseJsonOutput(result);
@@ -70,6 +49,7 @@ describe('geo submit --transport servicebus', () => {
   });
 
   it('with duplicate detection on, a forced re-send of every batch delivers nothing twice', async () => {
+    const { db, peer } = fixture;
     const args = ['submit', 'hello_world', '--n', '1000', '--param', 'name=dupes', '--json'];
     const first = parseJsonOutput(await runGeo(args, env()));
     // Force a re-send: put every batch back to pending_queue as if step 3 had never run.
@@ -84,6 +64,7 @@ describe('geo submit --transport servicebus', () => {
   });
 
   it('10% of transfers rejected server-busy: the submit completes and nothing is lost', async () => {
+    const { peer } = fixture;
     peer.faults.rejectTransfersRandomly(0.1, 'com.microsoft:server-busy', 7);
     const result = await runGeo(['submit', 'hello_world', '--n', '5000', '--param', 'name=busy', '--json'], env());
     expect(result.code, result.stderr).toBe(0);
@@ -93,6 +74,7 @@ describe('geo submit --transport servicebus', () => {
   });
 
   it('a connection dropped mid-submit: everything arrives, nothing lost', async () => {
+    const { peer } = fixture;
     peer.faults.dropConnectionAfterTransfers(20);
     const result = await runGeo(['submit', 'hello_world', '--n', '5000', '--param', 'name=drop', '--json'], env());
     expect(result.code, result.stderr).toBe(0);
@@ -102,6 +84,7 @@ describe('geo submit --transport servicebus', () => {
   });
 
   it('a wrong key: exit 3 before anything is written, naming namespace and queue, never the key', async () => {
+    const { db, peer } = fixture;
     const wrongKey = Buffer.from('definitely-not-the-right-key').toString('base64');
     const result = await runGeo(['submit', 'hello_world', '--n', '100', '--param', 'name=wrongkey'], {
       ...env(),
@@ -117,6 +100,7 @@ describe('geo submit --transport servicebus', () => {
   });
 
   it('access revoked mid-submit: the run stops promptly, batches stay pending_queue with last_error, exit 3', async () => {
+    const { db, peer } = fixture;
     peer.faults.rejectNextTransfers(1_000, 'amqp:unauthorized-access', 'key revoked');
     const result = await runGeo(['submit', 'hello_world', '--n', '3000', '--param', 'name=revoked', '--json'], env());
     expect(result.code).toBe(3);

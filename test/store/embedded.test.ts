@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/store/embedded/file-lock.js';
 import { embeddedServerInfo, stopEmbeddedServer } from '../../src/store/embedded/server.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 
@@ -50,7 +51,7 @@ describe('the embedded PostgreSQL', () => {
     const pidFile = path.join(info.dataDir, 'postmaster.pid');
     const pid = Number((await fs.readFile(pidFile, 'utf8')).split('\n')[0]);
     process.kill(pid, 'SIGKILL');
-    await waitUntil(() => !alive(pid));
+    await waitUntil(() => !processAlive(pid));
     // Make the pid file point at a live process that is not PostgreSQL, as after a reboot.
     const text = await fs.readFile(pidFile, 'utf8').catch(() => `${pid}\n`);
     await fs.writeFile(pidFile, text.replace(/^\d+/, String(process.pid)));
@@ -68,14 +69,6 @@ describe('the embedded PostgreSQL', () => {
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { processAlive } from '../../src/store/embedded/file-lock.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
 
 /** Parent of each test run's own GEO_HOME (ignored by git). */
@@ -39,18 +40,10 @@ async function removeAbandonedRuns(): Promise<void> {
   const entries = await fs.readdir(TEST_ROOT).catch(() => [] as string[]);
   for (const entry of entries) {
     const pid = Number(/^run-(\d+)$/.exec(entry)?.[1]);
-    if (!pid || alive(pid)) continue;
+    if (!pid || processAlive(pid)) continue;
     const home = path.join(TEST_ROOT, entry);
     await stopEmbeddedServer(home).catch(() => undefined);
     await fs.rm(home, { recursive: true, force: true });
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
