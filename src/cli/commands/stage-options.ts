@@ -25,7 +25,7 @@ export function contextFlags(flags: DispatchFlags) {
 export function addDispatchOptions(command: Command): Command {
   return command
     .option('--batch-size <n>', `tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
-    .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4)
+    .option('--concurrency <n>', 'groups of up to 10 batches in flight at once', intOption('--concurrency', 1, 64), 4)
     .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
     .option('--create-queue', 'storage-queue: create the queue when it does not exist')
     .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text');
