@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The best the official @azure/storage-queue SDK alone reaches against a
-// queue, shaped like `geo submit --transport storage-queue`: batches of 100
-// concurrent sendMessage calls, `--concurrency` batches in flight, at most
-// `--in-flight` requests at once, base64 JSON messages of the same size as
+// queue, shaped like `geo submit --transport storage-queue`: `--concurrency`
+// workers, each sending a group of 10 batches of 100 concurrent sendMessage
+// calls at a time (geo's groups of batches), at most `--in-flight` requests
+// at once across all of them, base64 JSON messages of the same size as
 // hello_world's. No database: this is the ceiling geo's throughput is
 // measured against.
 //
-//   GEO_STORAGE_CONNECTION_STRING=... node scripts/storage-queue-baseline.mjs [--n 20000] [--concurrency 4] [--in-flight 256] [--queue geo-baseline]
+//   GEO_STORAGE_CONNECTION_STRING=... node scripts/storage-queue-baseline.mjs \
+//     [--n 20000] [--concurrency 4] [--batches-per-group 10] [--in-flight 256] [--queue geo-baseline]
 import { parseArgs } from 'node:util';
 import { QueueServiceClient } from '@azure/storage-queue';
 
@@ -16,6 +18,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     'in-flight': { type: 'string', default: '256' },
     'batch-size': { type: 'string', default: '100' },
+    'batches-per-group': { type: 'string', default: '10' },
     queue: { type: 'string', default: 'geo-baseline' },
     json: { type: 'boolean', default: false },
   },
@@ -24,6 +27,7 @@ const n = Number(values.n);
 const concurrency = Number(values.concurrency);
 const inFlight = Number(values['in-flight']);
 const batchSize = Number(values['batch-size']);
+const groupSize = batchSize * Number(values['batches-per-group']);
 const connectionString = process.env.GEO_STORAGE_CONNECTION_STRING;
 if (!connectionString) {
   process.stderr.write('set GEO_STORAGE_CONNECTION_STRING\n');
@@ -72,13 +76,15 @@ async function sendOne(text) {
   }
 }
 
-let nextBatch = 0;
-const batches = Math.ceil(n / batchSize);
+// A group's batches are sent together and the worker takes the next group
+// once all of them have settled, as geo's dispatcher does.
+let nextGroup = 0;
+const groups = Math.ceil(n / groupSize);
 async function worker() {
-  while (nextBatch < batches) {
-    const b = nextBatch++;
+  while (nextGroup < groups) {
+    const g = nextGroup++;
     const sends = [];
-    for (let i = b * batchSize; i < Math.min(n, (b + 1) * batchSize); i++) sends.push(sendOne(body(i)));
+    for (let i = g * groupSize; i < Math.min(n, (g + 1) * groupSize); i++) sends.push(sendOne(body(i)));
     await Promise.all(sends);
   }
 }
@@ -87,5 +93,9 @@ const started = performance.now();
 await Promise.all(Array.from({ length: concurrency }, worker));
 const elapsedMs = Math.round(performance.now() - started);
 const messagesPerSecond = Math.round((n / elapsedMs) * 1000);
-const result = { n, concurrency, inFlight, batchSize, elapsedMs, messagesPerSecond };
-process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${n} messages in ${elapsedMs} ms: ${messagesPerSecond} messages/s (concurrency ${concurrency} x ${batchSize}, in flight <= ${inFlight})\n`);
+const result = { n, concurrency, groupSize, inFlight, elapsedMs, messagesPerSecond };
+process.stdout.write(
+  values.json
+    ? `${JSON.stringify(result)}\n`
+    : `${n} messages in ${elapsedMs} ms: ${messagesPerSecond} messages/s (${concurrency} groups of ${groupSize} in flight, at most ${inFlight} requests)\n`,
+);

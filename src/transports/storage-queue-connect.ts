@@ -45,9 +45,9 @@ export async function connectStorageQueue(
         `${on} does not exist; create it, or run with --create-queue (GEO_STORAGE_QUEUE names the queue)`,
       );
     }
-    // Storage Queue Data Message Sender may add messages but not read queue
-    // properties: the queue's existence cannot be checked, so the first send
-    // will tell (a missing queue then stops the run as a permanent error).
+    // An identity that may only send (Storage Queue Data Message Sender) can
+    // be refused this read. The queue's existence then cannot be checked; the
+    // first send will tell (a missing queue stops the run as a permanent error).
     if (info.code === 'AuthorizationPermissionMismatch' && !config.createQueue) return { client, where, redact };
     if (info.status === 401 || info.status === 403) {
       const check = config.connectionString

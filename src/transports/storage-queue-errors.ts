@@ -17,6 +17,7 @@ export interface StatusInfo {
   detail: string;
 }
 
+/** What a failed SDK call tells: HTTP status, service or network code, and a printable line. */
 export function describeError(err: unknown, redact: (text: string) => string): StatusInfo {
   const e = err as { statusCode?: unknown; code?: unknown; details?: { errorCode?: unknown } };
   const status = typeof e?.statusCode === 'number' ? e.statusCode : undefined;
@@ -26,12 +27,14 @@ export function describeError(err: unknown, redact: (text: string) => string): S
   return { status, code, detail };
 }
 
+/** No HTTP answer at all: the connection was refused, reset or lost. */
 export function isConnectionFailure(info: StatusInfo): boolean {
   if (info.status !== undefined) return false;
   const upper = `${info.code ?? ''} ${info.detail}`.toUpperCase();
   return CONNECTION_CODES.some((c) => upper.includes(c)) || upper.includes('SOCKET HANG UP');
 }
 
+/** geo's own request timeout fired (the pipeline aborts the request). */
 export function isTimeout(err: unknown): boolean {
   const name = (err as { name?: unknown })?.name;
   return name === 'AbortError' || name === 'TimeoutError';
@@ -57,7 +60,8 @@ export function classifySendError(err: unknown, where: QueueWhere, redact: (text
   if (isTimeout(err)) {
     return new TransportError('STORAGE_TIMEOUT', `send timed out on ${on}`, { retryable: true, cause: err });
   }
-  if (info.status === 503 || info.status === 429) {
+  // Azure answers an overloaded partition with 503 ServerBusy or 500 OperationTimedOut.
+  if (info.status === 503 || info.status === 429 || (info.status === 500 && info.code === 'OperationTimedOut')) {
     return new TransportError('STORAGE_BUSY', message('server busy'), { retryable: true, throttled: true, cause: err });
   }
   if (info.status === 500 || info.status === 502 || info.status === 504 || info.status === 408) {

@@ -1,8 +1,8 @@
 import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue';
 import type { TransportError } from '../errors.js';
-import { encodeTaskMessage, type TaskMessage } from './message.js';
+import { encodeTaskMessage } from './message.js';
 import { connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
-import { classifySendError, describeError, isTooLarge, type QueueWhere } from './storage-queue-errors.js';
+import { classifySendError, describeError, isTooLarge } from './storage-queue-errors.js';
 import type { SendReport, Transport } from './transport.js';
 
 /** Azure Storage Queue's limit on one message, counted on the encoded text. */
@@ -20,11 +20,12 @@ export interface StorageQueueOptions {
  * 100 concurrent single sends, bounded across batches by `maxInFlight`.
  *
  * Each acknowledged send is reported in the batch's SendReport and the core
- * marks those tasks `queued` in one statement once the batch's sends have
- * settled. A crash inside that window leaves acknowledged tasks in
- * `pending_queue`, and recovery sends them again: delivery is at least once,
- * and because Storage Queue has no duplicate detection (unlike Service Bus)
- * consumers must be idempotent on the message's task id.
+ * marks those tasks `queued` in one statement once the sends of the batch
+ * (and of the batches written with it) have settled. A crash inside that
+ * window leaves acknowledged tasks in `pending_queue`, and recovery sends
+ * them again: delivery is at least once, and because Storage Queue has no
+ * duplicate detection (unlike Service Bus) consumers must be idempotent on
+ * the message's task id.
  */
 export async function createStorageQueueTransport(config: StorageConfig, options: StorageQueueOptions = {}): Promise<Transport> {
   // A send that times out after the service took it is sent again: a
@@ -58,12 +59,14 @@ export async function createStorageQueueTransport(config: StorageConfig, options
             report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
             return;
           }
-          const outcome = await sendOne(client, text, slots, requestTimeoutMs);
-          if (outcome === undefined) report.acknowledged.push(message.taskId);
-          else if (isTooLarge(describeError(outcome, redact))) {
+          const failure = await sendOne(client, text, slots, requestTimeoutMs);
+          if (failure === undefined) {
+            report.acknowledged.push(message.taskId);
+          } else if (isTooLarge(describeError(failure, redact))) {
+            // The service's own count disagrees with ours: still this task's fault alone.
             report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
           } else {
-            errors.push(classifySendError(outcome, where, redact));
+            errors.push(classifySendError(failure, where, redact));
           }
         }),
       );

@@ -7,6 +7,17 @@ import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 
 const MAIN = path.resolve(import.meta.dirname, '../../node_modules/azurite/dist/src/queue/main.js');
 
+/**
+ * Runs Azurite's entry in a process that ends itself once its parent is gone,
+ * so a test worker that is killed (a timeout, Ctrl-C) leaves no Azurite behind.
+ * `node -e <this> MAIN args` gives Azurite the argv of `node MAIN args`.
+ */
+const LAUNCHER = `
+const parent = Number(process.env.GEO_AZURITE_PARENT);
+setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 500).unref();
+require(process.argv[1]);
+`;
+
 /** Azurite's well-known development account (public, documented by Microsoft). */
 export const DEV_ACCOUNT = 'devstoreaccount1';
 export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -38,16 +49,17 @@ export interface Azurite {
 export async function startAzurite(opts: { persistent?: boolean } = {}): Promise<Azurite> {
   const port = await freePort();
   const location = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-azurite-'));
-  const storage = opts.persistent ? [] : ['--inMemoryPersistence'];
+  const storage = opts.persistent ? ['--location', location] : ['--inMemoryPersistence'];
   let child: ChildProcess | undefined;
 
   async function start(): Promise<void> {
     if (child) return;
     const proc = spawn(
       process.execPath,
-      [MAIN, '--queueHost', '127.0.0.1', '--queuePort', String(port), '--location', location,
+      ['-e', LAUNCHER, MAIN, '--queueHost', '127.0.0.1', '--queuePort', String(port),
         '--skipApiVersionCheck', '--silent', '--disableTelemetry', ...storage],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // Whatever else Azurite writes lands in the temporary folder.
+      { stdio: ['ignore', 'ignore', 'pipe'], cwd: location, env: { ...process.env, GEO_AZURITE_PARENT: String(process.pid) } },
     );
     let stderr = '';
     proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -68,12 +80,16 @@ export async function startAzurite(opts: { persistent?: boolean } = {}): Promise
     if (proc.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    // Generous: a persistent Azurite saves its state while shutting down.
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
   }
 
-  await start();
+  await start().catch(async (err: unknown) => {
+    await fs.rm(location, { recursive: true, force: true });
+    throw err;
+  });
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
   const withKey = (key: string) =>
     `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${key};QueueEndpoint=${endpoint};`;

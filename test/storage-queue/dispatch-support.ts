@@ -1,0 +1,64 @@
+import crypto from 'node:crypto';
+import { dispatchStage, type DispatchResult } from '../../src/core/dispatch.js';
+import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
+import { jobsInsert } from '../../src/store/jobs.js';
+import type { Pool } from '../../src/store/pool.js';
+import { parseTaskMessage } from '../../src/transports/message.js';
+import { createStorageQueueTransport } from '../../src/transports/storage-queue.js';
+import type { Transport } from '../../src/transports/transport.js';
+import type { Azurite } from '../support/azurite.js';
+
+/** Drives the core's dispatch directly with the real transport, where a subprocess cannot be timed. */
+export function dispatchHarness(db: Pool, azurite: Azurite) {
+  return {
+    async newJob(name: string): Promise<string> {
+      const jobId = crypto.createHash('sha256').update(name).digest('hex');
+      await jobsInsert(db, { jobId, jobType: 'hello_world', parameters: { name }, processingPath: 'storage-queue', stageCount: 1 });
+      return jobId;
+    },
+
+    transport(queue: string, messageEncoding: 'base64' | 'text' = 'base64'): Promise<Transport> {
+      return createStorageQueueTransport({ connectionString: azurite.connectionString, queue, createQueue: true, messageEncoding });
+    },
+
+    dispatch(params: {
+      jobId: string;
+      transport: Transport;
+      count: number;
+      tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
+      batchSize?: number;
+    }): Promise<DispatchResult> {
+      return dispatchStage({
+        db,
+        transport: params.transport,
+        job: { jobId: params.jobId, jobType: 'hello_world' },
+        stage: { stage: 1, taskType: 'greeting', taskCount: params.count, batchSize: params.batchSize ?? 100 },
+        tasks: params.tasks,
+        concurrency: 4,
+        leaseSeconds: 1,
+        sendPolicy: { maxAttempts: 3, baseMs: 20, maxMs: 100 },
+      });
+    },
+
+    async queuedCount(jobId: string): Promise<number> {
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE job_id = $1 AND status = 'queued'`, [jobId]);
+      return rows[0]!.n;
+    },
+
+    async tasks(jobId: string): Promise<Map<string, { status: string; error: string | null }>> {
+      const { rows } = await db.query<{ taskId: string; status: string; error: string | null }>(
+        'SELECT task_id AS "taskId", status, error FROM tasks WHERE job_id = $1',
+        [jobId],
+      );
+      return new Map(rows.map((r) => [r.taskId, { status: r.status, error: r.error }]));
+    },
+  };
+}
+
+export function* greetings(count: number, parameters: (i: number) => Record<string, unknown> = (i) => ({ i })): Generator<TaskDefinition> {
+  for (let i = 0; i < count; i++) yield { index: i, key: `greet-${i}`, parameters: parameters(i) };
+}
+
+export function taskIdOf(text: string, encoding: 'base64' | 'text' = 'base64'): string {
+  return parseTaskMessage(encoding === 'base64' ? Buffer.from(text, 'base64').toString('utf8') : text).taskId;
+}
