@@ -1,51 +1,63 @@
+import type { ServiceBusClient, ServiceBusReceiver } from '@azure/service-bus';
 import type { GeoConfig } from '../config/index.js';
 import { errorMessage } from '../errors.js';
 import { connectStorageQueue } from '../transports/storage-queue-connect.js';
 
-/** Receives at most this many messages per call; the SDK fills it from its prefetch. */
-const RECEIVE_BATCH = 1_000;
+/** Empties a bench queue after each run; `close` once the bench is done. */
+export interface QueueEmptier {
+  /** Removes the bench's messages (`expected` of them were sent); returns how many it removed. */
+  empty(expected: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Messages per receive at most: Service Bus hands out a few thousand per call at best. */
+const RECEIVE_BATCH = 2_000;
 
 /**
- * Empties the bench's Service Bus queue with receiveAndDelete receivers until
- * `expected` messages are gone and a receive comes back empty (Service Bus has
- * no purge short of deleting the queue, which needs Manage rights). Counts
- * what it removed; gives up after `maxWaitMs` so a bench never hangs here.
+ * Empties the bench's Service Bus queue with one receiveAndDelete receiver,
+ * kept open across runs (Service Bus has no purge short of deleting the
+ * queue, which needs Manage rights). Asks for exactly what is still expected,
+ * so a receive returns as soon as the last message is in; then one short
+ * receive picks up any extra copies of re-sent messages. Gives up after
+ * `maxWaitMs`, or after three empty waits, so a bench never hangs here.
  */
-export async function drainServiceBusQueue(
-  config: GeoConfig['servicebus'],
-  expected: number,
-  opts: { receivers?: number; maxWaitMs?: number } = {},
-): Promise<number> {
-  const { ServiceBusClient } = await import('@azure/service-bus');
-  const client = config.connectionString
-    ? new ServiceBusClient(config.connectionString)
-    : new ServiceBusClient(
-        config.namespace!.includes('.') ? config.namespace! : `${config.namespace}.servicebus.windows.net`,
-        new (await import('@azure/identity')).DefaultAzureCredential(),
-      );
-  const deadline = Date.now() + (opts.maxWaitMs ?? 60_000 + expected);
-  let removed = 0;
-  const drainOne = async () => {
-    const receiver = client.createReceiver(config.queue, { receiveMode: 'receiveAndDelete' });
-    try {
+export function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier {
+  let opened: Promise<{ client: ServiceBusClient; receiver: ServiceBusReceiver }> | undefined;
+  const open = async () => {
+    const { ServiceBusClient } = await import('@azure/service-bus');
+    const client = config.connectionString
+      ? new ServiceBusClient(config.connectionString)
+      : new ServiceBusClient(
+          config.namespace!.includes('.') ? config.namespace! : `${config.namespace}.servicebus.windows.net`,
+          new (await import('@azure/identity')).DefaultAzureCredential(),
+        );
+    return { client, receiver: client.createReceiver(config.queue, { receiveMode: 'receiveAndDelete' }) };
+  };
+  return {
+    async empty(expected) {
+      opened ??= open();
+      const { receiver } = await opened;
+      const deadline = Date.now() + 60_000 + expected;
+      let removed = 0;
       for (let empties = 0; Date.now() < deadline; ) {
-        const waitMs = removed >= expected ? 300 : 2_000;
-        const batch = await receiver.receiveMessages(RECEIVE_BATCH, { maxWaitTimeInMs: waitMs });
+        const missing = expected - removed;
+        const batch = await receiver.receiveMessages(missing > 0 ? Math.min(RECEIVE_BATCH, missing) : 100, {
+          maxWaitTimeInMs: missing > 0 ? 2_000 : 200,
+        });
         removed += batch.length;
         if (batch.length > 0) empties = 0;
         // Fewer than expected after a few empty waits: they are not coming (a send was lost).
-        else if (removed >= expected || ++empties >= 3) return;
+        else if (missing <= 0 || ++empties >= 3) break;
       }
-    } finally {
+      return removed;
+    },
+    async close() {
+      if (!opened) return;
+      const { client, receiver } = await opened;
       await receiver.close().catch(() => undefined);
-    }
+      await client.close().catch(() => undefined);
+    },
   };
-  try {
-    await Promise.all(Array.from({ length: opts.receivers ?? 2 }, drainOne));
-  } finally {
-    await client.close().catch(() => undefined);
-  }
-  return removed;
 }
 
 /**
@@ -54,20 +66,29 @@ export async function drainServiceBusQueue(
  * bench's own (the command refuses the configured task queue), so nothing
  * but bench messages is removed.
  */
-export async function clearStorageQueue(config: GeoConfig['storage']): Promise<number> {
-  const { client } = await connectStorageQueue(
-    { ...config, createQueue: false },
-    { pipeline: { retryOptions: { maxTries: 3, tryTimeoutInMs: 60_000 } }, timeoutMs: 30_000 },
-  );
-  const before = (await client.getProperties()).approximateMessagesCount ?? 0;
-  // A large queue can time out mid-clear on Azure (OperationTimedOut); the service
-  // keeps what it deleted, and the next request carries on.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.clearMessages();
-      return before;
-    } catch (err) {
-      if (attempt >= 5) throw new Error(`could not clear storage queue ${config.queue}: ${errorMessage(err)}`, { cause: err });
-    }
-  }
+export function storageQueueEmptier(config: GeoConfig['storage']): QueueEmptier {
+  let connected: ReturnType<typeof connectStorageQueue> | undefined;
+  return {
+    async empty() {
+      connected ??= connectStorageQueue(
+        { ...config, createQueue: false },
+        { pipeline: { retryOptions: { maxTries: 3, tryTimeoutInMs: 60_000 } }, timeoutMs: 30_000 },
+      );
+      const { client } = await connected;
+      const before = (await client.getProperties()).approximateMessagesCount ?? 0;
+      // A large queue can time out mid-clear on Azure (OperationTimedOut); the
+      // service keeps what it deleted, and the next request carries on.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.clearMessages();
+          return before;
+        } catch (err) {
+          if (attempt >= 5) throw new Error(`could not clear storage queue ${config.queue}: ${errorMessage(err)}`, { cause: err });
+        }
+      }
+    },
+    async close() {
+      // The storage SDK holds nothing open beyond Node's keep-alive agent.
+    },
+  };
 }

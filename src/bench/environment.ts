@@ -7,7 +7,7 @@ import { openStore } from '../store/index.js';
 import { openPool, type Pool } from '../store/pool.js';
 import { createTransport } from '../transports/index.js';
 import { startDelayProxy } from './delay-proxy.js';
-import { clearStorageQueue, drainServiceBusQueue } from './drain.js';
+import { serviceBusEmptier, storageQueueEmptier, type QueueEmptier } from './drain.js';
 import * as ep from './endpoints.js';
 import { benchSchemaCreate } from './store.js';
 
@@ -75,6 +75,7 @@ export async function openBenchEnvironment(opts: BenchEnvironmentOptions): Promi
     for (const path of opts.paths) {
       const opened = await openPath(path, opts, proxied);
       if (opened.transport) undo.push(() => opened.transport!.close());
+      if (opened.emptier) undo.push(() => opened.emptier!.close());
       paths.push(opened);
     }
     return {
@@ -95,18 +96,26 @@ export async function openBenchEnvironment(opts: BenchEnvironmentOptions): Promi
 
 type Proxied = (flag: string, what: string, endpoint: ep.HostPort | undefined, ms: number) => Promise<ep.HostPort | undefined>;
 
-async function openPath(path: TransportName, opts: BenchEnvironmentOptions, proxied: Proxied): Promise<BenchPath> {
+async function openPath(
+  path: TransportName,
+  opts: BenchEnvironmentOptions,
+  proxied: Proxied,
+): Promise<BenchPath & { emptier?: QueueEmptier }> {
   const { config } = opts;
   if (path === 'local') return { path, transport: await createTransport('local', config) };
-  const section = path === 'servicebus' ? config.servicebus : config.storage;
-  const configured = path === 'servicebus' ? config.servicebus.connectionString ?? config.servicebus.namespace : config.storage.connectionString ?? config.storage.accountUrl;
+  const sb = path === 'servicebus';
+  const section = sb ? config.servicebus : config.storage;
+  const configured = sb ? (config.servicebus.connectionString ?? config.servicebus.namespace) : (config.storage.connectionString ?? config.storage.accountUrl);
   if (!configured && opts.skipUnconfigured) {
-    const names = path === 'servicebus' ? 'GEO_SERVICEBUS_CONNECTION_STRING or GEO_SERVICEBUS_NAMESPACE' : 'GEO_STORAGE_CONNECTION_STRING or GEO_STORAGE_ACCOUNT_URL';
+    const names = sb ? 'GEO_SERVICEBUS_CONNECTION_STRING or GEO_SERVICEBUS_NAMESPACE' : 'GEO_STORAGE_CONNECTION_STRING or GEO_STORAGE_ACCOUNT_URL';
     return { path, skipped: `not configured (${names})` };
   }
   const queue = opts.queue ?? `${section.queue}-bench`;
   if (queue === section.queue) {
-    throw new InputError('BENCH_QUEUE_IS_TASK_QUEUE', `--queue ${queue} is the task queue consumers read; the bench needs a queue of its own, which it empties afterwards`);
+    throw new InputError(
+      'BENCH_QUEUE_IS_TASK_QUEUE',
+      `--queue ${queue} is the task queue consumers read; the bench needs a queue of its own, which it empties afterwards`,
+    );
   }
   if (path === 'servicebus') {
     const direct = { ...config.servicebus, queue };
@@ -114,10 +123,13 @@ async function openPath(path: TransportName, opts: BenchEnvironmentOptions, prox
     const servicebus = proxy ? ep.serviceBusVia(direct, proxy) : direct;
     try {
       const transport = await createTransport(path, { ...config, servicebus });
-      return { path, queue, transport, reset: (queued) => drainServiceBusQueue(direct, queued) };
+      // Emptied on the direct route: the latency proxy is for what is measured.
+      const emptier = serviceBusEmptier(direct);
+      return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
     } catch (err) {
       if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND') {
-        throw new InputError('QUEUE_NOT_FOUND', `the bench sends to a queue of its own: create Service Bus queue ${queue}, or name another with --queue`, { cause: err });
+        const hint = `the bench sends to a queue of its own: create Service Bus queue ${queue}, or name another with --queue`;
+        throw new InputError('QUEUE_NOT_FOUND', hint, { cause: err });
       }
       throw err;
     }
@@ -127,5 +139,6 @@ async function openPath(path: TransportName, opts: BenchEnvironmentOptions, prox
   const proxy = await proxied('--queue-latency', 'Storage Queue', ep.storageEndpoint(direct), opts.queueLatencyMs);
   const storage = proxy ? ep.storageVia(direct, proxy) : direct;
   const transport = await createTransport(path, { ...config, storage });
-  return { path, queue, transport, reset: () => clearStorageQueue(direct) };
+  const emptier = storageQueueEmptier(direct);
+  return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
 }

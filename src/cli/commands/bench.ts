@@ -13,7 +13,7 @@ import { intOption } from '../options.js';
 import { benchJson, progressText, renderBench, type MachineInfo } from '../render/bench.js';
 
 interface BenchFlags {
-  path: TransportName | 'all';
+  path: TransportName[] | 'all';
   n: number;
   individualN: number;
   runs: number;
@@ -28,20 +28,21 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
   program
     .command('bench')
     .description('measure per-task INSERT + send against aligned batches on identical work, per transport')
-    .option('--path <path>', `${TRANSPORT_NAMES.join(', ')} or all (all skips what is not configured)`, parsePath, 'all')
-    .option('--n <count>', 'tasks per aligned run', intOption('--n', 1, MAX_TASKS), 10_000)
-    .option('--individual-n <count>', 'tasks per individual run at most: it is slow by design, rates are compared', intOption('--individual-n', 1, MAX_TASKS), 1_000)
+    .option('--path <path>', `${TRANSPORT_NAMES.join(', ')}, several joined by commas, or all (skips the unconfigured)`, parsePaths, 'all')
+    .option('--n <count>', 'tasks per aligned run', taskCount('--n'), 10_000)
+    .option('--individual-n <count>', 'tasks per individual run at most (slow by design; rates are compared)', taskCount('--individual-n'), 1_000)
     .option('--runs <k>', 'runs of each mode on each path; the median run is reported', intOption('--runs', 1, 100), 1)
-    .option('--db-latency <ms>', 'round-trip time to add in front of a local PostgreSQL', intOption('--db-latency', 0, 10_000), 0)
-    .option('--queue-latency <ms>', 'round-trip time to add in front of a local broker', intOption('--queue-latency', 0, 10_000), 0)
-    .option('--concurrency <n>', 'aligned: batches in flight at once', intOption('--concurrency', 1, 64), 4)
+    .option('--db-latency <ms>', 'round-trip time to add in front of a local PostgreSQL', milliseconds('--db-latency'), 0)
+    .option('--queue-latency <ms>', 'round-trip time to add in front of a local broker', milliseconds('--queue-latency'), 0)
+    .option('--concurrency <n>', 'aligned: groups of up to 10 batches in flight (as geo submit)', intOption('--concurrency', 1, 64), 4)
     .option('--batch-size <n>', `aligned: tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
     .option('--queue <name>', 'the bench queue (default: the configured task queue + "-bench"); emptied afterwards')
     .action(async (flags: BenchFlags) => {
       await withContext(globals(), async (ctx) => {
+        const machine = machineInfo();
         const env = await openBenchEnvironment({
           config: ctx.config,
-          paths: flags.path === 'all' ? [...TRANSPORT_NAMES] : [flags.path],
+          paths: flags.path === 'all' ? [...TRANSPORT_NAMES] : flags.path,
           skipUnconfigured: flags.path === 'all',
           dbLatencyMs: flags.dbLatency,
           queueLatencyMs: flags.queueLatency,
@@ -75,7 +76,7 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
           cleanup = result ? await closing : await closing.catch(() => ({ schemaDropped: false }));
         }
         const doc = benchJson(result, {
-          machine: machineInfo(),
+          machine,
           latency: { dbMs: flags.dbLatency, queueMs: flags.queueLatency },
           cleanup: { schema: env.schema, ...cleanup },
         });
@@ -86,9 +87,17 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
     });
 }
 
-function parsePath(value: string): TransportName | 'all' {
-  if (value === 'all' || (TRANSPORT_NAMES as readonly string[]).includes(value)) return value as TransportName | 'all';
-  throw new InputError('INVALID_OPTION', `--path must be one of ${TRANSPORT_NAMES.join(', ')}, all (got "${value}")`);
+const taskCount = (name: string) => intOption(name, 1, MAX_TASKS);
+const milliseconds = (name: string) => intOption(name, 0, 10_000);
+
+function parsePaths(value: string): TransportName[] | 'all' {
+  if (value.trim() === 'all') return 'all';
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(TRANSPORT_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new InputError('INVALID_OPTION', `--path takes ${TRANSPORT_NAMES.join(', ')} (several joined by commas) or all (got "${value}")`);
+  }
+  return [...new Set(names)] as TransportName[];
 }
 
 /** Which machine the figures come from: they mean little without it. */
@@ -100,5 +109,6 @@ function machineInfo(): MachineInfo {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.platform()} ${os.release()}`,
     node: process.version,
+    loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }

@@ -8,6 +8,8 @@ export interface MachineInfo {
   memoryGiB: number;
   platform: string;
   node: string;
+  /** 1-minute load average when the bench started: other work on the machine skews the figures. */
+  loadAverage: number;
 }
 
 export interface BenchDocumentExtras {
@@ -44,13 +46,14 @@ export function progressText(p: BenchProgress): string {
 
 export function renderBench(output: Output, doc: BenchDocument): void {
   const s = doc.settings;
-  const latency = s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
+  const latency =
+    s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
   output.line(
     `geo bench: aligned ${formatCount(s.n)} tasks, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
       `${s.runs} run${s.runs > 1 ? 's (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
   );
   const m = doc.machine;
-  output.line(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}`);
+  output.line(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
   const table = new Table({
     head: ['path', 'mode', 'tasks', 'total s', 'tasks/s', 'db s', 'queue s', 'p50 ms', 'p95 ms', 'max ms', 'failed', 'speedup'],
     style: { head: [], border: [] },
@@ -74,8 +77,10 @@ export function renderBench(output: Output, doc: BenchDocument): void {
     for (const mode of ['individual', 'aligned'] as const) {
       if (p[mode]?.error) output.line(`${p.path} ${mode}: ${p[mode]!.failedAllRuns} tasks not queued: ${p[mode]!.error}`);
     }
+    if (p.queueCleanupError) output.line(`${p.path}: could not empty bench queue ${p.queue}: ${p.queueCleanupError}`);
   }
-  const removed = doc.cleanup.messagesRemoved > 0 ? `, ${formatCount(doc.cleanup.messagesRemoved)} messages removed from the bench queues` : '';
+  const removed =
+    doc.cleanup.messagesRemoved > 0 ? `, ${formatCount(doc.cleanup.messagesRemoved)} messages removed from the bench queues` : '';
   output.line(`bench data removed: schema ${doc.cleanup.schema} ${doc.cleanup.schemaDropped ? 'dropped' : 'NOT dropped'}${removed}`);
 }
 

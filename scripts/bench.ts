@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: runs `geo bench` on this machine against embedded
+ * PostgreSQL, Azurite (Storage Queue) and the Service Bus AMQP test peer, at
+ * N = 10,000 and 100,000 on loopback, then with simulated cloud round trips
+ * (the seeds' assumptions, and the 2 ms / 20 ms acceptance check).
+ * Prints the tables and writes every JSON document to docs/bench-results.json
+ * (the source of docs/benchmarks.md).
+ *
+ *   npm run bench                        # everything, a few minutes
+ *   npm run bench -- --only loopback-10k # one scenario (names below)
+ *   npm run bench -- --out /tmp/b.json
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Output } from '../src/cli/output.js';
+import { renderBench, type BenchDocument } from '../src/cli/render/bench.js';
+import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
+import { startAzurite, type Azurite } from '../test/support/azurite.js';
+import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** Each scenario is one `geo bench` invocation. */
+const SCENARIOS: Array<{ name: string; title: string; args: string[] }> = [
+  { name: 'loopback-10k', title: 'loopback, N = 10,000, median of 3 runs', args: ['--path', 'all', '--n', '10000', '--runs', '3'] },
+  { name: 'loopback-100k', title: 'loopback, N = 100,000', args: ['--path', 'all', '--n', '100000'] },
+  {
+    name: 'latency-2-20',
+    title: 'Service Bus with 2 ms database and 20 ms broker round trips, N = 10,000, median of 3 runs',
+    args: ['--path', 'servicebus', '--n', '10000', '--individual-n', '300', '--runs', '3', '--db-latency', '2', '--queue-latency', '20'],
+  },
+  {
+    name: 'seeds-latency',
+    title: "the seeds' assumptions: 50 ms per database write, 50 ms per send, N = 1,000",
+    args: ['--path', 'all', '--n', '1000', '--individual-n', '100', '--db-latency', '50', '--queue-latency', '50'],
+  },
+  {
+    name: 'seeds-servicebus-200',
+    title: "the seeds' Service Bus batch: 50 ms per database write, 200 ms per send, N = 1,000",
+    args: ['--path', 'servicebus', '--n', '1000', '--individual-n', '20', '--db-latency', '50', '--queue-latency', '200'],
+  },
+];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', multiple: true },
+    out: { type: 'string', default: path.join(ROOT, 'docs/bench-results.json') },
+  },
+});
+const chosen = SCENARIOS.filter((s) => !values.only || values.only.includes(s.name));
+if (chosen.length === 0) {
+  process.stderr.write(`no scenario named ${values.only?.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+  process.exit(2);
+}
+
+const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-bench-home-'));
+const started = Date.now();
+process.stderr.write('starting embedded PostgreSQL and the Service Bus test peer (Azurite: one per scenario)...\n');
+const server = await ensureEmbeddedServer({ home });
+const peer = await startServiceBusPeer({ queues: { 'geo-tasks-bench': { duplicateDetection: true } } });
+// Azurite keeps its messages on disk here: in memory, clearing a large queue
+// leaves one extent per message, and Azurite's next garbage collection
+// (every 60 s) then stops it answering for minutes.
+let azurite: Azurite | undefined;
+const env = (storage: Azurite) => ({
+  DATABASE_URL: server.connectionString,
+  GEO_HOME: home,
+  GEO_SERVICEBUS_CONNECTION_STRING: peer.connectionString(),
+  GEO_STORAGE_CONNECTION_STRING: storage.connectionString,
+});
+
+const results: Array<{ name: string; title: string; command: string; document?: BenchDocument; error?: string }> = [];
+const output = new Output(false);
+try {
+  for (const scenario of chosen) {
+    const args = ['bench', ...scenario.args, '--json'];
+    process.stderr.write(`\n== ${scenario.title}\n$ geo ${args.join(' ')}\n`);
+    // A fresh, empty Azurite for each scenario.
+    await azurite?.dispose();
+    azurite = await startAzurite({ persistent: true });
+    const command = `geo ${args.join(' ')}`;
+    try {
+      const document = await runGeo(args, env(azurite));
+      results.push({ name: scenario.name, title: scenario.title, command, document });
+      renderBench(output, document);
+    } catch (err) {
+      // One scenario failing (a broker stand-in that gave up) leaves the others worth having.
+      const error = err instanceof Error ? err.message : String(err);
+      results.push({ name: scenario.name, title: scenario.title, command, error });
+      process.stderr.write(`${error}\n`);
+    }
+  }
+} finally {
+  await peer.close();
+  await azurite?.dispose();
+  await stopEmbeddedServer(home).catch(() => undefined);
+  await fs.rm(home, { recursive: true, force: true });
+}
+await fs.writeFile(values.out!, `${JSON.stringify({ generatedAt: new Date().toISOString(), results }, null, 2)}\n`);
+process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out!)} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+if (results.some((r) => r.error)) process.exitCode = 1;
+
+/**
+ * Runs the built geo binary with the bench environment and returns its JSON
+ * document. A run past `timeoutMs` is interrupted (Ctrl-C: it cleans up and
+ * exits), then killed.
+ */
+function runGeo(args: string[], env: Record<string, string>, timeoutMs = 15 * 60_000): Promise<BenchDocument> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/geo.js'), ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const interrupt = setTimeout(() => {
+      process.stderr.write(`geo ${args.join(' ')} ran past ${timeoutMs / 60_000} minutes; interrupting it\n`);
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+    }, timeoutMs);
+    child.on('close', () => clearTimeout(interrupt));
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        const document = JSON.parse(stdout) as BenchDocument;
+        if (code === 0) resolve(document);
+        else reject(new Error(`geo ${args.join(' ')} exited with ${code}: ${stdout}`));
+      } catch {
+        reject(new Error(`geo ${args.join(' ')} exited with ${code} and printed no JSON document: ${stdout}`));
+      }
+    });
+  });
+}

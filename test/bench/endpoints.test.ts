@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import * as ep from '../../src/bench/endpoints.js';
+import { loadConfig } from '../../src/config/index.js';
+
+const via = { host: '127.0.0.1', port: 4000 };
+
+describe('routing a bench through the latency proxy', () => {
+  it('points a database URL at the proxy and keeps everything else', () => {
+    const url = 'postgresql://geo:s3cret@127.0.0.1:5432/geo?sslmode=disable';
+    expect(ep.databaseEndpoint(url)).toEqual({ host: '127.0.0.1', port: 5432 });
+    expect(ep.databaseUrlVia(url, via)).toBe('postgresql://geo:s3cret@127.0.0.1:4000/geo?sslmode=disable');
+    expect(ep.databaseEndpoint('postgres://u@localhost/db')).toEqual({ host: 'localhost', port: 5432 });
+  });
+
+  it('sets the bench schema as the search_path, beside options already given', () => {
+    const plain = new URL(ep.databaseUrlWithSchema('postgresql://u@h/db', 'geo_bench_ab12cd34'));
+    expect(plain.searchParams.get('options')).toBe('-c search_path=geo_bench_ab12cd34');
+    const withOptions = new URL(ep.databaseUrlWithSchema('postgresql://u@h/db?options=-c%20work_mem%3D64MB', 'geo_bench_ab12cd34'));
+    expect(withOptions.searchParams.get('options')).toBe('-c work_mem=64MB -c search_path=geo_bench_ab12cd34');
+  });
+
+  it('rewrites the Service Bus endpoint of a connection string', () => {
+    const config = loadConfig({
+      GEO_SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=a=b;UseDevelopmentEmulator=true;',
+    }).servicebus;
+    expect(ep.serviceBusEndpoint(config)).toEqual({ host: '127.0.0.1', port: 5672 });
+    expect(ep.serviceBusVia(config, via).connectionString).toBe(
+      'Endpoint=sb://127.0.0.1:4000;SharedAccessKeyName=k;SharedAccessKey=a=b;UseDevelopmentEmulator=true;',
+    );
+    const azure = loadConfig({ GEO_SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=x' }).servicebus;
+    expect(ep.serviceBusEndpoint(azure)).toEqual({ host: 'ns.servicebus.windows.net', port: 5671 });
+    expect(ep.serviceBusEndpoint(loadConfig({ GEO_SERVICEBUS_NAMESPACE: 'ns' }).servicebus)).toBeUndefined();
+  });
+
+  it("rewrites Azurite's QueueEndpoint, or an account URL", () => {
+    const cs = 'DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=k==;QueueEndpoint=http://127.0.0.1:10001/dev;';
+    const config = loadConfig({ GEO_STORAGE_CONNECTION_STRING: cs }).storage;
+    expect(ep.storageEndpoint(config)).toEqual({ host: '127.0.0.1', port: 10001 });
+    expect(ep.storageVia(config, via).connectionString).toBe(
+      'DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=k==;QueueEndpoint=http://127.0.0.1:4000/dev;',
+    );
+    const byUrl = loadConfig({ GEO_STORAGE_ACCOUNT_URL: 'http://localhost:10001/dev' }).storage;
+    expect(ep.storageVia(byUrl, via).accountUrl).toBe('http://127.0.0.1:4000/dev');
+    const azure = loadConfig({ GEO_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net' }).storage;
+    expect(ep.storageEndpoint(azure)).toBeUndefined();
+  });
+
+  it('refuses to simulate latency in front of a remote endpoint', () => {
+    expect(ep.isLoopback('127.0.0.1')).toBe(true);
+    expect(ep.isLoopback('[::1]')).toBe(true);
+    expect(ep.isLoopback('localhost')).toBe(true);
+    expect(ep.isLoopback('db.example.com')).toBe(false);
+    expect(() => ep.assertSimulable('--db-latency', 'PostgreSQL', { host: 'db.example.com', port: 5432 })).toThrow(
+      /its latency is real; leave --db-latency out/,
+    );
+    expect(() => ep.assertSimulable('--queue-latency', 'Storage Queue', undefined)).toThrow(/cannot place/);
+  });
+});
