@@ -47,8 +47,3 @@ export async function stagesGet(db: Queryable, jobId: string, stage: number): Pr
   ]);
   return rows[0];
 }
-
-export async function stagesForJob(db: Queryable, jobId: string): Promise<StageRow[]> {
-  const { rows } = await db.query<StageRow>(`SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = $1 ORDER BY stage`, [jobId]);
-  return rows;
-}
