@@ -57,6 +57,8 @@ export function renderBench(output: Output, doc: BenchDocument): void {
   const table = new Table({
     head: ['path', 'mode', 'tasks', 'total s', 'tasks/s', 'db s', 'queue s', 'p50 ms', 'p95 ms', 'max ms', 'failed', 'speedup'],
     style: { head: [], border: [] },
+    // No rule between rows: a path's two modes read as one block.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
   for (const p of doc.paths) {
