@@ -8,7 +8,7 @@ import { alignedBatches, type PlannedBatch } from './batching.js';
 import { batchIdFor, taskIdFor } from './ids.js';
 import type { TaskDefinition } from './job-types/job-type.js';
 import { LeaseKeeper } from './leases.js';
-import { AdaptiveLimiter } from './limiter.js';
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import {
   DEFAULT_SEND_POLICY,
   recordSentBatches,

@@ -16,7 +16,7 @@ import {
 import type { Transport } from '../transports/transport.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { LeaseKeeper } from './leases.js';
-import { AdaptiveLimiter } from './limiter.js';
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { requeueStaleTasks } from './stale-tasks.js';
 import { recordSentBatches, sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
 

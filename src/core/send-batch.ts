@@ -6,7 +6,7 @@ import type { TaskMessage } from '../transports/message.js';
 import type { Transport } from '../transports/transport.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import type { AdaptiveLimiter } from './limiter.js';
+import type { AdaptiveLimiter } from '../concurrency/limiter.js';
 
 export interface SendPolicy extends BackoffPolicy {
   /** Sends of one batch within one run before it is left for retry-pending. */

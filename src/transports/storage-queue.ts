@@ -1,3 +1,4 @@
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue';
 import type { TransportError } from '../errors.js';
 import { encodeTaskMessage } from './message.js';
@@ -42,7 +43,7 @@ export async function createStorageQueueTransport(config: StorageConfig, options
     timeoutMs: Math.min(requestTimeoutMs, 10_000),
   });
   const encode = config.messageEncoding === 'base64' ? toBase64 : (text: string) => text;
-  const slots = new Semaphore(options.maxInFlight ?? 256);
+  const slots = new AdaptiveLimiter(options.maxInFlight ?? 256);
 
   return {
     name: 'storage-queue',
@@ -81,7 +82,7 @@ export async function createStorageQueueTransport(config: StorageConfig, options
 }
 
 /** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
-async function sendOne(client: QueueClient, text: string, slots: Semaphore, timeoutMs: number): Promise<unknown> {
+async function sendOne(client: QueueClient, text: string, slots: AdaptiveLimiter, timeoutMs: number): Promise<unknown> {
   await slots.acquire();
   try {
     // core-client's per-request timeout (a plain timer, cheaper at thousands
@@ -109,24 +110,3 @@ function toBase64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
 }
 
-/** Bounds requests in flight across all batches of the process. */
-class Semaphore {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  async acquire(): Promise<void> {
-    if (this.active < this.limit) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.active--;
-  }
-}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../../src/core/backoff.js';
 import { alignedBatches } from '../../src/core/batching.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
-import { AdaptiveLimiter } from '../../src/core/limiter.js';
+import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';
 
 function defs(indexes: number[]): TaskDefinition[] {
   return indexes.map((i) => ({ index: i, key: `t-${i}`, parameters: {} }));
