@@ -1,8 +1,8 @@
 import type { Queryable } from '../store/pool.js';
-import { reportsBatches, TASK_STATUSES, type BatchReportRow, type StatusCounts, type TaskStatus } from '../store/reports.js';
+import { TASK_STATUSES, zeroTaskCounts, type TaskStatus, type TaskStatusCounts } from '../statuses.js';
+import { reportsBatches, type BatchReportRow } from '../store/reports.js';
 
-export type { BatchReportRow, StatusCounts, TaskStatus };
-export { TASK_STATUSES };
+export type { BatchReportRow };
 
 export interface BatchReport {
   jobId: string;
@@ -10,7 +10,7 @@ export interface BatchReport {
     batches: number;
     batchesByStatus: Record<string, number>;
     tasks: number;
-    counts: StatusCounts;
+    counts: TaskStatusCounts;
   };
   /** The batches selected by the filters (all of them unless filtered). */
   batches: BatchReportRow[];
@@ -26,7 +26,7 @@ export interface BatchReportFilter {
 
 export async function batchReport(db: Queryable, jobId: string, filter: BatchReportFilter = {}): Promise<BatchReport> {
   const rows = await reportsBatches(db, { jobId, stage: filter.stage });
-  const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as StatusCounts;
+  const counts = zeroTaskCounts();
   const batchesByStatus: Record<string, number> = {};
   let tasks = 0;
   for (const row of rows) {

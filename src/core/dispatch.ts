@@ -37,7 +37,7 @@ export interface DispatchProgress extends StageCounts {
 export interface DispatchParams {
   db: Pool;
   transport: Transport;
-  job: { jobId: string; jobType: string };
+  job: { jobId: string; jobType: string; idPrefix: string };
   stage: { stage: number; taskType: string; taskCount: number; batchSize: number };
   tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
   /** Groups of batches in flight; each sends its batches at once. */
@@ -94,7 +94,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
 
   const messagesFor = (batchId: string, tasks: TaskDefinition[]): TaskMessage[] =>
     tasks.map((t) => ({
-      taskId: taskIdFor(job.jobId, stage.stage, t.key),
+      taskId: taskIdFor(job.idPrefix, stage.stage, t.key),
       jobId: job.jobId,
       jobType: job.jobType,
       taskType: stage.taskType,
@@ -110,7 +110,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   /** Step 1 for new batches (one statement), then steps 2 and 3 unless the database is the queue. */
   async function writeAndSend(group: PlannedBatch[]): Promise<SentBatch[]> {
     const prepared = group.map((planned) => {
-      const batchId = batchIdFor(job.jobId, stage.stage, planned.batchIndex);
+      const batchId = batchIdFor(job.idPrefix, stage.stage, planned.batchIndex);
       return { planned, batchId, messages: messagesFor(batchId, planned.tasks) };
     });
     const inserted = await batchesInsert(db, {

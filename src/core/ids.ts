@@ -22,12 +22,25 @@ export function jobIdFor(jobType: string, parameters: Record<string, unknown>): 
   return crypto.createHash('sha256').update(`${jobType}:${canonicalJson(parameters)}`).digest('hex');
 }
 
-/** task_id = <first 8 hex of job_id>-s<stage>-<semantic key>, e.g. 1a2b3c4d-s1-greet-17. */
-export function taskIdFor(jobId: string, stage: number, key: string): string {
-  return `${jobId.slice(0, 8)}-s${stage}-${key}`;
+/**
+ * Hex digits of the job id that task and batch ids carry: 16 (64 bits), so
+ * that even a billion jobs collide with a probability of about 3%. Jobs
+ * written before this width keep the 8 digits they were stored with
+ * (`jobs.id_prefix`), and every id of a job is built from that stored prefix.
+ */
+export const ID_PREFIX_LENGTH = 16;
+
+/** The id prefix of a new job. */
+export function idPrefixFor(jobId: string): string {
+  return jobId.slice(0, ID_PREFIX_LENGTH);
 }
 
-/** batch_id = <first 8 hex of job_id>-s<stage>-b<k>. */
-export function batchIdFor(jobId: string, stage: number, batchIndex: number): string {
-  return `${jobId.slice(0, 8)}-s${stage}-b${batchIndex}`;
+/** task_id = <job id prefix>-s<stage>-<semantic key>, e.g. 1a2b3c4d5e6f7a8b-s1-greet-17. */
+export function taskIdFor(idPrefix: string, stage: number, key: string): string {
+  return `${idPrefix}-s${stage}-${key}`;
+}
+
+/** batch_id = <job id prefix>-s<stage>-b<k>. */
+export function batchIdFor(idPrefix: string, stage: number, batchIndex: number): string {
+  return `${idPrefix}-s${stage}-b${batchIndex}`;
 }

@@ -80,7 +80,7 @@ export async function queueStage(params: {
   const result = await dispatchStage({
     db,
     transport,
-    job: { jobId: job.jobId, jobType: job.jobType },
+    job: { jobId: job.jobId, jobType: job.jobType, idPrefix: job.idPrefix },
     stage: { stage: definition.stage, taskType: definition.taskType, taskCount: stageRow.taskCount, batchSize: stageRow.batchSize },
     tasks: definition.tasks(jobParams, { results: (stage) => tasksStreamResults(db, { jobId: job.jobId, stage }) }),
     concurrency: options.concurrency,

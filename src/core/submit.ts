@@ -2,6 +2,7 @@ import { InputError } from '../errors.js';
 import { jobsInsert } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import type { Transport } from '../transports/transport.js';
+import { idPrefixFor } from './ids.js';
 import type { PreparedJob } from './jobs.js';
 import { queueStage, type StageRunOptions, type StageRunResult } from './stage.js';
 
@@ -29,6 +30,7 @@ export async function submitJob(params: {
     jobType: job.jobType.name,
     parameters: job.parameters,
     processingPath: transport.name,
+    idPrefix: idPrefixFor(job.jobId),
     stageCount: job.jobType.stages.length,
   });
   const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options });

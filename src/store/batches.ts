@@ -1,6 +1,5 @@
+import type { BatchStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
-
-export type BatchStatus = 'pending_queue' | 'queued' | 'failed';
 
 export interface NewTask {
   taskId: string;

@@ -5,13 +5,15 @@ export interface JobRow {
   jobType: string;
   parameters: Record<string, unknown>;
   processingPath: string;
+  /** The prefix of the job id that its task and batch ids carry. */
+  idPrefix: string;
   status: string;
   stageCount: number;
   createdAt: Date;
 }
 
 const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
-  status, stage_count AS "stageCount", created_at AS "createdAt"`;
+  id_prefix AS "idPrefix", status, stage_count AS "stageCount", created_at AS "createdAt"`;
 
 /**
  * Creates the job unless it exists; returns the stored row either way, so a
@@ -19,14 +21,21 @@ const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, proce
  */
 export async function jobsInsert(
   db: Queryable,
-  job: { jobId: string; jobType: string; parameters: Record<string, unknown>; processingPath: string; stageCount: number },
+  job: {
+    jobId: string;
+    jobType: string;
+    parameters: Record<string, unknown>;
+    processingPath: string;
+    idPrefix: string;
+    stageCount: number;
+  },
 ): Promise<{ job: JobRow; created: boolean }> {
   const inserted = await db.query<JobRow>(
-    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, stage_count)
-     VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, stage_count)
+     VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (job_id) DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
-    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.stageCount],
+    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, job.stageCount],
   );
   if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
   const existing = await jobsGet(db, job.jobId);

@@ -1,8 +1,5 @@
+import type { TaskStatusCounts } from '../statuses.js';
 import type { Queryable } from './pool.js';
-
-export const TASK_STATUSES = ['pending_queue', 'queued', 'processing', 'completed', 'failed'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export type StatusCounts = Record<TaskStatus, number>;
 
 export interface BatchReportRow {
   batchId: string;
@@ -10,7 +7,7 @@ export interface BatchReportRow {
   batchIndex: number;
   tasks: number;
   status: string;
-  counts: StatusCounts;
+  counts: TaskStatusCounts;
   attempts: number;
   lastError: string | null;
 }

@@ -44,7 +44,7 @@ describe('geo submit (subprocess)', () => {
     expect(report.jobId).toBe(doc.jobId);
     expect(report.batches).toHaveLength(10);
     expect(report.batches[0]).toEqual({
-      batchId: `${String(doc.jobId).slice(0, 8)}-s1-b0`,
+      batchId: `${String(doc.jobId).slice(0, 16)}-s1-b0`,
       stage: 1,
       tasks: 100,
       status: 'queued',
@@ -62,7 +62,7 @@ describe('geo submit (subprocess)', () => {
     const all = await runGeo(['batches', jobId, '--all'], env);
     expect(all.code).toBe(0);
     expect(all.stdout).toMatch(/3 batches \(3 queued\), 250 tasks/);
-    expect(all.stdout).toContain(`${jobId.slice(0, 8)}-s1-b2`);
+    expect(all.stdout).toContain(`${jobId.slice(0, 16)}-s1-b2`);
     const problems = await runGeo(['batches', jobId], env);
     expect(problems.stdout).toMatch(/no problem batches \(--all lists all 3\)/);
   });

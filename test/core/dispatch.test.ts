@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchReport } from '../../src/core/batch-report.js';
-import { batchIdFor, jobIdFor } from '../../src/core/ids.js';
+import { batchIdFor, idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { createLocalTransport } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport, busyError, permanentError } from '../support/fake-transport.js';
@@ -29,12 +29,12 @@ describe('dispatch on the local transport', () => {
     expect(rows).toHaveLength(100);
     for (const row of rows) {
       const k = Number(String(row.batch_id).split('-b')[1]);
-      expect(row.batch_id).toBe(batchIdFor(jobId, 1, k));
+      expect(row.batch_id).toBe(batchIdFor(idPrefixFor(jobId), 1, k));
       expect(row).toMatchObject({ tasks: 100, lo: k * 100, hi: k * 100 + 99, all_queued: true });
     }
     const sample = await db.pool.query(`SELECT task_id, parameters FROM tasks WHERE job_id = $1 AND task_index = 17`, [jobId]);
     expect(sample.rows[0]).toEqual({
-      task_id: `${jobId.slice(0, 8)}-s1-greet-17`,
+      task_id: `${jobId.slice(0, 16)}-s1-greet-17`,
       parameters: { i: 17, message: 'Hello local from task 17!' },
     });
 

@@ -64,7 +64,7 @@ describe('queue-stage', () => {
     expect(rows).toHaveLength(1_234);
     expect(rows.map((r) => r.task_index)).toEqual([...Array(1_234).keys()]);
     expect(rows[1_233]).toEqual({
-      task_id: `${job.jobId.slice(0, 8)}-s2-reply-1233`,
+      task_id: `${job.jobId.slice(0, 16)}-s2-reply-1233`,
       task_index: 1_233,
       parameters: { i: 1_233, greeting: 'Hello Ada from task 1233!' },
     });

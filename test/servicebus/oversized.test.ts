@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { dispatchStage } from '../../src/core/dispatch.js';
-import { jobIdFor } from '../../src/core/ids.js';
+import { idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import { createTransport } from '../../src/transports/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -24,7 +24,7 @@ it('one task too large for Service Bus fails alone with a specific error; the ot
   const transport = await createTransport('servicebus', config);
   try {
     const jobId = jobIdFor('oversized', {});
-    await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', stageCount: 1 });
+    await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', idPrefix: idPrefixFor(jobId), stageCount: 1 });
     const tasks = Array.from({ length: 100 }, (_, i) => ({
       index: i,
       key: `t-${i}`,
@@ -33,7 +33,7 @@ it('one task too large for Service Bus fails alone with a specific error; the ot
     const result = await dispatchStage({
       db: db.pool,
       transport,
-      job: { jobId, jobType: 'oversized' },
+      job: { jobId, jobType: 'oversized', idPrefix: idPrefixFor(jobId) },
       stage: { stage: 1, taskType: 'big', taskCount: 100, batchSize: 100 },
       tasks,
       concurrency: 1,

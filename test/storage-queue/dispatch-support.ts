@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { idPrefixFor } from '../../src/core/ids.js';
 import { dispatchStage, type DispatchResult } from '../../src/core/dispatch.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';
@@ -13,7 +14,7 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
   return {
     async newJob(name: string): Promise<string> {
       const jobId = crypto.createHash('sha256').update(name).digest('hex');
-      await jobsInsert(db, { jobId, jobType: 'hello_world', parameters: { name }, processingPath: 'storage-queue', stageCount: 1 });
+      await jobsInsert(db, { jobId, jobType: 'hello_world', parameters: { name }, processingPath: 'storage-queue', idPrefix: idPrefixFor(jobId), stageCount: 1 });
       return jobId;
     },
 
@@ -31,7 +32,7 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
       return dispatchStage({
         db,
         transport: params.transport,
-        job: { jobId: params.jobId, jobType: 'hello_world' },
+        job: { jobId: params.jobId, jobType: 'hello_world', idPrefix: idPrefixFor(params.jobId) },
         stage: { stage: 1, taskType: 'greeting', taskCount: params.count, batchSize: params.batchSize ?? 100 },
         tasks: params.tasks,
         concurrency: 4,

@@ -68,7 +68,7 @@ describe('storage-queue outage', () => {
     // outage left unconfirmed (its acknowledgement lost with the connection):
     // a task once marked queued is never sent again.
     const arrived = (await drainQueue(queueClientFor(azurite, 'outage'), { expected: count })).map((t) => taskIdOf(t));
-    const all = [...greetings(count)].map((t) => `${jobId.slice(0, 8)}-s1-${t.key}`);
+    const all = [...greetings(count)].map((t) => `${jobId.slice(0, 16)}-s1-${t.key}`);
     expect(all.filter((id) => !arrived.includes(id))).toEqual([]);
     const seen = new Set<string>();
     const duplicates = arrived.filter((id) => seen.has(id) || !seen.add(id));

@@ -29,7 +29,7 @@ describe('storage-queue message size limit', () => {
       count: 150,
       tasks: greetings(150, (i) => ({ i, blob: 'x'.repeat(sizes[i] ?? 10) })),
     });
-    const tooBig = (encoding === 'base64' ? [7, 42] : [42]).map((i) => `${jobId.slice(0, 8)}-s1-greet-${i}`);
+    const tooBig = (encoding === 'base64' ? [7, 42] : [42]).map((i) => `${jobId.slice(0, 16)}-s1-greet-${i}`);
     expect(result).toMatchObject({ queued: 150 - tooBig.length, failed: tooBig.length, pendingQueue: 0 });
     expect(result.stoppedBy).toBeUndefined();
 

@@ -1,5 +1,5 @@
 import { alignedBatches } from '../../src/core/batching.js';
-import { batchIdFor, taskIdFor } from '../../src/core/ids.js';
+import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { prepareJob } from '../../src/core/jobs.js';
 import { batchesInsert } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
@@ -42,19 +42,19 @@ export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<
 export async function writePendingJob(db: Pool, params: { n: number; name: string }, transport = 'servicebus'): Promise<string> {
   const job = prepareJob('hello_world', params);
   const stage = job.jobType.stages[0]!;
-  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, stageCount: 2 });
+  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, idPrefix: idPrefixFor(job.jobId), stageCount: 2 });
   await stagesEnsure(db, { jobId: job.jobId, stage: 1, name: stage.name, taskCount: params.n, batchSize: 100 });
   for await (const planned of alignedBatches(stage.tasks(job.parameters, { results: () => [] as never }), 100)) {
     await batchesInsert(db, {
       batches: [
         {
-          batchId: batchIdFor(job.jobId, 1, planned.batchIndex),
+          batchId: batchIdFor(idPrefixFor(job.jobId), 1, planned.batchIndex),
           jobId: job.jobId,
           stage: 1,
           batchIndex: planned.batchIndex,
           taskType: stage.taskType,
           transport,
-          tasks: planned.tasks.map((t) => ({ taskId: taskIdFor(job.jobId, 1, t.key), taskIndex: t.index, parameters: t.parameters })),
+          tasks: planned.tasks.map((t) => ({ taskId: taskIdFor(idPrefixFor(job.jobId), 1, t.key), taskIndex: t.index, parameters: t.parameters })),
         },
       ],
       queued: false,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchIdFor, canonicalJson, jobIdFor, taskIdFor } from '../../src/core/ids.js';
+import { batchIdFor, canonicalJson, idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 
 describe('ids', () => {
   it('canonical JSON sorts keys at every depth', () => {
@@ -16,8 +16,9 @@ describe('ids', () => {
   });
 
   it('task and batch ids derive from the job id prefix, stage and semantic key', () => {
-    const jobId = 'abcdef0123456789'.padEnd(64, '0');
-    expect(taskIdFor(jobId, 1, 'greet-17')).toBe('abcdef01-s1-greet-17');
-    expect(batchIdFor(jobId, 2, 3)).toBe('abcdef01-s2-b3');
+    const prefix = idPrefixFor('abcdef0123456789'.padEnd(64, '0'));
+    expect(prefix).toBe('abcdef0123456789');
+    expect(taskIdFor(prefix, 1, 'greet-17')).toBe('abcdef0123456789-s1-greet-17');
+    expect(batchIdFor(prefix, 2, 3)).toBe('abcdef0123456789-s2-b3');
   });
 });

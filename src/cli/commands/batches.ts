@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { batchReport, TASK_STATUSES, type TaskStatus } from '../../core/batch-report.js';
+import { batchReport } from '../../core/batch-report.js';
+import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import { loadJob } from '../../core/jobs.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';

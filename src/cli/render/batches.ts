@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
-import { TASK_STATUSES, type BatchReport, type BatchReportRow } from '../../core/batch-report.js';
+import type { BatchReport, BatchReportRow } from '../../core/batch-report.js';
+import { TASK_STATUSES } from '../../statuses.js';
 import { formatCount, type Output } from '../output.js';
 
 /** The `--json` document of `geo batches` (see the interface contract). */

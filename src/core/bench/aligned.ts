@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Pool } from '../../store/pool.js';
 import type { Transport } from '../../transports/transport.js';
 import { dispatchStage } from '../dispatch.js';
-import { batchIdFor } from '../ids.js';
+import { batchIdFor, idPrefixFor } from '../ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport, type QueryObserver } from './timing.js';
 import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';
@@ -34,7 +34,7 @@ export async function runAligned(params: {
   const result = await dispatchStage({
     db,
     transport,
-    job: { jobId: job.jobId, jobType: job.jobType },
+    job: { jobId: job.jobId, jobType: job.jobType, idPrefix: idPrefixFor(job.jobId) },
     stage: { stage: 1, taskType: BENCH_TASK_TYPE, taskCount: params.n, batchSize: params.batchSize },
     tasks: benchTasks(params.n),
     concurrency: params.concurrency,
@@ -67,7 +67,7 @@ export async function runAligned(params: {
  * store groups its statements; the bench tests check one sample per batch.
  */
 function batchLatencyObserver(jobId: string, batchCount: number): { observe: QueryObserver; latencies(): number[] } {
-  const known = new Set(Array.from({ length: batchCount }, (_, k) => batchIdFor(jobId, 1, k)));
+  const known = new Set(Array.from({ length: batchCount }, (_, k) => batchIdFor(idPrefixFor(jobId), 1, k)));
   const spans = new Map<string, { start: number; end: number }>();
   const observe: QueryObserver = (_text, values, start, end) => {
     for (const batchId of namedIds(values ?? [], known)) {

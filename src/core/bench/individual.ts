@@ -3,7 +3,7 @@ import { benchTaskInsert } from '../../bench/store.js';
 import type { Pool } from '../../store/pool.js';
 import type { TaskMessage } from '../../transports/message.js';
 import type { Transport } from '../../transports/transport.js';
-import { taskIdFor } from '../ids.js';
+import { idPrefixFor, taskIdFor } from '../ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport } from './timing.js';
 import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';
@@ -42,7 +42,7 @@ export async function runIndividual(params: {
       break;
     }
     const taskStarted = performance.now();
-    const taskId = taskIdFor(job.jobId, 1, task.key);
+    const taskId = taskIdFor(idPrefixFor(job.jobId), 1, task.key);
     // Each task is its own unit here, so its batch id is its task id.
     const message: TaskMessage = {
       taskId,

@@ -1,4 +1,4 @@
-import { jobIdFor } from '../ids.js';
+import { idPrefixFor, jobIdFor } from '../ids.js';
 import type { TaskDefinition } from '../job-types/job-type.js';
 import { jobsInsert } from '../../store/jobs.js';
 import type { Queryable } from '../../store/pool.js';
@@ -46,6 +46,7 @@ export async function benchJobCreate(
     jobType: job.jobType,
     parameters: job.parameters,
     processingPath: params.transport,
+    idPrefix: idPrefixFor(job.jobId),
     stageCount: 1,
   });
   await stagesEnsure(db, { jobId: job.jobId, stage: 1, name: 'greeting', taskCount: params.taskCount, batchSize: params.batchSize });

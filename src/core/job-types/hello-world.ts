@@ -38,6 +38,7 @@ export const helloWorld: JobType<HelloWorldParams> = {
           yield { index: i, key: `greet-${i}`, parameters: { i, message: `Hello ${p.name} from task ${i}!` } };
         }
       },
+      handler: (p) => ({ message: String(p.message) }),
     },
     {
       stage: 2,
@@ -55,10 +56,7 @@ export const helloWorld: JobType<HelloWorldParams> = {
           };
         }
       },
+      handler: (p) => ({ reply: `Task ${String(p.i)} heard: ${String(p.greeting)}` }),
     },
   ],
-  handlers: {
-    greeting: (p) => ({ message: String(p.message) }),
-    reply: (p) => ({ reply: `Task ${String(p.i)} heard: ${String(p.greeting)}` }),
-  },
 };

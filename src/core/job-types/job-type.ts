@@ -15,12 +15,45 @@ export interface TaskOutcome {
   taskId: string;
   status: string;
   result: unknown;
+  error?: string | null;
 }
 
 export interface StageInputs {
   /** Streams the tasks of `stage` with their results, in index order. */
   results(stage: number): AsyncIterable<TaskOutcome>;
 }
+
+/** How often and how soon a failed task is tried again (geo_fail_task reads it from its stage row). */
+export interface RetryPolicy {
+  /** Retries after the first attempt; 3 means at most 4 attempts. */
+  maxRetries: number;
+  /** Delay before retry n is baseMs x 2^(n-1), with jitter, capped at maxMs. */
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 3, baseMs: 5_000, maxMs: 300_000 };
+
+/** What a handler gets besides the task's parameters. */
+export interface TaskContext {
+  taskId: string;
+  jobId: string;
+  stage: number;
+  /** 1 on the first attempt. */
+  attempt: number;
+  /** Aborted when the worker is stopping or the task's lease was lost. */
+  signal: AbortSignal;
+}
+
+/**
+ * Thrown by a handler for an error that another attempt cannot fix (bad
+ * parameters, a missing input): the task fails at once, without retries.
+ */
+export class PermanentTaskError extends Error {
+  override readonly name = 'PermanentTaskError';
+}
+
+export type TaskHandler = (parameters: Record<string, unknown>, context: TaskContext) => unknown | Promise<unknown>;
 
 export interface StageDefinition<P> {
   stage: number;
@@ -31,6 +64,11 @@ export interface StageDefinition<P> {
   taskCount(params: P): number;
   /** Streams the stage's tasks in index order; never materialises them all. */
   tasks(params: P, inputs: StageInputs): AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
+  /** What `geo work` runs for each task of this stage; its return value is the task's result (JSON). */
+  handler: TaskHandler;
+  retry?: Partial<RetryPolicy>;
+  /** Permanently failed tasks do not fail the job (the stage still completes). */
+  acceptPartial?: boolean;
 }
 
 export interface JobType<P extends Record<string, unknown> = Record<string, unknown>> {
@@ -39,6 +77,11 @@ export interface JobType<P extends Record<string, unknown> = Record<string, unkn
   /** Validates and normalises parameters given as strings (`--param k=v`) or values. */
   params: z.ZodType<P>;
   stages: StageDefinition<P>[];
-  /** Task handlers by task type, for consumers (`geo work`). */
-  handlers: Record<string, (parameters: Record<string, unknown>) => unknown | Promise<unknown>>;
+  /** The job's own result once its last stage has completed; default: none. */
+  result?(params: P, inputs: StageInputs): Promise<unknown>;
+}
+
+/** The stage's retry policy with the defaults filled in. */
+export function retryPolicyOf(stage: Pick<StageDefinition<never>, 'retry'>): RetryPolicy {
+  return { ...DEFAULT_RETRY_POLICY, ...stage.retry };
 }
