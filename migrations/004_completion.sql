@@ -48,3 +48,12 @@ CREATE TABLE stage_completions (
   PRIMARY KEY (job_id, stage)
 );
 CREATE INDEX stage_completions_open ON stage_completions (created_at) WHERE handled_at IS NULL;
+
+-- A task's status as everyone reads it. A sending transport records a batch
+-- acknowledged as a whole on the batch row alone (one row instead of 100):
+-- its tasks stay `pending_queue` until a worker touches them, and read as
+-- `queued` through their batch. Every report and every foreign reader uses
+-- this, never tasks.status alone.
+CREATE FUNCTION geo_task_status(task_status text, batch_status text) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  RETURN CASE WHEN task_status = 'pending_queue' AND batch_status = 'queued' THEN 'queued' ELSE task_status END;

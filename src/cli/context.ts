@@ -1,4 +1,6 @@
+import { configForDestination, describeDestination, destinationOf, type Destination } from '../config/destinations.js';
 import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
+import type { TransportResolver } from '../core/targets.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
 import { createTransport, type Transport } from '../transports/index.js';
@@ -20,6 +22,7 @@ export interface GlobalOptions {
 export class CommandContext {
   private pool?: Pool;
   private readonly transports: Transport[] = [];
+  private readonly byDestination = new Map<string, Promise<Transport>>();
 
   constructor(
     readonly config: GeoConfig,
@@ -53,6 +56,32 @@ export class CommandContext {
     this.transports.push(transport);
     return transport;
   }
+
+  /** Where `name`'s messages go with this configuration (recorded with new jobs). */
+  destination(name: TransportName): Destination {
+    return destinationOf(name, this.config);
+  }
+
+  /**
+   * Opens the transport for a job's recorded destination (once per
+   * destination), with credentials from this configuration.
+   */
+  readonly transportFor: TransportResolver = (target) => {
+    const destination = target.destination ?? destinationOf(target.transport, this.config);
+    const key = `${target.transport} ${describeDestination(destination)}`;
+    let opened = this.byDestination.get(key);
+    if (!opened) {
+      opened = (async () => {
+        const transport = await createTransport(target.transport, configForDestination(destination, this.config));
+        this.transports.push(transport);
+        return transport;
+      })();
+      // A failed open is not cached: the error is the caller's to report, and a later call may try again.
+      opened.catch(() => this.byDestination.delete(key));
+      this.byDestination.set(key, opened);
+    }
+    return opened;
+  };
 
   async close(): Promise<void> {
     await Promise.allSettled(this.transports.map((t) => t.close()));

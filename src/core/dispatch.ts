@@ -1,22 +1,16 @@
-import { DependencyError, GeoError, InputError } from '../errors.js';
-import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, batchesStatus, type StageBatchState } from '../store/batches.js';
-import type { Pool } from '../store/pool.js';
+import { DependencyError, GeoError } from '../errors.js';
+import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../store/batches.js';
+import { asConnectionLoss, type Pool } from '../store/pool.js';
+import { stagesMarkWritten } from '../store/stages.js';
 import type { TaskMessage } from '../transports/message.js';
 import type { Transport } from '../transports/transport.js';
-import { sleep } from './backoff.js';
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { alignedBatches, type PlannedBatch } from './batching.js';
 import { batchIdFor, taskIdFor } from './ids.js';
 import type { TaskDefinition } from './job-types/job-type.js';
 import { LeaseKeeper } from './leases.js';
-import { AdaptiveLimiter } from '../concurrency/limiter.js';
-import {
-  DEFAULT_SEND_POLICY,
-  recordSentBatches,
-  sendClaimedBatch,
-  type BatchResult,
-  type SendPolicy,
-  type SentBatch,
-} from './send-batch.js';
+import { settleOtherSenders } from './others.js';
+import { DEFAULT_SEND_POLICY, recordSentBatches, sendClaimedBatch, type BatchResult, type SendPolicy, type SentBatch } from './send-batch.js';
 import { Tally, type StageCounts } from './tally.js';
 
 /**
@@ -34,12 +28,28 @@ export interface DispatchProgress extends StageCounts {
   elapsedMs: number;
 }
 
+/**
+ * Moments of the batch protocol, for observers (the crash tests stop a
+ * process at one of them): `written` after step 1 committed, `sent` after
+ * step 2 and before step 3, `resumed` after a pending batch was claimed to be
+ * sent again.
+ */
+export type ProtocolPhase = 'written' | 'sent' | 'resumed';
+export type PhaseObserver = (phase: ProtocolPhase, batchIds: string[]) => void | Promise<void>;
+
 export interface DispatchParams {
   db: Pool;
   transport: Transport;
   job: { jobId: string; jobType: string; idPrefix: string };
   stage: { stage: number; taskType: string; taskCount: number; batchSize: number };
   tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
+  /**
+   * Write only the batches the builder produced in full, and leave the stage
+   * `queuing` for a later run: set when a stage is built before its inputs
+   * are complete (`queue-stage --force`), whose builder skips tasks whose
+   * input is not ready.
+   */
+  partialInputs?: boolean;
   /** Groups of batches in flight; each sends its batches at once. */
   concurrency: number;
   leaseSeconds: number;
@@ -47,15 +57,24 @@ export interface DispatchParams {
   /** Consecutive batches that exhaust their retries before the run stops (the broker is down). */
   maxConsecutiveFailures?: number;
   onProgress?: (progress: DispatchProgress) => void;
+  onPhase?: PhaseObserver;
+  /** Told about trouble that does not stop the run (a failed lease renewal). */
+  onNotice?: (message: string) => void;
   /** Aborting stops taking new batches; batches in flight finish, so the run stays resumable. */
   signal?: AbortSignal;
 }
 
 export interface DispatchResult extends StageCounts {
   notWritten: number;
+  /** Tasks left out because their inputs are not complete yet (partialInputs). */
+  notReady: number;
   createdTasks: number;
+  /** Batches another process took over from this run (their outcome is that process's). */
+  lostBatches: number;
+  /** Whether every task of the stage is now written (the stage left `queuing`). */
+  stageWritten: boolean;
   elapsedMs: number;
-  /** Why the run stopped early (a permanent or persistent transport error, an interruption). */
+  /** Why the run stopped early (a permanent or persistent transport error, an interruption, a lost database). */
   stoppedBy?: GeoError;
 }
 
@@ -65,7 +84,8 @@ export interface DispatchResult extends StageCounts {
  * its tasks, (2) sends it as one transport batch, (3) marks what was
  * acknowledged. Resumable: batches already queued are skipped, pending ones
  * whose lease expired are re-sent, and batches another live process is
- * sending are left to it and awaited.
+ * sending are left to it, awaited, and taken over if that process dies.
+ * Once every batch exists the stage is marked written.
  */
 export async function dispatchStage(params: DispatchParams): Promise<DispatchResult> {
   const started = Date.now();
@@ -77,11 +97,16 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     if (batch.status !== 'pending_queue') tally.add({ queued: batch.taskCount - batch.failedTasks, failed: batch.failedTasks });
   }
 
-  const source = alignedBatches(params.tasks, stage.batchSize)[Symbol.asyncIterator]();
+  let built = 0;
+  let streamEnded = false;
+  const source = alignedBatches(countBuilt(params.tasks, () => built++), stage.batchSize)[Symbol.asyncIterator]();
   const limiter = new AdaptiveLimiter(params.concurrency * BATCHES_PER_STATEMENT);
-  const leases = transport.inDatabase ? undefined : new LeaseKeeper(db, params.leaseSeconds);
+  const leases = new LeaseKeeper(db, params.leaseSeconds, params.onNotice);
+  leases.holdStage(job.jobId, stage.stage);
   const elsewhere: string[] = [];
   let createdTasks = 0;
+  let notReady = 0;
+  let lostBatches = 0;
   let consecutiveFailures = 0;
   let stoppedBy: GeoError | undefined;
   let failure: unknown;
@@ -107,7 +132,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   const send = (batchId: string, messages: TaskMessage[], carried?: { queued: number; failed: number }) =>
     sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined });
 
-  /** Step 1 for new batches (one statement), then steps 2 and 3 unless the database is the queue. */
+  /** Step 1 for new batches (one statement), then step 2 unless the database is the queue. */
   async function writeAndSend(group: PlannedBatch[]): Promise<SentBatch[]> {
     const prepared = group.map((planned) => {
       const batchId = batchIdFor(job.idPrefix, stage.stage, planned.batchIndex);
@@ -125,6 +150,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       })),
       queued: transport.inDatabase,
       leaseSeconds: params.leaseSeconds,
+      claimToken: leases.token,
     });
     const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
     for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
@@ -133,15 +159,19 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       for (const { messages } of mine) tally.add({ queued: messages.length });
       return [];
     }
+    for (const { batchId } of mine) leases.hold(batchId);
+    await params.onPhase?.('written', mine.map((b) => b.batchId));
     return Promise.all(mine.map(({ batchId, messages }) => send(batchId, messages)));
   }
 
   /** Resumes a batch an earlier run wrote but did not finish sending, if its lease lapsed. */
   async function resume(planned: PlannedBatch, prior: StageBatchState): Promise<SentBatch | undefined> {
-    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds }))) {
+    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds, claimToken: leases.token }))) {
       elsewhere.push(prior.batchId);
       return undefined;
     }
+    leases.hold(prior.batchId);
+    await params.onPhase?.('resumed', [prior.batchId]);
     const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
     const messages = messagesFor(prior.batchId, planned.tasks);
     const carried = { queued: messages.length - pending.size - prior.failedTasks, failed: prior.failedTasks };
@@ -154,6 +184,11 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
 
   function account(results: BatchResult[]): void {
     for (const result of results) {
+      if (result.lost) {
+        lostBatches++;
+        elsewhere.push(result.batchId);
+        continue;
+      }
       tally.add(result);
       if (!result.error) {
         consecutiveFailures = 0;
@@ -171,16 +206,28 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     }
   }
 
+  /** The number of tasks batch k must hold to be complete. */
+  const expectedSize = (batchIndex: number) => Math.min(stage.batchSize, stage.taskCount - batchIndex * stage.batchSize);
+
   /** Takes up to BATCHES_PER_STATEMENT batches that still need work from the shared stream. */
   async function nextGroup(): Promise<{ fresh: PlannedBatch[]; resumed: Array<[PlannedBatch, StageBatchState]> } | undefined> {
     const fresh: PlannedBatch[] = [];
     const resumed: Array<[PlannedBatch, StageBatchState]> = [];
     while (fresh.length + resumed.length < BATCHES_PER_STATEMENT) {
       const next = await source.next();
-      if (next.done) break;
-      const prior = existing.get(next.value.batchIndex);
-      if (!prior) fresh.push(next.value);
-      else if (prior.status === 'pending_queue') resumed.push([next.value, prior]);
+      if (next.done) {
+        streamEnded = true;
+        break;
+      }
+      const planned = next.value;
+      const prior = existing.get(planned.batchIndex);
+      if (!prior && params.partialInputs && planned.tasks.length < expectedSize(planned.batchIndex)) {
+        // A batch is written whole or not at all: its id and task count are fixed once written.
+        notReady += planned.tasks.length;
+        continue;
+      }
+      if (!prior) fresh.push(planned);
+      else if (prior.status === 'pending_queue') resumed.push([planned, prior]);
     }
     return fresh.length + resumed.length > 0 ? { fresh, resumed } : undefined;
   }
@@ -195,52 +242,76 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
           Promise.all(group.resumed.map(([planned, prior]) => resume(planned, prior))),
         ]);
         const toRecord = sent.flat().filter((b): b is SentBatch => b !== undefined);
-        account(await recordSentBatches(db, toRecord));
+        if (toRecord.length > 0) await params.onPhase?.('sent', toRecord.map((b) => b.batchId));
+        account(await recordSentBatches(db, leases, toRecord));
         report();
       } catch (err) {
-        failure ??= err;
+        // A lost database ends the run like a broker outage: what is written stays resumable.
+        const lostDatabase = asConnectionLoss(err);
+        if (lostDatabase) stoppedBy ??= lostDatabase;
+        else failure ??= err;
       }
     }
   }
 
+  let stageWritten = false;
   try {
     await Promise.all(Array.from({ length: params.concurrency }, worker));
     if (failure !== undefined) throw failure;
-    await awaitOthers(db, job.jobId, elsewhere, tally, params.leaseSeconds);
+    if (!stoppedBy) {
+      const settled = await settleOtherSenders({
+        db,
+        transport,
+        leases,
+        limiter,
+        policy,
+        leaseSeconds: params.leaseSeconds,
+        batchIds: elsewhere,
+        shouldStop: () => stoppedBy !== undefined,
+      });
+      for (const counts of settled) tally.add(counts);
+    }
+    // Tasks the builder left out because their inputs are not complete yet.
+    if (params.partialInputs) notReady += Math.max(0, stage.taskCount - built);
+    if (!stoppedBy && streamEnded && notReady === 0) {
+      stageWritten = true;
+      if ((await stagesMarkWritten(db, { jobId: job.jobId, stage: stage.stage, taskCount: built })) && built !== stage.taskCount) {
+        stoppedBy = new GeoError(
+          'incomplete',
+          'STAGE_TASK_COUNT_MISMATCH',
+          `${job.jobType} stage ${stage.stage} declared ${stage.taskCount} tasks but built ${built}; the stage now counts ${built} so it can finish (a bug in the job type)`,
+        );
+      }
+    }
+  } catch (err) {
+    const lostDatabase = asConnectionLoss(err);
+    if (!lostDatabase) throw err;
+    stoppedBy ??= lostDatabase;
   } finally {
     params.signal?.removeEventListener('abort', onAbort);
-    leases?.stop();
+    leases.stop();
     await source.return?.(undefined);
   }
   report();
-  return { ...tally.snapshot(), createdTasks, elapsedMs: Date.now() - started, stoppedBy };
+  const counts = tally.snapshot();
+  return {
+    ...counts,
+    notWritten: stageWritten ? 0 : counts.notWritten,
+    notReady,
+    createdTasks,
+    lostBatches,
+    stageWritten,
+    elapsedMs: Date.now() - started,
+    stoppedBy,
+  };
 }
 
-/**
- * Batches another live process was sending (a concurrent submit of the same
- * job): wait until they leave pending_queue or their sender's lease lapses,
- * so both submits report the same final state.
- */
-async function awaitOthers(db: Pool, jobId: string, batchIds: string[], tally: Tally, leaseSeconds: number): Promise<void> {
-  let waiting = batchIds;
-  const deadline = Date.now() + leaseSeconds * 1000 + 1_000;
-  while (waiting.length > 0) {
-    const rows = await batchesStatus(db, waiting);
-    const foreign = rows.find((r) => r.jobId !== jobId);
-    if (foreign) {
-      // Ids carry only 8 hex digits of the job id: another job holds this one.
-      throw new InputError('ID_COLLISION', `batch id ${foreign.batchId} is already used by job ${foreign.jobId}`);
-    }
-    const now = Date.now();
-    const settled = rows.filter(
-      (r) => r.status !== 'pending_queue' || r.claimedUntil === null || r.claimedUntil.getTime() < now || now > deadline,
-    );
-    for (const row of settled) {
-      if (row.status === 'pending_queue') tally.add({ pendingQueue: row.taskCount });
-      else tally.add({ queued: row.taskCount - row.failedTasks, failed: row.failedTasks });
-    }
-    const settledIds = new Set(settled.map((r) => r.batchId));
-    waiting = waiting.filter((id) => !settledIds.has(id) && rows.some((r) => r.batchId === id));
-    if (waiting.length > 0) await sleep(200);
+async function* countBuilt(
+  tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>,
+  onTask: () => void,
+): AsyncGenerator<TaskDefinition> {
+  for await (const task of tasks) {
+    onTask();
+    yield task;
   }
 }

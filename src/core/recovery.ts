@@ -1,5 +1,6 @@
+import { describeDestination } from '../config/destinations.js';
 import type { TransportName } from '../config/index.js';
-import { DependencyError, type GeoError } from '../errors.js';
+import { DependencyError, GeoError, errorMessage } from '../errors.js';
 import type { Pool } from '../store/pool.js';
 import {
   batchesClaimDue,
@@ -7,18 +8,22 @@ import {
   batchesListDue,
   batchesResetFailed,
   databaseNow,
+  pendingSummary,
+  recoveryTargets,
   tasksCountStale,
-  tasksPendingInBatches,
-  tasksStillPending,
   type DueBatch,
-  type PendingTask,
+  type PendingSummary,
 } from '../store/recovery.js';
+import { stagesListUnwritten } from '../store/stages.js';
 import type { Transport } from '../transports/transport.js';
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { LeaseKeeper } from './leases.js';
-import { AdaptiveLimiter } from '../concurrency/limiter.js';
+import { resendClaimedBatches } from './resend.js';
+import { recordSentBatches, type SendPolicy } from './send-batch.js';
 import { requeueStaleTasks } from './stale-tasks.js';
-import { recordSentBatches, sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
+import { finishUnwrittenStages, type UnwrittenStageReport } from './unwritten-stages.js';
+import type { SendTarget, TransportResolver } from './targets.js';
 
 /**
  * Batches claimed (and recorded) per statement. Small enough that a chunk is
@@ -50,17 +55,32 @@ export interface RetryPendingOptions {
   onProgress?: (progress: { claimedBatches: number; requeuedTasks: number }) => void;
 }
 
+/** A job this run could not send for: its destination has no usable configuration. */
+export interface UnreachableJob {
+  jobId: string;
+  destination: string;
+  reason: string;
+}
+
 export interface RetryPendingResult {
   claimedBatches: number;
   requeuedTasks: number;
-  /** Tasks of pending batches no live sender holds, after this run. */
+  /** Tasks in pending batches after this run, whoever holds them. */
   stillPending: number;
+  /** Pending batches, and their tasks, that another live process holds (it is sending them). */
+  heldByOthers: { batches: number; tasks: number };
   /** Batches moved to `failed` by this run. */
   failed: number;
   failedTasks: number;
   staleProcessingRequeued: number;
   staleProcessingFailed: number;
   resetFailedBatches: number;
+  /** Stages found half written: finished by this run, or still missing tasks. */
+  stages: UnwrittenStageReport[];
+  /** Tasks of those stages still not written after this run. */
+  notWritten: number;
+  /** Jobs left alone because their destination is not configured here. */
+  unreachable: UnreachableJob[];
   /** With dryRun: what a real run would claim (nothing was changed). */
   wouldClaim?: DueBatch[];
   wouldRequeueStale?: number;
@@ -70,14 +90,16 @@ export interface RetryPendingResult {
 }
 
 /**
- * Recovers what crashes and outages left half-done: claims pending batches
- * whose lease lapsed and whose backoff is over, re-sends their unsent tasks,
- * gives up on batches past `maxAttempts`, and re-queues tasks whose worker
- * died. Safe to run from cron in any number of copies next to live submits.
+ * Recovers what crashes and outages left half-done: finishes writing stages
+ * whose writer died, claims pending batches whose lease lapsed and whose
+ * backoff is over and re-sends their unsent tasks, gives up on batches past
+ * `maxAttempts`, and re-queues tasks whose worker died. Every destination is
+ * opened (configuration and reachability checked) before anything is
+ * claimed. Safe to run from cron in any number of copies next to live submits.
  */
 export async function retryPending(params: {
   db: Pool;
-  transportFor: (name: TransportName) => Promise<Transport>;
+  transportFor: TransportResolver;
   options: RetryPendingOptions;
 }): Promise<RetryPendingResult> {
   const started = Date.now();
@@ -87,42 +109,61 @@ export async function retryPending(params: {
     claimedBatches: 0,
     requeuedTasks: 0,
     stillPending: 0,
+    heldByOthers: { batches: 0, tasks: 0 },
     failed: 0,
     failedTasks: 0,
     staleProcessingRequeued: 0,
     staleProcessingFailed: 0,
     resetFailedBatches: 0,
+    stages: [],
+    notWritten: 0,
+    unreachable: [],
     elapsedMs: 0,
+  };
+  const finish = async () => {
+    summarisePending(result, await pendingSummary(db, filter));
+    result.stages = result.stages.length > 0 ? result.stages : await unwrittenStages(db, filter);
+    result.notWritten = result.stages.reduce((sum, s) => sum + Math.max(0, s.expectedTasks - s.writtenTasks), 0);
+    result.elapsedMs = Date.now() - started;
+    return result;
   };
 
   if (options.dryRun) {
     result.wouldClaim = await batchesListDue(db, { ...filter, limit: options.limit });
     result.wouldRequeueStale = await tasksCountStale(db, { staleAfterSeconds: options.staleAfterSeconds, jobId: options.jobId });
     result.failedBatchesWaiting = await batchesCountFailed(db, filter);
-    result.stillPending = await tasksStillPending(db, filter);
-    result.elapsedMs = Date.now() - started;
-    return result;
+    return finish();
   }
+
+  // Configuration and reachability of every destination first: a run that
+  // cannot send claims nothing, so the next run is not locked out.
+  const transports = await openDestinations(db, params.transportFor, filter, result.unreachable);
+  const excludeJobs = result.unreachable.map((u) => u.jobId);
+  const transportFor = (target: SendTarget) => transports(target);
 
   if (options.includeFailed) result.resetFailedBatches = await batchesResetFailed(db, filter);
   const dueBy = await databaseNow(db);
-
   const limiter = new AdaptiveLimiter(options.concurrency);
   const leases = new LeaseKeeper(db, options.leaseSeconds);
   try {
+    result.stages = await finishUnwrittenStages({ db, transportFor, options, excludeJobs });
+    result.stoppedBy = result.stages.find((s) => s.stoppedBy?.kind === 'dependency')?.stoppedBy;
     while (result.claimedBatches < options.limit && !result.stoppedBy) {
       const chunk = await batchesClaimDue(db, {
         ...filter,
         dueBy,
         limit: Math.min(options.limit - result.claimedBatches, CLAIM_CHUNK),
         leaseSeconds: options.leaseSeconds,
+        claimToken: leases.token,
+        excludeJobs,
       });
       if (chunk.length === 0) break;
+      for (const batch of chunk) leases.hold(batch.batchId);
       result.claimedBatches += chunk.length;
       await recoverChunk(chunk);
     }
     if (!result.stoppedBy) {
-      const stale = await requeueStaleTasks({ db, transportFor: params.transportFor, options });
+      const stale = await requeueStaleTasks({ db, transportFor, excludeJobs, options });
       result.staleProcessingRequeued = stale.requeued;
       result.staleProcessingFailed = stale.failed;
       result.stoppedBy = stale.stoppedBy;
@@ -130,48 +171,82 @@ export async function retryPending(params: {
   } finally {
     leases.stop();
   }
-  result.stillPending = await tasksStillPending(db, filter);
-  result.elapsedMs = Date.now() - started;
-  return result;
+  return finish();
 
-  /** Sends a claimed chunk's batches at once (the limiter bounds them) and records them in one statement. */
+  /**
+   * Sends a claimed chunk's batches at once (the limiter bounds them) and
+   * records them in one statement, which also gives back every claim of the
+   * chunk, sent or not.
+   */
   async function recoverChunk(chunk: DueBatch[]): Promise<void> {
-    const pending = await tasksPendingInBatches(db, chunk.map((b) => b.batchId));
-    const sent = await Promise.all(chunk.map((batch) => resend(batch, pending.get(batch.batchId) ?? [])));
-    for (const batch of await recordSentBatches(db, sent)) {
+    const attemptOf = (batchId: string) => (chunk.find((b) => b.batchId === batchId)?.attempts ?? 0) + 1;
+    const sent = await resendClaimedBatches({
+      db,
+      transportFor: (batch) => transportFor(chunk.find((b) => b.batchId === batch.batchId)! as SendTarget),
+      batches: chunk,
+      leases,
+      limiter,
+      policy: options.sendPolicy,
+      shouldStop: () => result.stoppedBy !== undefined,
+      retryAfterMs: (batch) => backoffDelay(attemptOf(batch.batchId), options.retryBackoff),
+      giveUp: (batch) => attemptOf(batch.batchId) >= options.maxAttempts,
+    });
+    for (const batch of await recordSentBatches(db, leases, sent)) {
+      if (batch.lost) continue;
       result.requeuedTasks += batch.queued;
       result.failedTasks += batch.failed;
-      const attempt = (chunk.find((b) => b.batchId === batch.batchId)?.attempts ?? 0) + 1;
-      if (batch.error && attempt >= options.maxAttempts) result.failed++;
+      if (batch.error && attemptOf(batch.batchId) >= options.maxAttempts) result.failed++;
       if (batch.error && !batch.error.retryable) {
         result.stoppedBy ??= new DependencyError(batch.error.code, batch.error.message, { cause: batch.error });
       }
     }
     options.onProgress?.({ claimedBatches: result.claimedBatches, requeuedTasks: result.requeuedTasks });
   }
+}
 
-  async function resend(batch: DueBatch, tasks: PendingTask[]): Promise<SentBatch> {
-    const transport = await params.transportFor(batch.transport as TransportName);
-    const attempt = batch.attempts + 1;
-    return sendClaimedBatch({
-      transport,
-      batchId: batch.batchId,
-      messages: tasks.map((t) => ({
-        taskId: t.taskId,
-        jobId: batch.jobId,
-        jobType: batch.jobType,
-        taskType: t.taskType,
-        stage: batch.stage,
-        batchId: batch.batchId,
-        parameters: t.parameters,
-        attempt,
-      })),
-      policy: options.sendPolicy,
-      limiter,
-      leases,
-      shouldStop: () => result.stoppedBy !== undefined,
-      retryAfterMs: backoffDelay(attempt, options.retryBackoff),
-      giveUp: attempt >= options.maxAttempts,
-    });
+/**
+ * Opens the transport of every destination this run may send to. One whose
+ * configuration is missing is reported by name and its jobs are left alone;
+ * a broker that cannot be reached stops the run before anything is claimed.
+ */
+async function openDestinations(
+  db: Pool,
+  transportFor: TransportResolver,
+  filter: { jobId?: string; transport?: string },
+  unreachable: UnreachableJob[],
+): Promise<TransportResolver> {
+  const opened = new Map<string, Transport>();
+  const keyOf = (t: SendTarget) => `${t.transport} ${JSON.stringify(t.destination)}`;
+  for (const target of await recoveryTargets(db, filter)) {
+    const sendTarget = { transport: target.transport as TransportName, destination: target.destination };
+    const key = keyOf(sendTarget);
+    if (opened.has(key)) continue;
+    try {
+      opened.set(key, await transportFor(sendTarget));
+    } catch (err) {
+      if (!(err instanceof GeoError) || err.kind !== 'input') throw err;
+      unreachable.push({ jobId: target.jobId, destination: describe(sendTarget), reason: errorMessage(err) });
+    }
   }
+  return async (target) => {
+    const transport = opened.get(keyOf(target));
+    if (transport) return transport;
+    // A job that appeared after the check (a new submit): opened now, still before its batches are claimed.
+    const fresh = await transportFor(target);
+    opened.set(keyOf(target), fresh);
+    return fresh;
+  };
+}
+
+function describe(target: SendTarget): string {
+  return target.destination ? describeDestination(target.destination) : target.transport;
+}
+
+function summarisePending(result: RetryPendingResult, summary: PendingSummary): void {
+  result.stillPending = summary.pendingTasks;
+  result.heldByOthers = { batches: summary.heldBatches, tasks: summary.heldTasks };
+}
+
+async function unwrittenStages(db: Pool, filter: { jobId?: string; transport?: string }): Promise<UnwrittenStageReport[]> {
+  return (await stagesListUnwritten(db, filter)).map((s) => ({ ...s, finished: false }));
 }

@@ -1,7 +1,7 @@
 import { TransportError, errorMessage } from '../errors.js';
 import { batchesRecordSends } from '../store/batches.js';
 import type { Queryable } from '../store/pool.js';
-import { batchesFail } from '../store/recovery.js';
+import type { BatchStatus } from '../statuses.js';
 import type { TaskMessage } from '../transports/message.js';
 import type { Transport } from '../transports/transport.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
@@ -22,6 +22,10 @@ export interface BatchSendOutcome {
   unsent: string[];
   /** The last error when some tasks are unsent. */
   error?: TransportError;
+  /** Sends made, failed ones included. */
+  attempts: number;
+  /** The last failed attempt's error, even when a later attempt succeeded. */
+  lastAttemptError?: string;
 }
 
 /**
@@ -41,7 +45,10 @@ export async function sendBatchWithRetry(params: {
   const rejected: BatchSendOutcome['rejected'] = [];
   let remaining = params.messages;
   let error: TransportError | undefined;
+  let lastAttemptError: string | undefined;
+  let attempts = 0;
   for (let attempt = 1; remaining.length > 0; attempt++) {
+    attempts = attempt;
     const report = await transport.send(remaining).catch((err: unknown) => ({
       acknowledged: [],
       rejected: [],
@@ -57,6 +64,7 @@ export async function sendBatchWithRetry(params: {
         retryable: true,
       });
     }
+    if (error) lastAttemptError = error.message;
     if (!error || remaining.length === 0) {
       error = undefined;
       break;
@@ -66,7 +74,7 @@ export async function sendBatchWithRetry(params: {
     await sleep(backoffDelay(attempt, policy));
   }
   if (!error) limiter?.succeeded();
-  return { acknowledged, rejected, unsent: remaining.map((m) => m.taskId), error };
+  return { acknowledged, rejected, unsent: remaining.map((m) => m.taskId), error, attempts, lastAttemptError };
 }
 
 /** Step 2's outcome for one batch, waiting to be recorded (step 3). */
@@ -86,12 +94,15 @@ export interface BatchResult {
   queued: number;
   failed: number;
   pendingQueue: number;
+  /** Another process took the batch over while this one sent it: nothing was recorded for it here. */
+  lost: boolean;
   error?: TransportError;
 }
 
 /**
- * Step 2 for one claimed batch: sends what is still unsent, holding the
- * batch's lease and one of the limiter's slots while it does.
+ * Step 2 for one claimed batch: sends what is still unsent, holding one of
+ * the limiter's slots while it does. The batch's lease must already be held
+ * in `leases` (from its insert or claim) and stays held until it is recorded.
  */
 export async function sendClaimedBatch(params: {
   transport: Transport;
@@ -99,17 +110,19 @@ export async function sendClaimedBatch(params: {
   messages: TaskMessage[];
   policy: SendPolicy;
   limiter: AdaptiveLimiter;
-  leases?: LeaseKeeper;
+  leases: LeaseKeeper;
   shouldStop?: () => boolean;
   carried?: { queued: number; failed: number };
   retryAfterMs?: number;
   giveUp?: boolean;
 }): Promise<SentBatch> {
-  const { batchId, limiter } = params;
-  params.leases?.hold(batchId);
+  const { batchId, limiter, leases } = params;
   await limiter.acquire();
   try {
-    const outcome = await sendBatchWithRetry(params);
+    const outcome = await sendBatchWithRetry({
+      ...params,
+      shouldStop: () => leases.isLost(batchId) || (params.shouldStop?.() ?? false),
+    });
     return {
       ...outcome,
       batchId,
@@ -120,42 +133,56 @@ export async function sendClaimedBatch(params: {
     };
   } finally {
     limiter.release();
-    params.leases?.release(batchId);
   }
 }
 
 /**
- * Step 3 for several sent batches in one statement. A batch with tasks still
- * unsent stays `pending_queue` with a next attempt time, or with `giveUp`
- * becomes `failed` (with those tasks) for a human to look at.
+ * Step 3 for several sent batches in one statement, then releases their
+ * leases. A batch with tasks still unsent stays `pending_queue` with a next
+ * attempt time, or with `giveUp` becomes `failed` (with those tasks) for a
+ * human to look at. A batch another process took over is recorded by that
+ * process, not here, and comes back with `lost`.
  */
-export async function recordSentBatches(db: Queryable, sent: SentBatch[]): Promise<BatchResult[]> {
-  await batchesRecordSends(
-    db,
-    sent.map((b) => {
-      const queued = b.carried.queued + b.acknowledged.length;
-      // A batch with nothing left to send (workers took every task already) is queued.
-      const status = b.unsent.length > 0 ? 'pending_queue' : queued > 0 || !b.hadMessages ? 'queued' : 'failed';
-      return {
+export async function recordSentBatches(db: Queryable, leases: LeaseKeeper, sent: SentBatch[]): Promise<BatchResult[]> {
+  let recorded: Map<string, { gaveUp: number }>;
+  try {
+    recorded = await batchesRecordSends(db, {
+      claimToken: leases.token,
+      records: sent.map((b) => ({
         batchId: b.batchId,
         acknowledged: b.acknowledged,
         rejected: b.rejected,
-        status,
-        error: b.error?.message ?? b.rejected[0]?.reason,
+        status: batchStatusAfter(b),
+        attempts: b.attempts,
+        error: errorToRecord(b),
         retryAfterMs: b.retryAfterMs,
-      };
-    }),
-  );
-  const results: BatchResult[] = [];
-  for (const b of sent) {
-    let failed = b.carried.failed + b.rejected.length;
-    let pendingQueue = b.unsent.length;
-    if (pendingQueue > 0 && b.giveUp) {
-      const reason = `gave up after repeated send failures: ${b.error?.message ?? 'unknown error'}`;
-      failed += await batchesFail(db, { batchId: b.batchId, error: reason });
-      pendingQueue = 0;
-    }
-    results.push({ batchId: b.batchId, queued: b.carried.queued + b.acknowledged.length, failed, pendingQueue, error: b.error });
+      })),
+    });
+  } finally {
+    for (const b of sent) leases.release(b.batchId);
   }
-  return results;
+  return sent.map((b) => {
+    const outcome = recorded.get(b.batchId);
+    if (!outcome) return { batchId: b.batchId, queued: 0, failed: 0, pendingQueue: 0, lost: true };
+    const gaveUp = b.unsent.length > 0 && b.giveUp;
+    return {
+      batchId: b.batchId,
+      queued: b.carried.queued + b.acknowledged.length,
+      failed: b.carried.failed + b.rejected.length + outcome.gaveUp,
+      pendingQueue: gaveUp ? 0 : b.unsent.length,
+      lost: false,
+      error: b.error,
+    };
+  });
+}
+
+function errorToRecord(b: SentBatch): string | undefined {
+  if (b.unsent.length > 0 && b.giveUp) return `gave up after repeated send failures: ${b.error?.message ?? 'unknown error'}`;
+  return b.error?.message ?? b.rejected[0]?.reason ?? b.lastAttemptError;
+}
+
+function batchStatusAfter(b: SentBatch): BatchStatus {
+  if (b.unsent.length > 0) return b.giveUp ? 'failed' : 'pending_queue';
+  // A batch with nothing left to send (workers took every task already) is queued.
+  return b.carried.queued + b.acknowledged.length > 0 || !b.hadMessages ? 'queued' : 'failed';
 }

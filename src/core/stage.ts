@@ -5,7 +5,8 @@ import { stagesEnsure, stagesGet } from '../store/stages.js';
 import { tasksStreamResults } from '../store/tasks.js';
 import type { Transport } from '../transports/transport.js';
 import { MAX_BATCH_SIZE } from './batching.js';
-import { dispatchStage, type DispatchProgress, type DispatchResult } from './dispatch.js';
+import { dispatchStage, type DispatchProgress, type DispatchResult, type PhaseObserver } from './dispatch.js';
+import { retryPolicyOf, type TaskOutcome } from './job-types/job-type.js';
 import { getJobType } from './job-types/registry.js';
 import type { SendPolicy } from './send-batch.js';
 
@@ -18,6 +19,7 @@ export interface StageRunOptions {
   signal?: AbortSignal;
   /** Called with facts worth telling the user (a changed batch size ignored). */
   onNotice?: (message: string) => void;
+  onPhase?: PhaseObserver;
 }
 
 export interface StageRunResult extends DispatchResult {
@@ -60,8 +62,13 @@ export async function queueStage(params: {
     const known = jobType.stages.map((s) => `${s.stage} (${s.name})`).join(', ');
     throw new InputError('STAGE_NOT_FOUND', `${job.jobType} has no stage ${params.stage}; its stages: ${known}`);
   }
-  if (definition.inputStage !== undefined && !params.force) {
-    await assertInputsReady(db, job.jobId, definition.inputStage);
+  const inputsComplete = definition.inputStage === undefined || (await inputsReady(db, job.jobId, definition.inputStage)) === true;
+  if (!inputsComplete && !params.force) {
+    const state = await inputsReady(db, job.jobId, definition.inputStage!);
+    throw new InputError(
+      'STAGE_INPUTS_NOT_READY',
+      `stage ${definition.inputStage} is not complete (${state}); wait for it, or pass --force to queue the tasks whose inputs are ready`,
+    );
   }
 
   const stageRow = await stagesEnsure(db, {
@@ -70,6 +77,9 @@ export async function queueStage(params: {
     name: definition.name,
     taskCount: definition.taskCount(jobParams),
     batchSize: options.batchSize,
+    retry: retryPolicyOf(definition),
+    acceptPartial: definition.acceptPartial ?? false,
+    leaseSeconds: options.leaseSeconds,
   });
   if (stageRow.batchSize !== options.batchSize) {
     options.onNotice?.(
@@ -82,11 +92,18 @@ export async function queueStage(params: {
     transport,
     job: { jobId: job.jobId, jobType: job.jobType, idPrefix: job.idPrefix },
     stage: { stage: definition.stage, taskType: definition.taskType, taskCount: stageRow.taskCount, batchSize: stageRow.batchSize },
-    tasks: definition.tasks(jobParams, { results: (stage) => tasksStreamResults(db, { jobId: job.jobId, stage }) }),
+    // Before its inputs are complete, a stage is built only from the inputs
+    // that are: a task is never built from a missing result.
+    tasks: definition.tasks(jobParams, {
+      results: (stage) => (inputsComplete ? tasksStreamResults(db, { jobId: job.jobId, stage }) : completedOnly(db, job.jobId, stage)),
+    }),
+    partialInputs: !inputsComplete,
     concurrency: options.concurrency,
     leaseSeconds: options.leaseSeconds,
     sendPolicy: options.sendPolicy,
     onProgress: options.onProgress,
+    onPhase: options.onPhase,
+    onNotice: options.onNotice,
     signal: options.signal,
   });
   return {
@@ -100,14 +117,22 @@ export async function queueStage(params: {
   };
 }
 
-async function assertInputsReady(db: Pool, jobId: string, inputStage: number): Promise<void> {
+/** True when every task of the input stage has finished; otherwise what state it is in. */
+async function inputsReady(db: Pool, jobId: string, inputStage: number): Promise<true | string> {
   const input = await stagesGet(db, jobId, inputStage);
-  const finished = input ? input.completedCount + input.failedCount : 0;
-  if (!input || finished < input.taskCount) {
-    const state = input ? `${finished} of ${input.taskCount} tasks finished` : 'not queued yet';
-    throw new InputError(
-      'STAGE_INPUTS_NOT_READY',
-      `stage ${inputStage} is not complete (${state}); wait for it, or pass --force to build from the results so far`,
-    );
+  if (!input) return 'not queued yet';
+  const finished = input.completedCount + input.failedCount;
+  return finished >= input.taskCount && input.status !== 'queuing'
+    ? true
+    : `${formatCount(finished)} of ${formatCount(input.taskCount)} tasks finished`;
+}
+
+async function* completedOnly(db: Pool, jobId: string, stage: number): AsyncGenerator<TaskOutcome> {
+  for await (const outcome of tasksStreamResults(db, { jobId, stage })) {
+    if (outcome.status === 'completed') yield outcome;
   }
+}
+
+function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
 }

@@ -1,9 +1,9 @@
 import type { TransportName } from '../config/index.js';
 import { DependencyError, type GeoError } from '../errors.js';
+import type { TransportResolver } from './targets.js';
 import type { Pool } from '../store/pool.js';
 import { tasksMarkRequeued, tasksReclaimStale, type StaleTask } from '../store/recovery.js';
 import type { TaskMessage } from '../transports/message.js';
-import type { Transport } from '../transports/transport.js';
 import { MAX_BATCH_SIZE } from './batching.js';
 import { sendBatchWithRetry, type SendPolicy } from './send-batch.js';
 
@@ -14,7 +14,9 @@ import { sendBatchWithRetry, type SendPolicy } from './send-batch.js';
  */
 export async function requeueStaleTasks(params: {
   db: Pool;
-  transportFor: (name: TransportName) => Promise<Transport>;
+  transportFor: TransportResolver;
+  /** Jobs whose destination cannot be reached with the configuration: left alone. */
+  excludeJobs: string[];
   options: {
     staleAfterSeconds: number;
     maxTaskRetries: number;
@@ -35,11 +37,13 @@ export async function requeueStaleTasks(params: {
       jobId: options.jobId,
       transport: options.transport,
       limit: 1_000,
+      excludeJobs: params.excludeJobs,
     });
     failed += claimed.failed;
     if (claimed.requeue.length === 0 && claimed.failed === 0) return { requeued, failed };
-    for (const [name, tasks] of groupBy(claimed.requeue, (t) => t.transport)) {
-      const transport = await params.transportFor(name as TransportName);
+    for (const tasks of groupBy(claimed.requeue, (t) => `${t.transport} ${JSON.stringify(t.destination)}`).values()) {
+      const first = tasks[0]!;
+      const transport = await params.transportFor({ transport: first.transport as TransportName, destination: first.destination });
       for (let i = 0; i < tasks.length; i += MAX_BATCH_SIZE) {
         const messages = tasks.slice(i, i + MAX_BATCH_SIZE).map(toMessage);
         const outcome = await sendBatchWithRetry({ transport, messages, policy: options.sendPolicy });
@@ -64,7 +68,9 @@ function toMessage(task: StaleTask): TaskMessage {
     stage: task.stage,
     batchId: task.batchId,
     parameters: task.parameters,
-    attempt: task.retryCount + 1,
+    // A re-delivery: its own attempt number, so its message id differs from
+    // the first send's (duplicate detection would drop it otherwise).
+    attempt: task.attempt + 1,
   };
 }
 

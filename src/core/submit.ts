@@ -1,3 +1,4 @@
+import type { Destination } from '../config/destinations.js';
 import { InputError } from '../errors.js';
 import { jobsInsert } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
@@ -20,6 +21,8 @@ export async function submitJob(params: {
   db: Pool;
   transport: Transport;
   job: PreparedJob;
+  /** Where the job's messages go (recorded with the job for retry-pending). */
+  destination: Destination;
   options: StageRunOptions;
 }): Promise<SubmitResult> {
   const { db, transport, job } = params;
@@ -31,6 +34,7 @@ export async function submitJob(params: {
     parameters: job.parameters,
     processingPath: transport.name,
     idPrefix: idPrefixFor(job.jobId),
+    destination: params.destination,
     stageCount: job.jobType.stages.length,
   });
   const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options });

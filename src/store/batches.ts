@@ -23,14 +23,17 @@ export interface NewBatch {
  * transport) the rows are the messages and the batches are done; otherwise
  * they are `pending_queue` under this sender's lease.
  *
- * Returns the ids of the batches this call created. A batch that already
- * existed is skipped with its tasks: another sender owns it. ON CONFLICT makes
- * two concurrent submits of one job safe: the second waits for the first's
- * row and then inserts nothing for that batch.
+ * Returns the ids of the batches this call created, claimed with
+ * `claimToken`. A batch that already existed is skipped with its tasks:
+ * another sender owns it. ON CONFLICT without a target makes every unique
+ * index of `batches` an arbiter, so two concurrent submits of one job are
+ * safe whichever index the second one reaches first: it waits for the
+ * first's row and then inserts nothing for that batch (a targeted ON CONFLICT
+ * (batch_id) raised a unique violation on batches_job_stage_index instead).
  */
 export async function batchesInsert(
   db: Queryable,
-  params: { batches: NewBatch[]; queued: boolean; leaseSeconds: number },
+  params: { batches: NewBatch[]; queued: boolean; leaseSeconds: number; claimToken: string },
 ): Promise<Set<string>> {
   const { batches, queued, leaseSeconds } = params;
   const taskBatchIds: string[] = [];
@@ -50,14 +53,15 @@ export async function batchesInsert(
   const { rows } = await db.query<{ batchId: string }>(
     `WITH new_batches AS (
        INSERT INTO batches (batch_id, job_id, stage, batch_index, task_count, transport, status, attempts,
-                            claimed_until, queued_at)
+                            claimed_until, claim_token, queued_at)
        SELECT b.batch_id, b.job_id, b.stage, b.batch_index, b.task_count, b.transport, $6::text,
               CASE WHEN $6::text = 'queued' THEN 1 ELSE 0 END,
               CASE WHEN $6::text = 'pending_queue' THEN now() + make_interval(secs => $7) END,
+              CASE WHEN $6::text = 'pending_queue' THEN $14::uuid END,
               CASE WHEN $6::text = 'queued' THEN now() END
        FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::integer[], $8::text[])
             AS b(batch_id, job_id, stage, batch_index, task_count, transport)
-       ON CONFLICT (batch_id) DO NOTHING
+       ON CONFLICT DO NOTHING
        RETURNING batch_id, job_id, stage
      ), new_tasks AS (
        INSERT INTO tasks (task_id, job_id, stage, task_index, batch_id, task_type, status, parameters)
@@ -81,6 +85,7 @@ export async function batchesInsert(
       taskIndexes,
       taskTypes,
       parameters,
+      params.claimToken,
     ],
   );
   return new Set(rows.map((r) => r.batchId));
@@ -111,30 +116,53 @@ export async function batchesForStage(db: Queryable, jobId: string, stage: numbe
 }
 
 /**
- * Takes the lease on a pending batch whose previous sender's lease expired.
- * FOR UPDATE SKIP LOCKED plus the lease check means two recovering processes
- * never hold one batch at once.
+ * Takes the lease on a pending batch whose previous sender's lease expired,
+ * under `claimToken`. FOR UPDATE SKIP LOCKED plus the lease check means two
+ * recovering processes never hold one batch at once.
  */
-export async function batchesClaim(db: Queryable, params: { batchId: string; leaseSeconds: number }): Promise<boolean> {
+export async function batchesClaim(
+  db: Queryable,
+  params: { batchId: string; leaseSeconds: number; claimToken: string },
+): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE batches SET claimed_until = now() + make_interval(secs => $2)
+    `UPDATE batches SET claimed_until = now() + make_interval(secs => $2), claim_token = $3
      WHERE batch_id = (SELECT batch_id FROM batches
                        WHERE batch_id = $1 AND status = 'pending_queue'
                          AND (claimed_until IS NULL OR claimed_until < now())
                        FOR UPDATE SKIP LOCKED)`,
-    [params.batchId, params.leaseSeconds],
+    [params.batchId, params.leaseSeconds, params.claimToken],
   );
   return (rowCount ?? 0) > 0;
 }
 
-/** Keeps a live sender's leases fresh so recovery never takes its batches. */
-export async function batchesRenewLeases(db: Queryable, params: { batchIds: string[]; leaseSeconds: number }): Promise<void> {
-  if (params.batchIds.length === 0) return;
-  await db.query(
+/**
+ * Extends the leases `claimToken` still holds and returns their batch ids; a
+ * batch missing from the answer was taken over (its lease had lapsed) or has
+ * left `pending_queue`.
+ */
+export async function batchesRenewLeases(
+  db: Queryable,
+  params: { batchIds: string[]; leaseSeconds: number; claimToken: string },
+): Promise<Set<string>> {
+  if (params.batchIds.length === 0) return new Set();
+  const { rows } = await db.query<{ batchId: string }>(
     `UPDATE batches SET claimed_until = now() + make_interval(secs => $2)
-     WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue'`,
-    [params.batchIds, params.leaseSeconds],
+     WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' AND claim_token = $3
+     RETURNING batch_id AS "batchId"`,
+    [params.batchIds, params.leaseSeconds, params.claimToken],
   );
+  return new Set(rows.map((r) => r.batchId));
+}
+
+/** Gives back claims a run took but did not use, so the next run need not wait out their lease. */
+export async function batchesReleaseClaims(db: Queryable, params: { batchIds: string[]; claimToken: string }): Promise<number> {
+  if (params.batchIds.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE batches SET claimed_until = NULL, claim_token = NULL
+     WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' AND claim_token = $2`,
+    [params.batchIds, params.claimToken],
+  );
+  return rowCount ?? 0;
 }
 
 /** The tasks of a batch that still need a message. */
@@ -150,67 +178,121 @@ export interface BatchSendRecord {
   batchId: string;
   acknowledged: string[];
   rejected: Array<{ taskId: string; reason: string }>;
+  /** `failed` with tasks still unsent: the sender gives up on them (they fail with `error`). */
   status: BatchStatus;
+  /** Send attempts this run made for the batch (each one counts, retries included). */
+  attempts: number;
+  /** The last failed attempt's error, if any attempt failed. */
   error?: string;
   retryAfterMs?: number;
 }
 
 /**
  * Step 3 of the batch protocol for several batches in one statement (one
- * commit, whose WAL flush costs more than the rows of a batch): acknowledged tasks become `queued` (only those still
- * `pending_queue`: a fast worker may already have moved one on), permanently
- * unsendable ones `failed`, and each batch takes its status and releases its
- * lease.
+ * commit, whose WAL flush costs more than the rows of a batch).
+ *
+ * Only batches still claimed by `claimToken` are recorded: a sender whose
+ * lease lapsed and was taken over records nothing for that batch (the new
+ * owner does). Returns, per batch recorded, how many of its unsent tasks it
+ * gave up on (made `failed`).
+ *
+ * A batch acknowledged as a whole changes only its own row: its tasks stay
+ * `pending_queue` and read as `queued` through the batch (geo_task_status),
+ * which halves the row work of a sending transport. In a batch that does not
+ * end `queued`, acknowledged tasks are marked `queued` one by one (so a
+ * resume does not send them again); permanently unsendable ones, and the
+ * unsent ones of a batch given up on, become `failed` and count toward their
+ * stage.
  */
-export async function batchesRecordSends(db: Queryable, records: BatchSendRecord[]): Promise<void> {
-  if (records.length === 0) return;
-  await db.query(
+export async function batchesRecordSends(
+  db: Queryable,
+  params: { records: BatchSendRecord[]; claimToken: string },
+): Promise<Map<string, { gaveUp: number }>> {
+  const { records } = params;
+  if (records.length === 0) return new Map();
+  const rejected = records.flatMap((r) => r.rejected.map((x) => ({ batch_id: r.batchId, task_id: x.taskId, reason: x.reason })));
+  const notQueued = records.filter((r) => r.status !== 'queued');
+  const { rows } = await db.query<{ batchId: string; gaveUp: number }>(
     `WITH outcome AS (
-       SELECT * FROM json_to_recordset($1::json) AS o(batch_id text, status text, error text, retry_after_ms integer)
+       SELECT * FROM json_to_recordset($1::json)
+         AS o(batch_id text, status text, attempts integer, error text, retry_after_ms integer)
+     ), owned AS (
+       SELECT b.batch_id, o.status, o.error FROM batches b JOIN outcome o ON o.batch_id = b.batch_id
+       WHERE b.status = 'pending_queue' AND b.claim_token = $4::uuid
+       FOR UPDATE OF b
      ), acked AS (
        UPDATE tasks SET status = 'queued', updated_at = now()
-       WHERE task_id = ANY($2::text[]) AND status = 'pending_queue'
+       WHERE task_id = ANY($2::text[]) AND status = 'pending_queue' AND batch_id IN (SELECT batch_id FROM owned)
      ), rejected AS (
        UPDATE tasks t SET status = 'failed', error = r.reason, updated_at = now(), completed_at = now()
-       FROM json_to_recordset($3::json) AS r(task_id text, reason text)
-       WHERE t.task_id = r.task_id AND t.status = 'pending_queue'
+       FROM json_to_recordset($3::json) AS r(batch_id text, task_id text, reason text)
+       WHERE t.task_id = r.task_id AND t.status = 'pending_queue' AND r.batch_id IN (SELECT batch_id FROM owned)
        RETURNING t.job_id, t.stage
+     ), gave_up AS (
+       -- Acknowledged and rejected tasks are updated above: one update per row and statement.
+       UPDATE tasks t SET status = 'failed', updated_at = now(), completed_at = now(), error = ow.error
+       FROM owned ow
+       WHERE ow.status = 'failed' AND t.batch_id = ow.batch_id AND t.status = 'pending_queue'
+         AND t.task_id <> ALL($2::text[]) AND t.task_id <> ALL($5::text[])
+       RETURNING t.job_id, t.stage, t.batch_id
      ), counted AS (
        -- Failed tasks count toward the stage's end, or it could never complete.
-       UPDATE stages s SET failed_count = s.failed_count + r.n
-       FROM (SELECT job_id, stage, count(*) AS n FROM rejected GROUP BY job_id, stage) r
-       WHERE s.job_id = r.job_id AND s.stage = r.stage
+       UPDATE stages s SET failed_count = s.failed_count + f.n
+       FROM (SELECT job_id, stage, count(*) AS n
+             FROM (SELECT job_id, stage FROM rejected UNION ALL SELECT job_id, stage FROM gave_up) x
+             GROUP BY job_id, stage) f
+       WHERE s.job_id = f.job_id AND s.stage = f.stage
      )
      UPDATE batches b SET
        status = o.status,
-       attempts = b.attempts + 1,
+       attempts = b.attempts + o.attempts,
        last_error = coalesce(o.error, b.last_error),
        claimed_until = NULL,
+       claim_token = NULL,
        next_attempt_at = now() + make_interval(secs => coalesce(o.retry_after_ms, 0) / 1000.0),
        queued_at = CASE WHEN o.status = 'queued' THEN now() ELSE b.queued_at END
      FROM outcome o
-     WHERE b.batch_id = o.batch_id`,
+     WHERE b.batch_id = o.batch_id AND b.batch_id IN (SELECT batch_id FROM owned)
+     RETURNING b.batch_id AS "batchId", (SELECT count(*) FROM gave_up g WHERE g.batch_id = b.batch_id) AS "gaveUp"`,
     [
       JSON.stringify(
-        records.map((r) => ({ batch_id: r.batchId, status: r.status, error: r.error ?? null, retry_after_ms: r.retryAfterMs ?? 0 })),
+        records.map((r) => ({
+          batch_id: r.batchId,
+          status: r.status,
+          attempts: r.attempts,
+          error: r.error ?? null,
+          retry_after_ms: r.retryAfterMs ?? 0,
+        })),
       ),
-      records.flatMap((r) => r.acknowledged),
-      JSON.stringify(records.flatMap((r) => r.rejected.map((x) => ({ task_id: x.taskId, reason: x.reason })))),
+      // A batch that ends queued needs no task row updates (see above).
+      notQueued.flatMap((r) => r.acknowledged),
+      JSON.stringify(rejected),
+      params.claimToken,
+      rejected.map((r) => r.task_id),
     ],
   );
+  return new Map(rows.map((r) => [r.batchId, { gaveUp: r.gaveUp }]));
 }
 
-/** Re-reads the status of batches (those another sender was handling). */
-export async function batchesStatus(
-  db: Queryable,
-  batchIds: string[],
-): Promise<
-  Array<{ batchId: string; jobId: string; status: BatchStatus; taskCount: number; failedTasks: number; claimedUntil: Date | null }>
-> {
-  const { rows } = await db.query(
-    `SELECT b.batch_id AS "batchId", b.job_id AS "jobId", b.status, b.task_count AS "taskCount", b.claimed_until AS "claimedUntil",
+export interface BatchState {
+  batchId: string;
+  jobId: string;
+  jobType: string;
+  stage: number;
+  status: BatchStatus;
+  taskCount: number;
+  failedTasks: number;
+  /** Whether a live claim (a sender's lease that has not lapsed) holds it. */
+  claimed: boolean;
+}
+
+/** Re-reads the state of batches (those another sender was handling), lease judged by the database's clock. */
+export async function batchesStatus(db: Queryable, batchIds: string[]): Promise<BatchState[]> {
+  const { rows } = await db.query<BatchState>(
+    `SELECT b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.status,
+            b.task_count AS "taskCount", coalesce(b.claimed_until > now(), false) AS claimed,
             (SELECT count(*) FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'failed') AS "failedTasks"
-     FROM batches b WHERE b.batch_id = ANY($1::text[])`,
+     FROM batches b JOIN jobs j ON j.job_id = b.job_id WHERE b.batch_id = ANY($1::text[])`,
     [batchIds],
   );
   return rows;

@@ -1,3 +1,5 @@
+import type { Destination } from '../config/destinations.js';
+import { InputError } from '../errors.js';
 import type { Queryable } from './pool.js';
 
 export interface JobRow {
@@ -7,17 +9,21 @@ export interface JobRow {
   processingPath: string;
   /** The prefix of the job id that its task and batch ids carry. */
   idPrefix: string;
+  /** Where its messages go; null for jobs written before destinations were recorded. */
+  destination: Destination | null;
   status: string;
   stageCount: number;
   createdAt: Date;
 }
 
 const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
-  id_prefix AS "idPrefix", status, stage_count AS "stageCount", created_at AS "createdAt"`;
+  id_prefix AS "idPrefix", destination, status, stage_count AS "stageCount", created_at AS "createdAt"`;
 
 /**
  * Creates the job unless it exists; returns the stored row either way, so a
- * resubmission sees the original (and its transport).
+ * resubmission sees the original (and its transport). A different job whose
+ * id shares the id prefix is refused by the jobs_id_prefix index in this very
+ * statement (ID_COLLISION), so a colliding job writes nothing at all.
  */
 export async function jobsInsert(
   db: Queryable,
@@ -27,16 +33,25 @@ export async function jobsInsert(
     parameters: Record<string, unknown>;
     processingPath: string;
     idPrefix: string;
+    destination: Destination;
     stageCount: number;
   },
 ): Promise<{ job: JobRow; created: boolean }> {
   const inserted = await db.query<JobRow>(
-    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, stage_count)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (job_id) DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
-    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, job.stageCount],
-  );
+    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, JSON.stringify(job.destination), job.stageCount],
+  ).catch((err: unknown) => {
+    const e = err as { code?: string; constraint?: string };
+    if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
+    throw new InputError(
+      'ID_COLLISION',
+      `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
+      { cause: err },
+    );
+  });
   if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
   const existing = await jobsGet(db, job.jobId);
   if (!existing) throw new Error(`job ${job.jobId} vanished while it was being created`);

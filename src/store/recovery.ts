@@ -1,3 +1,4 @@
+import type { Destination } from '../config/destinations.js';
 import type { Queryable } from './pool.js';
 
 export interface RecoveryFilter {
@@ -24,14 +25,20 @@ export interface DueBatch {
   jobType: string;
   stage: number;
   transport: string;
+  /** The job's recorded destination; null for jobs written before destinations were recorded. */
+  destination: Destination | null;
   attempts: number;
   lastError: string | null;
 }
 
+const DUE_BATCH_COLUMNS = `b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.transport,
+  j.destination, b.attempts, b.last_error AS "lastError"`;
+
 const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coalesce($5::timestamptz, now())
   AND (b.claimed_until IS NULL OR b.claimed_until < now())
   AND b.created_at <= now() - make_interval(secs => $1)
-  AND ($2::text IS NULL OR b.job_id = $2) AND ($3::text IS NULL OR b.transport = $3)`;
+  AND ($2::text IS NULL OR b.job_id = $2) AND ($3::text IS NULL OR b.transport = $3)
+  AND NOT (b.job_id = ANY(coalesce($6::text[], '{}')))`;
 
 /**
  * Claims up to `limit` pending batches whose sender's lease has lapsed and
@@ -41,19 +48,27 @@ const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coale
  */
 export async function batchesClaimDue(
   db: Queryable,
-  params: RecoveryFilter & { limit: number; leaseSeconds: number },
+  params: RecoveryFilter & { limit: number; leaseSeconds: number; claimToken: string; excludeJobs?: string[] },
 ): Promise<DueBatch[]> {
   const { rows } = await db.query<DueBatch>(
     `WITH due AS (
        SELECT b.batch_id FROM batches b WHERE ${DUE_CONDITION}
        ORDER BY b.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
      )
-     UPDATE batches b SET claimed_until = now() + make_interval(secs => $6)
+     UPDATE batches b SET claimed_until = now() + make_interval(secs => $7), claim_token = $8
      FROM due, jobs j
      WHERE b.batch_id = due.batch_id AND j.job_id = b.job_id
-     RETURNING b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.transport,
-               b.attempts, b.last_error AS "lastError"`,
-    [params.olderThanSeconds, params.jobId ?? null, params.transport ?? null, params.limit, params.dueBy ?? null, params.leaseSeconds],
+     RETURNING ${DUE_BATCH_COLUMNS}`,
+    [
+      params.olderThanSeconds,
+      params.jobId ?? null,
+      params.transport ?? null,
+      params.limit,
+      params.dueBy ?? null,
+      params.excludeJobs ?? null,
+      params.leaseSeconds,
+      params.claimToken,
+    ],
   );
   return rows;
 }
@@ -61,13 +76,63 @@ export async function batchesClaimDue(
 /** What batchesClaimDue would claim, changing nothing (--dry-run). */
 export async function batchesListDue(db: Queryable, params: RecoveryFilter & { limit: number }): Promise<DueBatch[]> {
   const { rows } = await db.query<DueBatch>(
-    `SELECT b.batch_id AS "batchId", b.job_id AS "jobId", j.job_type AS "jobType", b.stage, b.transport,
-            b.attempts, b.last_error AS "lastError"
+    `SELECT ${DUE_BATCH_COLUMNS}
      FROM batches b JOIN jobs j ON j.job_id = b.job_id
      WHERE ${DUE_CONDITION} ORDER BY b.next_attempt_at LIMIT $4`,
-    [params.olderThanSeconds, params.jobId ?? null, params.transport ?? null, params.limit, params.dueBy ?? null],
+    [params.olderThanSeconds, params.jobId ?? null, params.transport ?? null, params.limit, params.dueBy ?? null, null],
   );
   return rows;
+}
+
+export interface RecoveryTarget {
+  jobId: string;
+  transport: string;
+  destination: Destination | null;
+}
+
+/**
+ * The jobs this run may have to send for (due batches, stages left half
+ * written, stale tasks) with their destinations, so every destination's
+ * configuration is checked before anything is claimed.
+ */
+export async function recoveryTargets(db: Queryable, params: { jobId?: string; transport?: string }): Promise<RecoveryTarget[]> {
+  const { rows } = await db.query<RecoveryTarget>(
+    `SELECT j.job_id AS "jobId", j.processing_path AS transport, j.destination FROM jobs j
+     WHERE ($1::text IS NULL OR j.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
+       AND j.processing_path <> 'local'
+       AND (EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'pending_queue')
+            OR EXISTS (SELECT 1 FROM stages s WHERE s.job_id = j.job_id AND s.status = 'queuing')
+            OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.job_id AND t.status = 'processing'))`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows;
+}
+
+export interface PendingSummary {
+  /** Tasks without a message, in pending batches. */
+  pendingTasks: number;
+  pendingBatches: number;
+  /** Of those, batches (and their tasks) under a live claim of some process. */
+  heldBatches: number;
+  heldTasks: number;
+  /** Batches waiting out their backoff before the next attempt. */
+  backoffBatches: number;
+}
+
+/** Every pending batch, whoever holds it: no run may report 0 pending while one exists. */
+export async function pendingSummary(db: Queryable, params: { jobId?: string; transport?: string }): Promise<PendingSummary> {
+  const { rows } = await db.query<PendingSummary>(
+    `SELECT coalesce(sum(p.n), 0)::int AS "pendingTasks", count(*)::int AS "pendingBatches",
+            count(*) FILTER (WHERE p.held)::int AS "heldBatches",
+            coalesce(sum(p.n) FILTER (WHERE p.held), 0)::int AS "heldTasks",
+            count(*) FILTER (WHERE NOT p.held AND p.next_attempt_at > now())::int AS "backoffBatches"
+     FROM (SELECT coalesce(b.claimed_until > now(), false) AS held, b.next_attempt_at,
+                  (SELECT count(*) FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'pending_queue') AS n
+           FROM batches b
+           WHERE b.status = 'pending_queue' AND ($1::text IS NULL OR b.job_id = $1) AND ($2::text IS NULL OR b.transport = $2)) p`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows[0]!;
 }
 
 export interface PendingTask {
@@ -86,25 +151,6 @@ export async function tasksPendingInBatches(db: Queryable, batchIds: string[]): 
   const byBatch = new Map<string, PendingTask[]>(batchIds.map((id) => [id, []]));
   for (const { batchId, ...task } of rows) byBatch.get(batchId)!.push(task);
   return byBatch;
-}
-
-/** Gives up on a batch: it and its unsent tasks become `failed`, left for a human. */
-export async function batchesFail(db: Queryable, params: { batchId: string; error: string }): Promise<number> {
-  const { rows } = await db.query<{ failed: number }>(
-    `WITH failed_tasks AS (
-       UPDATE tasks SET status = 'failed', error = $2, updated_at = now(), completed_at = now()
-       WHERE batch_id = $1 AND status = 'pending_queue' RETURNING 1
-     ), failed_batch AS (
-       UPDATE batches SET status = 'failed', last_error = $2, claimed_until = NULL
-       WHERE batch_id = $1 RETURNING job_id, stage
-     ), counted AS (
-       UPDATE stages s SET failed_count = s.failed_count + (SELECT count(*) FROM failed_tasks)
-       FROM failed_batch fb WHERE s.job_id = fb.job_id AND s.stage = fb.stage
-     )
-     SELECT count(*)::int AS failed FROM failed_tasks`,
-    [params.batchId, params.error],
-  );
-  return rows[0]?.failed ?? 0;
 }
 
 /**
@@ -141,18 +187,6 @@ export async function batchesCountFailed(db: Queryable, params: { jobId?: string
   return rows[0]?.n ?? 0;
 }
 
-/** Tasks of pending batches no live sender holds (what a run leaves for the next one). */
-export async function tasksStillPending(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(t.task_id)::int AS n FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
-     WHERE b.status = 'pending_queue' AND (b.claimed_until IS NULL OR b.claimed_until < now())
-       AND t.status = 'pending_queue'
-       AND ($1::text IS NULL OR b.job_id = $1) AND ($2::text IS NULL OR b.transport = $2)`,
-    [params.jobId ?? null, params.transport ?? null],
-  );
-  return rows[0]?.n ?? 0;
-}
-
 export interface StaleTask {
   taskId: string;
   jobId: string;
@@ -161,8 +195,11 @@ export interface StaleTask {
   batchId: string;
   taskType: string;
   transport: string;
+  destination: Destination | null;
   parameters: Record<string, unknown>;
   retryCount: number;
+  /** Claims so far: the new message is delivery `attempt + 1`. */
+  attempt: number;
 }
 
 /**
@@ -174,13 +211,24 @@ export interface StaleTask {
  */
 export async function tasksReclaimStale(
   db: Queryable,
-  params: { staleAfterSeconds: number; maxRetries: number; leaseSeconds: number; jobId?: string; transport?: string; limit: number },
+  params: {
+    staleAfterSeconds: number;
+    maxRetries: number;
+    leaseSeconds: number;
+    jobId?: string;
+    transport?: string;
+    limit: number;
+    excludeJobs?: string[];
+  },
 ): Promise<{ requeue: StaleTask[]; failed: number }> {
   const { rows } = await db.query<StaleTask & { exhausted: boolean }>(
     `WITH stale AS (
        SELECT t.task_id FROM tasks t JOIN batches b ON b.batch_id = t.batch_id
        WHERE t.status = 'processing' AND t.started_at < now() - make_interval(secs => $1)
+         -- A worker that renews its lease is alive, however long its task runs.
+         AND (t.lease_until IS NULL OR t.lease_until < now())
          AND ($3::text IS NULL OR t.job_id = $3) AND ($4::text IS NULL OR b.transport = $4)
+         AND NOT (t.job_id = ANY(coalesce($7::text[], '{}')))
        ORDER BY t.started_at LIMIT $5 FOR UPDATE OF t SKIP LOCKED
      ), updated AS (
        UPDATE tasks t SET
@@ -193,7 +241,8 @@ export async function tasksReclaimStale(
        FROM stale, batches b, jobs j
        WHERE t.task_id = stale.task_id AND b.batch_id = t.batch_id AND j.job_id = t.job_id
        RETURNING t.task_id AS "taskId", t.job_id AS "jobId", j.job_type AS "jobType", t.stage, t.batch_id AS "batchId",
-                 t.task_type AS "taskType", b.transport, t.parameters, t.retry_count AS "retryCount",
+                 t.task_type AS "taskType", b.transport, j.destination, t.parameters, t.retry_count AS "retryCount",
+                 t.attempt,
                  t.status = 'failed' AS exhausted
      ), counted AS (
        UPDATE stages s SET failed_count = s.failed_count + f.n
@@ -201,16 +250,29 @@ export async function tasksReclaimStale(
        WHERE s.job_id = f."jobId" AND s.stage = f.stage
      )
      SELECT * FROM updated`,
-    [params.staleAfterSeconds, params.maxRetries, params.jobId ?? null, params.transport ?? null, params.limit, params.leaseSeconds],
+    [
+      params.staleAfterSeconds,
+      params.maxRetries,
+      params.jobId ?? null,
+      params.transport ?? null,
+      params.limit,
+      params.leaseSeconds,
+      params.excludeJobs ?? null,
+    ],
   );
   return { requeue: rows.filter((r) => !r.exhausted), failed: rows.filter((r) => r.exhausted).length };
 }
 
-/** Stale tasks whose new message was acknowledged: queued again, one more retry counted. */
+/**
+ * Stale tasks whose new message was acknowledged: queued again, one more
+ * retry counted. The attempt moves on with the message (delivery attempt + 1),
+ * so a late report of the dead worker's attempt is `stale` and changes nothing.
+ */
 export async function tasksMarkRequeued(db: Queryable, taskIds: string[]): Promise<void> {
   if (taskIds.length === 0) return;
   await db.query(
-    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, started_at = NULL, updated_at = now()
+    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, attempt = attempt + 1, started_at = NULL,
+            worker = NULL, lease_until = NULL, updated_at = now()
      WHERE task_id = ANY($1::text[]) AND status = 'processing'`,
     [taskIds],
   );

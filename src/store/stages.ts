@@ -1,3 +1,4 @@
+import type { StageStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
 
 export interface StageRow {
@@ -8,31 +9,52 @@ export interface StageRow {
   batchSize: number;
   completedCount: number;
   failedCount: number;
-  status: string;
+  status: StageStatus;
 }
 
 const STAGE_COLUMNS = `job_id AS "jobId", stage, name, task_count AS "taskCount", batch_size AS "batchSize",
   completed_count AS "completedCount", failed_count AS "failedCount", status`;
 
+export interface NewStage {
+  jobId: string;
+  stage: number;
+  name: string;
+  taskCount: number;
+  batchSize: number;
+  retry: { maxRetries: number; baseMs: number; maxMs: number };
+  acceptPartial: boolean;
+  /** The writer's lease: retry-pending leaves a stage alone while a live writer renews it. */
+  leaseSeconds: number;
+}
+
 /**
  * Creates the stage row unless it exists and returns the stored one: its
  * batch size, fixed by the first dispatch, keeps batch ids stable on resume.
  */
-export async function stagesEnsure(
-  db: Queryable,
-  stage: { jobId: string; stage: number; name: string; taskCount: number; batchSize: number },
-): Promise<StageRow> {
+export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<StageRow> {
   const { rows } = await db.query<StageRow>(
     `WITH inserted AS (
-       INSERT INTO stages (job_id, stage, name, task_count, batch_size)
-       VALUES ($1, $2, $3, $4, $5)
+       INSERT INTO stages (job_id, stage, name, task_count, batch_size, max_retries, retry_base_ms, retry_max_ms,
+                           accept_partial, claimed_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
        ON CONFLICT (job_id, stage) DO NOTHING
        RETURNING ${STAGE_COLUMNS}
      )
      SELECT * FROM inserted
      UNION ALL
      SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = $1 AND stage = $2`,
-    [stage.jobId, stage.stage, stage.name, stage.taskCount, stage.batchSize],
+    [
+      stage.jobId,
+      stage.stage,
+      stage.name,
+      stage.taskCount,
+      stage.batchSize,
+      stage.retry.maxRetries,
+      stage.retry.baseMs,
+      stage.retry.maxMs,
+      stage.acceptPartial,
+      stage.leaseSeconds,
+    ],
   );
   // Empty when a concurrent creator committed after this statement's snapshot.
   const row = rows[0] ?? (await stagesGet(db, stage.jobId, stage.stage));
@@ -46,4 +68,86 @@ export async function stagesGet(db: Queryable, jobId: string, stage: number): Pr
     stage,
   ]);
   return rows[0];
+}
+
+/**
+ * A live writer's heartbeat on a stage it is writing. Several writers (two
+ * submits of one job) may share it: batches, not stages, are what they must
+ * never write twice, and the batch claims see to that.
+ */
+export async function stagesRenewWriting(db: Queryable, params: { jobId: string; stage: number; leaseSeconds: number }): Promise<void> {
+  await db.query(
+    `UPDATE stages SET claimed_until = now() + make_interval(secs => $3)
+     WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`,
+    [params.jobId, params.stage, params.leaseSeconds],
+  );
+}
+
+/**
+ * Records that every task of the stage is written (`queuing` ->
+ * `processing`). `taskCount` is the number the builder actually produced:
+ * when it differs from the declared count, the stored count follows it so
+ * the stage can still finish. False when the stage had already left `queuing`.
+ */
+export async function stagesMarkWritten(db: Queryable, params: { jobId: string; stage: number; taskCount: number }): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE stages SET status = 'processing', written_at = now(), task_count = $3, claimed_until = NULL, claim_token = NULL
+     WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`,
+    [params.jobId, params.stage, params.taskCount],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export interface UnwrittenStage {
+  jobId: string;
+  stage: number;
+}
+
+/**
+ * Claims stages whose writing stopped half-way (`queuing`, no live writer's
+ * lease) for retry-pending to finish, under `claimToken`.
+ */
+export async function stagesClaimUnwritten(
+  db: Queryable,
+  params: { leaseSeconds: number; claimToken: string; limit: number; jobId?: string; transport?: string },
+): Promise<UnwrittenStage[]> {
+  const { rows } = await db.query<UnwrittenStage>(
+    `WITH due AS (
+       SELECT s.job_id, s.stage FROM stages s JOIN jobs j ON j.job_id = s.job_id
+       WHERE s.status = 'queuing' AND (s.claimed_until IS NULL OR s.claimed_until < now())
+         AND ($4::text IS NULL OR s.job_id = $4) AND ($5::text IS NULL OR j.processing_path = $5)
+       ORDER BY s.created_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED
+     )
+     UPDATE stages s SET claimed_until = now() + make_interval(secs => $1), claim_token = $2
+     FROM due WHERE s.job_id = due.job_id AND s.stage = due.stage
+     RETURNING s.job_id AS "jobId", s.stage`,
+    [params.leaseSeconds, params.claimToken, params.limit, params.jobId ?? null, params.transport ?? null],
+  );
+  return rows;
+}
+
+/** Stages still being written, with who holds them; what retry-pending reports when it leaves them. */
+export async function stagesListUnwritten(
+  db: Queryable,
+  params: { jobId?: string; transport?: string },
+): Promise<Array<UnwrittenStage & { expectedTasks: number; writtenTasks: number; heldByLiveWriter: boolean }>> {
+  const { rows } = await db.query(
+    `SELECT s.job_id AS "jobId", s.stage, s.task_count AS "expectedTasks",
+            coalesce((SELECT sum(b.task_count) FROM batches b WHERE b.job_id = s.job_id AND b.stage = s.stage), 0)::int AS "writtenTasks",
+            coalesce(s.claimed_until > now(), false) AS "heldByLiveWriter"
+     FROM stages s JOIN jobs j ON j.job_id = s.job_id
+     WHERE s.status = 'queuing' AND ($1::text IS NULL OR s.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
+     ORDER BY s.created_at`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows;
+}
+
+/** Gives a claimed stage back (retry-pending could not finish it this run). */
+export async function stagesReleaseClaim(db: Queryable, params: { jobId: string; stage: number; claimToken: string }): Promise<void> {
+  await db.query(
+    `UPDATE stages SET claimed_until = NULL, claim_token = NULL
+     WHERE job_id = $1 AND stage = $2 AND claim_token = $3`,
+    [params.jobId, params.stage, params.claimToken],
+  );
 }

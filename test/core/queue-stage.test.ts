@@ -30,6 +30,18 @@ async function completeStage(pool: Pool, jobId: string, stage: number): Promise<
   ]);
 }
 
+/** Completes some tasks of a stage (by index) with their message, counted on the stage, as workers would. */
+async function completeTasks(pool: Pool, jobId: string, stage: number, indexes: number[]): Promise<void> {
+  const { rowCount } = await pool.query(
+    `UPDATE tasks SET status = 'completed', result = jsonb_build_object('message', parameters->>'message')
+     WHERE job_id = $1 AND stage = $2 AND task_index = ANY($3::int[])`,
+    [jobId, stage, indexes],
+  );
+  await pool.query(`UPDATE stages SET completed_count = completed_count + $3 WHERE job_id = $1 AND stage = $2`, [jobId, stage, rowCount]);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
 describe('queue-stage', () => {
   it('refuses stage 2 while stage 1 is incomplete, naming the state, and writes nothing', async () => {
     const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 300, name: 'early' });
@@ -42,13 +54,24 @@ describe('queue-stage', () => {
     expect(rows[0].n).toBe(0);
   });
 
-  it('with --force builds stage 2 from whatever stage 1 results exist', async () => {
-    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 150, name: 'forced' });
+  it('with --force queues only the batches whose inputs are all complete, says what is not ready, and finishes later', async () => {
+    const submitted = await submitHelloWorld(db.pool, createLocalTransport(), { n: 250, name: 'forced' });
     const job = await loadJob(db.pool, submitted.jobId);
-    const result = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, force: true, options });
-    expect(result).toMatchObject({ stage: 2, stageName: 'reply', tasks: 150, batches: 2, queued: 150 });
-    const { rows } = await db.pool.query(`SELECT parameters FROM tasks WHERE job_id = $1 AND stage = 2 AND task_index = 3`, [job.jobId]);
-    expect(rows[0].parameters).toEqual({ i: 3, greeting: null });
+    // Greetings 0-99 and 200-249 are done; 100-199 are not: batch 1 of stage 2 is not ready.
+    await completeTasks(db.pool, submitted.jobId, 1, [...range(0, 100), ...range(200, 250)]);
+    const forced = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, force: true, options });
+    expect(forced).toMatchObject({ stage: 2, tasks: 250, queued: 150, notReady: 100, notWritten: 100, stageWritten: false });
+    const built = await db.pool.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE parameters->>'greeting' IS NULL)::int AS missing
+       FROM tasks WHERE job_id = $1 AND stage = 2`,
+      [job.jobId],
+    );
+    // Never a task built from a missing input.
+    expect(built.rows[0]).toEqual({ n: 150, missing: 0 });
+
+    await completeTasks(db.pool, submitted.jobId, 1, range(100, 200));
+    const rest = await queueStage({ db: db.pool, transport: createLocalTransport(), job, stage: 2, options });
+    expect(rest).toMatchObject({ createdTasks: 100, queued: 250, notWritten: 0, stageWritten: true });
   });
 
   it('builds stage 2 from stage 1 results once stage 1 completed, and is idempotent', async () => {

@@ -24,7 +24,7 @@ it('one task too large for Service Bus fails alone with a specific error; the ot
   const transport = await createTransport('servicebus', config);
   try {
     const jobId = jobIdFor('oversized', {});
-    await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', idPrefix: idPrefixFor(jobId), stageCount: 1 });
+    await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', destination: { transport: 'servicebus' }, idPrefix: idPrefixFor(jobId), stageCount: 1 });
     const tasks = Array.from({ length: 100 }, (_, i) => ({
       index: i,
       key: `t-${i}`,

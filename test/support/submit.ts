@@ -1,3 +1,6 @@
+import type { TransportName } from '../../src/config/index.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { newClaimToken } from '../../src/core/leases.js';
 import { alignedBatches } from '../../src/core/batching.js';
 import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { prepareJob } from '../../src/core/jobs.js';
@@ -22,14 +25,16 @@ export function submitHelloWorld(
     db,
     transport,
     job: prepareJob('hello_world', params),
+    destination: { transport: transport.name },
     options: { batchSize: 100, concurrency: 4, leaseSeconds: 30, sendPolicy: FAST_SEND_POLICY, ...options },
   });
 }
 
-/** Task counts by status for a job, straight from SQL (the ground truth). */
+/** Task counts by status for a job, straight from SQL (the ground truth, read as every report reads it). */
 export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<string, number>> {
   const { rows } = await db.query<{ status: string; count: number }>(
-    'SELECT status, count(*)::int AS count FROM tasks WHERE job_id = $1 GROUP BY status',
+    `SELECT geo_task_status(t.status, b.status) AS status, count(*)::int AS count
+     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY 1`,
     [jobId],
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.count]));
@@ -42,8 +47,17 @@ export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<
 export async function writePendingJob(db: Pool, params: { n: number; name: string }, transport = 'servicebus'): Promise<string> {
   const job = prepareJob('hello_world', params);
   const stage = job.jobType.stages[0]!;
-  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, idPrefix: idPrefixFor(job.jobId), stageCount: 2 });
-  await stagesEnsure(db, { jobId: job.jobId, stage: 1, name: stage.name, taskCount: params.n, batchSize: 100 });
+  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, idPrefix: idPrefixFor(job.jobId), destination: { transport: transport as TransportName }, stageCount: 2 });
+  await stagesEnsure(db, {
+    jobId: job.jobId,
+    stage: 1,
+    name: stage.name,
+    taskCount: params.n,
+    batchSize: 100,
+    retry: DEFAULT_RETRY_POLICY,
+    acceptPartial: false,
+    leaseSeconds: 1,
+  });
   for await (const planned of alignedBatches(stage.tasks(job.parameters, { results: () => [] as never }), 100)) {
     await batchesInsert(db, {
       batches: [
@@ -59,8 +73,10 @@ export async function writePendingJob(db: Pool, params: { n: number; name: strin
       ],
       queued: false,
       leaseSeconds: 1,
+      claimToken: newClaimToken(),
     });
   }
-  await db.query(`UPDATE batches SET claimed_until = NULL WHERE job_id = $1`, [job.jobId]);
+  await db.query(`UPDATE batches SET claimed_until = NULL, claim_token = NULL WHERE job_id = $1`, [job.jobId]);
+  await db.query(`UPDATE stages SET status = 'processing', claimed_until = NULL WHERE job_id = $1`, [job.jobId]);
   return job.jobId;
 }

@@ -19,7 +19,10 @@ export function registerQueueStage(program: Command, globals: () => GlobalOption
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const db = await ctx.store(flags.concurrency + 2);
       const job = await loadJob(db, jobId);
-      const transport = await ctx.transport(ctx.config.transport ?? (job.processingPath as TransportName));
+      // The job's own destination, or (with --transport) a deliberate mismatch that queueStage refuses.
+      const transport = ctx.config.transport
+        ? await ctx.transport(ctx.config.transport)
+        : await ctx.transportFor({ transport: job.processingPath as TransportName, destination: job.destination });
       await runDispatch(ctx, flags, (options) => queueStage({ db, transport, job, stage, force: flags.force, options }));
     });
   });

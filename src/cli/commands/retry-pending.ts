@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import type { TransportName } from '../../config/index.js';
 import { loadJob } from '../../core/jobs.js';
 import { retryPending } from '../../core/recovery.js';
 import { DEFAULT_SEND_POLICY } from '../../core/send-batch.js';
-import type { Transport } from '../../transports/transport.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
 import { durationOption, intOption } from '../options.js';
@@ -40,17 +38,12 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
       await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
         const db = await ctx.store(flags.concurrency + 2);
         const jobId = flags.job ? (await loadJob(db, flags.job)).jobId : undefined;
-        const transports = new Map<TransportName, Promise<Transport>>();
-        const transportFor = (name: TransportName) => {
-          if (!transports.has(name)) transports.set(name, ctx.transport(name));
-          return transports.get(name)!;
-        };
         const spinner = ctx.output.spinner('looking for pending batches');
         let result;
         try {
           result = await retryPending({
             db,
-            transportFor,
+            transportFor: ctx.transportFor,
             options: {
               jobId,
               transport: flags.transport ? ctx.config.transport : undefined,
@@ -75,7 +68,10 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         // Cron-friendly: a run with nothing to do prints nothing unless someone is watching.
         else if (!isQuiet(result) || process.stdout.isTTY || flags.dryRun) renderRetryPending(ctx.output, result);
         if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
-        if (!flags.dryRun && (result.stillPending > 0 || result.failed > 0)) throw new ExitCode(EXIT.incomplete);
+        if (flags.dryRun) return;
+        const touched = result.claimedBatches + result.resetFailedBatches + result.stages.filter((s) => s.finished).length > 0;
+        if (result.unreachable.length > 0 && !touched) throw new ExitCode(EXIT.input);
+        if (result.stillPending + result.notWritten + result.failed + result.unreachable.length > 0) throw new ExitCode(EXIT.incomplete);
       });
     });
 }

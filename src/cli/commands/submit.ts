@@ -30,7 +30,7 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const transport = await ctx.transport();
       const db = await ctx.store(flags.concurrency + 2);
-      await runDispatch(ctx, flags, (options) => submitJob({ db, transport, job, options }));
+      await runDispatch(ctx, flags, (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
     });
   });
 }

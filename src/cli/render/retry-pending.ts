@@ -8,6 +8,18 @@ export function retryPendingJson(result: RetryPendingResult, dryRun: boolean) {
     claimedBatches: result.claimedBatches,
     requeuedTasks: result.requeuedTasks,
     stillPending: result.stillPending,
+    heldByOthers: result.heldByOthers,
+    notWritten: result.notWritten,
+    stages: result.stages.map((st) => ({
+      jobId: st.jobId,
+      stage: st.stage,
+      expectedTasks: st.expectedTasks,
+      writtenTasks: st.writtenTasks,
+      finished: st.finished,
+      heldByLiveWriter: st.heldByLiveWriter,
+      error: st.stoppedBy ? { code: st.stoppedBy.code, message: st.stoppedBy.message } : undefined,
+    })),
+    unreachable: result.unreachable,
     failed: result.failed,
     failedTasks: result.failedTasks,
     staleProcessingRequeued: result.staleProcessingRequeued,
@@ -39,6 +51,7 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
       output.line(table.toString());
       if (result.wouldClaim.length > 50) output.line(`  ... ${formatCount(result.wouldClaim.length - 50)} more (use --json)`);
     }
+    renderHeldAndUnwritten(output, result);
     output.line(`  would re-queue ${formatCount(result.wouldRequeueStale ?? 0)} stale processing tasks`);
     output.line(`  ${formatCount(result.failedBatchesWaiting ?? 0)} failed batches wait for --include-failed`);
     return;
@@ -49,6 +62,8 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
   );
   if (result.resetFailedBatches > 0) output.line(`  put ${formatCount(result.resetFailedBatches)} failed batches back to pending`);
   output.line(`  still pending: ${formatCount(result.stillPending)} tasks`);
+  renderHeldAndUnwritten(output, result);
+  for (const job of result.unreachable) output.line(`  not reachable: job ${job.jobId.slice(0, 16)} (${job.destination}): ${job.reason}`);
   if (result.failed > 0 || result.failedTasks > 0) {
     output.line(`  gave up: ${formatCount(result.failed)} batches (${formatCount(result.failedTasks)} tasks) are now failed; --include-failed retries them`);
   }
@@ -60,10 +75,25 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
   if (result.stoppedBy) output.line(`  stopped: ${result.stoppedBy.message}`);
 }
 
+function renderHeldAndUnwritten(output: Output, result: RetryPendingResult): void {
+  const held = result.heldByOthers;
+  if (held.batches > 0) {
+    output.line(`  held by other live processes: ${formatCount(held.batches)} batches (${formatCount(held.tasks)} tasks), left to them`);
+  }
+  for (const st of result.stages) {
+    const state = st.finished
+      ? 'written in full'
+      : `${formatCount(st.writtenTasks)} of ${formatCount(st.expectedTasks)} tasks written` +
+        (st.heldByLiveWriter ? ' (a live writer holds it)' : st.stoppedBy ? `: ${st.stoppedBy.message}` : '');
+    output.line(`  stage ${st.stage} of job ${st.jobId.slice(0, 16)}: ${state}`);
+  }
+}
+
 /** True when a run did nothing and found nothing wrong: cron output stays empty. */
 export function isQuiet(result: RetryPendingResult): boolean {
   return (
     result.claimedBatches + result.resetFailedBatches + result.stillPending + result.failed === 0 &&
+    result.stages.length + result.unreachable.length === 0 &&
     result.staleProcessingRequeued + result.staleProcessingFailed === 0 &&
     !result.stoppedBy
   );

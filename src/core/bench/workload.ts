@@ -1,4 +1,6 @@
+import type { TransportName } from '../../config/index.js';
 import { idPrefixFor, jobIdFor } from '../ids.js';
+import { DEFAULT_RETRY_POLICY } from '../job-types/job-type.js';
 import type { TaskDefinition } from '../job-types/job-type.js';
 import { jobsInsert } from '../../store/jobs.js';
 import type { Queryable } from '../../store/pool.js';
@@ -47,7 +49,17 @@ export async function benchJobCreate(
     parameters: job.parameters,
     processingPath: params.transport,
     idPrefix: idPrefixFor(job.jobId),
+    destination: { transport: params.transport as TransportName },
     stageCount: 1,
   });
-  await stagesEnsure(db, { jobId: job.jobId, stage: 1, name: 'greeting', taskCount: params.taskCount, batchSize: params.batchSize });
+  await stagesEnsure(db, {
+    jobId: job.jobId,
+    stage: 1,
+    name: 'greeting',
+    taskCount: params.taskCount,
+    batchSize: params.batchSize,
+    retry: DEFAULT_RETRY_POLICY,
+    acceptPartial: false,
+    leaseSeconds: 60,
+  });
 }

@@ -1,0 +1,68 @@
+import type { AdaptiveLimiter } from '../concurrency/limiter.js';
+import { batchesClaim, batchesStatus } from '../store/batches.js';
+import type { Queryable } from '../store/pool.js';
+import type { Transport } from '../transports/transport.js';
+import { sleep } from './backoff.js';
+import type { LeaseKeeper } from './leases.js';
+import { resendClaimedBatches } from './resend.js';
+import { recordSentBatches, type SendPolicy } from './send-batch.js';
+
+const POLL_MS = 200;
+
+/**
+ * Batches another process was sending (a concurrent submit of the same job):
+ * waits while their sender's lease is live, takes over any whose lease lapses
+ * (that sender died) and sends it once itself, and returns each batch's final
+ * counts, so concurrent submits of one job report the same end state.
+ */
+export async function settleOtherSenders(params: {
+  db: Queryable;
+  transport: Transport;
+  leases: LeaseKeeper;
+  limiter: AdaptiveLimiter;
+  policy: SendPolicy;
+  leaseSeconds: number;
+  batchIds: string[];
+  shouldStop: () => boolean;
+}): Promise<Array<{ queued: number; failed: number; pendingQueue: number }>> {
+  const { db, leases } = params;
+  const counts: Array<{ queued: number; failed: number; pendingQueue: number }> = [];
+  const triedOnce = new Set<string>();
+  let waiting = [...new Set(params.batchIds)];
+  while (waiting.length > 0) {
+    const rows = await batchesStatus(db, waiting);
+    const stillWaiting: string[] = [];
+    const takeOver = [];
+    for (const row of rows) {
+      if (row.status !== 'pending_queue') {
+        counts.push({ queued: row.taskCount - row.failedTasks, failed: row.failedTasks, pendingQueue: 0 });
+      } else if (triedOnce.has(row.batchId) || params.shouldStop()) {
+        // This run already sent it once and it is still pending: the broker refused; retry-pending goes on.
+        counts.push({ queued: 0, failed: row.failedTasks, pendingQueue: row.taskCount - row.failedTasks });
+      } else if (!row.claimed && (await batchesClaim(db, { batchId: row.batchId, leaseSeconds: params.leaseSeconds, claimToken: leases.token }))) {
+        leases.hold(row.batchId);
+        triedOnce.add(row.batchId);
+        takeOver.push(row);
+        stillWaiting.push(row.batchId);
+      } else {
+        stillWaiting.push(row.batchId);
+      }
+    }
+    if (takeOver.length > 0) {
+      const sent = await resendClaimedBatches({
+        db,
+        transportFor: async () => params.transport,
+        batches: takeOver,
+        leases,
+        limiter: params.limiter,
+        policy: params.policy,
+        shouldStop: params.shouldStop,
+      });
+      await recordSentBatches(db, leases, sent);
+    } else if (stillWaiting.length > 0) {
+      await sleep(POLL_MS);
+    }
+    waiting = stillWaiting;
+  }
+  return counts;
+}

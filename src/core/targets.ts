@@ -1,0 +1,16 @@
+import type { Destination } from '../config/destinations.js';
+import type { TransportName } from '../config/index.js';
+import type { Transport } from '../transports/transport.js';
+
+/** Where a job's messages go, as stored with the job (destination null: written before destinations were recorded). */
+export interface SendTarget {
+  transport: TransportName;
+  destination: Destination | null;
+}
+
+/**
+ * Opens (once per destination) the transport for a job's destination, with
+ * credentials from configuration; throws DESTINATION_NOT_CONFIGURED when none
+ * reach it. Supplied by the CLI, which owns configuration.
+ */
+export type TransportResolver = (target: SendTarget) => Promise<Transport>;
