@@ -10,6 +10,16 @@ export interface QueueEmptier {
   close(): Promise<void>;
 }
 
+/**
+ * The one way the bench empties its queue after a run: `config` names the
+ * bench queue (on the direct route, not through a latency proxy). Everything
+ * below is private to this file, so moving the drain onto the transports'
+ * consumer half changes this file only.
+ */
+export function queueEmptier(path: 'servicebus' | 'storage-queue', config: GeoConfig): QueueEmptier {
+  return path === 'servicebus' ? serviceBusEmptier(config.servicebus) : storageQueueEmptier(config.storage);
+}
+
 /** Messages per receive at most: Service Bus hands out a few thousand per call at best. */
 const RECEIVE_BATCH = 2_000;
 
@@ -21,7 +31,7 @@ const RECEIVE_BATCH = 2_000;
  * receive picks up any extra copies of re-sent messages. Gives up after
  * `maxWaitMs`, or after three empty waits, so a bench never hangs here.
  */
-export function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier {
+function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier {
   let opened: Promise<{ client: ServiceBusClient; receiver: ServiceBusReceiver }> | undefined;
   const open = async () => {
     const { ServiceBusClient } = await import('@azure/service-bus');
@@ -66,7 +76,7 @@ export function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier
  * bench's own (the command refuses the configured task queue), so nothing
  * but bench messages is removed.
  */
-export function storageQueueEmptier(config: GeoConfig['storage']): QueueEmptier {
+function storageQueueEmptier(config: GeoConfig['storage']): QueueEmptier {
   let connected: ReturnType<typeof connectStorageQueue> | undefined;
   return {
     async empty() {

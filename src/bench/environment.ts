@@ -1,15 +1,15 @@
 import crypto from 'node:crypto';
 import type { GeoConfig, TransportName } from '../config/index.js';
-import type { BenchPath } from '../core/bench/run.js';
 import { GeoError, InputError } from '../errors.js';
+import { benchSchemaCreate } from '../store/bench.js';
 import { ensureEmbeddedServer } from '../store/embedded/server.js';
 import { openStore } from '../store/index.js';
 import { openPool, type Pool } from '../store/pool.js';
 import { createTransport } from '../transports/index.js';
 import { startDelayProxy } from './delay-proxy.js';
-import { serviceBusEmptier, storageQueueEmptier, type QueueEmptier } from './drain.js';
+import { queueEmptier, type QueueEmptier } from './drain.js';
 import * as ep from './endpoints.js';
-import { benchSchemaCreate } from './store.js';
+import type { BenchPath } from './run.js';
 
 export interface BenchEnvironmentOptions {
   config: GeoConfig;
@@ -124,7 +124,7 @@ async function openPath(
     try {
       const transport = await createTransport(path, { ...config, servicebus });
       // Emptied on the direct route: the latency proxy is for what is measured.
-      const emptier = serviceBusEmptier(direct);
+      const emptier = queueEmptier(path, { ...config, servicebus: direct });
       return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
     } catch (err) {
       if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND') {
@@ -139,6 +139,6 @@ async function openPath(
   const proxy = await proxied('--queue-latency', 'Storage Queue', ep.storageEndpoint(direct), opts.queueLatencyMs);
   const storage = proxy ? ep.storageVia(direct, proxy) : direct;
   const transport = await createTransport(path, { ...config, storage });
-  const emptier = storageQueueEmptier(direct);
+  const emptier = queueEmptier(path, { ...config, storage: direct });
   return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { medianBy, percentile, ratePerSecond, summarizeLatencies } from '../../src/core/bench/stats.js';
+import { medianBy, percentile, ratePerSecond, summarizeLatencies } from '../../src/bench/stats.js';
 
 describe('percentile (nearest rank)', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => i + 1);

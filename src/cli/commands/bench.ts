@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openBenchEnvironment } from '../../bench/environment.js';
 import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
-import { runBench, type BenchResult } from '../../core/bench/run.js';
+import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { BenchProgress, BenchResult, ModeSummary } from '../../core/bench/run.js';
+import type { BenchProgress, BenchResult, ModeSummary } from '../../bench/run.js';
 import { formatCount, type Output } from '../output.js';
 
 export interface MachineInfo {

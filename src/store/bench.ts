@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import type { Pool, PoolClient, Queryable } from '../store/pool.js';
+import type { Pool, PoolClient, Queryable } from './pool.js';
 
 /**
  * The bench's own SQL. Bench rows live in a schema of their own
@@ -91,7 +91,16 @@ export async function benchTablesClear(db: Queryable): Promise<void> {
   const { rows } = await db.query<{ schema: string | null }>('SELECT current_schema() AS schema');
   const schema = rows[0]?.schema ?? '';
   if (!SCHEMA_NAME.test(schema)) throw new Error(`refusing to clear tables outside a bench schema (current schema: ${schema || 'none'})`);
-  await db.query('TRUNCATE tasks, batches, stages, jobs');
+  // Every table the migrations made, whatever later migrations add (a fixed
+  // list broke when 004 added stage_completions, which references jobs); the
+  // names are quoted by the server (%I), never by string building here.
+  const tables = await db.query<{ list: string | null }>(
+    `SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') AS list
+       FROM pg_tables WHERE schemaname = $1 AND tablename <> 'geo_migrations'`,
+    [schema],
+  );
+  const list = tables.rows[0]?.list;
+  if (list) await db.query(`TRUNCATE ${list}`);
 }
 
 /** The seeds' per-task write: one task row, its own statement (autocommit). */

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Pool } from '../../store/pool.js';
-import type { Transport } from '../../transports/transport.js';
+import type { Pool } from '../store/pool.js';
+import type { Transport } from '../transports/transport.js';
 
 /** Called after each query with its text, values and start and end times (performance.now()). */
 export type QueryObserver = (text: string, values: unknown[] | undefined, startedAt: number, endedAt: number) => void;

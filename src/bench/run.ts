@@ -1,8 +1,8 @@
-import { benchTablesClear } from '../../bench/store.js';
-import type { TransportName } from '../../config/index.js';
-import { GeoError, errorMessage } from '../../errors.js';
-import type { Pool } from '../../store/pool.js';
-import type { Transport } from '../../transports/transport.js';
+import { benchTablesClear } from '../store/bench.js';
+import type { TransportName } from '../config/index.js';
+import { GeoError, errorMessage } from '../errors.js';
+import type { Pool } from '../store/pool.js';
+import type { Transport } from '../transports/transport.js';
 import { runAligned } from './aligned.js';
 import { runIndividual } from './individual.js';
 import type { ModeRun } from './mode-run.js';

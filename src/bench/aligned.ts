@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { Pool } from '../../store/pool.js';
-import type { Transport } from '../../transports/transport.js';
-import { dispatchStage } from '../dispatch.js';
-import { batchIdFor, idPrefixFor } from '../ids.js';
+import type { Pool } from '../store/pool.js';
+import type { Transport } from '../transports/transport.js';
+import { dispatchStage } from '../core/dispatch.js';
+import { batchIdFor, idPrefixFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport, type QueryObserver } from './timing.js';
 import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';

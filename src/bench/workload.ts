@@ -1,10 +1,10 @@
-import type { TransportName } from '../../config/index.js';
-import { idPrefixFor, jobIdFor } from '../ids.js';
-import { DEFAULT_RETRY_POLICY } from '../job-types/job-type.js';
-import type { TaskDefinition } from '../job-types/job-type.js';
-import { jobsInsert } from '../../store/jobs.js';
-import type { Queryable } from '../../store/pool.js';
-import { stagesEnsure } from '../../store/stages.js';
+import type { TransportName } from '../config/index.js';
+import { idPrefixFor, jobIdFor } from '../core/ids.js';
+import { DEFAULT_RETRY_POLICY } from '../core/job-types/job-type.js';
+import type { TaskDefinition } from '../core/job-types/job-type.js';
+import { jobsInsert } from '../store/jobs.js';
+import type { Queryable } from '../store/pool.js';
+import { stagesEnsure } from '../store/stages.js';
 
 export type BenchMode = 'individual' | 'aligned';
 

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { benchTaskInsert } from '../../bench/store.js';
-import type { Pool } from '../../store/pool.js';
-import type { TaskMessage } from '../../transports/message.js';
-import type { Transport } from '../../transports/transport.js';
-import { idPrefixFor, taskIdFor } from '../ids.js';
+import { benchTaskInsert } from '../store/bench.js';
+import type { Pool } from '../store/pool.js';
+import type { TaskMessage } from '../transports/message.js';
+import type { Transport } from '../transports/transport.js';
+import { idPrefixFor, taskIdFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport } from './timing.js';
 import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';
