@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from './pool.js';
+import { InputError } from '../errors.js';
+import type { Pool, Queryable } from './pool.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 // Any fixed number works; it only has to be the same in every geo process.
@@ -19,16 +20,20 @@ interface Migration {
  */
 export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations();
-  const latest = migrations.at(-1)?.version ?? 0;
-  if ((await currentVersion(pool)) >= latest) return { applied: [] };
+  const before = await appliedVersions(pool);
+  refuseUnknown(before, migrations);
+  if (migrations.every((m) => before.some((v) => v.version === m.version))) return { applied: [] };
 
   const client = await pool.connect();
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Again under the lock: a newer geo may have migrated since the first look.
+    const current = await appliedVersions(client);
+    refuseUnknown(current, migrations);
     await client.query(`CREATE TABLE IF NOT EXISTS geo_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ version: number }>('SELECT version FROM geo_migrations')).rows.map((r) => r.version));
+    const done = new Set(current.map((r) => r.version));
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;
       await client.query('BEGIN');
@@ -49,11 +54,36 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
   return { applied };
 }
 
-async function currentVersion(pool: Pool): Promise<number> {
-  const table = await pool.query<{ name: string | null }>(`SELECT to_regclass('geo_migrations')::text AS name`);
-  if (!table.rows[0]?.name) return 0;
-  const { rows } = await pool.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM geo_migrations');
-  return rows[0]?.version ?? 0;
+interface AppliedVersion {
+  version: number;
+  name: string;
+}
+
+/** What geo_migrations records; nothing for a database geo has never touched. */
+async function appliedVersions(db: Queryable): Promise<AppliedVersion[]> {
+  const table = await db.query<{ name: string | null }>(`SELECT to_regclass('geo_migrations')::text AS name`);
+  if (!table.rows[0]?.name) return [];
+  const { rows } = await db.query<AppliedVersion>('SELECT version, name FROM geo_migrations ORDER BY version');
+  return rows;
+}
+
+/**
+ * A database migrated by a newer geo has versions this build does not know.
+ * Running against it could write rows the newer schema forbids or
+ * misreads, so refuse before anything is written (exit 2).
+ */
+function refuseUnknown(applied: AppliedVersion[], migrations: Migration[]): void {
+  const known = new Set(migrations.map((m) => m.version));
+  const unknown = applied.filter((a) => !known.has(a.version));
+  if (unknown.length === 0) return;
+  const databaseVersion = Math.max(...applied.map((a) => a.version));
+  const buildVersion = migrations.at(-1)?.version ?? 0;
+  throw new InputError(
+    'SCHEMA_TOO_NEW',
+    `the database schema is at version ${databaseVersion}, but this geo knows versions up to ${buildVersion} ` +
+      `(unknown: ${unknown.map((u) => u.name).join(', ')}): it was migrated by a newer geo; ` +
+      'upgrade geo, or point DATABASE_URL at another database',
+  );
 }
 
 async function loadMigrations(): Promise<Migration[]> {
