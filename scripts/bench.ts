@@ -105,7 +105,7 @@ try {
 } finally {
   await peer.close();
   await azurite?.dispose();
-  await stopEmbeddedServer(home).catch(() => undefined);
+  await stopEmbeddedServer(home, { force: true }).catch(() => undefined);
   await fs.rm(home, { recursive: true, force: true });
 }
 await fs.writeFile(values.out!, `${JSON.stringify({ generatedAt: new Date().toISOString(), results }, null, 2)}\n`);

@@ -1,9 +1,10 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/store/embedded/file-lock.js';
-import { embeddedServerInfo, stopEmbeddedServer } from '../../src/store/embedded/server.js';
+import { embeddedServerInfo, ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 
 // The embedded server as a user meets it: no DATABASE_URL, a GEO_HOME of its own.
@@ -16,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   const { dataDir } = await embeddedServerInfo(home);
-  await stopEmbeddedServer(home);
+  await stopEmbeddedServer(home, { force: true });
   // As root the data may live outside GEO_HOME (see the first test).
   await fs.rm(path.dirname(dataDir), { recursive: true, force: true });
   await fs.rm(home, { recursive: true, force: true });
@@ -64,8 +65,45 @@ describe('the embedded PostgreSQL', () => {
   it('geo db status and geo db stop report and stop the server', async () => {
     const status = parseJsonOutput(await runGeo(['db', 'status', '--json'], env));
     expect(status).toMatchObject({ running: true, dataDir: expect.stringContaining('data') });
-    expect(parseJsonOutput(await runGeo(['db', 'stop', '--json'], env))).toEqual({ stopped: true });
+    expect(parseJsonOutput(await runGeo(['db', 'stop', '--json'], env))).toEqual({ stopped: true, disconnected: [] });
     expect(parseJsonOutput(await runGeo(['db', 'status', '--json'], env))).toMatchObject({ running: false });
+  });
+
+  it('geo db stop refuses while another client is connected, naming it, and --force stops it anyway', async () => {
+    const started = await runGeo(['migrate', '--json'], env, { timeoutMs: 120_000 });
+    expect(started.code, started.stderr).toBe(0);
+    // A client other than geo db stop itself, as a running submit or a psql session would be.
+    const holder = new pg.Client({ connectionString: (await ensureEmbeddedServer({ home })).connectionString, application_name: 'geo-test-holder' });
+    await holder.connect();
+    holder.on('error', () => undefined);
+    try {
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+
+      const refused = await runGeo(['db', 'stop', '--json'], env);
+      expect(refused.code, refused.stderr).toBe(2);
+      const { error } = parseJsonOutput<{ error: { code: string; message: string } }>(refused);
+      expect(error.code).toBe('DATABASE_IN_USE');
+      expect(error.message).toContain(`clients connected: 1 (geo-test-holder: pid ${holderPid})`);
+      expect(error.message).toContain('--force');
+      // Nothing was stopped: the client still works and the server still runs.
+      expect((await holder.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+      expect(parseJsonOutput(await runGeo(['db', 'status', '--json'], env))).toMatchObject({ running: true });
+
+      const human = await runGeo(['db', 'stop'], env);
+      expect(human.code).toBe(2);
+      expect(human.stderr.trim().split('\n')).toEqual([`geo: ${error.message}`]);
+
+      const forced = await runGeo(['db', 'stop', '--force', '--json'], env);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(parseJsonOutput(forced)).toEqual({
+        stopped: true,
+        disconnected: [{ pid: holderPid, applicationName: 'geo-test-holder', database: 'postgres' }],
+      });
+      await expect(holder.query('SELECT 1')).rejects.toThrow();
+      expect(parseJsonOutput(await runGeo(['db', 'status', '--json'], env))).toMatchObject({ running: false });
+    } finally {
+      await holder.end().catch(() => undefined);
+    }
   });
 });
 

@@ -30,7 +30,7 @@ export default async function setup(project: TestProject) {
   const server = await ensureEmbeddedServer({ home });
   project.provide('adminDatabaseUrl', server.connectionString);
   return async () => {
-    await stopEmbeddedServer(home);
+    await stopEmbeddedServer(home, { force: true });
     await fs.rm(home, { recursive: true, force: true });
   };
 }
@@ -42,7 +42,7 @@ async function removeAbandonedRuns(): Promise<void> {
     const pid = Number(/^run-(\d+)$/.exec(entry)?.[1]);
     if (!pid || processAlive(pid)) continue;
     const home = path.join(TEST_ROOT, entry);
-    await stopEmbeddedServer(home).catch(() => undefined);
+    await stopEmbeddedServer(home, { force: true }).catch(() => undefined);
     await fs.rm(home, { recursive: true, force: true });
   }
 }

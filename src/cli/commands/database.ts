@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeClients } from '../../store/embedded/clients.js';
 import { embeddedServerInfo, stopEmbeddedServer } from '../../store/embedded/server.js';
 import { type GlobalOptions, withContext } from '../context.js';
 
@@ -25,12 +26,15 @@ export function registerDatabase(program: Command, globals: () => GlobalOptions)
       });
     });
   db.command('stop')
-    .description('stop the embedded server (the next command starts it again)')
-    .action(async () => {
+    .description('stop the embedded server (the next command starts it again); refuses while clients are connected')
+    .option('--force', 'stop it even while clients (a running submit, psql) are connected, disconnecting them')
+    .action(async (flags: { force?: boolean }) => {
       await withContext(globals(), async (ctx) => {
-        const stopped = await stopEmbeddedServer(ctx.config.home);
-        if (ctx.output.jsonMode) ctx.output.json({ stopped });
-        else ctx.output.line(stopped ? 'stopped' : 'it was not running');
+        const { stopped, disconnected } = await stopEmbeddedServer(ctx.config.home, { force: flags.force ?? false });
+        if (ctx.output.jsonMode) ctx.output.json({ stopped, disconnected });
+        else if (!stopped) ctx.output.line('it was not running');
+        else if (disconnected.length > 0) ctx.output.line(`stopped; clients disconnected: ${describeClients(disconnected)}`);
+        else ctx.output.line('stopped');
       });
     });
 }

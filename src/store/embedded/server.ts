@@ -6,9 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { DependencyError } from '../../errors.js';
+import { DependencyError, errorMessage, InputError } from '../../errors.js';
 import { postgresBinaries, type PostgresBinaries } from './binaries.js';
+import { describeClients, serverClientsList, type ServerClient } from './clients.js';
 import { withFileLock, processAlive } from './file-lock.js';
+import { assertHomeIsFolder, ensureWritableFolder } from './home.js';
 import { canTraverse, ensurePostgresUser, type OsUser } from './os-user.js';
 
 const run = promisify(execFile);
@@ -36,6 +38,8 @@ interface ServerState {
 }
 
 interface Layout {
+  /** GEO_HOME, absolute. */
+  home: string;
   base: string;
   dataDir: string;
   stateFile: string;
@@ -55,7 +59,7 @@ export async function ensureEmbeddedServer(options: EmbeddedServerOptions): Prom
   const known = await readState(layout);
   if (known && (await accepts(known))) return describe(layout, known);
 
-  await fs.mkdir(layout.base, { recursive: true, mode: 0o755 });
+  await ensureWritableFolder(layout.base, layout.home);
   return withFileLock(layout.lockFile, START_TIMEOUT_MS, async () => {
     let state = await readState(layout);
     if (state && (await accepts(state))) return describe(layout, state);
@@ -69,14 +73,55 @@ export async function ensureEmbeddedServer(options: EmbeddedServerOptions): Prom
   });
 }
 
-/** Stops the embedded server for `home` if it runs. Returns whether it was running. */
-export async function stopEmbeddedServer(home: string): Promise<boolean> {
+export interface StopResult {
+  /** False when the server was not running. */
+  stopped: boolean;
+  /** The clients the stop cut off (only ever non-empty with `force`). */
+  disconnected: ServerClient[];
+}
+
+/**
+ * Stops the embedded server for `home` if it runs. Unless `force`, refuses
+ * (DATABASE_IN_USE, nothing stopped) while any client other than this check
+ * is connected: a fast shutdown would end a running submit mid-batch. A
+ * client that connects between the check and the shutdown is still cut off;
+ * the check is for the common case of stopping under a running command.
+ */
+export async function stopEmbeddedServer(home: string, options: { force?: boolean } = {}): Promise<StopResult> {
   const layout = await resolveLayout(home);
   const pid = await postmasterPid(layout.dataDir);
-  if (pid === undefined || !processAlive(pid)) return false;
+  if (pid === undefined || !processAlive(pid)) return { stopped: false, disconnected: [] };
+  const clients = await connectedClients(layout).catch((err: unknown) => {
+    if (options.force) return [];
+    throw new DependencyError(
+      'DATABASE_UNREACHABLE',
+      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; ` +
+        'geo db stop --force stops it anyway',
+      { cause: err },
+    );
+  });
+  if (clients.length > 0 && !options.force) {
+    throw new InputError(
+      'DATABASE_IN_USE',
+      `not stopping the embedded PostgreSQL: clients connected: ${describeClients(clients)}; ` +
+        'stop them first, or run geo db stop --force to disconnect them',
+    );
+  }
   const bins = await postgresBinaries();
   await run(bins.pg_ctl, ['stop', '-D', layout.dataDir, '-m', 'fast', '-w', '-t', '60'], spawnAs(layout.runAs));
-  return true;
+  return { stopped: true, disconnected: clients };
+}
+
+async function connectedClients(layout: Layout): Promise<ServerClient[]> {
+  const state = await readState(layout);
+  if (!state) throw new Error(`${layout.stateFile} is missing or unreadable`);
+  const client = new pg.Client({ ...clientConfig(state), connectionTimeoutMillis: 5_000, application_name: 'geo-db-stop' });
+  try {
+    await client.connect();
+    return await serverClientsList(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 export async function embeddedServerInfo(home: string): Promise<{ dataDir: string; port?: number; running: boolean }> {
@@ -86,17 +131,20 @@ export async function embeddedServerInfo(home: string): Promise<{ dataDir: strin
   return { dataDir: layout.dataDir, port: state?.port, running: pid !== undefined && processAlive(pid) };
 }
 
-async function resolveLayout(home: string): Promise<Layout> {
-  let base = path.join(path.resolve(home), 'postgres');
+async function resolveLayout(given: string): Promise<Layout> {
+  const home = path.resolve(given);
+  await assertHomeIsFolder(home);
+  let base = path.join(home, 'postgres');
   let runAs: OsUser | undefined;
   if (os.userInfo().uid === 0) {
     runAs = await ensurePostgresUser();
     if (!(await canTraverse(runAs, base))) {
-      const key = crypto.createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 12);
+      const key = crypto.createHash('sha256').update(home).digest('hex').slice(0, 12);
       base = path.join(ROOT_FALLBACK_BASE, key);
     }
   }
   return {
+    home,
     base,
     dataDir: path.join(base, 'data'),
     stateFile: path.join(base, 'server.json'),
