@@ -38,9 +38,12 @@ export async function ensureWritableFolder(dir: string, home: string): Promise<v
 }
 
 /** The InputError for a file-system error on GEO_HOME, or undefined when it is not about permissions or shape. */
-export function homeError(err: unknown, home: string, dir: string): InputError | undefined {
+function homeError(err: unknown, home: string, dir: string): InputError | undefined {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOTDIR' || code === 'EEXIST') return notAFolder(home, 'is not a folder (part of its path is a file)', err);
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    const what = dir === home ? 'is not a folder (part of its path is a file)' : `cannot hold the database: ${dir} is not a folder`;
+    return notAFolder(home, what, err);
+  }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     const why = code === 'EROFS' ? 'is on a read-only file system' : `is not writable by this user (uid ${os.userInfo().uid})`;
     // As root the database may live outside GEO_HOME (server.ts): then name that folder.
