@@ -1,7 +1,6 @@
 import type { TransportName } from '../config/index.js';
 import { idPrefixFor, jobIdFor } from '../core/ids.js';
-import { DEFAULT_RETRY_POLICY } from '../core/job-types/job-type.js';
-import type { TaskDefinition } from '../core/job-types/job-type.js';
+import { DEFAULT_RETRY_POLICY, type TaskDefinition } from '../core/job-types/job-type.js';
 import { jobsInsert } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { stagesEnsure } from '../store/stages.js';
