@@ -21,6 +21,16 @@ const configSchema = z.object({
   transport: z.enum(TRANSPORT_NAMES).optional(),
   leaseSeconds: z.coerce.number().int().min(1).max(86_400),
   verbose: z.boolean(),
+  /**
+   * Test-only failpoint (GEO_TEST_PAUSE_AT=phase[:n]): the n-th time a
+   * dispatch reaches that protocol phase, geo says so on stderr and waits to be
+   * killed. The crash tests use it to kill at a known phase.
+   */
+  testPauseAt: z
+    .string()
+    .regex(/^(written|sent|resumed)(:[1-9]\d*)?$/, { error: 'takes written, sent or resumed, optionally :N' })
+    .transform((v) => ({ phase: v.split(':')[0] as 'written' | 'sent' | 'resumed', occurrence: Number(v.split(':')[1] ?? 1) }))
+    .optional(),
   servicebus: z.object({
     connectionString: z.string().min(1).optional(),
     namespace: z.string().min(1).optional(),
@@ -62,6 +72,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
     transport: flags.transport ?? blankToUndefined(env.GEO_TRANSPORT),
     leaseSeconds: blankToUndefined(env.GEO_LEASE_SECONDS) ?? 60,
     verbose: flags.verbose ?? false,
+    testPauseAt: blankToUndefined(env.GEO_TEST_PAUSE_AT),
     servicebus: {
       connectionString: blankToUndefined(env.GEO_SERVICEBUS_CONNECTION_STRING),
       namespace: blankToUndefined(env.GEO_SERVICEBUS_NAMESPACE),
@@ -89,6 +100,7 @@ const CONFIG_NAMES: Record<string, string> = {
   home: 'GEO_HOME',
   transport: 'GEO_TRANSPORT (--transport)',
   leaseSeconds: 'GEO_LEASE_SECONDS',
+  testPauseAt: 'GEO_TEST_PAUSE_AT',
   'servicebus.queue': 'GEO_SERVICEBUS_QUEUE',
   'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',

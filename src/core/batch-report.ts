@@ -1,8 +1,8 @@
 import type { Queryable } from '../store/pool.js';
 import { TASK_STATUSES, zeroTaskCounts, type TaskStatus, type TaskStatusCounts } from '../statuses.js';
-import { reportsBatches, type BatchReportRow } from '../store/reports.js';
+import { reportsBatches, reportsStages, type BatchReportRow, type StageReportRow } from '../store/reports.js';
 
-export type { BatchReportRow };
+export type { BatchReportRow, StageReportRow };
 
 export interface BatchReport {
   jobId: string;
@@ -12,6 +12,10 @@ export interface BatchReport {
     tasks: number;
     counts: TaskStatusCounts;
   };
+  /** Every stage of the job (or the one filtered): declared against written tasks. */
+  stages: StageReportRow[];
+  /** Stages not fully written (a submit that stopped half-way): a problem even when every batch written is fine. */
+  incompleteStages: StageReportRow[];
   /** The batches selected by the filters (all of them unless filtered). */
   batches: BatchReportRow[];
   /** Of those, the ones needing attention: not queued, or holding failed or pending tasks. */
@@ -25,7 +29,7 @@ export interface BatchReportFilter {
 }
 
 export async function batchReport(db: Queryable, jobId: string, filter: BatchReportFilter = {}): Promise<BatchReport> {
-  const rows = await reportsBatches(db, { jobId, stage: filter.stage });
+  const [rows, stages] = await Promise.all([reportsBatches(db, { jobId, stage: filter.stage }), reportsStages(db, { jobId, stage: filter.stage })]);
   const counts = zeroTaskCounts();
   const batchesByStatus: Record<string, number> = {};
   let tasks = 0;
@@ -38,6 +42,8 @@ export async function batchReport(db: Queryable, jobId: string, filter: BatchRep
   return {
     jobId,
     summary: { batches: rows.length, batchesByStatus, tasks, counts },
+    stages,
+    incompleteStages: stages.filter((s) => s.status === 'queuing'),
     batches: selected,
     problems: selected.filter(isProblem),
   };

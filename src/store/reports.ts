@@ -66,3 +66,28 @@ export async function reportsBatches(
     lastError: r.lastError,
   }));
 }
+
+export interface StageReportRow {
+  stage: number;
+  name: string;
+  status: string;
+  /** Tasks the stage is declared to have. */
+  expectedTasks: number;
+  /** Tasks written so far (in its batches). */
+  writtenTasks: number;
+  completed: number;
+  failed: number;
+}
+
+/** Each stage of a job: declared against written tasks, and its counters. */
+export async function reportsStages(db: Queryable, params: { jobId: string; stage?: number }): Promise<StageReportRow[]> {
+  const { rows } = await db.query<StageReportRow>(
+    `SELECT s.stage, s.name, s.status, s.task_count AS "expectedTasks",
+            coalesce((SELECT sum(b.task_count) FROM batches b WHERE b.job_id = s.job_id AND b.stage = s.stage), 0)::int AS "writtenTasks",
+            s.completed_count AS completed, s.failed_count AS failed
+     FROM stages s WHERE s.job_id = $1 AND ($2::integer IS NULL OR s.stage = $2)
+     ORDER BY s.stage`,
+    [params.jobId, params.stage ?? null],
+  );
+  return rows;
+}

@@ -3,14 +3,11 @@ import { jobIdFor } from '../../src/core/ids.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
-import { writePendingJob } from '../support/submit.js';
+import { taskStatusCounts, writePendingJob } from '../support/submit.js';
 
 const fixture = useServiceBusFixture();
 
-async function taskCounts(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await fixture.db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
-  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-}
+const taskCounts = (jobId: string) => taskStatusCounts(fixture.db.pool, jobId);
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -50,7 +47,12 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     const result = await killed;
     expect(terminated).toBeGreaterThan(0);
     expect([0, 3]).toContain(result.code);
-    if (result.code === 3) expect(result.stderr).toMatch(/lost the connection to PostgreSQL/);
+    if (result.code === 3) {
+      // The run that lost its database still says which job it was and that it stopped.
+      const doc = parseJsonOutput<{ jobId: string; error: { code: string; message: string } }>(result);
+      expect(doc.jobId).toBe(jobId);
+      expect(doc.error).toMatchObject({ code: 'DATABASE_CONNECTION_LOST', message: expect.stringMatching(/lost the connection to PostgreSQL/) });
+    }
     expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
     peer.faults.setLatencyMs(0);
 

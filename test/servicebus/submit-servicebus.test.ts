@@ -3,6 +3,7 @@ import { taskMessageSchema } from '../../src/transports/message.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
+import { taskStatusCounts } from '../support/submit.js';
 import { DEFAULT_TEST_KEY } from '../support/servicebus-peer/index.js';
 import { drainQueue } from '../support/servicebus-receive.js';
 
@@ -20,10 +21,7 @@ function env(): Record<string, string> {
   return serviceBusEnv(fixture.db, fixture.peer, queue, { GEO_LEASE_SECONDS: '5' });
 }
 
-async function statusCounts(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await fixture.db.pool.query('SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status', [jobId]);
-  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-}
+const statusCounts = (jobId: string) => taskStatusCounts(fixture.db.pool, jobId);
 
 describe('geo submit --transport servicebus', () => {
   it('10,000 tasks arrive exactly once, valid, in batch sends of at most 100', async () => {

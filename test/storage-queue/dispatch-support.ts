@@ -8,6 +8,7 @@ import { parseTaskMessage } from '../../src/transports/message.js';
 import { createStorageQueueTransport } from '../../src/transports/storage-queue.js';
 import type { Transport } from '../../src/transports/transport.js';
 import type { Azurite } from '../support/azurite.js';
+import { taskStatusCounts } from '../support/submit.js';
 
 /** Drives the core's dispatch directly with the real transport, where a subprocess cannot be timed. */
 export function dispatchHarness(db: Pool, azurite: Azurite) {
@@ -42,13 +43,13 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
     },
 
     async queuedCount(jobId: string): Promise<number> {
-      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE job_id = $1 AND status = 'queued'`, [jobId]);
-      return rows[0]!.n;
+      return (await taskStatusCounts(db, jobId)).queued ?? 0;
     },
 
     async tasks(jobId: string): Promise<Map<string, { status: string; error: string | null }>> {
       const { rows } = await db.query<{ taskId: string; status: string; error: string | null }>(
-        'SELECT task_id AS "taskId", status, error FROM tasks WHERE job_id = $1',
+        `SELECT t.task_id AS "taskId", geo_task_status(t.status, b.status) AS status, t.error
+         FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1`,
         [jobId],
       );
       return new Map(rows.map((r) => [r.taskId, { status: r.status, error: r.error }]));

@@ -7,6 +7,7 @@ import { parseTaskMessage } from '../../src/transports/message.js';
 import { DEV_KEY, drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { taskStatusCounts } from '../support/submit.js';
 
 let azurite: Azurite;
 let db: TestDatabase;
@@ -41,13 +42,7 @@ async function jobCount(): Promise<number> {
   return rows[0]!.n;
 }
 
-async function taskStatuses(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ status: string; n: number }>(
-    'SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY status',
-    [jobId],
-  );
-  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-}
+const taskStatuses = (jobId: string) => taskStatusCounts(db.pool, jobId);
 
 interface SubmitJson {
   jobId: string;

@@ -71,7 +71,10 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         if (flags.dryRun) return;
         const touched = result.claimedBatches + result.resetFailedBatches + result.stages.filter((s) => s.finished).length > 0;
         if (result.unreachable.length > 0 && !touched) throw new ExitCode(EXIT.input);
-        if (result.stillPending + result.notWritten + result.failed + result.unreachable.length > 0) throw new ExitCode(EXIT.incomplete);
+        // Batches another live process holds are its work in progress, not something this run left behind.
+        const leftBehind = result.stillPending - result.heldByOthers.tasks;
+        const unwrittenLeft = result.stages.some((st) => !st.finished && !st.heldByLiveWriter);
+        if (leftBehind + result.failed + result.unreachable.length > 0 || unwrittenLeft) throw new ExitCode(EXIT.incomplete);
       });
     });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
+import type { PhaseObserver } from '../../core/dispatch.js';
 import type { StageRunOptions } from '../../core/stage.js';
 import type { StageRunResult } from '../../core/stage.js';
 import { CommandContext } from '../context.js';
@@ -50,6 +51,7 @@ export async function runDispatch(
       onProgress: (p) => spinner.update(progressText(p)),
       signal: interruption.signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
+      onPhase: pauseAt(ctx),
     });
   } finally {
     spinner.stop();
@@ -58,4 +60,17 @@ export async function runDispatch(
   else renderStageRun(ctx.output, result);
   if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
   if (result.pendingQueue > 0 || result.failed > 0 || result.notWritten > 0) throw new ExitCode(EXIT.incomplete);
+}
+
+/** The GEO_TEST_PAUSE_AT failpoint: stops at the n-th time the protocol reaches a phase, until killed. */
+function pauseAt(ctx: CommandContext): PhaseObserver | undefined {
+  const target = ctx.config.testPauseAt;
+  if (!target) return undefined;
+  let seen = 0;
+  return async (phase, batchIds) => {
+    if (phase !== target.phase || ++seen !== target.occurrence) return;
+    ctx.output.notice(`geo: paused at ${phase} (${batchIds.join(',')})`);
+    // A referenced timer keeps the process alive (and paused) until the test kills it.
+    await new Promise<never>(() => setInterval(() => undefined, 60_000));
+  };
 }

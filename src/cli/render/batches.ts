@@ -8,6 +8,7 @@ export function batchReportJson(report: BatchReport) {
   return {
     jobId: report.jobId,
     summary: report.summary,
+    stages: report.stages,
     batches: report.batches.map((b) => ({
       batchId: b.batchId,
       stage: b.stage,
@@ -28,11 +29,18 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: { a
   output.line(`job ${report.jobId}`);
   output.line(`  ${formatCount(summary.batches)} batches (${byStatus || 'none'}), ${formatCount(summary.tasks)} tasks:`);
   output.line(`  ${TASK_STATUSES.map((s) => `${s} ${formatCount(summary.counts[s])}`).join(', ')}`);
+  for (const stage of report.incompleteStages) {
+    output.line(
+      `  problem: stage ${stage.stage} (${stage.name}) is not fully written: ${formatCount(stage.writtenTasks)} of ` +
+        `${formatCount(stage.expectedTasks)} tasks; run the same submit again, or geo retry-pending, to finish it`,
+    );
+  }
 
   const rows = opts.all ? report.batches : report.problems;
   if (!opts.all) {
     if (rows.length === 0) {
-      output.line(`\nno problem batches${report.batches.length > 0 ? ` (--all lists all ${formatCount(report.batches.length)})` : ''}`);
+      const among = report.incompleteStages.length > 0 ? ' among those written' : '';
+      output.line(`\nno problem batches${among}${report.batches.length > 0 ? ` (--all lists all ${formatCount(report.batches.length)})` : ''}`);
       return;
     }
     output.line(`\n${formatCount(rows.length)} problem batches (not queued, or with pending or failed tasks):`);
