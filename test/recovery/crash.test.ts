@@ -1,73 +1,160 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { parseJsonOutput, runGeo, startGeo, type CliResult } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
+import { taskStatusCounts } from '../support/submit.js';
 
-// `npm test` kills at 10 moments; `npm run chaos` at 50 (GEO_CHAOS_POINTS).
-const POINTS = Number(process.env.GEO_CHAOS_POINTS ?? 10);
-const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261122);
+// Kills per protocol phase: 2 in `npm test` (every phase every run), more in `npm run chaos`.
+const PER_PHASE = Math.max(1, Math.round(Number(process.env.GEO_CHAOS_POINTS ?? 8) / 4));
+const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261201);
 const N = 20_000;
+const BATCHES = N / 100;
 
 const fixture = useServiceBusFixture();
 
-/** Deterministic kill moments spread over a submit's life (start-up, dispatch, the end). */
-function killMoments(count: number, seed: number): number[] {
+type Phase = 'after step 1' | 'during step 2' | 'between steps 2 and 3' | 'during a resume';
+const PHASES: Phase[] = ['after step 1', 'during step 2', 'between steps 2 and 3', 'during a resume'];
+
+/** mulberry32: which occurrence of a phase each kill waits for, the same for a seed. */
+function occurrences(count: number, seed: number): number[] {
   let state = seed >>> 0;
-  const next = () => {
+  return Array.from({ length: count }, () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  return Array.from({ length: count }, () => Math.round(250 + next() * 2_750));
+    return 1 + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * 15);
+  });
 }
 
-describe(`geo submit killed with SIGKILL at ${POINTS} moments (seed ${SEED})`, () => {
-  const moments = killMoments(POINTS, SEED);
-  it.each(moments.map((ms, i) => [i, ms]))('crash point %i at %i ms: resume + retry-pending leave every task once, delivered once', async (i, ms) => {
-    const { db, peer } = fixture;
-    const queue = `crash-${i}`;
-    peer.createQueue(queue, { duplicateDetection: true });
-    const env = serviceBusEnv(db, peer, queue);
-    const args = ['submit', 'hello_world', '--n', String(N), '--param', `name=crash-${i}`, '--json'];
+const cases = PHASES.flatMap((phase, p) => occurrences(PER_PHASE, SEED + p).map((k) => [phase, k] as const));
 
-    const run = startGeo(args, env);
-    await new Promise((r) => setTimeout(r, ms));
-    run.child.kill('SIGKILL');
-    await run.done;
-    await new Promise((r) => setTimeout(r, 1_100)); // the killed run's leases (GEO_LEASE_SECONDS=1) lapse
+/** Waits until `check` holds, polling; fails with `what` after the deadline. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
-    const jobId = jobIdFor('hello_world', { n: N, name: `crash-${i}` });
-    expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
-
-    const resumed = await runGeo(args, env);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const retried = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
-    expect(retried.code, retried.stderr).toBe(0);
-
-    const tasks = await db.pool.query(
-      `SELECT count(*)::int AS n, count(DISTINCT task_index)::int AS distinct_n,
-              count(*) FILTER (WHERE status = 'queued')::int AS queued
-       FROM tasks WHERE job_id = $1`,
-      [jobId],
-    );
-    expect(tasks.rows[0]).toEqual({ n: N, distinct_n: N, queued: N });
-    const batches = await db.pool.query(`SELECT status, count(*)::int AS n FROM batches WHERE job_id = $1 GROUP BY status`, [jobId]);
-    expect(batches.rows).toEqual([{ status: 'queued', n: N / 100 }]);
-    expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
-
-    // Duplicate detection on: every task id is on the queue exactly once.
-    const delivered = peer.queue(queue).messageIds();
-    expect(delivered).toHaveLength(N);
-    expect(new Set(delivered).size).toBe(N);
-
-    const report = parseJsonOutput<{ batches: Array<{ tasks: number; counts: { queued: number } }> }>(
-      await runGeo(['batches', jobId, '--json'], env),
-    );
-    expect(report.batches).toHaveLength(N / 100);
-    expect(report.batches.every((b) => b.tasks === 100 && b.counts.queued === 100)).toBe(true);
-    peer.deleteQueue(queue);
+/** Starts a geo run that stops at the failpoint and kills it there; returns the batches it was handling. */
+async function killAtFailpoint(args: string[], env: Record<string, string>, pauseAt: string): Promise<string[]> {
+  const run = startGeo(args, { ...env, GEO_TEST_PAUSE_AT: pauseAt });
+  let stderr = '';
+  run.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let ended: CliResult | undefined;
+  void run.done.then((r) => (ended = r));
+  await until(`the failpoint ${pauseAt}`, () => {
+    if (ended) throw new Error(`geo ended before ${pauseAt} (exit ${ended.code}): ${ended.stderr}`);
+    return /geo: paused at \w+ \(([^)]*)\)/.test(stderr);
   });
+  run.child.kill('SIGKILL');
+  await run.done;
+  return /geo: paused at \w+ \(([^)]*)\)/.exec(stderr)![1]!.split(',');
+}
+
+describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} per phase, seed ${SEED})`, () => {
+  it.each(cases.map(([phase, k], i) => [i, phase, k] as const))(
+    'crash %i %s (occurrence %i): the kill landed there, and resume + retry-pending leave every task once, delivered once',
+    async (i, phase, k) => {
+      const { db, peer } = fixture;
+      const queue = `crash-${i}`;
+      peer.createQueue(queue, { duplicateDetection: true });
+      const env = serviceBusEnv(db, peer, queue);
+      const name = `crash-${i}`;
+      const args = ['submit', 'hello_world', '--n', String(N), '--param', `name=${name}`, '--json'];
+      const jobId = jobIdFor('hello_world', { n: N, name });
+      const onQueue = () => new Set(peer.queue(queue).messageIds());
+      const batchRow = async (batchId: string) =>
+        (
+          await db.pool.query(
+            `SELECT status, task_count, coalesce(claimed_until > now(), false) AS claimed FROM batches WHERE batch_id = $1`,
+            [batchId],
+          )
+        ).rows[0];
+      const taskIdsOf = async (batchIds: string[]) =>
+        (await db.pool.query(`SELECT task_id FROM tasks WHERE batch_id = ANY($1::text[])`, [batchIds])).rows.map((r) => r.task_id as string);
+
+      if (phase === 'after step 1') {
+        const batches = await killAtFailpoint(args, env, `written:${k}`);
+        // Step 1 committed: the batches and all their tasks exist, pending; step 2 never ran for them.
+        for (const batchId of batches) expect(await batchRow(batchId)).toMatchObject({ status: 'pending_queue', task_count: 100 });
+        const delivered = onQueue();
+        const tasks = await taskIdsOf(batches);
+        expect(tasks).toHaveLength(batches.length * 100);
+        expect(tasks.filter((id) => delivered.has(id))).toEqual([]);
+      } else if (phase === 'between steps 2 and 3') {
+        const batches = await killAtFailpoint(args, env, `sent:${k}`);
+        // Step 2 acknowledged (every message is on the queue), step 3 never recorded it.
+        const delivered = onQueue();
+        for (const batchId of batches) expect((await batchRow(batchId)).status).toBe('pending_queue');
+        const tasks = await taskIdsOf(batches);
+        expect(tasks.length).toBeGreaterThan(0);
+        expect(tasks.every((id) => delivered.has(id))).toBe(true);
+      } else if (phase === 'during step 2') {
+        // The k-th transfer onward is held by the broker without an answer: a send in flight.
+        const run = startGeo(args, env);
+        const ours = () => peer.transfers().filter((t) => t.queue === queue);
+        await until(`${k} transfers`, () => ours().length >= k);
+        peer.faults.setLatencyMs(120_000);
+        const before = ours().length;
+        await until('a held transfer', () => ours().length > before);
+        run.child.kill('SIGKILL');
+        await run.done;
+        const held = ours().slice(before);
+        peer.faults.setLatencyMs(0);
+        // The broker received these transfers and never settled them (it stores a message only when it
+        // acknowledges it): the sender died with the send in flight.
+        expect(held.length).toBeGreaterThan(0);
+        const delivered = onQueue();
+        for (const transfer of held) {
+          const batchId = String(transfer.messages[0]!.applicationProperties.batchId);
+          expect((await batchRow(batchId)).status).toBe('pending_queue');
+          expect(transfer.messages.every((m) => !delivered.has(String(m.messageId)))).toBe(true);
+        }
+      } else {
+        await killAtFailpoint(args, env, `sent:${k}`);
+        await until('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
+        // The resume claimed a batch the first run left pending, and died with it.
+        const [resumed] = await killAtFailpoint(args, env, 'resumed:1');
+        expect(await batchRow(resumed!)).toMatchObject({ status: 'pending_queue', claimed: true });
+      }
+
+      expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
+      await until('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
+      const resumed = await runGeo(args, env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const retried = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
+      expect(retried.code, retried.stderr).toBe(0);
+
+      const tasks = await db.pool.query(
+        `SELECT count(*)::int AS n, count(DISTINCT task_index)::int AS distinct_n FROM tasks WHERE job_id = $1`,
+        [jobId],
+      );
+      expect(tasks.rows[0]).toEqual({ n: N, distinct_n: N });
+      expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: N });
+      const batches = await db.pool.query(`SELECT status, count(*)::int AS n FROM batches WHERE job_id = $1 GROUP BY status`, [jobId]);
+      expect(batches.rows).toEqual([{ status: 'queued', n: BATCHES }]);
+      expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
+
+      // Duplicate detection on: every task id is on the queue exactly once.
+      const delivered = peer.queue(queue).messageIds();
+      expect(delivered).toHaveLength(N);
+      expect(new Set(delivered).size).toBe(N);
+
+      const report = parseJsonOutput<{ batches: Array<{ tasks: number; counts: { queued: number } }> }>(
+        await runGeo(['batches', jobId, '--json'], env),
+      );
+      expect(report.batches).toHaveLength(BATCHES);
+      expect(report.batches.every((b) => b.tasks === 100 && b.counts.queued === 100)).toBe(true);
+      peer.deleteQueue(queue);
+
+      async function leasesLive(id: string): Promise<boolean> {
+        const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM batches WHERE job_id = $1 AND claimed_until > now()`, [id]);
+        return rows[0].n > 0;
+      }
+    },
+  );
 });
