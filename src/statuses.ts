@@ -1,6 +1,6 @@
 /**
  * Every status geo stores, defined once. The migrations' CHECK constraints
- * hold the same lists (test/unit/statuses.test.ts compares them with the
+ * hold the same lists (test/store/statuses.test.ts compares them with the
  * database), and the types, reports and SQL below follow these.
  */
 
