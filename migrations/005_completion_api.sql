@@ -27,8 +27,8 @@ BEGIN
   -- finish the stage waits here for the one before it to commit, and then
   -- reads the counters as that one left them.
   UPDATE stages s
-  SET completed_count = s.completed_count + geo_stage_finish.completed,
-      failed_count = s.failed_count + geo_stage_finish.failed
+  SET completed_count = s.completed_count + coalesce(geo_stage_finish.completed, 0),
+      failed_count = s.failed_count + coalesce(geo_stage_finish.failed, 0)
   WHERE s.job_id = geo_stage_finish.job_id AND s.stage = geo_stage_finish.stage
   RETURNING s.completed_count + s.failed_count >= s.task_count AND s.status NOT IN ('completed', 'failed')
   INTO v_due;
@@ -39,8 +39,9 @@ BEGIN
     RETURN false;
   END IF;
   -- Exactly once: the transition from an open status, under the lock taken
-  -- above. Counting finished rows instead would let a late duplicate, or two
-  -- transactions that each see the other's commit, both decide they were last.
+  -- above. Counting finished task rows instead would let a late duplicate
+  -- decide again that it was last, and two last completions each miss the
+  -- other's uncommitted row.
   UPDATE stages s
   SET status = CASE WHEN s.failed_count > 0 AND NOT s.accept_partial THEN 'failed' ELSE 'completed' END,
       completed_at = now()
