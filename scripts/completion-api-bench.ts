@@ -24,13 +24,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../src/core/ids.js';
+import { DEFAULT_RETRY_POLICY } from '../src/core/job-types/job-type.js';
+import { newClaimToken } from '../src/core/leases.js';
 import { batchesInsert, type NewBatch } from '../src/store/batches.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../src/store/completion.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import { jobsInsert } from '../src/store/jobs.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPool, type Pool } from '../src/store/pool.js';
-import { stagesEnsure } from '../src/store/stages.js';
+import { stagesEnsure, stagesMarkWritten } from '../src/store/stages.js';
 
 const { values } = parseArgs({
   options: {
@@ -96,8 +98,25 @@ async function writeStage(db: Pool): Promise<{ jobId: string; taskIds: string[] 
   const parameters = { bench: crypto.randomUUID() };
   const jobId = jobIdFor('hello_world', parameters);
   const prefix = idPrefixFor(jobId);
-  await jobsInsert(db, { jobId, jobType: 'hello_world', parameters, processingPath: 'local', idPrefix: prefix, stageCount: 1 });
-  await stagesEnsure(db, { jobId, stage: 1, name: 'greeting', taskCount, batchSize: 100 });
+  await jobsInsert(db, {
+    jobId,
+    jobType: 'hello_world',
+    parameters,
+    processingPath: 'local',
+    idPrefix: prefix,
+    destination: { transport: 'local' },
+    stageCount: 1,
+  });
+  await stagesEnsure(db, {
+    jobId,
+    stage: 1,
+    name: 'greeting',
+    taskCount,
+    batchSize: 100,
+    retry: DEFAULT_RETRY_POLICY,
+    acceptPartial: false,
+    leaseSeconds: 60,
+  });
   const taskIds: string[] = [];
   let batches: NewBatch[] = [];
   for (let start = 0; start < taskCount; start += 100) {
@@ -110,11 +129,12 @@ async function writeStage(db: Pool): Promise<{ jobId: string; taskIds: string[] 
     const batchIndex = start / 100;
     batches.push({ batchId: batchIdFor(prefix, 1, batchIndex), jobId, stage: 1, batchIndex, taskType: 'greeting', transport: 'local', tasks });
     if (batches.length === 10) {
-      await batchesInsert(db, { batches, queued: true, leaseSeconds: 60 });
+      await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, claimToken: newClaimToken() });
       batches = [];
     }
   }
-  if (batches.length > 0) await batchesInsert(db, { batches, queued: true, leaseSeconds: 60 });
+  if (batches.length > 0) await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, claimToken: newClaimToken() });
+  await stagesMarkWritten(db, { jobId, stage: 1, taskCount });
   return { jobId, taskIds };
 }
 

@@ -23,12 +23,16 @@ describe('geo_claim_task', () => {
     expect(row.leaseUntil!.getTime() - row.startedAt!.getTime()).toBe(30_000);
   });
 
-  it('claims a task still pending_queue (its message arrived before step 3 recorded the send)', async () => {
-    const { taskIds } = await createStage(db.pool, { taskCount: 1, transport: 'servicebus', taskStatus: 'pending_queue' });
-    expect((await taskState(db.pool, taskIds[0]!)).status).toBe('pending_queue');
-    const claim = await tasksClaim({ db: db.pool, taskId: taskIds[0]!, worker: 'fn-1', leaseSeconds: 60 });
-    expect(claim.outcome).toBe('claimed');
-    expect(await taskState(db.pool, taskIds[0]!)).toMatchObject({ status: 'processing', worker: 'fn-1', attempt: 1 });
+  it('claims a task still pending_queue: its message arrived before step 3, or step 3 recorded only the batch', async () => {
+    const early = await createStage(db.pool, { taskCount: 1, transport: 'servicebus', taskStatus: 'pending_queue' });
+    const derived = await createStage(db.pool, { taskCount: 1, transport: 'servicebus', taskStatus: 'pending_queue' });
+    await db.pool.query(`UPDATE batches SET status = 'queued', claimed_until = NULL WHERE job_id = $1`, [derived.jobId]);
+    for (const taskId of [early.taskIds[0]!, derived.taskIds[0]!]) {
+      expect((await taskState(db.pool, taskId)).status).toBe('pending_queue');
+      const claim = await tasksClaim({ db: db.pool, taskId, worker: 'fn-1', leaseSeconds: 60 });
+      expect(claim.outcome).toBe('claimed');
+      expect(await taskState(db.pool, taskId)).toMatchObject({ status: 'processing', worker: 'fn-1', attempt: 1 });
+    }
   });
 
   it('answers busy while another worker holds a live lease, and changes nothing', async () => {

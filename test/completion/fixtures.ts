@@ -1,9 +1,12 @@
 import crypto from 'node:crypto';
+import type { TransportName } from '../../src/config/index.js';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { newClaimToken } from '../../src/core/leases.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import type { Queryable } from '../../src/store/pool.js';
-import { stagesEnsure } from '../../src/store/stages.js';
+import { stagesEnsure, stagesMarkWritten } from '../../src/store/stages.js';
 
 export interface StageFixture {
   jobId: string;
@@ -23,15 +26,17 @@ export interface StageSpec {
 }
 
 /** A job of its own (random parameters, so a fresh id) on `transport`, with no stages yet. */
-export async function createJob(db: Queryable, params: { transport?: string; stageCount?: number } = {}): Promise<string> {
+export async function createJob(db: Queryable, params: { transport?: TransportName; stageCount?: number } = {}): Promise<string> {
   const parameters = { fixture: crypto.randomUUID() };
   const jobId = jobIdFor('hello_world', parameters);
+  const transport = params.transport ?? 'local';
   await jobsInsert(db, {
     jobId,
     jobType: 'hello_world',
     parameters,
-    processingPath: params.transport ?? 'local',
+    processingPath: transport,
     idPrefix: idPrefixFor(jobId),
+    destination: { transport },
     stageCount: params.stageCount ?? 1,
   });
   return jobId;
@@ -41,14 +46,20 @@ export async function createJob(db: Queryable, params: { transport?: string; sta
 export async function addStage(db: Queryable, jobId: string, spec: StageSpec): Promise<StageFixture> {
   const stage = spec.stage ?? 1;
   const prefix = idPrefixFor(jobId);
-  await stagesEnsure(db, { jobId, stage, name: `stage-${stage}`, taskCount: spec.taskCount, batchSize: 100 });
-  await db.query(
-    `UPDATE stages SET status = 'processing', max_retries = coalesce($3, max_retries),
-       retry_base_ms = coalesce($4, retry_base_ms), retry_max_ms = coalesce($5, retry_max_ms),
-       accept_partial = coalesce($6, accept_partial)
-     WHERE job_id = $1 AND stage = $2`,
-    [jobId, stage, spec.maxRetries ?? null, spec.retryBaseMs ?? null, spec.retryMaxMs ?? null, spec.acceptPartial ?? null],
-  );
+  await stagesEnsure(db, {
+    jobId,
+    stage,
+    name: `stage-${stage}`,
+    taskCount: spec.taskCount,
+    batchSize: 100,
+    retry: {
+      maxRetries: spec.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries,
+      baseMs: spec.retryBaseMs ?? DEFAULT_RETRY_POLICY.baseMs,
+      maxMs: spec.retryMaxMs ?? DEFAULT_RETRY_POLICY.maxMs,
+    },
+    acceptPartial: spec.acceptPartial ?? false,
+    leaseSeconds: 60,
+  });
   const job = await db.query<{ transport: string }>(`SELECT processing_path AS transport FROM jobs WHERE job_id = $1`, [jobId]);
   const transport = job.rows[0]!.transport;
   const taskIds: string[] = [];
@@ -71,13 +82,14 @@ export async function addStage(db: Queryable, jobId: string, spec: StageSpec): P
     });
   }
   if (batches.length > 0) {
-    await batchesInsert(db, { batches, queued: (spec.taskStatus ?? 'queued') === 'queued', leaseSeconds: 60 });
+    await batchesInsert(db, { batches, queued: (spec.taskStatus ?? 'queued') === 'queued', leaseSeconds: 60, claimToken: newClaimToken() });
   }
+  await stagesMarkWritten(db, { jobId, stage, taskCount: spec.taskCount });
   return { jobId, stage, taskIds };
 }
 
 /** A one-stage job with `spec.taskCount` tasks. */
-export async function createStage(db: Queryable, spec: StageSpec & { transport?: string }): Promise<StageFixture> {
+export async function createStage(db: Queryable, spec: StageSpec & { transport?: TransportName }): Promise<StageFixture> {
   return addStage(db, await createJob(db, { transport: spec.transport }), spec);
 }
 
