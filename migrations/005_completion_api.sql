@@ -1,20 +1,16 @@
--- The completion API: how any worker (geo work, a Python Azure Function, psql)
--- claims, completes and fails tasks, and how a stage is recorded as done
--- exactly once. Names, arguments, result columns and outcome words are part of
--- the interface contract (README, "Completion API").
+-- The completion API: how any worker claims, completes and fails tasks, and
+-- how a stage is recorded as done exactly once. Names, arguments, result
+-- columns and outcome words are interface contract (README, "Completion API").
 --
--- Every function is one transaction when called on its own, and correct under
--- READ COMMITTED with any number of concurrent callers: each decision is taken
--- on a row this transaction has locked, so it sees the last committed state.
--- Locks are always taken task rows first (in task id order when there are
--- several), then stage rows (in job, stage order), as the producer's and
--- recovery's statements do, so no two callers can deadlock.
+-- Correct under READ COMMITTED with any number of concurrent callers: every
+-- decision is taken on a row this transaction has locked, so it sees the last
+-- committed state. Locks go task rows first (in task id order when several),
+-- then stage rows (in job, stage order), as the producer's and recovery's
+-- statements do, so no two callers can deadlock.
 
--- Adds to a stage's counters and, exactly once per stage, records that it is
--- done. Internal: called by the functions below and by geo's producer and
--- recovery whenever tasks become completed or failed; a stage of zero tasks is
--- finished by calling it with (0, 0). Returns true only for the call that
--- finished the stage.
+-- Internal: adds to a stage's counters and, exactly once, records that it is
+-- done; true only for the call that finished it. For every statement that
+-- finishes tasks; (0, 0) finishes a stage of zero tasks.
 CREATE FUNCTION geo_stage_finish(job_id text, stage integer, completed integer, failed integer)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -23,9 +19,8 @@ DECLARE
   v_due boolean;
   v_outcome text;
 BEGIN
-  -- The counter update takes the stage row's lock. Every caller that could
-  -- finish the stage waits here for the one before it to commit, and then
-  -- reads the counters as that one left them.
+  -- Takes the stage row's lock: each caller that could finish the stage
+  -- waits for the one before it to commit and reads the counters it left.
   UPDATE stages s
   SET completed_count = s.completed_count + coalesce(geo_stage_finish.completed, 0),
       failed_count = s.failed_count + coalesce(geo_stage_finish.failed, 0)
@@ -51,8 +46,8 @@ BEGIN
   IF NOT FOUND THEN
     RETURN false;
   END IF;
-  -- A row can only exist already if something reopened the stage (reset its
-  -- status) after it was handled; the new finish must be handled again.
+  -- A row exists only if something reopened the stage after it was handled;
+  -- the new finish must be handled again.
   INSERT INTO stage_completions AS sc (job_id, stage, outcome)
   VALUES (geo_stage_finish.job_id, geo_stage_finish.stage, v_outcome)
   ON CONFLICT ON CONSTRAINT stage_completions_pkey DO UPDATE
@@ -63,11 +58,10 @@ BEGIN
 END
 $$;
 
--- Takes a task for one attempt. Claimable: `pending_queue` (its message beat
--- step 3 of the batch protocol, or the batch row alone records the send),
--- `queued`, and `processing` whose lease has lapsed or is this worker's own.
--- `available_at` is not checked: a broker decides when a message is
--- delivered; only the local queue (geo_claim_next) waits for it.
+-- Claimable: `pending_queue` (the message beat step 3, or only the batch row
+-- records the send), `queued`, and `processing` with a lapsed lease or this
+-- worker's own. available_at is not checked: a broker decides when a message
+-- arrives; only the local queue waits for it.
 CREATE FUNCTION geo_claim_task(task_id text, worker text, lease interval)
 RETURNS TABLE (outcome text, attempt integer, task_type text, parameters jsonb)
 LANGUAGE plpgsql AS $$
@@ -97,9 +91,9 @@ BEGIN
 END
 $$;
 
--- Records a task's result. Any unfinished task can be completed (a worker
--- whose lease lapsed still did the work); a finished one is a `duplicate` and
--- moves no counter; an unknown id is `missing` (nothing changes).
+-- Any unfinished task can be completed: a worker whose lease lapsed still did
+-- the work. An unknown id is `missing` rather than an error, which would make a
+-- Function retry a message that can never succeed.
 CREATE FUNCTION geo_complete_task(task_id text, result jsonb)
 RETURNS TABLE (outcome text, stage_completed boolean)
 LANGUAGE plpgsql AS $$
@@ -125,12 +119,9 @@ BEGIN
 END
 $$;
 
--- Records a failed attempt. Only the attempt that holds the task (status
--- `processing`, same attempt number) may: anything else is `stale` and
--- changes nothing. A retryable failure within the stage's max_retries is
--- queued again at retry_at (backoff base x 2^(attempt-1), capped, half of it
--- fixed and half random so a burst of failures spreads out); otherwise the
--- task is `failed` and counts toward its stage.
+-- Only the attempt holding the task (`processing`, same attempt) may report;
+-- anything else is `stale`. Retry delay: base x 2^(attempt-1), capped, half
+-- of it random so a burst of failures spreads out.
 CREATE FUNCTION geo_fail_task(task_id text, error text, attempt integer, retryable boolean)
 RETURNS TABLE (outcome text, retry_at timestamptz, stage_completed boolean)
 LANGUAGE plpgsql AS $$
@@ -182,14 +173,11 @@ BEGIN
 END
 $$;
 
--- The local transport's queue: up to max_tasks tasks of local jobs (the
--- tasks of other transports are delivered by their broker), taken as
--- geo_claim_task takes them. Expired leases (a dead worker's tasks) first,
--- then retries that are due, then tasks never tried, each read in the order
--- of its partial index (tasks_processing, tasks_ready) and only as far as
--- needed. The job's transport is a per-row lookup rather than a join so the
--- planner keeps that index order and stops at the limit. SKIP LOCKED lets
--- concurrent workers take disjoint tasks without waiting for each other.
+-- The local transport's queue (other transports' tasks come from their
+-- broker): lapsed leases, then due retries, then new tasks, each in the order
+-- of its partial index and only as far as needed. The job's transport is a
+-- per-row lookup, not a join, so the planner keeps that order and stops at the
+-- limit. SKIP LOCKED gives concurrent workers disjoint tasks without waiting.
 CREATE FUNCTION geo_claim_next(worker text, max_tasks integer, lease interval)
 RETURNS TABLE (task_id text, job_id text, job_type text, stage integer, batch_id text, task_type text,
                parameters jsonb, attempt integer)
@@ -228,11 +216,9 @@ LANGUAGE sql AS $$
   RETURNING t.task_id, t.job_id, j.job_type, t.stage, t.batch_id, t.task_type, t.parameters, t.attempt
 $$;
 
--- Internal (geo's own worker; may change): geo_complete_task for a group of
--- tasks in one statement. One row per element of task_ids, matched by id:
--- `completed` for the first occurrence of an unfinished task, `duplicate` for
--- finished tasks and repeated ids, `missing` for unknown ids. stage_completed
--- is true on one row per stage this call finished.
+-- Internal (may change): geo_complete_task for a group, one row per element
+-- (a repeated id is a `duplicate`); stage_completed is true on one row per
+-- stage this call finished.
 CREATE FUNCTION geo_complete_tasks(task_ids text[], results jsonb[])
 RETURNS TABLE (task_id text, outcome text, stage_completed boolean)
 LANGUAGE plpgsql AS $$
@@ -287,8 +273,8 @@ BEGIN
 END
 $$;
 
--- Internal: extends the leases this worker still holds; returns their ids (a
--- task missing from the result was taken over or finished: stop working on it).
+-- Internal: extends this worker's leases; a task missing from the result was
+-- taken over or finished.
 CREATE FUNCTION geo_renew_tasks(worker text, task_ids text[], lease interval)
 RETURNS SETOF text
 LANGUAGE sql AS $$
@@ -300,9 +286,8 @@ LANGUAGE sql AS $$
   RETURNING t.task_id
 $$;
 
--- Internal: gives claimed tasks back (a stopping worker's unstarted work):
--- `queued` again at once, lease cleared. The attempt number is kept, so a
--- released claim counts as an attempt. Returns how many were released.
+-- Internal: a stopping worker gives its unstarted tasks back. The attempt is
+-- kept, so a released claim counts as one.
 CREATE FUNCTION geo_release_tasks(worker text, task_ids text[])
 RETURNS integer
 LANGUAGE sql AS $$
