@@ -1,6 +1,7 @@
 import { DependencyError, GeoError } from '../errors.js';
 import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../store/batches.js';
 import { asConnectionLoss, type Pool } from '../store/pool.js';
+import { stagesFinish } from '../store/completion.js';
 import { stagesMarkWritten } from '../store/stages.js';
 import type { TaskMessage } from '../transports/message.js';
 import type { Transport } from '../transports/transport.js';
@@ -275,7 +276,10 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     if (params.partialInputs) notReady += Math.max(0, stage.taskCount - built);
     if (!stoppedBy && streamEnded && notReady === 0) {
       stageWritten = true;
-      if ((await stagesMarkWritten(db, { jobId: job.jobId, stage: stage.stage, taskCount: built })) && built !== stage.taskCount) {
+      const marked = await stagesMarkWritten(db, { jobId: job.jobId, stage: stage.stage, taskCount: built });
+      // A stage of no tasks, or one whose count just fell to what its tasks already reached, finishes now.
+      if (marked) await stagesFinish({ db, jobId: job.jobId, stage: stage.stage, completed: 0, failed: 0 });
+      if (marked && built !== stage.taskCount) {
         stoppedBy = new GeoError(
           'incomplete',
           'STAGE_TASK_COUNT_MISMATCH',

@@ -212,7 +212,7 @@ export async function batchesRecordSends(
   if (records.length === 0) return new Map();
   const rejected = records.flatMap((r) => r.rejected.map((x) => ({ batch_id: r.batchId, task_id: x.taskId, reason: x.reason })));
   const notQueued = records.filter((r) => r.status !== 'queued');
-  const { rows } = await db.query<{ batchId: string; gaveUp: number }>(
+  const { rows } = await db.query<{ batchId: string; gaveUp: number; stagesCounted: number }>(
     `WITH outcome AS (
        SELECT * FROM json_to_recordset($1::json)
          AS o(batch_id text, status text, attempts integer, error text, retry_after_ms integer)
@@ -235,25 +235,30 @@ export async function batchesRecordSends(
        WHERE ow.status = 'failed' AND t.batch_id = ow.batch_id AND t.status = 'pending_queue'
          AND t.task_id <> ALL($2::text[]) AND t.task_id <> ALL($5::text[])
        RETURNING t.job_id, t.stage, t.batch_id
-     ), counted AS (
-       -- Failed tasks count toward the stage's end, or it could never complete.
-       UPDATE stages s SET failed_count = s.failed_count + f.n
+     ), updated AS (
+       UPDATE batches b SET
+         status = o.status,
+         attempts = b.attempts + o.attempts,
+         last_error = coalesce(o.error, b.last_error),
+         claimed_until = NULL,
+         claim_token = NULL,
+         next_attempt_at = now() + make_interval(secs => coalesce(o.retry_after_ms, 0) / 1000.0),
+         queued_at = CASE WHEN o.status = 'queued' THEN now() ELSE b.queued_at END
+       FROM outcome o
+       WHERE b.batch_id = o.batch_id AND b.batch_id IN (SELECT batch_id FROM owned)
+       RETURNING b.batch_id
+     ), finished AS (
+       -- Failed tasks count toward the stage's end, and the one that ends it records that exactly once.
+       SELECT geo_stage_finish(f.job_id, f.stage, 0, f.n::int) AS last
        FROM (SELECT job_id, stage, count(*) AS n
              FROM (SELECT job_id, stage FROM rejected UNION ALL SELECT job_id, stage FROM gave_up) x
-             GROUP BY job_id, stage) f
-       WHERE s.job_id = f.job_id AND s.stage = f.stage
+             GROUP BY job_id, stage ORDER BY job_id, stage) f
      )
-     UPDATE batches b SET
-       status = o.status,
-       attempts = b.attempts + o.attempts,
-       last_error = coalesce(o.error, b.last_error),
-       claimed_until = NULL,
-       claim_token = NULL,
-       next_attempt_at = now() + make_interval(secs => coalesce(o.retry_after_ms, 0) / 1000.0),
-       queued_at = CASE WHEN o.status = 'queued' THEN now() ELSE b.queued_at END
-     FROM outcome o
-     WHERE b.batch_id = o.batch_id AND b.batch_id IN (SELECT batch_id FROM owned)
-     RETURNING b.batch_id AS "batchId", (SELECT count(*) FROM gave_up g WHERE g.batch_id = b.batch_id) AS "gaveUp"`,
+     -- Referencing "finished" is what runs it (a plain SELECT in WITH runs only when read);
+     -- it has rows only if some batch was updated, so reading it once per result is enough.
+     SELECT u.batch_id AS "batchId", (SELECT count(*) FROM gave_up g WHERE g.batch_id = u.batch_id) AS "gaveUp",
+            (SELECT count(*) FROM finished) AS "stagesCounted"
+     FROM updated u`,
     [
       JSON.stringify(
         records.map((r) => ({

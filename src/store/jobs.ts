@@ -1,4 +1,5 @@
 import type { Destination } from '../config/destinations.js';
+import type { JobStatus } from '../statuses.js';
 import { InputError } from '../errors.js';
 import type { Queryable } from './pool.js';
 
@@ -11,7 +12,7 @@ export interface JobRow {
   idPrefix: string;
   /** Where its messages go; null for jobs written before destinations were recorded. */
   destination: Destination | null;
-  status: string;
+  status: JobStatus;
   stageCount: number;
   createdAt: Date;
 }
@@ -70,4 +71,21 @@ export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2)
     [prefix, limit],
   );
   return rows.map((r) => r.jobId);
+}
+
+/**
+ * Ends a job (`completed` with its result, or `failed` with the errors that
+ * failed it). Only a job still `processing` changes, so a second advancer
+ * racing the first cannot overwrite it; false when it had already ended.
+ */
+export async function jobsFinish(
+  db: Queryable,
+  params: { jobId: string; status: Exclude<JobStatus, 'processing'>; result?: unknown; errors?: unknown },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE jobs SET status = $2, result = $3::jsonb, errors = $4::jsonb, completed_at = now(), updated_at = now()
+     WHERE job_id = $1 AND status = 'processing'`,
+    [params.jobId, params.status, JSON.stringify(params.result ?? null), JSON.stringify(params.errors ?? null)],
+  );
+  return (rowCount ?? 0) > 0;
 }

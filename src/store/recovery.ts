@@ -155,7 +155,9 @@ export async function tasksPendingInBatches(db: Queryable, batchIds: string[]): 
 
 /**
  * Puts failed batches back to pending (--include-failed): the batch with a
- * fresh attempt count, and its tasks that never reached a worker.
+ * fresh attempt count, and its tasks that never reached a worker. A stage
+ * those failures had finished is open again (and a job they had failed is
+ * `processing` again), so the tasks' completions can finish it anew.
  */
 export async function batchesResetFailed(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
   const { rows } = await db.query<{ reset: number }>(
@@ -168,9 +170,13 @@ export async function batchesResetFailed(db: Queryable, params: { jobId?: string
        FROM reset WHERE tasks.batch_id = reset.batch_id AND tasks.status = 'failed' AND tasks.started_at IS NULL
        RETURNING tasks.job_id, tasks.stage
      ), uncounted AS (
-       UPDATE stages s SET failed_count = s.failed_count - r.n
+       UPDATE stages s SET failed_count = s.failed_count - r.n, completed_at = NULL,
+              status = CASE WHEN s.status IN ('completed', 'failed') THEN 'processing' ELSE s.status END
        FROM (SELECT job_id, stage, count(*) AS n FROM tasks_reset GROUP BY job_id, stage) r
        WHERE s.job_id = r.job_id AND s.stage = r.stage
+     ), reopened AS (
+       UPDATE jobs SET status = 'processing', completed_at = NULL, errors = NULL, updated_at = now()
+       WHERE status = 'failed' AND job_id IN (SELECT job_id FROM tasks_reset)
      )
      SELECT count(*)::int AS reset FROM reset`,
     [params.jobId ?? null, params.transport ?? null],
@@ -244,12 +250,12 @@ export async function tasksReclaimStale(
                  t.task_type AS "taskType", b.transport, j.destination, t.parameters, t.retry_count AS "retryCount",
                  t.attempt,
                  t.status = 'failed' AS exhausted
-     ), counted AS (
-       UPDATE stages s SET failed_count = s.failed_count + f.n
-       FROM (SELECT "jobId", stage, count(*) AS n FROM updated WHERE exhausted GROUP BY "jobId", stage) f
-       WHERE s.job_id = f."jobId" AND s.stage = f.stage
+     ), finished AS (
+       SELECT geo_stage_finish(f."jobId", f.stage, 0, f.n::int) AS last
+       FROM (SELECT "jobId", stage, count(*) AS n FROM updated WHERE exhausted GROUP BY "jobId", stage ORDER BY 1, 2) f
      )
-     SELECT * FROM updated`,
+     -- Reading "finished" is what runs it (see batchesRecordSends).
+     SELECT u.*, (SELECT count(*) FROM finished) AS "stagesCounted" FROM updated u`,
     [
       params.staleAfterSeconds,
       params.maxRetries,

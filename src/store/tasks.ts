@@ -39,3 +39,19 @@ export async function* tasksStreamResults(
     after = rows[rows.length - 1]!.batchIndex;
   }
 }
+
+export interface TaskError {
+  taskId: string;
+  error: string | null;
+}
+
+/** The first failed tasks of a stage with their errors (the partial index over failed tasks serves it). */
+export async function tasksFirstErrors(db: Queryable, params: { jobId: string; stage?: number; limit: number }): Promise<TaskError[]> {
+  const { rows } = await db.query<TaskError>(
+    `SELECT task_id AS "taskId", error FROM tasks
+     WHERE job_id = $1 AND ($2::integer IS NULL OR stage = $2) AND status = 'failed'
+     ORDER BY stage, batch_id, task_index LIMIT $3`,
+    [params.jobId, params.stage ?? null, params.limit],
+  );
+  return rows;
+}

@@ -1,0 +1,82 @@
+import type { JobStatus, StageStatus } from '../statuses.js';
+import type { JobRow } from '../store/jobs.js';
+import type { Queryable } from '../store/pool.js';
+import { statusJob, statusStages } from '../store/status.js';
+import { tasksFirstErrors, type TaskError } from '../store/tasks.js';
+import { getJobType } from './job-types/registry.js';
+
+/** How many failed tasks' errors a status shows. */
+const FIRST_ERRORS = 5;
+
+export interface StageProgress {
+  stage: number;
+  name: string;
+  /** `pending`: not created yet (its input stage has not finished). */
+  status: StageStatus | 'pending';
+  expected: number;
+  written: number;
+  pendingQueue: number;
+  queued: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  elapsedMs: number;
+  /** Finished tasks per second since the stage was created. */
+  tasksPerSecond: number;
+}
+
+export interface JobStatusReport {
+  jobId: string;
+  jobType: string;
+  status: JobStatus;
+  transport: string;
+  /** The first stage not finished, or the last one. */
+  currentStage: number;
+  stages: StageProgress[];
+  elapsedMs: number;
+  tasksPerSecond: number;
+  result: unknown;
+  /** The first failed tasks' errors. */
+  errors: TaskError[];
+}
+
+/** A job's status, current stage, per-stage progress, rate and first errors. */
+export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusReport> {
+  const [times, rows, errors] = await Promise.all([
+    statusJob(db, job.jobId),
+    statusStages(db, job.jobId),
+    tasksFirstErrors(db, { jobId: job.jobId, limit: FIRST_ERRORS }),
+  ]);
+  const now = times!.now.getTime();
+  const definitions = getJobType(job.jobType).stages;
+  const stages: StageProgress[] = definitions.map((definition) => {
+    const row = rows.find((r) => r.stage === definition.stage);
+    if (!row) {
+      return { stage: definition.stage, name: definition.name, status: 'pending', expected: 0, written: 0, pendingQueue: 0, queued: 0,
+        processing: 0, completed: 0, failed: 0, elapsedMs: 0, tasksPerSecond: 0 };
+    }
+    const elapsedMs = (row.completedAt?.getTime() ?? now) - row.createdAt.getTime();
+    const finished = row.completed + row.failed;
+    return {
+      ...row,
+      queued: Math.max(0, row.written - row.pendingQueue - row.processing - finished),
+      elapsedMs,
+      tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
+    };
+  });
+  const current = stages.find((s) => s.status !== 'completed' && s.status !== 'failed') ?? stages[stages.length - 1]!;
+  const elapsedMs = (times!.completedAt?.getTime() ?? now) - times!.createdAt.getTime();
+  const finished = stages.reduce((sum, s) => sum + s.completed + s.failed, 0);
+  return {
+    jobId: job.jobId,
+    jobType: job.jobType,
+    status: job.status,
+    transport: job.processingPath,
+    currentStage: current.stage,
+    stages,
+    elapsedMs,
+    tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
+    result: times!.result,
+    errors,
+  };
+}
