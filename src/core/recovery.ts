@@ -17,7 +17,9 @@ import {
 import { stagesListUnwritten } from '../store/stages.js';
 import type { Transport } from '../transports/transport.js';
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
+import { advanceStages, type Advancement } from './advance.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { MAX_BATCH_SIZE } from './batching.js';
 import { LeaseKeeper } from './leases.js';
 import { resendClaimedBatches } from './resend.js';
 import { recordSentBatches, type SendPolicy } from './send-batch.js';
@@ -81,6 +83,8 @@ export interface RetryPendingResult {
   notWritten: number;
   /** Jobs left alone because their destination is not configured here. */
   unreachable: UnreachableJob[];
+  /** Finished stages this run advanced (next stage queued, or job ended): the sweep for deployments without geo work. */
+  advanced: Advancement[];
   /** With dryRun: what a real run would claim (nothing was changed). */
   wouldClaim?: DueBatch[];
   wouldRequeueStale?: number;
@@ -118,6 +122,7 @@ export async function retryPending(params: {
     stages: [],
     notWritten: 0,
     unreachable: [],
+    advanced: [],
     elapsedMs: 0,
   };
   const finish = async () => {
@@ -167,6 +172,14 @@ export async function retryPending(params: {
       result.staleProcessingRequeued = stale.requeued;
       result.staleProcessingFailed = stale.failed;
       result.stoppedBy = stale.stoppedBy;
+    }
+    if (!result.stoppedBy) {
+      result.advanced = await advanceStages({
+        db,
+        transportFor,
+        options: { leaseSeconds: options.leaseSeconds, concurrency: options.concurrency, batchSize: MAX_BATCH_SIZE, sendPolicy: options.sendPolicy },
+      });
+      result.stoppedBy = result.advanced.find((a) => a.error?.kind === 'dependency')?.error;
     }
   } finally {
     leases.stop();

@@ -20,6 +20,13 @@ export function retryPendingJson(result: RetryPendingResult, dryRun: boolean) {
       error: st.stoppedBy ? { code: st.stoppedBy.code, message: st.stoppedBy.message } : undefined,
     })),
     unreachable: result.unreachable,
+    advancedStages: result.advanced.map((a) => ({
+      jobId: a.jobId,
+      stage: a.stage,
+      action: a.action,
+      nextStage: a.nextStage,
+      error: a.error ? { code: a.error.code, message: a.error.message } : undefined,
+    })),
     failed: result.failed,
     failedTasks: result.failedTasks,
     staleProcessingRequeued: result.staleProcessingRequeued,
@@ -63,6 +70,10 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
   if (result.resetFailedBatches > 0) output.line(`  put ${formatCount(result.resetFailedBatches)} failed batches back to pending`);
   output.line(`  still pending: ${formatCount(result.stillPending)} tasks`);
   renderHeldAndUnwritten(output, result);
+  for (const a of result.advanced) {
+    const what = a.action === 'queued-next-stage' ? `queued stage ${a.nextStage}` : a.action.replace(/-/g, ' ');
+    output.line(`  job ${a.jobId.slice(0, 16)} stage ${a.stage} finished: ${what}${a.error ? ` (${a.error.message})` : ''}`);
+  }
   for (const job of result.unreachable) output.line(`  not reachable: job ${job.jobId.slice(0, 16)} (${job.destination}): ${job.reason}`);
   if (result.failed > 0 || result.failedTasks > 0) {
     output.line(`  gave up: ${formatCount(result.failed)} batches (${formatCount(result.failedTasks)} tasks) are now failed; --include-failed retries them`);
@@ -93,7 +104,7 @@ function renderHeldAndUnwritten(output: Output, result: RetryPendingResult): voi
 export function isQuiet(result: RetryPendingResult): boolean {
   return (
     result.claimedBatches + result.resetFailedBatches + result.stillPending + result.failed === 0 &&
-    result.stages.length + result.unreachable.length === 0 &&
+    result.stages.length + result.unreachable.length + result.advanced.length === 0 &&
     result.staleProcessingRequeued + result.staleProcessingFailed === 0 &&
     !result.stoppedBy
   );
