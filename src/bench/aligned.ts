@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Pool } from '../store/pool.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { dispatchStage } from '../core/dispatch.js';
 import { batchIdFor, idPrefixFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
@@ -14,7 +14,7 @@ import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './wo
  */
 export async function runAligned(params: {
   db: Pool;
-  transport: Transport;
+  transport: TransportProducer;
   job: BenchJob;
   n: number;
   batchSize: number;

@@ -5,7 +5,7 @@ import { benchSchemaCreate } from '../store/bench.js';
 import { ensureEmbeddedServer } from '../store/embedded/server.js';
 import { openStore } from '../store/index.js';
 import { openPool, type Pool } from '../store/pool.js';
-import { createTransport } from '../transports/index.js';
+import { createProducer } from '../transports/index.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { queueEmptier, type QueueEmptier } from './drain.js';
 import * as ep from './endpoints.js';
@@ -102,7 +102,7 @@ async function openPath(
   proxied: Proxied,
 ): Promise<BenchPath & { emptier?: QueueEmptier }> {
   const { config } = opts;
-  if (path === 'local') return { path, transport: await createTransport('local', config) };
+  if (path === 'local') return { path, transport: await createProducer('local', config) };
   const sb = path === 'servicebus';
   const section = sb ? config.servicebus : config.storage;
   const configured = sb ? (config.servicebus.connectionString ?? config.servicebus.namespace) : (config.storage.connectionString ?? config.storage.accountUrl);
@@ -122,7 +122,7 @@ async function openPath(
     const proxy = await proxied('--queue-latency', 'Service Bus', ep.serviceBusEndpoint(direct), opts.queueLatencyMs);
     const servicebus = proxy ? ep.serviceBusVia(direct, proxy) : direct;
     try {
-      const transport = await createTransport(path, { ...config, servicebus });
+      const transport = await createProducer(path, { ...config, servicebus });
       // Emptied on the direct route: the latency proxy is for what is measured.
       const emptier = queueEmptier(path, { ...config, servicebus: direct });
       return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
@@ -138,7 +138,7 @@ async function openPath(
   const direct = { ...config.storage, queue, createQueue: true };
   const proxy = await proxied('--queue-latency', 'Storage Queue', ep.storageEndpoint(direct), opts.queueLatencyMs);
   const storage = proxy ? ep.storageVia(direct, proxy) : direct;
-  const transport = await createTransport(path, { ...config, storage });
+  const transport = await createProducer(path, { ...config, storage });
   const emptier = queueEmptier(path, { ...config, storage: direct });
   return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
 }

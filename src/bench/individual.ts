@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { benchTaskInsert } from '../store/bench.js';
 import type { Pool } from '../store/pool.js';
-import type { TaskMessage } from '../transports/message.js';
-import type { Transport } from '../transports/transport.js';
+import { buildTaskMessage } from '../transports/message.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { idPrefixFor, taskIdFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport } from './timing.js';
@@ -19,7 +19,7 @@ const MAX_CONSECUTIVE_FAILURES = 5;
  */
 export async function runIndividual(params: {
   db: Pool;
-  transport: Transport;
+  transport: TransportProducer;
   job: BenchJob;
   n: number;
   signal?: AbortSignal;
@@ -44,7 +44,7 @@ export async function runIndividual(params: {
     const taskStarted = performance.now();
     const taskId = taskIdFor(idPrefixFor(job.jobId), 1, task.key);
     // Each task is its own unit here, so its batch id is its task id.
-    const message: TaskMessage = {
+    const message = buildTaskMessage({
       taskId,
       jobId: job.jobId,
       jobType: job.jobType,
@@ -52,11 +52,10 @@ export async function runIndividual(params: {
       stage: 1,
       batchId: taskId,
       parameters: task.parameters,
-      attempt: 0,
-    };
+    });
     await benchTaskInsert(db, { ...message, taskIndex: task.index });
     let sent = true;
-    if (!transport.inDatabase) {
+    if (!transport.writesWithTasks) {
       const report = await transport.send([message]);
       sent = report.acknowledged.includes(taskId);
       if (!sent) error = report.error?.message ?? report.rejected[0]?.reason ?? 'the send reported nothing';

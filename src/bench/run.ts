@@ -2,7 +2,7 @@ import { benchTablesClear } from '../store/bench.js';
 import type { TransportName } from '../config/index.js';
 import { GeoError, errorMessage } from '../errors.js';
 import type { Pool } from '../store/pool.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { runAligned } from './aligned.js';
 import { runIndividual } from './individual.js';
 import type { ModeRun } from './mode-run.js';
@@ -14,7 +14,7 @@ export type { ModeSummary } from './summary.js';
 export interface BenchPath {
   path: TransportName;
   /** Unset when the path is skipped. */
-  transport?: Transport;
+  transport?: TransportProducer;
   /** Why the path is not measured (not configured). */
   skipped?: string;
   /** The bench queue the messages go to. */
@@ -97,7 +97,7 @@ export async function runBench(params: {
         await benchTablesClear(db);
         // A queue the bench may send to but not read from (no receive rights)
         // keeps its messages: worth reporting, not worth losing the measurements for.
-        if (!transport.inDatabase && path.reset && !queueCleanupError) {
+        if (!transport.writesWithTasks && path.reset && !queueCleanupError) {
           messagesRemoved += await path.reset(measured.queued).catch((err: unknown) => {
             queueCleanupError = errorMessage(err);
             return 0;
@@ -127,7 +127,7 @@ export async function runBench(params: {
 async function measureOnce(params: {
   db: Pool;
   path: BenchPath;
-  transport: Transport;
+  transport: TransportProducer;
   mode: BenchMode;
   run: number;
   settings: BenchSettings;

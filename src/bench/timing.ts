@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Pool } from '../store/pool.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 
 /** Called after each query with its text, values and start and end times (performance.now()). */
 export type QueryObserver = (text: string, values: unknown[] | undefined, startedAt: number, endedAt: number) => void;
@@ -55,10 +55,10 @@ export function timedPool(pool: Pool, clock: CallClock, observe?: QueryObserver)
 }
 
 /** The transport with every `send` timed into `clock`; otherwise the transport itself. */
-export function timedTransport(transport: Transport, clock: CallClock): Transport {
+export function timedTransport(transport: TransportProducer, clock: CallClock): TransportProducer {
   return {
     name: transport.name,
-    inDatabase: transport.inDatabase,
+    writesWithTasks: transport.writesWithTasks,
     target: transport.target,
     async send(messages) {
       const startedAt = performance.now();

@@ -3,7 +3,7 @@ import { loadConfig, type GeoConfig, type TransportName } from '../config/index.
 import type { TransportResolver } from '../core/targets.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
-import { createTransport, type Transport } from '../transports/index.js';
+import { createProducer, type TransportProducer } from '../transports/index.js';
 import { Output } from './output.js';
 
 export interface GlobalOptions {
@@ -21,8 +21,8 @@ export interface GlobalOptions {
  */
 export class CommandContext {
   private pool?: Pool;
-  private readonly transports: Transport[] = [];
-  private readonly byDestination = new Map<string, Promise<Transport>>();
+  private readonly transports: TransportProducer[] = [];
+  private readonly byDestination = new Map<string, Promise<TransportProducer>>();
 
   constructor(
     readonly config: GeoConfig,
@@ -51,8 +51,8 @@ export class CommandContext {
     return this.pool;
   }
 
-  async transport(name: TransportName = this.config.transport ?? 'local'): Promise<Transport> {
-    const transport = await createTransport(name, this.config);
+  async transport(name: TransportName = this.config.transport ?? 'local'): Promise<TransportProducer> {
+    const transport = await createProducer(name, this.config);
     this.transports.push(transport);
     return transport;
   }
@@ -72,7 +72,7 @@ export class CommandContext {
     let opened = this.byDestination.get(key);
     if (!opened) {
       opened = (async () => {
-        const transport = await createTransport(target.transport, configForDestination(destination, this.config));
+        const transport = await createProducer(target.transport, configForDestination(destination, this.config));
         this.transports.push(transport);
         return transport;
       })();

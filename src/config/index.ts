@@ -45,6 +45,8 @@ const configSchema = z.object({
     createQueue: z.boolean(),
     /** base64 is what the Azure Functions queue trigger expects by default. */
     messageEncoding: z.enum(['base64', 'text']),
+    /** Bounds every Storage Queue request; one that runs out is a retryable error. */
+    timeoutMs: z.coerce.number().int().min(100).max(600_000),
   }),
 });
 
@@ -85,6 +87,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
       queue: blankToUndefined(env.GEO_STORAGE_QUEUE) ?? 'geo-tasks',
       createQueue: flags.createQueue ?? false,
       messageEncoding: flags.messageEncoding ?? blankToUndefined(env.GEO_STORAGE_MESSAGE_ENCODING) ?? 'base64',
+      timeoutMs: blankToUndefined(env.GEO_STORAGE_TIMEOUT_MS) ?? 30_000,
     },
   };
   const parsed = configSchema.safeParse(raw);
@@ -106,6 +109,7 @@ const CONFIG_NAMES: Record<string, string> = {
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',
   'storage.queue': 'GEO_STORAGE_QUEUE',
   'storage.messageEncoding': 'GEO_STORAGE_MESSAGE_ENCODING (--message-encoding)',
+  'storage.timeoutMs': 'GEO_STORAGE_TIMEOUT_MS',
 };
 
 /** Formats zod issues as `name: message` lines a person can act on. */

@@ -3,8 +3,8 @@ import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, ty
 import { asConnectionLoss, type Pool } from '../store/pool.js';
 import { stagesFinish } from '../store/completion.js';
 import { stagesMarkWritten } from '../store/stages.js';
-import type { TaskMessage } from '../transports/message.js';
-import type { Transport } from '../transports/transport.js';
+import { buildTaskMessage, type TaskMessage } from '../transports/message.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { alignedBatches, type PlannedBatch } from './batching.js';
 import { batchIdFor, taskIdFor } from './ids.js';
@@ -40,7 +40,7 @@ export type PhaseObserver = (phase: ProtocolPhase, batchIds: string[]) => void |
 
 export interface DispatchParams {
   db: Pool;
-  transport: Transport;
+  transport: TransportProducer;
   job: { jobId: string; jobType: string; idPrefix: string };
   stage: { stage: number; taskType: string; taskCount: number; batchSize: number };
   tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
@@ -119,16 +119,17 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   if (params.signal?.aborted) onAbort();
 
   const messagesFor = (batchId: string, tasks: TaskDefinition[]): TaskMessage[] =>
-    tasks.map((t) => ({
-      taskId: taskIdFor(job.idPrefix, stage.stage, t.key),
-      jobId: job.jobId,
-      jobType: job.jobType,
-      taskType: stage.taskType,
-      stage: stage.stage,
-      batchId,
-      parameters: t.parameters,
-      attempt: 0,
-    }));
+    tasks.map((t) =>
+      buildTaskMessage({
+        taskId: taskIdFor(job.idPrefix, stage.stage, t.key),
+        jobId: job.jobId,
+        jobType: job.jobType,
+        taskType: stage.taskType,
+        stage: stage.stage,
+        batchId,
+        parameters: t.parameters,
+      }),
+    );
 
   const send = (batchId: string, messages: TaskMessage[], carried?: { queued: number; failed: number }) =>
     sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined });
@@ -149,14 +150,14 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
         transport: transport.name,
         tasks: messages.map((m, i) => ({ taskId: m.taskId, taskIndex: planned.tasks[i]!.index, parameters: m.parameters })),
       })),
-      queued: transport.inDatabase,
+      queued: transport.writesWithTasks,
       leaseSeconds: params.leaseSeconds,
       claimToken: leases.token,
     });
     const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
     for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
     for (const { messages } of mine) createdTasks += messages.length;
-    if (transport.inDatabase) {
+    if (transport.writesWithTasks) {
       for (const { messages } of mine) tally.add({ queued: messages.length });
       return [];
     }

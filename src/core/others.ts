@@ -1,7 +1,7 @@
 import type { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { batchesClaim, batchesStatus } from '../store/batches.js';
 import type { Queryable } from '../store/pool.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { sleep } from './backoff.js';
 import type { LeaseKeeper } from './leases.js';
 import { resendClaimedBatches } from './resend.js';
@@ -17,7 +17,7 @@ const POLL_MS = 200;
  */
 export async function settleOtherSenders(params: {
   db: Queryable;
-  transport: Transport;
+  transport: TransportProducer;
   leases: LeaseKeeper;
   limiter: AdaptiveLimiter;
   policy: SendPolicy;

@@ -15,7 +15,7 @@ import {
   type PendingSummary,
 } from '../store/recovery.js';
 import { stagesListUnwritten } from '../store/stages.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { advanceStages, type Advancement } from './advance.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -228,7 +228,7 @@ async function openDestinations(
   filter: { jobId?: string; transport?: string },
   unreachable: UnreachableJob[],
 ): Promise<TransportResolver> {
-  const opened = new Map<string, Transport>();
+  const opened = new Map<string, TransportProducer>();
   const keyOf = (t: SendTarget) => `${t.transport} ${JSON.stringify(t.destination)}`;
   for (const target of await recoveryTargets(db, filter)) {
     const sendTarget = { transport: target.transport as TransportName, destination: target.destination };

@@ -1,7 +1,8 @@
 import type { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { Queryable } from '../store/pool.js';
 import { tasksPendingInBatches } from '../store/recovery.js';
-import type { Transport } from '../transports/transport.js';
+import { buildTaskMessage } from '../transports/message.js';
+import type { TransportProducer } from '../transports/transport.js';
 import type { LeaseKeeper } from './leases.js';
 import { sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
 
@@ -21,7 +22,7 @@ export interface ClaimedBatch {
  */
 export async function resendClaimedBatches(params: {
   db: Queryable;
-  transportFor: (batch: ClaimedBatch) => Promise<Transport>;
+  transportFor: (batch: ClaimedBatch) => Promise<TransportProducer>;
   batches: ClaimedBatch[];
   leases: LeaseKeeper;
   limiter: AdaptiveLimiter;
@@ -36,16 +37,17 @@ export async function resendClaimedBatches(params: {
       sendClaimedBatch({
         transport: await params.transportFor(batch),
         batchId: batch.batchId,
-        messages: (pending.get(batch.batchId) ?? []).map((t) => ({
-          taskId: t.taskId,
-          jobId: batch.jobId,
-          jobType: batch.jobType,
-          taskType: t.taskType,
-          stage: batch.stage,
-          batchId: batch.batchId,
-          parameters: t.parameters,
-          attempt: 0,
-        })),
+        messages: (pending.get(batch.batchId) ?? []).map((t) =>
+          buildTaskMessage({
+            taskId: t.taskId,
+            jobId: batch.jobId,
+            jobType: batch.jobType,
+            taskType: t.taskType,
+            stage: batch.stage,
+            batchId: batch.batchId,
+            parameters: t.parameters,
+          }),
+        ),
         policy: params.policy,
         limiter: params.limiter,
         leases: params.leases,

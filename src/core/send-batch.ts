@@ -3,7 +3,7 @@ import { batchesRecordSends } from '../store/batches.js';
 import type { Queryable } from '../store/pool.js';
 import type { BatchStatus } from '../statuses.js';
 import type { TaskMessage } from '../transports/message.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import type { LeaseKeeper } from './leases.js';
 import type { AdaptiveLimiter } from '../concurrency/limiter.js';
@@ -34,7 +34,7 @@ export interface BatchSendOutcome {
  * number of batches in flight. A permanent error returns at once.
  */
 export async function sendBatchWithRetry(params: {
-  transport: Transport;
+  transport: TransportProducer;
   messages: TaskMessage[];
   policy: SendPolicy;
   limiter?: AdaptiveLimiter;
@@ -105,7 +105,7 @@ export interface BatchResult {
  * in `leases` (from its insert or claim) and stays held until it is recorded.
  */
 export async function sendClaimedBatch(params: {
-  transport: Transport;
+  transport: TransportProducer;
   batchId: string;
   messages: TaskMessage[];
   policy: SendPolicy;

@@ -3,7 +3,7 @@ import type { JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import { stagesEnsure, stagesGet } from '../store/stages.js';
 import { tasksStreamResults } from '../store/tasks.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { MAX_BATCH_SIZE } from './batching.js';
 import { dispatchStage, type DispatchProgress, type DispatchResult, type PhaseObserver } from './dispatch.js';
 import { retryPolicyOf, type TaskOutcome } from './job-types/job-type.js';
@@ -39,7 +39,7 @@ export interface StageRunResult extends DispatchResult {
  */
 export async function queueStage(params: {
   db: Pool;
-  transport: Transport;
+  transport: TransportProducer;
   job: JobRow;
   stage: number;
   force?: boolean;

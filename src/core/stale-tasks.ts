@@ -3,7 +3,7 @@ import { DependencyError, type GeoError } from '../errors.js';
 import type { TransportResolver } from './targets.js';
 import type { Pool } from '../store/pool.js';
 import { tasksMarkRequeued, tasksReclaimStale, type StaleTask } from '../store/recovery.js';
-import type { TaskMessage } from '../transports/message.js';
+import { buildTaskMessage, type TaskMessage } from '../transports/message.js';
 import { MAX_BATCH_SIZE } from './batching.js';
 import { sendBatchWithRetry, type SendPolicy } from './send-batch.js';
 
@@ -59,19 +59,14 @@ export async function requeueStaleTasks(params: {
   }
 }
 
+/**
+ * A re-delivery after the task's last claim (its worker died): attempt = the
+ * claims so far, the same number a worker's retry after that claim would
+ * carry, so each re-delivery has a message id of its own (see messageIdOf).
+ * At least 1: a task `processing` without a recorded claim is still a re-delivery.
+ */
 function toMessage(task: StaleTask): TaskMessage {
-  return {
-    taskId: task.taskId,
-    jobId: task.jobId,
-    jobType: task.jobType,
-    taskType: task.taskType,
-    stage: task.stage,
-    batchId: task.batchId,
-    parameters: task.parameters,
-    // A re-delivery: its own attempt number, so its message id differs from
-    // the first send's (duplicate detection would drop it otherwise).
-    attempt: task.attempt + 1,
-  };
+  return buildTaskMessage(task, Math.max(1, task.attempt));
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {

@@ -2,7 +2,7 @@ import type { Destination } from '../config/destinations.js';
 import { InputError } from '../errors.js';
 import { jobsInsert } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 import { idPrefixFor } from './ids.js';
 import type { PreparedJob } from './jobs.js';
 import { queueStage, type StageRunOptions, type StageRunResult } from './stage.js';
@@ -19,7 +19,7 @@ export interface SubmitResult extends StageRunResult {
  */
 export async function submitJob(params: {
   db: Pool;
-  transport: Transport;
+  transport: TransportProducer;
   job: PreparedJob;
   /** Where the job's messages go (recorded with the job for retry-pending). */
   destination: Destination;

@@ -1,6 +1,6 @@
 import type { Destination } from '../config/destinations.js';
 import type { TransportName } from '../config/index.js';
-import type { Transport } from '../transports/transport.js';
+import type { TransportProducer } from '../transports/transport.js';
 
 /** Where a job's messages go, as stored with the job (destination null: written before destinations were recorded). */
 export interface SendTarget {
@@ -13,4 +13,4 @@ export interface SendTarget {
  * credentials from configuration; throws DESTINATION_NOT_CONFIGURED when none
  * reach it. Supplied by the CLI, which owns configuration.
  */
-export type TransportResolver = (target: SendTarget) => Promise<Transport>;
+export type TransportResolver = (target: SendTarget) => Promise<TransportProducer>;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { DependencyError, InputError } from '../errors.js';
+import { redact, urlSecrets } from '../secrets/redact.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -57,7 +58,7 @@ export function describeTarget(connectionString: string): string {
 export function translateConnectError(err: unknown, connectionString: string): Error {
   const target = describeTarget(connectionString);
   const code = (err as { code?: string }).code;
-  const reason = redact(err instanceof Error ? err.message : String(err), connectionString);
+  const reason = redact(err instanceof Error ? err.message : String(err), urlSecrets(connectionString));
   switch (code) {
     case '28P01':
     case '28000':
@@ -82,14 +83,4 @@ export function asConnectionLoss(err: unknown): DependencyError | undefined {
     return new DependencyError('DATABASE_CONNECTION_LOST', `lost the connection to PostgreSQL: ${message}`, { cause: err });
   }
   return undefined;
-}
-
-/** Removes the password of `connectionString` from a message, wherever it appears. */
-export function redact(message: string, connectionString: string): string {
-  try {
-    const password = decodeURIComponent(new URL(connectionString).password);
-    return password ? message.split(password).join('***') : message;
-  } catch {
-    return message;
-  }
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The one message format on every queue. Producers build it here and
- * consumers (geo work, Azure Functions) parse it with the same schema.
+ * The one message format on every queue. Producers build it with
+ * `buildTaskMessage` and consumers (geo work, Azure Functions) parse it with
+ * the same schema. Unknown fields are ignored, so fields may be added.
  */
 export const taskMessageSchema = z.object({
   taskId: z.string().min(1),
@@ -17,11 +18,60 @@ export const taskMessageSchema = z.object({
 
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 
+/** What identifies a task on a queue, whatever the delivery. */
+export type TaskMessageFields = Omit<TaskMessage, 'attempt'>;
+
+/**
+ * Builds a task message; the only place one is built. `attempt` is 0 for a
+ * task's first message, including every re-send of its batch after a crash
+ * (the same message again, which Service Bus duplicate detection drops), and
+ * n > 0 for a re-delivery of a task that was already delivered: a retry after
+ * a failed attempt, or a re-queue after its worker died. Callers pass, for a
+ * re-delivery, the number of the attempt it follows (the task's claim count),
+ * which is unique per re-delivery; `messageIdOf` turns it into the message id.
+ */
+export function buildTaskMessage(task: TaskMessageFields, attempt = 0): TaskMessage {
+  return {
+    taskId: task.taskId,
+    jobId: task.jobId,
+    jobType: task.jobType,
+    taskType: task.taskType,
+    stage: task.stage,
+    batchId: task.batchId,
+    parameters: task.parameters,
+    attempt,
+  };
+}
+
+/**
+ * The broker-level message id: the task id for a first message, so a crash
+ * re-send of a batch is deduplicated, and `${taskId}:a${attempt}` for a
+ * re-delivery, so duplicate detection never drops it (it would drop a second
+ * message carrying the task id within its window, and the task would never run).
+ */
+export function messageIdOf(message: TaskMessage): string {
+  return message.attempt === 0 ? message.taskId : `${message.taskId}:a${message.attempt}`;
+}
+
 export function encodeTaskMessage(message: TaskMessage): string {
   return JSON.stringify(message);
 }
 
+/** Parses a body (JSON text, a Buffer of it, or an already decoded object); throws when it is not a task message. */
 export function parseTaskMessage(body: unknown): TaskMessage {
   const value = typeof body === 'string' ? JSON.parse(body) : Buffer.isBuffer(body) ? JSON.parse(body.toString('utf8')) : body;
   return taskMessageSchema.parse(value);
+}
+
+/** `parseTaskMessage` that reports a bad body as a one-line reason instead of throwing. */
+export function tryParseTaskMessage(body: unknown): { message: TaskMessage } | { parseError: string } {
+  try {
+    return { message: parseTaskMessage(body) };
+  } catch (err) {
+    if (err instanceof z.ZodError) {
+      const issues = err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      return { parseError: `not a task message (${issues})` };
+    }
+    return { parseError: `not JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
 }

@@ -1,28 +1,19 @@
-import { DefaultAzureCredential } from '@azure/identity';
-import {
-  ServiceBusClient,
-  type ServiceBusMessage,
-  type ServiceBusMessageBatch,
-  type ServiceBusSender,
-} from '@azure/service-bus';
-import type { GeoConfig } from '../config/index.js';
-import { DependencyError, InputError } from '../errors.js';
-import { encodeTaskMessage, type TaskMessage } from './message.js';
-import { classifyServiceBusError, redactAll } from './servicebus-errors.js';
-import type { SendReport, Transport } from './transport.js';
-
-type ServiceBusConfig = GeoConfig['servicebus'];
+import type { ServiceBusMessage, ServiceBusMessageBatch, ServiceBusSender } from '@azure/service-bus';
+import { encodeTaskMessage, messageIdOf, type TaskMessage } from './message.js';
+import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
+import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
+import type { SendReport, TransportProducer } from './transport.js';
 
 /**
- * Azure Service Bus: one database batch is one ServiceBusMessageBatch (split
- * into parts only when 100 messages exceed the size limit). messageId is the
- * task id, so with duplicate detection on the queue a re-send is dropped.
+ * Azure Service Bus, producer half: one database batch is one
+ * ServiceBusMessageBatch (split into parts only when 100 messages exceed the
+ * size limit). The message id is messageIdOf(message): the task id on a first
+ * send, so with duplicate detection on the queue a re-sent batch is dropped.
  * One client and one sender per process, opened (and checked) before anything
  * is written, so a wrong key or queue fails with nothing in the database.
  */
-export async function createServiceBusTransport(config: ServiceBusConfig): Promise<Transport> {
-  const { client, namespace, secrets } = connect(config);
-  const target = `Service Bus queue ${config.queue} in namespace ${namespace}`;
+export async function createServiceBusProducer(config: ServiceBusConfig): Promise<TransportProducer> {
+  const { client, target, redact } = connectServiceBus(config);
   const sender = client.createSender(config.queue);
   try {
     // Opens the link: authentication and the queue's existence are checked here.
@@ -30,14 +21,14 @@ export async function createServiceBusTransport(config: ServiceBusConfig): Promi
   } catch (err) {
     await sender.close().catch(() => undefined);
     await client.close().catch(() => undefined);
-    throw preflightError(err, target, secrets);
+    throw preflightError(err, target, redact);
   }
   let closed = false;
   return {
     name: 'servicebus',
-    inDatabase: false,
+    writesWithTasks: false,
     target,
-    send: (messages) => sendBatch(sender, messages, target, secrets),
+    send: (messages) => sendBatch(sender, messages, target, redact),
     async close() {
       if (closed) return;
       closed = true;
@@ -47,45 +38,18 @@ export async function createServiceBusTransport(config: ServiceBusConfig): Promi
   };
 }
 
-function connect(config: ServiceBusConfig): { client: ServiceBusClient; namespace: string; secrets: string[] } {
-  const options = {
-    // The core retries with its own backoff and adapts concurrency; SDK-level
-    // retries on top would multiply the wait. A short operation timeout keeps
-    // a dropped connection from hanging a send for the SDK's default minute.
-    retryOptions: { maxRetries: 1, retryDelayInMs: 100, maxRetryDelayInMs: 1_000, timeoutInMs: config.timeoutMs },
-  };
-  if (config.connectionString) {
-    const fields = parseConnectionString(config.connectionString);
-    const endpoint = fields.get('endpoint');
-    if (!endpoint) {
-      throw new InputError('CONFIG_INVALID', 'GEO_SERVICEBUS_CONNECTION_STRING: has no Endpoint=sb://<namespace>/');
-    }
-    const namespace = endpoint.replace(/^sb:\/\//i, '').replace(/\/+$/, '');
-    const secrets = [fields.get('sharedaccesskey') ?? '', fields.get('sharedaccesssignature') ?? ''];
-    try {
-      return { client: new ServiceBusClient(config.connectionString, options), namespace, secrets };
-    } catch (err) {
-      const reason = redactAll(err instanceof Error ? err.message : String(err), secrets);
-      throw new InputError('CONFIG_INVALID', `GEO_SERVICEBUS_CONNECTION_STRING: ${reason}`, { cause: err });
-    }
-  }
-  if (config.namespace) {
-    const namespace = config.namespace.includes('.') ? config.namespace : `${config.namespace}.servicebus.windows.net`;
-    return { client: new ServiceBusClient(namespace, new DefaultAzureCredential(), options), namespace, secrets: [] };
-  }
-  throw new InputError(
-    'CONFIG_INVALID',
-    'the servicebus transport needs GEO_SERVICEBUS_CONNECTION_STRING, or GEO_SERVICEBUS_NAMESPACE with Microsoft Entra ID',
-  );
-}
-
-async function sendBatch(sender: ServiceBusSender, messages: TaskMessage[], target: string, secrets: string[]): Promise<SendReport> {
+async function sendBatch(
+  sender: ServiceBusSender,
+  messages: TaskMessage[],
+  target: string,
+  redact: (text: string) => string,
+): Promise<SendReport> {
   const report: SendReport = { acknowledged: [], rejected: [] };
   let parts: Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }>;
   try {
     parts = await packParts(sender, messages, report);
   } catch (err) {
-    report.error = classifyServiceBusError(err, target, secrets);
+    report.error = classifyServiceBusError(err, target, redact);
     return report;
   }
   // Parts go one after another: a part is acknowledged or not as a whole, and
@@ -95,7 +59,7 @@ async function sendBatch(sender: ServiceBusSender, messages: TaskMessage[], targ
       await sender.sendMessages(part.batch);
       report.acknowledged.push(...part.taskIds);
     } catch (err) {
-      report.error = classifyServiceBusError(err, target, secrets);
+      report.error = classifyServiceBusError(err, target, redact);
       break;
     }
   }
@@ -134,29 +98,13 @@ async function packParts(
   return parts;
 }
 
+/** The Service Bus form of a task message; the consumer's deliverLater sends the same. */
 export function toServiceBusMessage(message: TaskMessage): ServiceBusMessage {
   return {
     body: message,
     contentType: 'application/json',
-    messageId: message.taskId,
+    messageId: messageIdOf(message),
     subject: message.taskType,
     applicationProperties: { jobId: message.jobId, stage: message.stage, batchId: message.batchId, taskType: message.taskType },
   };
-}
-
-function preflightError(err: unknown, target: string, secrets: string[]): Error {
-  const classified = classifyServiceBusError(err, target, secrets);
-  if (classified.code === 'SERVICEBUS_MESSAGING_ENTITY_NOT_FOUND') {
-    return new InputError('QUEUE_NOT_FOUND', `${target} does not exist; create it (see README, "Service Bus")`, { cause: err });
-  }
-  return new DependencyError(classified.code, `cannot use ${classified.message}`, { cause: err });
-}
-
-function parseConnectionString(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const part of text.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-  }
-  return fields;
 }

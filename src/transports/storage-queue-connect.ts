@@ -1,12 +1,16 @@
 import { AnonymousCredential, QueueServiceClient, type QueueClient, type StoragePipelineOptions } from '@azure/storage-queue';
 import type { GeoConfig } from '../config/index.js';
 import { DependencyError, InputError } from '../errors.js';
-import { describeError, isConnectionFailure, isIdentityError, isTimeout, redactor, type QueueWhere } from './storage-queue-errors.js';
+import { parseConnectionString } from '../config/connection-string.js';
+import { redactor, urlSecrets } from '../secrets/redact.js';
+import { describeError, isConnectionFailure, isIdentityError, isTimeout, type QueueWhere } from './storage-queue-errors.js';
 
 export type StorageConfig = GeoConfig['storage'];
 
 export interface ConnectedQueue {
   client: QueueClient;
+  /** The account's client, for the poison queue next to the task queue. */
+  service: QueueServiceClient;
   where: QueueWhere;
   redact: (text: string) => string;
 }
@@ -48,7 +52,7 @@ export async function connectStorageQueue(
     // An identity that may only send (Storage Queue Data Message Sender) can
     // be refused this read. The queue's existence then cannot be checked; the
     // first send will tell (a missing queue stops the run as a permanent error).
-    if (info.code === 'AuthorizationPermissionMismatch' && !config.createQueue) return { client, where, redact };
+    if (info.code === 'AuthorizationPermissionMismatch' && !config.createQueue) return { client, service, where, redact };
     if (info.status === 401 || info.status === 403) {
       const check = config.connectionString
         ? 'check the key or SAS in GEO_STORAGE_CONNECTION_STRING'
@@ -68,7 +72,7 @@ export async function connectStorageQueue(
       cause: err,
     });
   }
-  return { client, where, redact };
+  return { client, service, where, redact };
 }
 
 async function serviceClient(
@@ -76,8 +80,7 @@ async function serviceClient(
   pipeline: StoragePipelineOptions,
 ): Promise<{ service: QueueServiceClient; redact: (t: string) => string }> {
   if (config.connectionString) {
-    const parts = connectionStringParts(config.connectionString);
-    const redact = redactor([parts.AccountKey ?? '', parts.SharedAccessSignature ?? '']);
+    const redact = redactor(parseConnectionString(config.connectionString).secrets());
     try {
       return { service: QueueServiceClient.fromConnectionString(config.connectionString, pipeline), redact };
     } catch (err) {
@@ -87,7 +90,7 @@ async function serviceClient(
   if (config.accountUrl) {
     const url = new URL(config.accountUrl);
     const sas = url.searchParams.get('sig');
-    const redact = redactor([sas ?? '', url.search.slice(1)]);
+    const redact = redactor(urlSecrets(config.accountUrl));
     // A URL that carries a SAS is its own credential; otherwise Entra ID.
     const credential = sas ? new AnonymousCredential() : new (await import('@azure/identity')).DefaultAzureCredential();
     return { service: new QueueServiceClient(config.accountUrl, credential, pipeline), redact };
@@ -99,12 +102,14 @@ async function serviceClient(
   );
 }
 
-/** `Key=Value;...` pairs; values (base64 keys) may contain `=`. */
-function connectionStringParts(connectionString: string): Record<string, string> {
-  const parts: Record<string, string> = {};
-  for (const pair of connectionString.split(';')) {
-    const at = pair.indexOf('=');
-    if (at > 0) parts[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
-  }
-  return parts;
+/**
+ * How message text is stored: base64 of the UTF-8 JSON (what the Azure
+ * Functions queue trigger expects by default) or the JSON text itself.
+ */
+export function codecFor(encoding: StorageConfig['messageEncoding']): { encode(text: string): string; decode(stored: string): string } {
+  if (encoding === 'text') return { encode: (text) => text, decode: (stored) => stored };
+  return {
+    encode: (text) => Buffer.from(text, 'utf8').toString('base64'),
+    decode: (stored) => Buffer.from(stored, 'base64').toString('utf8'),
+  };
 }

@@ -46,19 +46,29 @@ export function isTooLarge(info: StatusInfo): boolean {
 }
 
 /**
- * Translates one failed sendMessage into geo's terms. Busy (503) lowers the
- * number of batches in flight; server errors, timeouts and lost connections
- * are retried by the core with backoff; anything the same request would get
- * again (403, 404, a malformed request) stops the run.
+ * Translates one failed Storage Queue request into geo's terms. Busy (503)
+ * lowers the number of batches in flight; server errors, timeouts and lost
+ * connections are retried by the core with backoff; anything the same
+ * request would get again (403, 404, a malformed request) stops the run. On a
+ * received message, a pop receipt that no longer matches (the visibility
+ * timeout ran out and another receiver took it) is LOCK_LOST.
  */
-export function classifySendError(err: unknown, where: QueueWhere, redact: (text: string) => string): TransportError {
+export function classifyStorageError(
+  err: unknown,
+  where: QueueWhere,
+  redact: (text: string) => string,
+  operation = 'send',
+): TransportError {
   const info = describeError(err, redact);
   const on = `storage queue ${where.queue} in account ${where.account}`;
   const tag = [info.status, info.code].filter((x) => x !== undefined).join(' ');
   const suffix = tag ? ` (${tag})` : '';
   const message = (what: string) => `${what} on ${on}${suffix}: ${info.detail}`;
   if (isTimeout(err)) {
-    return new TransportError('STORAGE_TIMEOUT', `send timed out on ${on}`, { retryable: true, cause: err });
+    return new TransportError('STORAGE_TIMEOUT', `${operation} timed out on ${on}`, { retryable: true, cause: err });
+  }
+  if (info.code === 'PopReceiptMismatch' || info.code === 'MessageNotFound') {
+    return new TransportError('LOCK_LOST', message(`${operation}: the message is no longer ours`), { retryable: false, cause: err });
   }
   // Azure answers an overloaded partition with 503 ServerBusy or 500 OperationTimedOut.
   if (info.status === 503 || info.status === 429 || (info.status === 500 && info.code === 'OperationTimedOut')) {
@@ -80,24 +90,11 @@ export function classifySendError(err: unknown, where: QueueWhere, redact: (text
     // A token refresh can fail transiently; the core still stops after a few batches in a row.
     return new TransportError('STORAGE_TOKEN', message('could not get a Microsoft Entra ID token'), { retryable: true, cause: err });
   }
-  return new TransportError('STORAGE_SEND_FAILED', message('send failed'), { retryable: false, cause: err });
+  return new TransportError('STORAGE_SEND_FAILED', message(`${operation} failed`), { retryable: false, cause: err });
 }
 
 /** Errors of @azure/identity: no credential found, or the token request failed. */
 export function isIdentityError(err: unknown): boolean {
   const name = (err as { name?: unknown })?.name;
   return name === 'CredentialUnavailableError' || name === 'AuthenticationError' || name === 'AggregateAuthenticationError';
-}
-
-/**
- * Removes the account key and SAS signatures from text before it can reach
- * an error message, whatever the SDK chose to put there.
- */
-export function redactor(secrets: string[]): (text: string) => string {
-  const known = secrets.filter((s) => s.length >= 8);
-  return (text) => {
-    let out = text;
-    for (const secret of known) out = out.split(secret).join('[redacted]');
-    return out.replace(/\b(sig|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi, '$1=[redacted]');
-  };
 }

@@ -2,9 +2,9 @@ import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue';
 import type { TransportError } from '../errors.js';
 import { encodeTaskMessage } from './message.js';
-import { connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
-import { classifySendError, describeError, isTooLarge } from './storage-queue-errors.js';
-import type { SendReport, Transport } from './transport.js';
+import { codecFor, connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
+import { classifyStorageError, describeError, isTooLarge } from './storage-queue-errors.js';
+import type { SendReport, TransportProducer } from './transport.js';
 
 /** Azure Storage Queue's limit on one message, counted on the encoded text. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -12,12 +12,12 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export interface StorageQueueOptions {
   /** Requests in flight across all batches of this process. */
   maxInFlight?: number;
-  /** Client-side limit on one request: the SDK's own timeout only tells the server. */
+  /** Client-side limit on one request (default GEO_STORAGE_TIMEOUT_MS): the SDK's own timeout only tells the server. */
   requestTimeoutMs?: number;
 }
 
 /**
- * Azure Storage Queue. The service has no batch send, so a batch is up to
+ * Azure Storage Queue, producer half. The service has no batch send, so a batch is up to
  * 100 concurrent single sends, bounded across batches by `maxInFlight`.
  *
  * Each acknowledged send is reported in the batch's SendReport and the core
@@ -28,11 +28,12 @@ export interface StorageQueueOptions {
  * duplicate detection (unlike Service Bus) consumers must be idempotent on
  * the message's task id.
  */
-export async function createStorageQueueTransport(config: StorageConfig, options: StorageQueueOptions = {}): Promise<Transport> {
+export async function createStorageQueueProducer(config: StorageConfig, options: StorageQueueOptions = {}): Promise<TransportProducer> {
   // A send that times out after the service took it is sent again: a
-  // duplicate. So the limit sits well above a busy service's latency (30 s,
-  // the service's own default), and only catches connections that went dead.
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  // duplicate. So the default (30 s, the service's own) sits well above a
+  // busy service's latency, and only catches connections that went dead or
+  // an endpoint that stopped answering.
+  const requestTimeoutMs = options.requestTimeoutMs ?? config.timeoutMs;
   // One try per request: the core retries with its own backoff and re-sends
   // only what is unacknowledged. The SDK's default (4 tries, 4 s doubling
   // delays) would hold a batch for minutes during an outage.
@@ -42,12 +43,12 @@ export async function createStorageQueueTransport(config: StorageConfig, options
     // endpoint may fail faster.
     timeoutMs: Math.min(requestTimeoutMs, 10_000),
   });
-  const encode = config.messageEncoding === 'base64' ? toBase64 : (text: string) => text;
+  const { encode } = codecFor(config.messageEncoding);
   const slots = new AdaptiveLimiter(options.maxInFlight ?? 256);
 
   return {
     name: 'storage-queue',
-    inDatabase: false,
+    writesWithTasks: false,
     target: `storage queue ${where.queue} in account ${where.account}`,
     async send(messages) {
       const report: SendReport = { acknowledged: [], rejected: [] };
@@ -67,7 +68,7 @@ export async function createStorageQueueTransport(config: StorageConfig, options
             // The service's own count disagrees with ours: still this task's fault alone.
             report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
           } else {
-            errors.push(classifySendError(failure, where, redact));
+            errors.push(classifyStorageError(failure, where, redact));
           }
         }),
       );
@@ -105,8 +106,3 @@ function worstOf(errors: TransportError[]): TransportError | undefined {
 function tooLargeReason(bytes: number, encoding: string): string {
   return `message is ${bytes.toLocaleString('en-US')} bytes after ${encoding} encoding; Azure Storage Queue accepts at most ${MAX_MESSAGE_BYTES.toLocaleString('en-US')} bytes (64 KiB)`;
 }
-
-function toBase64(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64');
-}
-

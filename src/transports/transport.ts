@@ -16,21 +16,90 @@ export interface SendReport {
 }
 
 /**
- * A queue that task messages go to. Implementations translate their SDK's
- * errors into TransportError (retryable, throttled or permanent) at this
- * boundary and know nothing about PostgreSQL.
+ * The producer half: where task messages go. Implementations translate their
+ * SDK's errors into TransportError (retryable, throttled or permanent) at
+ * this boundary and know nothing about PostgreSQL.
  */
-export interface Transport {
+export interface TransportProducer {
   readonly name: TransportName;
   /**
-   * True when messages live in geo's own database and are written in the same
-   * transaction as the tasks (the `local` transport): no send step exists.
+   * True when writing a task row with status `queued` is its message (the
+   * `local` transport, whose queue is the tasks table): the core writes the
+   * batch `queued` in one transaction and has nothing to send, record or
+   * recover. False for brokers: the batch protocol's steps 2 and 3 apply.
    */
-  readonly inDatabase: boolean;
+  readonly writesWithTasks: boolean;
   /** Human-readable target, safe to print (never a key). */
   readonly target: string;
   /** Sends one batch of at most 100 messages. Never throws for a send failure: reports it. */
   send(messages: TaskMessage[]): Promise<SendReport>;
   /** Releases connections. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/** One delivery of a message, as a consumer received it. */
+export interface ReceivedMessage {
+  /** The body as delivered (decoded from base64 where the queue encodes it), for logs and dead-lettering. */
+  readonly body: unknown;
+  /** The task message, when the body is one. */
+  readonly message?: TaskMessage;
+  /** Why the body is not a task message (not JSON, wrong fields); set exactly when `message` is not. */
+  readonly parseError?: string;
+  /** Deliveries of this message so far, this one included (1 on the first). */
+  readonly deliveryCount: number;
+  /** The broker's id of the message (Service Bus: the task id or `${taskId}:a${attempt}`). */
+  readonly messageId: string;
+  /**
+   * The transport's handle on this delivery: a lock token, a pop receipt (it
+   * changes on every renew and deliverLater), a task id. For logs only.
+   */
+  readonly receipt: string;
+  /** Until when this delivery is ours (lock, visibility, lease); `renew` moves it. */
+  readonly lockedUntil: Date;
+  /**
+   * Set when receiving already claimed the task in the database (the local
+   * transport): the worker must not call geo_claim_task again.
+   */
+  readonly claimed?: { attempt: number };
+}
+
+/**
+ * The consumer half: receives deliveries and settles each exactly once with
+ * complete, abandon, deadLetter or deliverLater. Errors are TransportErrors
+ * (a lost lock is `LOCK_LOST`, not retryable: the message comes back to
+ * another receiver on its own).
+ */
+export interface TransportConsumer {
+  readonly name: TransportName;
+  readonly target: string;
+  /**
+   * Up to `max` deliveries; waits up to `waitMs` for the first one and
+   * returns an empty list when none came. A malformed body is delivered with
+   * `parseError` set, never dropped: the caller dead-letters it.
+   */
+  receive(max: number, waitMs: number): Promise<ReceivedMessage[]>;
+  /** The work is done: remove the message. */
+  complete(m: ReceivedMessage): Promise<void>;
+  /** Give it back now, for any receiver (its delivery count grows). */
+  abandon(m: ReceivedMessage): Promise<void>;
+  /** Never deliver it again: the dead-letter queue (Service Bus), `<queue>-poison` (Storage Queue). */
+  deadLetter(m: ReceivedMessage, reason: string, description: string): Promise<void>;
+  /**
+   * Deliver `next` (the task's next attempt) at `at`, then settle this
+   * delivery. Service Bus: a new scheduled message with id messageIdOf(next);
+   * Storage Queue: the same message, hidden until `at`.
+   */
+  deliverLater(m: ReceivedMessage, at: Date, next: TaskMessage): Promise<void>;
+  /** Extends the lock (visibility, lease) by the transport's lock duration; returns the new expiry. */
+  renew(m: ReceivedMessage): Promise<Date>;
+  /** Stops receiving and releases connections; unsettled deliveries come back when their locks expire. Safe twice. */
+  close(): Promise<void>;
+}
+
+/** What every consumer is opened with. */
+export interface ConsumerOptions {
+  /** Names this consumer in the database's leases (the local transport). */
+  worker: string;
+  /** Lock time for transports where the receiver chooses it (Storage Queue visibility, local lease). */
+  leaseSeconds: number;
 }

@@ -5,7 +5,7 @@ import { openBenchEnvironment } from '../../src/bench/environment.js';
 import { benchTablesClear } from '../../src/store/bench.js';
 import { loadConfig } from '../../src/config/index.js';
 import { runBench, type BenchResult } from '../../src/bench/run.js';
-import { createLocalTransport } from '../../src/transports/local.js';
+import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport } from '../support/fake-transport.js';
 import { submitHelloWorld } from '../support/submit.js';
@@ -35,7 +35,7 @@ async function benchSchemas(): Promise<string[]> {
 
 describe('bench isolation and clean-up', () => {
   it('measures in a schema of its own, drops it, and leaves every real row as it was', async () => {
-    await submitHelloWorld(db.pool, createLocalTransport(), { n: 1_234, name: 'real' });
+    await submitHelloWorld(db.pool, createLocalProducer(), { n: 1_234, name: 'real' });
     // A schema a crashed bench left behind (nobody holds its lock): swept by the next bench.
     await db.pool.query('CREATE SCHEMA geo_bench_deadbeef00; CREATE TABLE geo_bench_deadbeef00.tasks (id int)');
     const before = await publicSnapshot();

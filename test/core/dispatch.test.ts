@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchReport } from '../../src/core/batch-report.js';
 import { batchIdFor, idPrefixFor, jobIdFor } from '../../src/core/ids.js';
-import { createLocalTransport } from '../../src/transports/local.js';
+import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport, busyError, permanentError } from '../support/fake-transport.js';
 import { submitHelloWorld, taskStatusCounts } from '../support/submit.js';
@@ -16,7 +16,7 @@ afterAll(async () => {
 
 describe('dispatch on the local transport', () => {
   it('writes 10,000 tasks as 100 aligned batches of 100, all queued, and the report matches SQL', async () => {
-    const result = await submitHelloWorld(db.pool, createLocalTransport(), { n: 10_000, name: 'local' });
+    const result = await submitHelloWorld(db.pool, createLocalProducer(), { n: 10_000, name: 'local' });
     expect(result).toMatchObject({ tasks: 10_000, batches: 100, queued: 10_000, pendingQueue: 0, failed: 0, createdTasks: 10_000 });
 
     const jobId = jobIdFor('hello_world', { n: 10_000, name: 'local' });
@@ -47,8 +47,8 @@ describe('dispatch on the local transport', () => {
   });
 
   it('resubmitting the same job returns the same id and creates nothing', async () => {
-    const first = await submitHelloWorld(db.pool, createLocalTransport(), { n: 250, name: 'again' });
-    const second = await submitHelloWorld(db.pool, createLocalTransport(), { name: 'again', n: '250' });
+    const first = await submitHelloWorld(db.pool, createLocalProducer(), { n: 250, name: 'again' });
+    const second = await submitHelloWorld(db.pool, createLocalProducer(), { name: 'again', n: '250' });
     expect(second.jobId).toBe(first.jobId);
     expect(second.jobCreated).toBe(false);
     expect(second.createdTasks).toBe(0);
@@ -59,7 +59,7 @@ describe('dispatch on the local transport', () => {
   it('an abort (Ctrl-C) stops taking new batches, keeps finished ones, and a rerun completes the rest', async () => {
     const controller = new AbortController();
     const params = { n: 3_000, name: 'abort' };
-    const first = await submitHelloWorld(db.pool, createLocalTransport(), params, {
+    const first = await submitHelloWorld(db.pool, createLocalProducer(), params, {
       concurrency: 1,
       signal: controller.signal,
       onProgress: (p) => {
@@ -70,14 +70,14 @@ describe('dispatch on the local transport', () => {
     expect(first.queued).toBeGreaterThanOrEqual(1_000);
     expect(first.queued + first.notWritten).toBe(3_000);
     expect(first.pendingQueue).toBe(0);
-    const second = await submitHelloWorld(db.pool, createLocalTransport(), params);
+    const second = await submitHelloWorld(db.pool, createLocalProducer(), params);
     expect(second).toMatchObject({ queued: 3_000, createdTasks: first.notWritten });
   });
 
   it('two concurrent submits of one job create every task once and both report it fully queued', async () => {
     const [a, b] = await Promise.all([
-      submitHelloWorld(db.pool, createLocalTransport(), { n: 5_000, name: 'race' }),
-      submitHelloWorld(db.pool, createLocalTransport(), { n: 5_000, name: 'race' }),
+      submitHelloWorld(db.pool, createLocalProducer(), { n: 5_000, name: 'race' }),
+      submitHelloWorld(db.pool, createLocalProducer(), { n: 5_000, name: 'race' }),
     ]);
     expect(a.createdTasks + b.createdTasks).toBe(5_000);
     expect(a.queued).toBe(5_000);

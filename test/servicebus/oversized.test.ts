@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { dispatchStage } from '../../src/core/dispatch.js';
 import { idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { jobsInsert } from '../../src/store/jobs.js';
-import { createTransport } from '../../src/transports/index.js';
+import { createProducer } from '../../src/transports/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
 import { drainQueue } from '../support/servicebus-receive.js';
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 it('one task too large for Service Bus fails alone with a specific error; the other 99 arrive', async () => {
   const config = loadConfig({ GEO_SERVICEBUS_CONNECTION_STRING: peer.connectionString(), GEO_SERVICEBUS_TIMEOUT_MS: '2000' });
-  const transport = await createTransport('servicebus', config);
+  const transport = await createProducer('servicebus', config);
   try {
     const jobId = jobIdFor('oversized', {});
     await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', destination: { transport: 'servicebus' }, idPrefix: idPrefixFor(jobId), stageCount: 1 });

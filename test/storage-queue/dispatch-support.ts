@@ -5,8 +5,8 @@ import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import type { Pool } from '../../src/store/pool.js';
 import { parseTaskMessage } from '../../src/transports/message.js';
-import { createStorageQueueTransport } from '../../src/transports/storage-queue.js';
-import type { Transport } from '../../src/transports/transport.js';
+import { createStorageQueueProducer } from '../../src/transports/storage-queue.js';
+import type { TransportProducer } from '../../src/transports/transport.js';
 import type { Azurite } from '../support/azurite.js';
 import { taskStatusCounts } from '../support/submit.js';
 
@@ -19,13 +19,13 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
       return jobId;
     },
 
-    transport(queue: string, messageEncoding: 'base64' | 'text' = 'base64'): Promise<Transport> {
-      return createStorageQueueTransport({ connectionString: azurite.connectionString, queue, createQueue: true, messageEncoding });
+    transport(queue: string, messageEncoding: 'base64' | 'text' = 'base64'): Promise<TransportProducer> {
+      return createStorageQueueProducer({ connectionString: azurite.connectionString, queue, createQueue: true, messageEncoding, timeoutMs: 30_000 });
     },
 
     dispatch(params: {
       jobId: string;
-      transport: Transport;
+      transport: TransportProducer;
       count: number;
       tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
       batchSize?: number;

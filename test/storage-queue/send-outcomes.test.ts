@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sendBatchWithRetry } from '../../src/core/send-batch.js';
 import { DependencyError, InputError, TransportError } from '../../src/errors.js';
 import type { TaskMessage } from '../../src/transports/message.js';
-import { createStorageQueueTransport } from '../../src/transports/storage-queue.js';
+import { createStorageQueueProducer } from '../../src/transports/storage-queue.js';
 import type { StorageConfig } from '../../src/transports/storage-queue-connect.js';
 import { DEV_KEY } from '../support/azurite.js';
 
@@ -91,6 +91,7 @@ function config(overrides: Partial<StorageConfig> = {}): StorageConfig {
     queue: 'scripted-queue',
     createQueue: false,
     messageEncoding: 'base64',
+    timeoutMs: 30_000,
     ...overrides,
   };
 }
@@ -120,7 +121,7 @@ describe('storage-queue send outcomes', () => {
     [{ status: 403, code: 'AuthorizationPermissionMismatch' }, { code: 'STORAGE_FORBIDDEN', retryable: false, throttled: false }],
     [{ status: 404, code: 'QueueNotFound' }, { code: 'QUEUE_NOT_FOUND', retryable: false, throttled: false }],
   ] as Array<[Reply, Partial<TransportError>]>)('reports %j as %j, naming account and queue', async (scripted, expected) => {
-    const transport = await createStorageQueueTransport(config());
+    const transport = await createStorageQueueProducer(config());
     onSend = (_text, n) => (n % 2 === 0 ? undefined : scripted);
     const report = await transport.send(messages(10));
     expect(report.acknowledged.length).toBeGreaterThan(0);
@@ -132,7 +133,7 @@ describe('storage-queue send outcomes', () => {
   });
 
   it('times out a send the service never answers, as retryable', async () => {
-    const transport = await createStorageQueueTransport(config(), { requestTimeoutMs: 300 });
+    const transport = await createStorageQueueProducer(config(), { requestTimeoutMs: 300 });
     onSend = () => 'hang';
     const started = Date.now();
     const report = await transport.send(messages(3));
@@ -141,7 +142,7 @@ describe('storage-queue send outcomes', () => {
   });
 
   it('re-sends only the unacknowledged part of a partly sent batch', async () => {
-    const transport = await createStorageQueueTransport(config());
+    const transport = await createStorageQueueProducer(config());
     const failedOnce = new Set<string>();
     onSend = (text) => {
       const id = taskIdOf(text);
@@ -156,7 +157,7 @@ describe('storage-queue send outcomes', () => {
   });
 
   it('keeps requests in flight under the global bound across concurrent batches', async () => {
-    const transport = await createStorageQueueTransport(config(), { maxInFlight: 16 });
+    const transport = await createStorageQueueProducer(config(), { maxInFlight: 16 });
     const reports = await Promise.all([0, 1, 2].map((b) => transport.send(messages(100, b * 100))));
     expect(reports.flatMap((r) => r.acknowledged)).toHaveLength(300);
     expect(maxActive).toBeLessThanOrEqual(16);
@@ -164,7 +165,7 @@ describe('storage-queue send outcomes', () => {
   });
 
   it('never puts the account key into an error, whatever the service echoes', async () => {
-    const transport = await createStorageQueueTransport(config());
+    const transport = await createStorageQueueProducer(config());
     onSend = () => ({ status: 400, code: 'InvalidInput', message: `scripted AccountKey=${DEV_KEY} sig=abc%2Bdef` });
     const report = await transport.send(messages(1));
     expect(report.error).toMatchObject({ retryable: false });
@@ -177,14 +178,14 @@ describe('storage-queue send outcomes', () => {
 describe('storage-queue preflight', () => {
   it('lets an identity that may only send pass (it cannot read queue properties)', async () => {
     onPreflight = () => ({ status: 403, code: 'AuthorizationPermissionMismatch' });
-    const transport = await createStorageQueueTransport(config());
+    const transport = await createStorageQueueProducer(config());
     expect(transport.target).toBe('storage queue scripted-queue in account devstoreaccount1');
     expect((await transport.send(messages(2))).acknowledged).toHaveLength(2);
   });
 
   it('reports an unreachable service as a dependency error naming the queue', async () => {
     const unreachable = config({ connectionString: config().connectionString!.replace(`:${port}/`, ':1/') });
-    const err = await createStorageQueueTransport(unreachable).catch((e: unknown) => e);
+    const err = await createStorageQueueProducer(unreachable).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DependencyError);
     expect(err).toMatchObject({ code: 'STORAGE_UNREACHABLE' });
     expect((err as Error).message).toContain('storage queue scripted-queue in account devstoreaccount1');
@@ -192,12 +193,12 @@ describe('storage-queue preflight', () => {
 
   it('gives up on a service that never answers within the request timeout', async () => {
     onPreflight = () => 'hang';
-    const err = await createStorageQueueTransport(config(), { requestTimeoutMs: 300 }).catch((e: unknown) => e);
+    const err = await createStorageQueueProducer(config(), { requestTimeoutMs: 300 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'STORAGE_UNREACHABLE' });
   });
 
   it('rejects an invalid queue name as input', async () => {
-    const err = await createStorageQueueTransport(config({ queue: 'Bad_Name' })).catch((e: unknown) => e);
+    const err = await createStorageQueueProducer(config({ queue: 'Bad_Name' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
     expect((err as Error).message).toContain('GEO_STORAGE_QUEUE');
   });

@@ -1,15 +1,15 @@
 import type { TransportName } from '../../src/config/index.js';
 import { TransportError } from '../../src/errors.js';
 import type { TaskMessage } from '../../src/transports/message.js';
-import type { SendReport, Transport } from '../../src/transports/transport.js';
+import type { SendReport, TransportProducer } from '../../src/transports/transport.js';
 
 /**
  * A transport for pure-logic tests of the batch protocol: records what it
  * was given and fails on demand. Never a substitute for the real transports'
  * integration tests.
  */
-export class FakeTransport implements Transport {
-  readonly inDatabase = false;
+export class FakeTransport implements TransportProducer {
+  readonly writesWithTasks = false;
   readonly target = 'the fake queue';
   readonly sent: TaskMessage[][] = [];
   /**

@@ -10,14 +10,14 @@ import { stagesEnsure } from '../../src/store/stages.js';
 import type { StageRunOptions } from '../../src/core/stage.js';
 import { submitJob, type SubmitResult } from '../../src/core/submit.js';
 import type { Pool } from '../../src/store/pool.js';
-import type { Transport } from '../../src/transports/transport.js';
+import type { TransportProducer } from '../../src/transports/transport.js';
 
 export const FAST_SEND_POLICY = { maxAttempts: 3, baseMs: 5, maxMs: 20 };
 
 /** Submits hello_world through the core with test-friendly defaults. */
 export function submitHelloWorld(
   db: Pool,
-  transport: Transport,
+  transport: TransportProducer,
   params: Record<string, unknown>,
   options: Partial<StageRunOptions> = {},
 ): Promise<SubmitResult> {

@@ -1,0 +1,102 @@
+import type { ServiceBusReceivedMessage, ServiceBusSender } from '@azure/service-bus';
+import { TransportError } from '../errors.js';
+import { tryParseTaskMessage, type TaskMessage } from './message.js';
+import { toServiceBusMessage } from './servicebus.js';
+import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
+import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
+import { SettlementGate } from './settlement-gate.js';
+import type { ReceivedMessage, TransportConsumer } from './transport.js';
+
+/** Service Bus caps a dead-letter reason and description (4 KiB of application properties in all). */
+const MAX_REASON_CHARS = 1_024;
+
+/**
+ * Azure Service Bus, consumer half: a peekLock receiver. Locks are renewed by
+ * the caller through `renew` (the SDK's own auto-renewal is off, so a lock is
+ * held only while the worker holds the task; a hung handler does not keep a
+ * message away from other workers for the SDK's default five minutes).
+ * deliverLater sends the next attempt as a scheduled message (its own message
+ * id, so duplicate detection keeps it) and then completes the original.
+ * Settlements pass through a SettlementGate (rhea 3.0.5 merges dispositions).
+ */
+export async function createServiceBusConsumer(config: ServiceBusConfig): Promise<TransportConsumer> {
+  const { client, target, redact } = connectServiceBus(config);
+  const receiver = client.createReceiver(config.queue, { receiveMode: 'peekLock', maxAutoLockRenewalDurationInMs: 0 });
+  try {
+    // Opens the receiver's session: authentication and the queue's existence are checked here.
+    await receiver.peekMessages(1);
+  } catch (err) {
+    await receiver.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    throw preflightError(err, target, redact);
+  }
+  const deliveries = new WeakMap<ReceivedMessage, ServiceBusReceivedMessage>();
+  const gate = new SettlementGate();
+  let sender: ServiceBusSender | undefined;
+  let closed = false;
+
+  const fail = (what: string) => (err: unknown) => {
+    throw classifyServiceBusError(err, `${what} on ${target}`, redact);
+  };
+  const sdkMessage = (m: ReceivedMessage): ServiceBusReceivedMessage => {
+    const sb = deliveries.get(m);
+    if (!sb) throw new TransportError('NOT_RECEIVED_HERE', `${target}: the message was not received by this consumer`, { retryable: false });
+    return sb;
+  };
+
+  return {
+    name: 'servicebus',
+    target,
+    async receive(max, waitMs) {
+      const received = await receiver.receiveMessages(max, { maxWaitTimeInMs: waitMs }).catch(fail('receive'));
+      return received.map((sb) => {
+        const m = toReceived(sb);
+        deliveries.set(m, sb);
+        return m;
+      });
+    },
+    complete: (m) => gate.run('complete', () => receiver.completeMessage(sdkMessage(m))).catch(fail('complete')),
+    abandon: (m) => gate.run('other', () => receiver.abandonMessage(sdkMessage(m))).catch(fail('abandon')),
+    deadLetter: (m, reason, description) =>
+      gate
+        .run('other', () =>
+          receiver.deadLetterMessage(sdkMessage(m), {
+            deadLetterReason: reason.slice(0, MAX_REASON_CHARS),
+            deadLetterErrorDescription: description.slice(0, MAX_REASON_CHARS),
+          }),
+        )
+        .catch(fail('dead-letter')),
+    async deliverLater(m, at, next: TaskMessage) {
+      const original = sdkMessage(m);
+      sender ??= client.createSender(config.queue);
+      // Sent before the original is completed: a crash in between leaves two
+      // deliveries of the task (the completion API answers the extra one), never none.
+      await sender.sendMessages({ ...toServiceBusMessage(next), scheduledEnqueueTimeUtc: at }).catch(fail('schedule'));
+      await gate.run('complete', () => receiver.completeMessage(original)).catch(fail('complete'));
+    },
+    async renew(m) {
+      const until = await receiver.renewMessageLock(sdkMessage(m)).catch(fail('renew lock'));
+      (m as { lockedUntil: Date }).lockedUntil = until;
+      return until;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sender?.close().catch(() => undefined);
+      await receiver.close().catch(() => undefined);
+      await client.close().catch(() => undefined);
+    },
+  };
+}
+
+function toReceived(sb: ServiceBusReceivedMessage): ReceivedMessage {
+  const parsed = tryParseTaskMessage(sb.body);
+  return {
+    body: sb.body,
+    ...parsed,
+    deliveryCount: sb.deliveryCount ?? 1,
+    messageId: String(sb.messageId ?? ''),
+    receipt: sb.lockToken ?? '',
+    lockedUntil: sb.lockedUntilUtc ?? new Date(),
+  };
+}

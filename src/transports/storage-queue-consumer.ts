@@ -1,0 +1,161 @@
+import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
+import { pause } from '../concurrency/pause.js';
+import { InputError, TransportError } from '../errors.js';
+import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
+import { codecFor, connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
+import { classifyStorageError } from './storage-queue-errors.js';
+import type { ConsumerOptions, ReceivedMessage, TransportConsumer } from './transport.js';
+
+/** The service's maximum per receive request. */
+const RECEIVE_BATCH = 32;
+/** Receive requests at once when more than one request's worth is asked for. */
+const MAX_PARALLEL_RECEIVES = 8;
+/** Empty receives back off from the first to the last delay (the service bills every request). */
+const POLL_MS = { first: 100, max: 2_000 };
+/** The service's limit on a visibility timeout. */
+const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
+const POISON_SUFFIX = '-poison';
+
+interface Held {
+  messageId: string;
+  popReceipt: string;
+}
+
+/**
+ * Azure Storage Queue, consumer half. A received message is hidden for
+ * `leaseSeconds` (its visibility timeout); renew pushes that out, abandon
+ * makes it visible at once, deliverLater hides it until the retry time with
+ * the next attempt's text (the same message comes back, its dequeueCount
+ * grown). Every update changes the pop receipt, which this consumer tracks.
+ * deadLetter moves the message to `<queue>-poison` (created when missing, as
+ * the Azure Functions runtime does) with the reason, then deletes it. Every
+ * request is bounded by GEO_STORAGE_TIMEOUT_MS.
+ */
+export async function createStorageQueueConsumer(config: StorageConfig, options: ConsumerOptions): Promise<TransportConsumer> {
+  if (config.queue.length > 63 - POISON_SUFFIX.length) {
+    throw new InputError('CONFIG_INVALID', `GEO_STORAGE_QUEUE: "${config.queue}" leaves no room for its poison queue's name (at most 56 characters)`);
+  }
+  const timeoutMs = config.timeoutMs;
+  const { client, service, where, redact } = await connectStorageQueue(config, {
+    pipeline: { retryOptions: { maxTries: 1, tryTimeoutInMs: timeoutMs } },
+    timeoutMs,
+  });
+  const codec = codecFor(config.messageEncoding);
+  const target = `storage queue ${where.queue} in account ${where.account}`;
+  const held = new WeakMap<ReceivedMessage, Held>();
+  const visibility = Math.max(1, Math.min(MAX_VISIBILITY_SECONDS, Math.round(options.leaseSeconds)));
+  const stopping = new AbortController();
+  let poison: Promise<QueueClient> | undefined;
+
+  const limit = () => ({ abortSignal: AbortSignal.timeout(timeoutMs) });
+  const fail = (operation: string) => (err: unknown) => {
+    throw classifyStorageError(err, where, redact, operation);
+  };
+  const holdOf = (m: ReceivedMessage): Held => {
+    const h = held.get(m);
+    if (!h) throw new TransportError('NOT_RECEIVED_HERE', `${target}: the message was not received by this consumer`, { retryable: false });
+    return h;
+  };
+  /** Hides the message for `seconds` (optionally with new text) and keeps the new pop receipt. */
+  const update = async (m: ReceivedMessage, seconds: number, operation: string, text?: string): Promise<Date> => {
+    const h = holdOf(m);
+    const answer = await client.updateMessage(h.messageId, h.popReceipt, text, seconds, limit()).catch(fail(operation));
+    h.popReceipt = answer.popReceipt!;
+    const until = answer.nextVisibleOn ?? new Date(Date.now() + seconds * 1000);
+    Object.assign(m, { receipt: h.popReceipt, lockedUntil: until });
+    return until;
+  };
+  const receiveOnce = async (max: number): Promise<ReceivedMessage[]> => {
+    const requests = Math.min(MAX_PARALLEL_RECEIVES, Math.ceil(max / RECEIVE_BATCH));
+    const answers = await Promise.all(
+      Array.from({ length: requests }, (_, i) =>
+        client
+          .receiveMessages({ numberOfMessages: Math.min(RECEIVE_BATCH, max - i * RECEIVE_BATCH), visibilityTimeout: visibility, ...limit() })
+          .catch(fail('receive')),
+      ),
+    );
+    return answers.flatMap((a) => a.receivedMessageItems).map((item) => {
+      const m = toReceived(item, codec.decode);
+      held.set(m, { messageId: item.messageId, popReceipt: item.popReceipt });
+      return m;
+    });
+  };
+
+  return {
+    name: 'storage-queue',
+    target,
+    async receive(max, waitMs) {
+      const deadline = Date.now() + waitMs;
+      for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
+        const received = await receiveOnce(Math.max(1, max));
+        const left = deadline - Date.now();
+        if (received.length > 0 || left <= 0 || stopping.signal.aborted) return received;
+        await pause(Math.min(delay, left), stopping.signal);
+      }
+    },
+    async complete(m) {
+      const h = holdOf(m);
+      await client.deleteMessage(h.messageId, h.popReceipt, limit()).catch(fail('delete'));
+    },
+    async abandon(m) {
+      await update(m, 0, 'abandon');
+    },
+    async deliverLater(m, at, next: TaskMessage) {
+      const seconds = Math.max(0, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil((at.getTime() - Date.now()) / 1000)));
+      await update(m, seconds, 'deliver later', codec.encode(encodeTaskMessage(next)));
+    },
+    renew: (m) => update(m, visibility, 'renew'),
+    async deadLetter(m, reason, description) {
+      const h = holdOf(m);
+      poison ??= (async () => {
+        const queue = service.getQueueClient(`${config.queue}${POISON_SUFFIX}`);
+        await queue.createIfNotExists(limit());
+        return queue;
+      })().catch((err: unknown) => {
+        poison = undefined;
+        return fail('create poison queue')(err);
+      });
+      const poisonQueue = await poison;
+      const text = codec.encode(JSON.stringify(poisonBody(m, reason, description)));
+      // Copied before the original is deleted: a crash in between leaves the
+      // message in both queues, never in neither.
+      await poisonQueue.sendMessage(text, limit()).catch(fail('move to poison queue'));
+      await client.deleteMessage(h.messageId, h.popReceipt, limit()).catch(fail('delete'));
+    },
+    async close() {
+      stopping.abort();
+    },
+  };
+}
+
+function toReceived(item: DequeuedMessageItem, decode: (stored: string) => string): ReceivedMessage {
+  const body = decode(item.messageText);
+  return {
+    body,
+    ...tryParseTaskMessage(body),
+    deliveryCount: item.dequeueCount,
+    messageId: item.messageId,
+    receipt: item.popReceipt,
+    lockedUntil: item.nextVisibleOn,
+  };
+}
+
+/**
+ * The poison message: the task message with a `deadLetter` field (still a
+ * valid task message, so it can be moved back to the task queue as it is),
+ * or, for a body that is not a JSON object, the body as text under `body`.
+ */
+function poisonBody(m: ReceivedMessage, reason: string, description: string): Record<string, unknown> {
+  const deadLetter = { reason, description, deliveryCount: m.deliveryCount, messageId: m.messageId, at: new Date().toISOString() };
+  const original = typeof m.body === 'string' ? jsonObject(m.body) : undefined;
+  return original ? { ...original, deadLetter } : { deadLetter, body: String(m.body) };
+}
+
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
