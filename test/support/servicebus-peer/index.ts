@@ -27,7 +27,7 @@
 // Habits that keep tests fast: pass maxAutoLockRenewalDurationInMs: 0 to receivers in lock-expiry
 // tests (the SDK renews locks otherwise); close SDK clients before peer.close() when you can.
 import { writeDispositionsOneByOne } from './internals.js';
-import { AmqpServer } from './server.js';
+import { AmqpServer, PEER_CONTAINER_ID } from './server.js';
 import { FaultController } from './faults.js';
 import { Listener } from './listener.js';
 import { QueueRegistry } from './registry.js';
@@ -55,7 +55,7 @@ export { DEFAULT_KEY_NAME, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_TEST_KEY } from './
 const HOST = '127.0.0.1';
 
 export async function startServiceBusPeer(opts: ServiceBusPeerOptions = {}): Promise<ServiceBusPeer> {
-  await writeDispositionsOneByOne();
+  await writeDispositionsOneByOne(PEER_CONTAINER_ID);
   const log = opts.log ?? ((): void => {});
   const credentials = { keyName: opts.keyName ?? DEFAULT_KEY_NAME, key: opts.key ?? DEFAULT_TEST_KEY };
   const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;

@@ -156,7 +156,7 @@ interface DispositionDelivery {
   id: number;
   state: unknown;
   settled: boolean;
-  link: { is_receiver(): boolean; session: { output(frame: unknown): void } };
+  link: { is_receiver(): boolean; session: { output(frame: unknown): void }; connection?: { container?: { id?: string } } };
 }
 interface SessionSides {
   incoming: { updated: DispositionDelivery[]; process(session: unknown): void };
@@ -174,8 +174,13 @@ let dispositionsFixed = false;
  * transfer followed by a rejected one are both reported accepted. Under
  * concurrent sends the SDK then resolves a send the peer rejected (a lost
  * batch), so the peer writes one disposition per delivery, as Service Bus does.
+ *
+ * Only the peer's own sessions (those of container `containerId`) are
+ * changed: the SDK's rhea is the same module in a test process, and its
+ * client side must keep rhea's real behaviour, or a test could not see the
+ * bug a geo consumer has to work around (transports/settlement-gate.ts).
  */
-export async function writeDispositionsOneByOne(): Promise<void> {
+export async function writeDispositionsOneByOne(containerId: string): Promise<void> {
   if (dispositionsFixed) return;
   dispositionsFixed = true;
   const framesModule = (await import('rhea/lib/frames.js')) as unknown as { default?: FramesModule } & FramesModule;
@@ -186,18 +191,24 @@ export async function writeDispositionsOneByOne(): Promise<void> {
       d.link.session.output(frames.disposition({ role: d.link.is_receiver(), first: d.id, last: d.id, state: d.state, settled: d.settled }));
     }
   };
+  // A session belongs to one connection, so its first delivery tells whose it is.
+  const isPeers = (deliveries: DispositionDelivery[]): boolean => deliveries[0]?.link.connection?.container?.id === containerId;
   const incoming = Object.getPrototypeOf(probe.incoming) as SessionSides['incoming'];
   const incomingProcess = incoming.process;
   incoming.process = function (this: SessionSides['incoming'], session: unknown): void {
-    writeEach(this.updated);
-    this.updated = [];
+    if (isPeers(this.updated)) {
+      writeEach(this.updated);
+      this.updated = [];
+    }
     incomingProcess.call(this, session);
   };
   const outgoing = Object.getPrototypeOf(probe.outgoing) as SessionSides['outgoing'];
   const outgoingProcess = outgoing.process;
   outgoing.process = function (this: SessionSides['outgoing']): void {
-    writeEach(this.pending_dispositions);
-    this.pending_dispositions = [];
+    if (isPeers(this.pending_dispositions)) {
+      writeEach(this.pending_dispositions);
+      this.pending_dispositions = [];
+    }
     outgoingProcess.call(this);
   };
 }

@@ -70,6 +70,27 @@ function peek(queue: PeerQueue, body: Body): Reply {
   return { status: 200, description: 'OK', body: { messages } };
 }
 
+/**
+ * sender.scheduleMessages(): each entry holds an encoded message (with its
+ * x-opt-scheduled-enqueue-time annotation) and its id. Stored like a send,
+ * so duplicate detection and the scheduled hold apply the same way.
+ */
+function scheduleMessages(queue: PeerQueue, body: Body): Reply {
+  const entries = body.messages;
+  if (!Array.isArray(entries) || entries.length === 0) return badRequest('messages is missing.');
+  const sequenceNumbers: number[] = [];
+  for (const entry of entries as Array<Record<string, unknown>>) {
+    const encoded = entry?.message;
+    if (!Buffer.isBuffer(encoded)) return badRequest('each scheduled entry needs an encoded message.');
+    const msg = rhea.message.decode(encoded) as unknown as Message;
+    const messageId = typeof entry['message-id'] === 'string' ? (entry['message-id'] as string) : String(msg.message_id);
+    msg.message_id = messageId;
+    queue.enqueue([{ messageId, msg, sizeBytes: encoded.length }], Date.now());
+    sequenceNumbers.push(queue.lastSequenceNumber);
+  }
+  return { status: 200, description: 'OK', body: { 'sequence-numbers': sequenceNumbers.map((n) => rhea.types.wrap_long(n)) } };
+}
+
 export function handleManagement(queue: PeerQueue, request: Message): Reply {
   const operation = appProperty(request, 'operation');
   const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Body;
@@ -80,6 +101,8 @@ export function handleManagement(queue: PeerQueue, request: Message): Reply {
       return updateDisposition(queue, body);
     case 'com.microsoft:peek-message':
       return peek(queue, body);
+    case 'com.microsoft:schedule-message':
+      return scheduleMessages(queue, body);
     default:
       return {
         status: 501,

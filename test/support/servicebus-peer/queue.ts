@@ -1,9 +1,10 @@
 // In-memory queue: available messages, peekLock locks, deferral, dead-letter
-// sub-queue and duplicate detection. Every per-message operation is O(1).
+// sub-queue, scheduled messages and duplicate detection. Every per-message operation is O(1).
 import type { Message } from 'rhea';
 import type { DecodedMessage } from './codec.js';
 import { DuplicateWindow } from './dedupe.js';
 import { LockTable, type Lock, type QueuedMessage } from './locks.js';
+import { ScheduledMessages, scheduledTimeOf } from './scheduled.js';
 import type { PeerQueueOptions } from './types.js';
 
 /** What a queue needs from a receiver link attached to it. */
@@ -23,6 +24,11 @@ export class PeerQueue {
   /** Abandoned or expired messages: served before new ones, as the broker does. */
   private returned: QueuedMessage[] = [];
   private readonly deferred = new Map<number, QueuedMessage>();
+  /** Sent with a scheduled enqueue time still in the future: not deliverable before it. */
+  private readonly scheduled = new ScheduledMessages((m) => {
+    this.available.push(m);
+    this.schedulePump();
+  });
   private readonly dedupe: DuplicateWindow | undefined;
   private dropped = 0;
   private seq = 0;
@@ -50,11 +56,32 @@ export class PeerQueue {
         continue;
       }
       this.seq += 1;
-      this.available.push({ seq: this.seq, enqueuedAt: now, decoded, deliveryCount: 0 });
+      const at = scheduledTimeOf(decoded.msg, now);
+      // Service Bus stamps a scheduled message's enqueued time when it becomes active.
+      if (at !== undefined) this.scheduled.add({ seq: this.seq, enqueuedAt: at, decoded, deliveryCount: 0 }, at);
+      else this.available.push({ seq: this.seq, enqueuedAt: now, decoded, deliveryCount: 0 });
     }
     this.dropped += duplicates;
     if (batch.length > duplicates) this.schedulePump();
     return duplicates;
+  }
+
+  /** The sequence number the next stored message gets (schedule-message replies with them). */
+  get lastSequenceNumber(): number {
+    return this.seq;
+  }
+
+  scheduledIds(): string[] {
+    return this.scheduled.messages().map((m) => m.decoded.messageId);
+  }
+
+  /** Dead-lettered messages with the reason and description they were dead-lettered with. */
+  deadLetters(): Array<{ messageId: string; reason?: string; description?: string }> {
+    return (this.deadLetter?.activeMessages() ?? []).map((m) => {
+      const props = (m.decoded.msg.application_properties ?? {}) as Record<string, unknown>;
+      const text = (key: string) => (typeof props[key] === 'string' ? (props[key] as string) : undefined);
+      return { messageId: m.decoded.messageId, reason: text('DeadLetterReason'), description: text('DeadLetterErrorDescription') };
+    });
   }
 
   hasAvailable(): boolean {
@@ -150,6 +177,7 @@ export class PeerQueue {
     this.head = 0;
     this.returned = [];
     this.deferred.clear();
+    this.scheduled.clear();
     this.locks.clear();
     this.deadLetter?.purge();
   }
@@ -183,6 +211,7 @@ export class PeerQueue {
     for (const detach of this.links.values()) detach(condition, description);
     this.links.clear();
     this.locks.dispose();
+    this.scheduled.clear();
     this.deadLetter?.dispose(condition, description);
   }
 }

@@ -59,6 +59,8 @@ export class QueueRegistry {
       deadLetterCount: () => queue.deadLetter?.activeCount() ?? 0,
       messageIds: () => queue.messageIds(),
       deadLetterIds: () => queue.deadLetter?.messageIds() ?? [],
+      deadLetters: () => queue.deadLetters(),
+      scheduledIds: () => queue.scheduledIds(),
       duplicatesDropped: () => queue.duplicatesDropped(),
       purge: () => queue.purge(),
     };

@@ -30,6 +30,9 @@ export interface ServerDeps {
 
 const SETTLEMENTS: SettlementKind[] = ['accepted', 'released', 'modified', 'rejected'];
 
+/** The peer's rhea container id; its connections are the peer's side. */
+export const PEER_CONTAINER_ID = 'servicebus-test-peer';
+
 export class AmqpServer {
   private readonly container: Container;
   private readonly connections: ConnectionSet;
@@ -40,7 +43,7 @@ export class AmqpServer {
     // treat_modified_as_released off: abandon must be handled once, not twice.
     this.connections = new ConnectionSet(deps.log);
     this.container = rhea.create_container({
-      id: 'servicebus-test-peer',
+      id: PEER_CONTAINER_ID,
       treat_modified_as_released: false,
       receiver_options: { autoaccept: false },
     });
@@ -49,7 +52,7 @@ export class AmqpServer {
 
   accept(socket: Socket): void {
     // Server-side options only; rhea's typings describe client connections (host/port required).
-    const options = { id: `peer-${socket.remotePort ?? 0}`, container_id: 'servicebus-test-peer' };
+    const options = { id: `peer-${socket.remotePort ?? 0}`, container_id: PEER_CONTAINER_ID };
     const amqp = this.container.create_connection(options as unknown as ConnectionOptions);
     const conn = this.connections.add(amqp);
     socket.once('close', () => conn.release());

@@ -51,6 +51,10 @@ export interface PeerQueueView {
   messageIds(): string[];
   /** Ids in the dead-letter list, in sequence-number order. */
   deadLetterIds(): string[];
+  /** The dead-letter list with each message's DeadLetterReason and DeadLetterErrorDescription. */
+  deadLetters(): Array<{ messageId: string; reason?: string; description?: string }>;
+  /** Ids of messages scheduled for later (not counted as active until their time), in due order. */
+  scheduledIds(): string[];
   /** Messages acknowledged but not stored because duplicate detection recognised their id. */
   duplicatesDropped(): number;
   /** Removes active and dead-lettered messages; duplicate-detection history is kept. */
