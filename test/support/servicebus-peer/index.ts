@@ -24,6 +24,12 @@
 // - a message over maxMessageSize, or an unknown $management operation (501): 'MessageSizeExceeded',
 //   'GeneralError'.
 //
+// Consumer-side behaviour: a message sent with scheduledEnqueueTimeUtc (the x-opt-scheduled-enqueue-time
+// annotation) or through sender.scheduleMessages ($management schedule-message) is held until its time
+// (queue(name).scheduledIds()); dead-lettered messages keep DeadLetterReason/DeadLetterErrorDescription
+// (queue(name).deadLetters()). The peer writes its own dispositions one per delivery, but leaves the
+// SDK's rhea (the same module in a test process) as it is, so client-side rhea bugs stay visible.
+//
 // Habits that keep tests fast: pass maxAutoLockRenewalDurationInMs: 0 to receivers in lock-expiry
 // tests (the SDK renews locks otherwise); close SDK clients before peer.close() when you can.
 import { writeDispositionsOneByOne } from './internals.js';
