@@ -3,7 +3,7 @@ import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue'
 import type { TransportError } from '../errors.js';
 import { encodeTaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
-import { classifyStorageError, describeError, isTooLarge } from './storage-queue-errors.js';
+import { classifyStorageError, describeError, isTimeout, isTooLarge } from './storage-queue-errors.js';
 import type { SendReport, TransportProducer } from './transport.js';
 
 /** Azure Storage Queue's limit on one message, counted on the encoded text. */
@@ -44,13 +44,14 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
     timeoutMs: Math.min(requestTimeoutMs, 10_000),
   });
   const { encode } = codecFor(config.messageEncoding);
-  const slots = new AdaptiveLimiter(options.maxInFlight ?? 256);
+  const requests = new RequestSlots(client, options.maxInFlight ?? 256, requestTimeoutMs);
 
   return {
     name: 'storage-queue',
     writesWithTasks: false,
     target: `storage queue ${where.queue} in account ${where.account}`,
     async send(messages) {
+      const startedAt = Date.now();
       const report: SendReport = { acknowledged: [], rejected: [] };
       const errors: TransportError[] = [];
       await Promise.all(
@@ -61,7 +62,7 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
             report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
             return;
           }
-          const failure = await sendOne(client, text, slots, requestTimeoutMs);
+          const failure = await requests.send(text, startedAt);
           if (failure === undefined) {
             report.acknowledged.push(message.taskId);
           } else if (isTooLarge(describeError(failure, redact))) {
@@ -82,19 +83,43 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
   };
 }
 
-/** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
-async function sendOne(client: QueueClient, text: string, slots: AdaptiveLimiter, timeoutMs: number): Promise<unknown> {
-  await slots.acquire();
-  try {
-    // core-client's per-request timeout (a plain timer, cheaper at thousands
-    // of sends per second than an AbortSignal.timeout each). The storage SDK
-    // passes it through without declaring it; a test proves it still fires.
-    await client.sendMessage(text, { requestOptions: { timeout: timeoutMs } } as QueueSendMessageOptions);
-    return undefined;
-  } catch (err) {
-    return err ?? new Error('send failed');
-  } finally {
-    slots.release();
+/**
+ * The process's requests in flight, under one bound. Requests wait for a slot,
+ * so on an endpoint that stopped answering each would wait out its own
+ * timeout in turn: thousands of queued sends times GEO_STORAGE_TIMEOUT_MS, a
+ * submit that never ends. So once a request times out, every request of a
+ * send that began before then fails at once with that timeout, unsent (the
+ * core retries them with backoff); sends begun after it try the endpoint
+ * again. One attempt of a send therefore lasts about one timeout at most.
+ */
+class RequestSlots {
+  private readonly slots: AdaptiveLimiter;
+  private lastTimeout: { at: number; error: unknown } | undefined;
+
+  constructor(
+    private readonly client: QueueClient,
+    maxInFlight: number,
+    private readonly timeoutMs: number,
+  ) {
+    this.slots = new AdaptiveLimiter(maxInFlight);
+  }
+
+  /** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
+  async send(text: string, sendStartedAt: number): Promise<unknown> {
+    await this.slots.acquire();
+    try {
+      if (this.lastTimeout && this.lastTimeout.at >= sendStartedAt) return this.lastTimeout.error;
+      // core-client's per-request timeout (a plain timer, cheaper at thousands
+      // of sends per second than an AbortSignal.timeout each). The storage SDK
+      // passes it through without declaring it; a test proves it still fires.
+      await this.client.sendMessage(text, { requestOptions: { timeout: this.timeoutMs } } as QueueSendMessageOptions);
+      return undefined;
+    } catch (err) {
+      if (isTimeout(err)) this.lastTimeout = { at: Date.now(), error: err };
+      return err ?? new Error('send failed');
+    } finally {
+      this.slots.release();
+    }
   }
 }
 

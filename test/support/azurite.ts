@@ -33,6 +33,13 @@ export interface Azurite {
   stop(): Promise<void>;
   /** Starts it again on the same port (with the same data when persistent). */
   start(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP): connections stay open and requests are
+   * accepted by the kernel, but nothing answers, as with a hung endpoint.
+   */
+  suspend(): void;
+  /** Lets a suspended Azurite run again (SIGCONT). */
+  resume(): void;
   /** Stops it and removes its data; call it in afterAll. */
   dispose(): Promise<void>;
 }
@@ -78,6 +85,8 @@ export async function startAzurite(opts: { persistent?: boolean } = {}): Promise
     if (!proc) return;
     child = undefined;
     if (proc.exitCode !== null) return;
+    // A suspended process would hold SIGTERM until the 20 s SIGKILL below.
+    proc.kill('SIGCONT');
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGTERM');
     // Generous: a persistent Azurite saves its state while shutting down.
@@ -100,6 +109,12 @@ export async function startAzurite(opts: { persistent?: boolean } = {}): Promise
     connectionStringWithKey: withKey,
     start,
     stop,
+    suspend() {
+      if (!child?.kill('SIGSTOP')) throw new Error('azurite is not running');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async dispose() {
       await stop();
       await fs.rm(location, { recursive: true, force: true });
