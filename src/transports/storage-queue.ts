@@ -51,7 +51,7 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
     writesWithTasks: false,
     target: `storage queue ${where.queue} in account ${where.account}`,
     async send(messages) {
-      const startedAt = Date.now();
+      const epoch = requests.epoch();
       const report: SendReport = { acknowledged: [], rejected: [] };
       const errors: TransportError[] = [];
       await Promise.all(
@@ -62,7 +62,7 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
             report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
             return;
           }
-          const failure = await requests.send(text, startedAt);
+          const failure = await requests.send(text, epoch);
           if (failure === undefined) {
             report.acknowledged.push(message.taskId);
           } else if (isTooLarge(describeError(failure, redact))) {
@@ -94,7 +94,9 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
  */
 class RequestSlots {
   private readonly slots: AdaptiveLimiter;
-  private lastTimeout: { at: number; error: unknown } | undefined;
+  /** Timeouts seen so far, and the last one's error. */
+  private timeouts = 0;
+  private lastTimeout: unknown;
 
   constructor(
     private readonly client: QueueClient,
@@ -104,18 +106,26 @@ class RequestSlots {
     this.slots = new AdaptiveLimiter(maxInFlight);
   }
 
+  /** Taken when a send begins: its requests fail fast if a timeout is seen after this. */
+  epoch(): number {
+    return this.timeouts;
+  }
+
   /** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
-  async send(text: string, sendStartedAt: number): Promise<unknown> {
+  async send(text: string, epoch: number): Promise<unknown> {
     await this.slots.acquire();
     try {
-      if (this.lastTimeout && this.lastTimeout.at >= sendStartedAt) return this.lastTimeout.error;
+      if (this.timeouts > epoch) return this.lastTimeout;
       // core-client's per-request timeout (a plain timer, cheaper at thousands
       // of sends per second than an AbortSignal.timeout each). The storage SDK
       // passes it through without declaring it; a test proves it still fires.
       await this.client.sendMessage(text, { requestOptions: { timeout: this.timeoutMs } } as QueueSendMessageOptions);
       return undefined;
     } catch (err) {
-      if (isTimeout(err)) this.lastTimeout = { at: Date.now(), error: err };
+      if (isTimeout(err)) {
+        this.timeouts++;
+        this.lastTimeout = err;
+      }
       return err ?? new Error('send failed');
     } finally {
       this.slots.release();

@@ -141,6 +141,19 @@ describe('storage-queue send outcomes', () => {
     expect(report).toMatchObject({ acknowledged: [], error: { code: 'STORAGE_TIMEOUT', retryable: true } });
   });
 
+  it('once a request times out, the requests queued behind it fail unsent instead of each waiting out a timeout', async () => {
+    const transport = await createStorageQueueProducer(config(), { requestTimeoutMs: 300, maxInFlight: 4 });
+    onSend = () => 'hang';
+    const report = await transport.send(messages(40));
+    expect(report).toMatchObject({ acknowledged: [], error: { code: 'STORAGE_TIMEOUT', retryable: true } });
+    // Only the first four (the bound in flight) reached the service.
+    expect(posts).toBe(4);
+    // A send begun after the timeout tries the service again.
+    onSend = () => undefined;
+    expect((await transport.send(messages(8))).acknowledged).toHaveLength(8);
+    expect(posts).toBe(12);
+  });
+
   it('re-sends only the unacknowledged part of a partly sent batch', async () => {
     const transport = await createStorageQueueProducer(config());
     const failedOnce = new Set<string>();
