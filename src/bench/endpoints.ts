@@ -1,3 +1,4 @@
+import { parseConnectionString } from '../config/connection-string.js';
 import type { GeoConfig } from '../config/index.js';
 import { InputError } from '../errors.js';
 
@@ -97,9 +98,5 @@ export function storageVia(config: StorageConfig, via: HostPort): StorageConfig 
 }
 
 function connectionField(connectionString: string | undefined, name: string): string | undefined {
-  for (const part of (connectionString ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === name.toLowerCase()) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+  return parseConnectionString(connectionString ?? '').get(name);
 }
