@@ -1,7 +1,7 @@
-import type { ServiceBusClient, ServiceBusReceiver } from '@azure/service-bus';
 import type { GeoConfig } from '../config/index.js';
 import { errorMessage } from '../errors.js';
 import { connectStorageQueue } from '../transports/storage-queue-connect.js';
+import type { TransportConsumer } from '../transports/transport.js';
 
 /** Empties a bench queue after each run; `close` once the bench is done. */
 export interface QueueEmptier {
@@ -24,36 +24,26 @@ export function queueEmptier(path: 'servicebus' | 'storage-queue', config: GeoCo
 const RECEIVE_BATCH = 2_000;
 
 /**
- * Empties the bench's Service Bus queue with one receiveAndDelete receiver,
- * kept open across runs (Service Bus has no purge short of deleting the
- * queue, which needs Manage rights). Asks for exactly what is still expected,
- * so a receive returns as soon as the last message is in; then one short
- * receive picks up any extra copies of re-sent messages. Gives up after
- * `maxWaitMs`, or after three empty waits, so a bench never hangs here.
+ * Empties the bench's Service Bus queue with the transport's consumer half
+ * (its retry settings and redaction), kept open across runs (Service Bus has
+ * no purge short of deleting the queue, which needs Manage rights). Asks for
+ * exactly what is still expected, so a receive returns as soon as the last
+ * message is in; then one short receive picks up any extra copies of re-sent
+ * messages. Gives up after a deadline, or after three empty waits, so a bench
+ * never hangs here.
  */
 function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier {
-  let opened: Promise<{ client: ServiceBusClient; receiver: ServiceBusReceiver }> | undefined;
-  const open = async () => {
-    const { ServiceBusClient } = await import('@azure/service-bus');
-    const client = config.connectionString
-      ? new ServiceBusClient(config.connectionString)
-      : new ServiceBusClient(
-          config.namespace!.includes('.') ? config.namespace! : `${config.namespace}.servicebus.windows.net`,
-          new (await import('@azure/identity')).DefaultAzureCredential(),
-        );
-    return { client, receiver: client.createReceiver(config.queue, { receiveMode: 'receiveAndDelete' }) };
-  };
+  let opened: Promise<TransportConsumer> | undefined;
   return {
     async empty(expected) {
-      opened ??= open();
-      const { receiver } = await opened;
+      opened ??= import('../transports/servicebus-consumer.js').then((m) => m.createServiceBusConsumer(config));
+      const consumer = await opened;
       const deadline = Date.now() + 60_000 + expected;
       let removed = 0;
       for (let empties = 0; Date.now() < deadline; ) {
         const missing = expected - removed;
-        const batch = await receiver.receiveMessages(missing > 0 ? Math.min(RECEIVE_BATCH, missing) : 100, {
-          maxWaitTimeInMs: missing > 0 ? 2_000 : 200,
-        });
+        const batch = await consumer.receive(missing > 0 ? Math.min(RECEIVE_BATCH, missing) : 100, missing > 0 ? 2_000 : 200);
+        await Promise.all(batch.map((m) => consumer.complete(m)));
         removed += batch.length;
         if (batch.length > 0) empties = 0;
         // Fewer than expected after a few empty waits: they are not coming (a send was lost).
@@ -63,9 +53,7 @@ function serviceBusEmptier(config: GeoConfig['servicebus']): QueueEmptier {
     },
     async close() {
       if (!opened) return;
-      const { client, receiver } = await opened;
-      await receiver.close().catch(() => undefined);
-      await client.close().catch(() => undefined);
+      await (await opened.catch(() => undefined))?.close();
     },
   };
 }
