@@ -25,7 +25,7 @@ export async function localQueueClaimNext(
   const { rows } = await db.query<LocalQueueTask>(
     `SELECT task_id AS "taskId", job_id AS "jobId", job_type AS "jobType", stage, batch_id AS "batchId",
             task_type AS "taskType", parameters, attempt
-     FROM geo_claim_next($1, $2, $3 * interval '1 second')`,
+     FROM geo_claim_next($1, $2, make_interval(secs => $3))`,
     [params.worker, params.maxTasks, params.leaseSeconds],
   );
   return rows;
@@ -37,7 +37,7 @@ export async function localQueueRenew(
   params: { worker: string; taskIds: string[]; leaseSeconds: number },
 ): Promise<string[]> {
   const { rows } = await db.query<{ taskId: string }>(
-    `SELECT t AS "taskId" FROM geo_renew_tasks($1, $2::text[], $3 * interval '1 second') AS t`,
+    `SELECT r.task_id AS "taskId" FROM geo_renew_tasks($1, $2::text[], make_interval(secs => $3)) AS r (task_id)`,
     [params.worker, params.taskIds, params.leaseSeconds],
   );
   return rows.map((r) => r.taskId);
