@@ -27,6 +27,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ GEO_TRANSPORT: 'kafka' })).toThrow(/GEO_TRANSPORT/);
     expect(() => loadConfig({ GEO_LEASE_SECONDS: '0' })).toThrow(/GEO_LEASE_SECONDS/);
   });
+
+  it('bounds Storage Queue requests by GEO_STORAGE_TIMEOUT_MS, 30 s unless set', () => {
+    expect(loadConfig({}).storage.timeoutMs).toBe(30_000);
+    expect(loadConfig({ GEO_STORAGE_TIMEOUT_MS: '2500' }).storage.timeoutMs).toBe(2_500);
+    expect(() => loadConfig({ GEO_STORAGE_TIMEOUT_MS: 'soon' })).toThrow(/GEO_STORAGE_TIMEOUT_MS/);
+  });
 });
 
 describe('prepareJob', () => {
