@@ -7,7 +7,10 @@ import { classifyServiceBusError, preflightError } from './servicebus-errors.js'
 import { SettlementGate } from './settlement-gate.js';
 import type { ReceivedMessage, TransportConsumer } from './transport.js';
 
-/** Service Bus caps a dead-letter reason and description (4 KiB of application properties in all). */
+/**
+ * Reason and description travel as application properties, which the broker
+ * limits in size: a stack trace as long as it likes must not make the dead-letter fail.
+ */
 const MAX_REASON_CHARS = 1_024;
 
 /**
@@ -48,7 +51,7 @@ export async function createServiceBusConsumer(config: ServiceBusConfig): Promis
     name: 'servicebus',
     target,
     async receive(max, waitMs) {
-      const received = await receiver.receiveMessages(max, { maxWaitTimeInMs: waitMs }).catch(fail('receive'));
+      const received = await receiver.receiveMessages(Math.max(1, max), { maxWaitTimeInMs: waitMs }).catch(fail('receive'));
       return received.map((sb) => {
         const m = toReceived(sb);
         deliveries.set(m, sb);
