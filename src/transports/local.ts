@@ -1,6 +1,6 @@
 import { pause } from '../concurrency/pause.js';
 import { TransportError } from '../errors.js';
-import { localQueueClaimNext, localQueueRelease, localQueueRenew } from '../store/local-queue.js';
+import { tasksClaimNext, tasksRelease, tasksRenew } from '../store/completion.js';
 import type { Queryable } from '../store/pool.js';
 import { buildTaskMessage } from './message.js';
 import type { ConsumerOptions, ReceivedMessage, TransportConsumer, TransportProducer } from './transport.js';
@@ -50,7 +50,7 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
       const deadline = Date.now() + waitMs;
       for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
         const claimedAt = Date.now();
-        const tasks = await localQueueClaimNext(db, { worker, maxTasks: Math.max(1, max), leaseSeconds });
+        const tasks = await tasksClaimNext({ db, worker, maxTasks: Math.max(1, max), leaseSeconds });
         const left = deadline - Date.now();
         if (tasks.length > 0 || left <= 0 || stopping.signal.aborted) {
           // Measured from before the claim: the database's lease ends no earlier.
@@ -73,14 +73,14 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
     },
     async complete() {},
     async abandon(m) {
-      await localQueueRelease(db, { worker, taskIds: [m.receipt] });
+      await tasksRelease({ db, worker, taskIds: [m.receipt] });
     },
     async deadLetter() {},
     async deliverLater() {},
     async renew(m) {
       const renewedAt = Date.now();
-      const held = await localQueueRenew(db, { worker, taskIds: [m.receipt], leaseSeconds });
-      if (!held.includes(m.receipt)) throw lost(m);
+      const held = await tasksRenew({ db, worker, taskIds: [m.receipt], leaseSeconds });
+      if (!held.has(m.receipt)) throw lost(m);
       const until = new Date(renewedAt + leaseSeconds * 1000);
       Object.assign(m, { lockedUntil: until });
       return until;
