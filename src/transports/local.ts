@@ -56,7 +56,8 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
           // Measured from before the claim: the database's lease ends no earlier.
           const lockedUntil = new Date(claimedAt + leaseSeconds * 1000);
           return tasks.map((task) => {
-            const message = buildTaskMessage(task, task.attempt);
+            // As on a broker: attempt counts the claims before this delivery (see buildTaskMessage).
+            const message = buildTaskMessage(task, Math.max(0, task.attempt - 1));
             return {
               body: message,
               message,
