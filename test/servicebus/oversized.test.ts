@@ -2,7 +2,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { dispatchStage } from '../../src/core/dispatch.js';
 import { idPrefixFor, jobIdFor } from '../../src/core/ids.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';
+import { stagesEnsure } from '../../src/store/stages.js';
 import { createProducer } from '../../src/transports/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
@@ -25,6 +27,17 @@ it('one task too large for Service Bus fails alone with a specific error; the ot
   try {
     const jobId = jobIdFor('oversized', {});
     await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', destination: { transport: 'servicebus' }, idPrefix: idPrefixFor(jobId), stageCount: 1 });
+    // The stage row, as a submit writes it before dispatching (the failed task is counted on it).
+    await stagesEnsure(db.pool, {
+      jobId,
+      stage: 1,
+      name: 'big',
+      taskCount: 100,
+      batchSize: 100,
+      retry: DEFAULT_RETRY_POLICY,
+      acceptPartial: false,
+      leaseSeconds: 30,
+    });
     const tasks = Array.from({ length: 100 }, (_, i) => ({
       index: i,
       key: `t-${i}`,

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import { idPrefixFor } from '../../src/core/ids.js';
 import { dispatchStage, type DispatchResult } from '../../src/core/dispatch.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';
+import { stagesEnsure } from '../../src/store/stages.js';
 import type { Pool } from '../../src/store/pool.js';
 import { parseTaskMessage } from '../../src/transports/message.js';
 import { createStorageQueueProducer } from '../../src/transports/storage-queue.js';
@@ -23,18 +25,30 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
       return createStorageQueueProducer({ connectionString: azurite.connectionString, queue, createQueue: true, messageEncoding, timeoutMs: 30_000 });
     },
 
-    dispatch(params: {
+    async dispatch(params: {
       jobId: string;
       transport: TransportProducer;
       count: number;
       tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
       batchSize?: number;
     }): Promise<DispatchResult> {
+      // The stage row, as a submit writes it before dispatching (failures are counted on it).
+      const batchSize = params.batchSize ?? 100;
+      await stagesEnsure(db, {
+        jobId: params.jobId,
+        stage: 1,
+        name: 'greeting',
+        taskCount: params.count,
+        batchSize,
+        retry: DEFAULT_RETRY_POLICY,
+        acceptPartial: false,
+        leaseSeconds: 1,
+      });
       return dispatchStage({
         db,
         transport: params.transport,
         job: { jobId: params.jobId, jobType: 'hello_world', idPrefix: idPrefixFor(params.jobId) },
-        stage: { stage: 1, taskType: 'greeting', taskCount: params.count, batchSize: params.batchSize ?? 100 },
+        stage: { stage: 1, taskType: 'greeting', taskCount: params.count, batchSize },
         tasks: params.tasks,
         concurrency: 4,
         leaseSeconds: 1,
