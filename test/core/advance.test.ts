@@ -5,7 +5,7 @@ import { getJobType } from '../../src/core/job-types/registry.js';
 import { loadJob } from '../../src/core/jobs.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail } from '../../src/store/completion.js';
 import type { Pool } from '../../src/store/pool.js';
-import { createLocalTransport } from '../../src/transports/local.js';
+import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { submitHelloWorld } from '../support/submit.js';
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 const options = { leaseSeconds: 30, concurrency: 2, batchSize: 100 };
-const advance = () => advanceStages({ db: db.pool, transportFor: async () => createLocalTransport(), options });
+const advance = () => advanceStages({ db: db.pool, transportFor: async () => createLocalProducer(), options });
 
 /** Works the local queue the way geo work does, with the job types' own handlers, until it is empty. */
 async function work(pool: Pool, fail?: (taskId: string) => boolean): Promise<void> {
@@ -46,7 +46,7 @@ async function work(pool: Pool, fail?: (taskId: string) => boolean): Promise<voi
 
 describe('stage advancement', () => {
   it('queues stage 2 from stage 1 results once stage 1 finished, then completes the job after stage 2', async () => {
-    const { jobId } = await submitHelloWorld(db.pool, createLocalTransport(), { n: 250, name: 'advance' });
+    const { jobId } = await submitHelloWorld(db.pool, createLocalProducer(), { n: 250, name: 'advance' });
     expect(await advance()).toEqual([]);
     await work(db.pool);
     const first = await advance();
@@ -70,7 +70,7 @@ describe('stage advancement', () => {
   });
 
   it('a stage with a permanently failed task fails the job with that task\'s error and queues nothing after it', async () => {
-    const { jobId } = await submitHelloWorld(db.pool, createLocalTransport(), { n: 120, name: 'fails' });
+    const { jobId } = await submitHelloWorld(db.pool, createLocalProducer(), { n: 120, name: 'fails' });
     await work(db.pool, (taskId) => taskId.endsWith('-greet-7'));
     expect(await advance()).toEqual([expect.objectContaining({ jobId, stage: 1, action: 'job-failed' })]);
     const job = await db.pool.query(`SELECT status, errors FROM jobs WHERE job_id = $1`, [jobId]);
@@ -83,7 +83,7 @@ describe('stage advancement', () => {
   });
 
   it('two advancers at once handle a finished stage once: stage 2 is written once', async () => {
-    const { jobId } = await submitHelloWorld(db.pool, createLocalTransport(), { n: 1_000, name: 'twice' });
+    const { jobId } = await submitHelloWorld(db.pool, createLocalProducer(), { n: 1_000, name: 'twice' });
     await work(db.pool);
     const [a, b] = await Promise.all([advance(), advance()]);
     expect([...a!, ...b!].filter((x) => x.jobId === jobId && x.stage === 1)).toHaveLength(1);
