@@ -204,7 +204,7 @@ export interface StaleTask {
   destination: Destination | null;
   parameters: Record<string, unknown>;
   retryCount: number;
-  /** Claims so far: the new message is delivery `attempt + 1`. */
+  /** Claims so far: the new message carries it (see buildTaskMessage), so its id is its own. */
   attempt: number;
 }
 
@@ -271,13 +271,13 @@ export async function tasksReclaimStale(
 
 /**
  * Stale tasks whose new message was acknowledged: queued again, one more
- * retry counted. The attempt moves on with the message (delivery attempt + 1),
- * so a late report of the dead worker's attempt is `stale` and changes nothing.
+ * retry counted. A late report of the dead worker's attempt is `stale` and
+ * changes nothing (the task is no longer `processing` under that attempt).
  */
 export async function tasksMarkRequeued(db: Queryable, taskIds: string[]): Promise<void> {
   if (taskIds.length === 0) return;
   await db.query(
-    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, attempt = attempt + 1, started_at = NULL,
+    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, started_at = NULL,
             worker = NULL, lease_until = NULL, updated_at = now()
      WHERE task_id = ANY($1::text[]) AND status = 'processing'`,
     [taskIds],
