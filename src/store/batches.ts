@@ -146,23 +146,20 @@ export async function batchesRenewLeases(
 ): Promise<Set<string>> {
   if (params.batchIds.length === 0) return new Set();
   const { rows } = await db.query<{ batchId: string }>(
-    `UPDATE batches SET claimed_until = now() + make_interval(secs => $2)
-     WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' AND claim_token = $3
-     RETURNING batch_id AS "batchId"`,
+    // Rows are locked in batch id order, as step 3 locks them: two statements
+    // over overlapping batches (this renewal and a group being recorded) would
+    // otherwise deadlock.
+    `WITH held AS (
+       SELECT batch_id FROM batches
+       WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' AND claim_token = $3
+       ORDER BY batch_id FOR UPDATE
+     )
+     UPDATE batches b SET claimed_until = now() + make_interval(secs => $2)
+     FROM held WHERE b.batch_id = held.batch_id
+     RETURNING b.batch_id AS "batchId"`,
     [params.batchIds, params.leaseSeconds, params.claimToken],
   );
   return new Set(rows.map((r) => r.batchId));
-}
-
-/** Gives back claims a run took but did not use, so the next run need not wait out their lease. */
-export async function batchesReleaseClaims(db: Queryable, params: { batchIds: string[]; claimToken: string }): Promise<number> {
-  if (params.batchIds.length === 0) return 0;
-  const { rowCount } = await db.query(
-    `UPDATE batches SET claimed_until = NULL, claim_token = NULL
-     WHERE batch_id = ANY($1::text[]) AND status = 'pending_queue' AND claim_token = $2`,
-    [params.batchIds, params.claimToken],
-  );
-  return rowCount ?? 0;
 }
 
 /** The tasks of a batch that still need a message. */
@@ -217,9 +214,10 @@ export async function batchesRecordSends(
        SELECT * FROM json_to_recordset($1::json)
          AS o(batch_id text, status text, attempts integer, error text, retry_after_ms integer)
      ), owned AS (
+       -- In batch id order, as lease renewals lock them (see batchesRenewLeases).
        SELECT b.batch_id, o.status, o.error FROM batches b JOIN outcome o ON o.batch_id = b.batch_id
        WHERE b.status = 'pending_queue' AND b.claim_token = $4::uuid
-       FOR UPDATE OF b
+       ORDER BY b.batch_id FOR UPDATE OF b
      ), acked AS (
        UPDATE tasks SET status = 'queued', updated_at = now()
        WHERE task_id = ANY($2::text[]) AND status = 'pending_queue' AND batch_id IN (SELECT batch_id FROM owned)
