@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newClaimToken } from '../../src/core/leases.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
-import type { Queryable } from '../../src/store/pool.js';
+import type { PoolClient, Queryable } from '../../src/store/pool.js';
 import { TableBarrier } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
@@ -126,7 +126,7 @@ interface TrialOutcome {
 async function trial(insert: Insert): Promise<TrialOutcome> {
   const { jobId, groups } = await newJob();
   const barrier = await TableBarrier.hold(db.pool, 'batches');
-  const clients = [];
+  const clients: PoolClient[] = [];
   try {
     for (let i = 0; i < 2 * WORKERS; i++) clients.push(await db.pool.connect());
     const pids = await Promise.all(clients.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
