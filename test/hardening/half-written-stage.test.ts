@@ -90,8 +90,8 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
     expect(ids).toHaveLength(N);
     expect(new Set(ids).size).toBe(N);
 
-    const after = parseJsonOutput<{ stages: StageDoc[] }>(await runGeo(['batches', jobId, '--json'], env));
-    expect(after.stages).toEqual([expect.objectContaining({ stage: 1, expectedTasks: N, writtenTasks: N })]);
-    expect((await runGeo(['batches', jobId], env)).stdout).not.toMatch(/problem: stage/);
+    const after = await runGeo(['batches', jobId], env);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout + after.stderr).not.toMatch(/problem: stage/);
   });
 });

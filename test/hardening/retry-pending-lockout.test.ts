@@ -58,13 +58,10 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     expect(unconfigured.code, unconfigured.stderr).toBe(2);
     const unconfiguredDoc = parseJsonOutput<RetryDoc>(unconfigured);
     expect(unconfiguredDoc.unreachable).toEqual([
-      expect.objectContaining({ jobId, destination: `servicebus 127.0.0.1:${peer.port}/${queue}` }),
+      expect.objectContaining({ jobId, destination: `servicebus 127.0.0.1:${peer.port}/${queue}`, reason: expect.stringMatching(/GEO_SERVICEBUS_CONNECTION_STRING/) }),
     ]);
     expect(unconfiguredDoc.claimedBatches).toBe(0);
     expect(await snapshot()).toEqual(before);
-    const unconfiguredHuman = await runGeo(['retry-pending'], { ...env, GEO_SERVICEBUS_CONNECTION_STRING: undefined });
-    expect(unconfiguredHuman.code).toBe(2);
-    expect(unconfiguredHuman.stdout + unconfiguredHuman.stderr).toContain(`job ${jobId.slice(0, 16)} (servicebus 127.0.0.1:${peer.port}/${queue})`);
 
     // Healthy: everything but the batch another live process holds, which is reported, not hidden.
     const healthy = await runGeo(['retry-pending', '--json'], env);
@@ -87,5 +84,38 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     const ids = peer.queue(queue).messageIds();
     expect(ids).toHaveLength(1_000);
     expect(new Set(ids).size).toBe(1_000);
+  });
+
+  it('--include-failed with the configuration missing: exit 2 and the failed batches stay failed and unclaimed', async () => {
+    const { db, peer } = fixture;
+    const queue = 'lockout-failed';
+    peer.createQueue(queue, { duplicateDetection: true });
+    const env = serviceBusEnv(db, peer, queue);
+    const jobId = await writePendingJob(db.pool, { n: 300, name: 'lockout-failed' });
+    await db.pool.query('UPDATE jobs SET destination = $2 WHERE job_id = $1', [jobId, JSON.stringify(destinationOf('servicebus', loadConfig(env)))]);
+    // Given up on by an earlier run: batches and their tasks failed, counted on the stage.
+    await db.pool.query(`UPDATE batches SET status = 'failed', attempts = 10, last_error = 'gave up' WHERE job_id = $1`, [jobId]);
+    await db.pool.query(`UPDATE tasks SET status = 'failed', error = 'gave up', completed_at = now() WHERE job_id = $1`, [jobId]);
+    await db.pool.query(`UPDATE stages SET failed_count = 300 WHERE job_id = $1`, [jobId]);
+    const snapshot = async () =>
+      (
+        await db.pool.query(
+          `SELECT b.batch_id, b.status, b.attempts, b.claimed_until, b.claim_token,
+                  (SELECT count(*)::int FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'failed') AS failed
+           FROM batches b WHERE b.job_id = $1 ORDER BY b.batch_index`,
+          [jobId],
+        )
+      ).rows;
+    const before = await snapshot();
+
+    const unconfigured = await runGeo(['retry-pending', '--include-failed', '--json'], { ...env, GEO_SERVICEBUS_CONNECTION_STRING: undefined });
+    expect(unconfigured.code, unconfigured.stderr).toBe(2);
+    expect(parseJsonOutput<RetryDoc>(unconfigured).unreachable).toEqual([expect.objectContaining({ jobId })]);
+    expect(await snapshot()).toEqual(before);
+
+    const healthy = await runGeo(['retry-pending', '--include-failed', '--json'], env);
+    expect(healthy.code, healthy.stderr).toBe(0);
+    expect(parseJsonOutput<RetryDoc>(healthy)).toMatchObject({ claimedBatches: 3, requeuedTasks: 300, stillPending: 0 });
+    expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: 300 });
   });
 });

@@ -7,7 +7,7 @@ import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
 
 const fixture = useServiceBusFixture();
-const N = 20_000;
+const N = 10_000;
 
 describe('two submits of one job, the first SIGKILLed mid-way (real binary, Service Bus peer)', () => {
   it('the second exits 0 with everything queued: it takes over the dead one\'s batches once their lease lapses', async () => {
