@@ -13,7 +13,7 @@ interface RetryDoc {
   claimedBatches: number;
   requeuedTasks: number;
   stillPending: number;
-  stages: Array<{ jobId: string; stage: number; writtenTasks: number; finished: boolean }>;
+  stages: Array<{ jobId: string; stage: number; writtenTasks: number; finished: boolean; heldByLiveWriter: boolean }>;
   unreachable: Array<{ jobId: string; destination: string; reason: string }>;
 }
 
@@ -23,6 +23,17 @@ describe('each job is recovered to its own destination (real binary, Service Bus
     const [queueA, queueB] = ['dest-a', 'dest-b'];
     for (const q of [queueA, queueB]) peer.createQueue(q, { duplicateDetection: true });
 
+    // A storage-queue job, and no storage configuration at all in the environment below. Its stage is
+    // left half written and is the oldest, so it is the first a run would pick to finish.
+    const storageJob = await writePendingJob(db.pool, { n: 200, name: 'dest-storage' }, 'storage-queue');
+    await db.pool.query('UPDATE jobs SET destination = $2 WHERE job_id = $1', [
+      storageJob,
+      JSON.stringify({ transport: 'storage-queue', host: 'devstoreaccount1', queue: 'geo-tasks' }),
+    ]);
+    await db.pool.query(`UPDATE stages SET status = 'queuing', created_at = now() - interval '1 hour' WHERE job_id = $1`, [storageJob]);
+    const storageState = async () =>
+      (await db.pool.query('SELECT status, claimed_until, claim_token FROM stages WHERE job_id = $1', [storageJob])).rows;
+    const storageBefore = await storageState();
     // Job A: written, every batch pending (as after a broker outage), recorded for queue A.
     const jobA = await writePendingJob(db.pool, { n: 300, name: 'dest-a' });
     const destinationA = destinationOf('servicebus', loadConfig(serviceBusEnv(db, peer, queueA)));
@@ -36,12 +47,6 @@ describe('each job is recovered to its own destination (real binary, Service Bus
     const jobB = jobIdFor('hello_world', { n: 300, name: 'dest-b' });
     const { rows: recorded } = await db.pool.query(`SELECT destination FROM jobs WHERE job_id = $1`, [jobB]);
     expect(recorded[0]!.destination).toEqual({ transport: 'servicebus', host: `127.0.0.1:${peer.port}`, queue: queueB });
-    // A storage-queue job, and no storage configuration at all in the environment below.
-    const storageJob = await writePendingJob(db.pool, { n: 200, name: 'dest-storage' }, 'storage-queue');
-    await db.pool.query('UPDATE jobs SET destination = $2 WHERE job_id = $1', [
-      storageJob,
-      JSON.stringify({ transport: 'storage-queue', host: 'devstoreaccount1', queue: 'geo-tasks' }),
-    ]);
 
     // Configured for queue A only; job B's queue comes from its own record.
     const env = serviceBusEnv(db, peer, queueA);
@@ -51,7 +56,10 @@ describe('each job is recovered to its own destination (real binary, Service Bus
     const doc = parseJsonOutput<RetryDoc>(result);
     // Job A's batches are claimed and re-sent; job B's stage is finished (its pending batches resumed).
     expect(doc).toMatchObject({ claimedBatches: 3, requeuedTasks: 300, stillPending: 200 });
-    expect(doc.stages).toEqual([expect.objectContaining({ jobId: jobB, stage: 1, writtenTasks: 300, finished: true })]);
+    expect(doc.stages).toEqual([
+      expect.objectContaining({ jobId: jobB, stage: 1, writtenTasks: 300, finished: true }),
+      expect.objectContaining({ jobId: storageJob, stage: 1, finished: false, heldByLiveWriter: false }),
+    ]);
     expect(doc.unreachable).toEqual([
       expect.objectContaining({ jobId: storageJob, destination: 'storage-queue devstoreaccount1/geo-tasks', reason: expect.stringMatching(/GEO_STORAGE/) }),
     ]);
@@ -63,11 +71,14 @@ describe('each job is recovered to its own destination (real binary, Service Bus
       expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: 300 });
     }
     expect(await taskStatusCounts(db.pool, storageJob)).toEqual({ pending_queue: 200 });
+    // Not claimed either: a run that cannot reach a job writes nothing of it.
+    expect(await storageState()).toEqual(storageBefore);
 
     // Only the unreachable job left: nothing can be done, a configuration problem (exit 2), said by name.
     const human = await runGeo(['retry-pending'], env);
     expect(human.code, human.stderr).toBe(2);
     expect(human.stdout + human.stderr).toContain(`not reachable: job ${storageJob.slice(0, 16)} (storage-queue devstoreaccount1/geo-tasks)`);
     expect(await taskStatusCounts(db.pool, storageJob)).toEqual({ pending_queue: 200 });
+    expect(await storageState()).toEqual(storageBefore);
   });
 });
