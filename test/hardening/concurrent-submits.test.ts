@@ -57,10 +57,10 @@ describe('two submits of one job at the same instant (real binary, local transpo
       const apps = [`hardening-${trial}-a`, `hardening-${trial}-b`];
       const barrier = await TableBarrier.hold(db.pool, 'batches');
       let results: CliResult[];
+      const runs = apps.map((app) =>
+        startGeo(args, { DATABASE_URL: urlFor(app), GEO_HOME: path.join(os.tmpdir(), 'geo-hardening-unused') }),
+      );
       try {
-        const runs = apps.map((app) =>
-          startGeo(args, { DATABASE_URL: urlFor(app), GEO_HOME: path.join(os.tmpdir(), 'geo-hardening-unused') }),
-        );
         // Both processes are queued on the lock (their first read of batches) before either may go on.
         const ended: CliResult[] = [];
         for (const r of runs) void r.done.then((res) => ended.push(res));
@@ -73,6 +73,8 @@ describe('two submits of one job at the same instant (real binary, local transpo
         results = await Promise.all(runs.map((r) => r.done));
       } finally {
         await barrier.release();
+        // Only a failed trial leaves one running; a finished process ignores this.
+        for (const r of runs) r.child.kill('SIGKILL');
       }
       const docs = results.map((r) => {
         expect(r.code, `trial ${trial}: ${r.stderr}`).toBe(0);

@@ -33,10 +33,15 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
     const jobId = jobIdFor('hello_world', { n: N, name });
 
     const run = startGeo(['submit', 'hello_world', '--n', String(N), '--param', `name=${name}`, '--concurrency', '1', '--json'], env);
-    await pollUntil('the first batches', async () =>
-      (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! > 0 ? true : undefined,
-    );
-    run.child.kill('SIGINT');
+    try {
+      await pollUntil('the first batches', async () =>
+        (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! > 0 ? true : undefined,
+      );
+      run.child.kill('SIGINT');
+    } catch (err) {
+      run.child.kill('SIGKILL');
+      throw err;
+    }
     const interrupted = await run.done;
     expect(interrupted.code, interrupted.stderr).toBe(1);
     const submitted = parseJsonOutput<{ notWritten: number; error: { code: string } }>(interrupted);

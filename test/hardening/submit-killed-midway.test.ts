@@ -33,40 +33,45 @@ describe('two submits of one job, the first SIGKILLed mid-way (real binary, Serv
     let firstStderr = '';
     first.child.stderr!.on('data', (chunk: Buffer) => (firstStderr += chunk.toString()));
     try {
-      await barrier.waitForBlocked((blocked) => ['killed-a', 'killed-b'].every((app) => blocked.some((b) => b.applicationName === app)));
+      try {
+        await barrier.waitForBlocked((blocked) => ['killed-a', 'killed-b'].every((app) => blocked.some((b) => b.applicationName === app)));
+      } finally {
+        await barrier.release();
+      }
+      const paused = await pollUntil('the first submit to pause after a send', () => /paused at sent \(([^)]+)\)/.exec(firstStderr)?.[1], {
+        timeoutMs: 30_000,
+      });
+      const heldByFirst = paused.split(',');
+      const { rows: before } = await db.pool.query(
+        `SELECT batch_id, status, claimed_until > now() AS live FROM batches WHERE batch_id = ANY($1::text[])`,
+        [heldByFirst],
+      );
+      expect(before).toHaveLength(heldByFirst.length);
+      for (const row of before) expect(row).toMatchObject({ status: 'pending_queue', live: true });
+
+      first.child.kill('SIGKILL');
+      expect((await first.done).signal).toBe('SIGKILL');
+      const result = await second.done;
+      expect(result.code, result.stderr).toBe(0);
+      const doc = parseJsonOutput<{ tasks: number; queued: number; pendingQueue: number; failed: number; createdTasks: number }>(result);
+      expect(doc).toMatchObject({ tasks: N, queued: N, pendingQueue: 0, failed: 0 });
+      // The first wrote batches the second did not create.
+      expect(doc.createdTasks).toBeLessThan(N);
+
+      const { rows } = await db.pool.query(`SELECT status, count(*)::int AS n FROM batches WHERE job_id = $1 GROUP BY status`, [jobId]);
+      expect(rows).toEqual([{ status: 'queued', n: N / 100 }]);
+      expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: N });
+      expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
+      // Each task is on the queue once: the second re-sent the dead one's batches (same message ids),
+      // and duplicate detection dropped what the first had already delivered.
+      const ids = peer.queue(queue).messageIds();
+      expect(ids).toHaveLength(N);
+      expect(new Set(ids).size).toBe(N);
+      expect(peer.queue(queue).duplicatesDropped()).toBeGreaterThanOrEqual(heldByFirst.length * 100);
     } finally {
-      await barrier.release();
+      // The paused one never ends by itself; a process that has exited ignores this.
+      first.child.kill('SIGKILL');
+      second.child.kill('SIGKILL');
     }
-    const paused = await pollUntil('the first submit to pause after a send', () => /paused at sent \(([^)]+)\)/.exec(firstStderr)?.[1], {
-      timeoutMs: 30_000,
-    });
-    const heldByFirst = paused.split(',');
-    expect(heldByFirst.length).toBeGreaterThan(0);
-    const { rows: before } = await db.pool.query(
-      `SELECT batch_id, status, claimed_until > now() AS live FROM batches WHERE batch_id = ANY($1::text[])`,
-      [heldByFirst],
-    );
-    expect(before).toHaveLength(heldByFirst.length);
-    for (const row of before) expect(row).toMatchObject({ status: 'pending_queue', live: true });
-
-    first.child.kill('SIGKILL');
-    expect((await first.done).signal).toBe('SIGKILL');
-    const result = await second.done;
-    expect(result.code, result.stderr).toBe(0);
-    const doc = parseJsonOutput<{ tasks: number; queued: number; pendingQueue: number; failed: number; createdTasks: number }>(result);
-    expect(doc).toMatchObject({ tasks: N, queued: N, pendingQueue: 0, failed: 0 });
-    // The first wrote batches the second did not create.
-    expect(doc.createdTasks).toBeLessThan(N);
-
-    const { rows } = await db.pool.query(`SELECT status, count(*)::int AS n FROM batches WHERE job_id = $1 GROUP BY status`, [jobId]);
-    expect(rows).toEqual([{ status: 'queued', n: N / 100 }]);
-    expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: N });
-    expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
-    // Each task is on the queue once: the second re-sent the dead one's batches (same message ids), and
-    // duplicate detection dropped what the first had already delivered.
-    const ids = peer.queue(queue).messageIds();
-    expect(ids).toHaveLength(N);
-    expect(new Set(ids).size).toBe(N);
-    expect(peer.queue(queue).duplicatesDropped()).toBeGreaterThanOrEqual(heldByFirst.length * 100);
   });
 });
