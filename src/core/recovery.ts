@@ -142,11 +142,11 @@ export async function retryPending(params: {
 
   // Configuration and reachability of every destination first: a run that
   // cannot send claims nothing, so the next run is not locked out.
-  const transports = await openDestinations(db, params.transportFor, filter, result.unreachable);
+  const transports = await openDestinations(db, params.transportFor, { ...filter, includeFailed: options.includeFailed }, result.unreachable);
   const excludeJobs = result.unreachable.map((u) => u.jobId);
   const transportFor = (target: SendTarget) => transports(target);
 
-  if (options.includeFailed) result.resetFailedBatches = await batchesResetFailed(db, filter);
+  if (options.includeFailed) result.resetFailedBatches = await batchesResetFailed(db, { ...filter, excludeJobs });
   const dueBy = await databaseNow(db);
   const limiter = new AdaptiveLimiter(options.concurrency);
   const leases = new LeaseKeeper(db, options.leaseSeconds);
@@ -225,7 +225,7 @@ export async function retryPending(params: {
 async function openDestinations(
   db: Pool,
   transportFor: TransportResolver,
-  filter: { jobId?: string; transport?: string },
+  filter: { jobId?: string; transport?: string; includeFailed: boolean },
   unreachable: UnreachableJob[],
 ): Promise<TransportResolver> {
   const opened = new Map<string, TransportProducer>();

@@ -62,12 +62,12 @@ export async function queueStage(params: {
     const known = jobType.stages.map((s) => `${s.stage} (${s.name})`).join(', ');
     throw new InputError('STAGE_NOT_FOUND', `${job.jobType} has no stage ${params.stage}; its stages: ${known}`);
   }
-  const inputsComplete = definition.inputStage === undefined || (await inputsReady(db, job.jobId, definition.inputStage)) === true;
+  const inputState = definition.inputStage === undefined ? true : await inputsReady(db, job.jobId, definition.inputStage);
+  const inputsComplete = inputState === true;
   if (!inputsComplete && !params.force) {
-    const state = await inputsReady(db, job.jobId, definition.inputStage!);
     throw new InputError(
       'STAGE_INPUTS_NOT_READY',
-      `stage ${definition.inputStage} is not complete (${state}); wait for it, or pass --force to queue the tasks whose inputs are ready`,
+      `stage ${definition.inputStage} is not complete (${inputState}); wait for it, or pass --force to queue the tasks whose inputs are ready`,
     );
   }
 
@@ -106,6 +106,13 @@ export async function queueStage(params: {
     onNotice: options.onNotice,
     signal: options.signal,
   });
+  if (result.notReady > 0) {
+    // --force queues what is ready; what is not must be said, or it looks queued.
+    options.onNotice?.(
+      `${formatCount(result.notReady)} tasks of stage ${definition.stage} (${definition.name}) are not ready: ` +
+        `stage ${definition.inputStage} is not complete (${inputState}); run queue-stage again once it is`,
+    );
+  }
   return {
     ...result,
     jobId: job.jobId,

@@ -38,8 +38,7 @@ export async function finishUnwrittenStages(params: {
   const token = newClaimToken();
   const attempted = new Map<string, { finished: boolean; stoppedBy?: GeoError; expectedTasks: number }>();
   for (;;) {
-    const claimed = await stagesClaimUnwritten(db, { ...options, claimToken: token, limit: 1 });
-    const next = claimed.find((s) => !params.excludeJobs.includes(s.jobId));
+    const [next] = await stagesClaimUnwritten(db, { ...options, claimToken: token, limit: 1, excludeJobs: params.excludeJobs });
     if (!next) break;
     const outcome = await finishOne(next.jobId, next.stage);
     attempted.set(`${next.jobId}:${next.stage}`, outcome);

@@ -92,18 +92,23 @@ export interface RecoveryTarget {
 
 /**
  * The jobs this run may have to send for (due batches, stages left half
- * written, stale tasks) with their destinations, so every destination's
- * configuration is checked before anything is claimed.
+ * written, stale tasks, and with `includeFailed` failed batches it is about
+ * to put back) with their destinations, so every destination's
+ * configuration is checked before anything is claimed or reset.
  */
-export async function recoveryTargets(db: Queryable, params: { jobId?: string; transport?: string }): Promise<RecoveryTarget[]> {
+export async function recoveryTargets(
+  db: Queryable,
+  params: { jobId?: string; transport?: string; includeFailed?: boolean },
+): Promise<RecoveryTarget[]> {
   const { rows } = await db.query<RecoveryTarget>(
     `SELECT j.job_id AS "jobId", j.processing_path AS transport, j.destination FROM jobs j
      WHERE ($1::text IS NULL OR j.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
        AND j.processing_path <> 'local'
        AND (EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'pending_queue')
+            OR ($3 AND EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'failed'))
             OR EXISTS (SELECT 1 FROM stages s WHERE s.job_id = j.job_id AND s.status = 'queuing')
             OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.job_id AND t.status = 'processing'))`,
-    [params.jobId ?? null, params.transport ?? null],
+    [params.jobId ?? null, params.transport ?? null, params.includeFailed ?? false],
   );
   return rows;
 }
@@ -157,13 +162,19 @@ export async function tasksPendingInBatches(db: Queryable, batchIds: string[]): 
  * Puts failed batches back to pending (--include-failed): the batch with a
  * fresh attempt count, and its tasks that never reached a worker. A stage
  * those failures had finished is open again (and a job they had failed is
- * `processing` again), so the tasks' completions can finish it anew.
+ * `processing` again), so the tasks' completions can finish it anew. Jobs in
+ * `excludeJobs` (their destination is not configured here) keep theirs: this
+ * run could not send them, and a reset is a write.
  */
-export async function batchesResetFailed(db: Queryable, params: { jobId?: string; transport?: string }): Promise<number> {
+export async function batchesResetFailed(
+  db: Queryable,
+  params: { jobId?: string; transport?: string; excludeJobs?: string[] },
+): Promise<number> {
   const { rows } = await db.query<{ reset: number }>(
     `WITH reset AS (
        UPDATE batches SET status = 'pending_queue', attempts = 0, next_attempt_at = now(), claimed_until = NULL
        WHERE status = 'failed' AND ($1::text IS NULL OR job_id = $1) AND ($2::text IS NULL OR transport = $2)
+         AND NOT (job_id = ANY(coalesce($3::text[], '{}')))
        RETURNING batch_id
      ), tasks_reset AS (
        UPDATE tasks SET status = 'pending_queue', error = NULL, updated_at = now(), completed_at = NULL
@@ -179,7 +190,7 @@ export async function batchesResetFailed(db: Queryable, params: { jobId?: string
        WHERE status = 'failed' AND job_id IN (SELECT job_id FROM tasks_reset)
      )
      SELECT count(*)::int AS reset FROM reset`,
-    [params.jobId ?? null, params.transport ?? null],
+    [params.jobId ?? null, params.transport ?? null, params.excludeJobs ?? null],
   );
   return rows[0]?.reset ?? 0;
 }

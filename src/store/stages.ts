@@ -105,23 +105,26 @@ export interface UnwrittenStage {
 
 /**
  * Claims stages whose writing stopped half-way (`queuing`, no live writer's
- * lease) for retry-pending to finish, under `claimToken`.
+ * lease) for retry-pending to finish, under `claimToken`. Stages of
+ * `excludeJobs` (destinations this run cannot reach) are never claimed: that
+ * would be a write, and would hold them for a lease as if a writer were live.
  */
 export async function stagesClaimUnwritten(
   db: Queryable,
-  params: { leaseSeconds: number; claimToken: string; limit: number; jobId?: string; transport?: string },
+  params: { leaseSeconds: number; claimToken: string; limit: number; jobId?: string; transport?: string; excludeJobs?: string[] },
 ): Promise<UnwrittenStage[]> {
   const { rows } = await db.query<UnwrittenStage>(
     `WITH due AS (
        SELECT s.job_id, s.stage FROM stages s JOIN jobs j ON j.job_id = s.job_id
        WHERE s.status = 'queuing' AND (s.claimed_until IS NULL OR s.claimed_until < now())
          AND ($4::text IS NULL OR s.job_id = $4) AND ($5::text IS NULL OR j.processing_path = $5)
+         AND NOT (s.job_id = ANY(coalesce($6::text[], '{}')))
        ORDER BY s.created_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED
      )
      UPDATE stages s SET claimed_until = now() + make_interval(secs => $1), claim_token = $2
      FROM due WHERE s.job_id = due.job_id AND s.stage = due.stage
      RETURNING s.job_id AS "jobId", s.stage`,
-    [params.leaseSeconds, params.claimToken, params.limit, params.jobId ?? null, params.transport ?? null],
+    [params.leaseSeconds, params.claimToken, params.limit, params.jobId ?? null, params.transport ?? null, params.excludeJobs ?? null],
   );
   return rows;
 }
