@@ -1,4 +1,6 @@
+import { Option } from 'commander';
 import { InputError } from '../errors.js';
+import { formatDurationOption } from './format.js';
 
 /** Parses a whole number option within bounds, with an error naming the option. */
 export function intOption(name: string, min: number, max: number) {
@@ -29,4 +31,10 @@ export function durationOption(name: string) {
     if (!match) throw new InputError('INVALID_OPTION', `${name} takes a duration like 90s, 5m, 2h or 1d (got "${value}")`);
     return Number(match[1]) * DURATION_UNITS[match[2] || 's']!;
   };
+}
+
+/** A duration option whose help shows its default as a duration ("30m"), not as seconds. */
+export function durationFlag(flags: string, description: string, defaultSeconds: number): Option {
+  const name = flags.split(/[ ,]/)[0]!;
+  return new Option(flags, description).argParser(durationOption(name)).default(defaultSeconds, formatDurationOption(defaultSeconds));
 }

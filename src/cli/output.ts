@@ -1,9 +1,5 @@
-import ora, { type Ora } from 'ora';
-
-export interface Streams {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
+import { startProgress, type Progress, type ProgressState } from './progress.js';
+import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
  * Where a command's output goes. With --json exactly one JSON document goes
@@ -12,47 +8,39 @@ export interface Streams {
 export class Output {
   constructor(
     readonly jsonMode: boolean,
-    private readonly streams: Streams = { stdout: process.stdout, stderr: process.stderr },
+    /** --wide: tables are not fitted to the terminal. */
+    readonly wide = false,
+    private readonly screen: Screen = processScreen,
   ) {}
 
   json(document: unknown): void {
-    this.streams.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    this.screen.out(`${JSON.stringify(document, null, 2)}\n`);
   }
 
   /** A result line for people: stdout normally, stderr under --json. */
   line(text = ''): void {
-    (this.jsonMode ? this.streams.stderr : this.streams.stdout).write(`${text}\n`);
+    if (this.jsonMode) this.screen.err(`${text}\n`);
+    else this.screen.out(`${text}\n`);
   }
 
   /** Side information (notices, warnings): always stderr. */
   notice(text: string): void {
-    this.streams.stderr.write(`${text}\n`);
+    this.screen.err(`${text}\n`);
   }
 
-  /** A spinner on stderr when it is a terminal; otherwise nothing. */
-  spinner(text: string): Spinner {
-    if (!this.streams.stderr.isTTY) return { update() {}, stop() {} };
-    const spinner: Ora = ora({ text, stream: this.streams.stderr }).start();
-    let last = 0;
-    return {
-      update(next) {
-        const now = Date.now();
-        if (now - last < 80) return;
-        last = now;
-        spinner.text = next;
-      },
-      stop() {
-        spinner.stop();
-      },
-    };
+  /** Whether `line` writes to a terminal, where a person is watching. */
+  get toTerminal(): boolean {
+    return (this.jsonMode ? this.screen.stderr : this.screen.stdout).isTTY;
   }
-}
 
-export interface Spinner {
-  update(text: string): void;
-  stop(): void;
-}
+  /** The width tables fit: the terminal's that `line` writes to; 0 (no limit) for files, pipes and --wide. */
+  get width(): number {
+    if (this.wide) return 0;
+    return (this.jsonMode ? this.screen.stderr : this.screen.stdout).columns;
+  }
 
-export function formatCount(value: number): string {
-  return value.toLocaleString('en-US');
+  /** A progress bar on stderr when it is a terminal; otherwise nothing at all. */
+  progress(first: ProgressState): Progress {
+    return startProgress(this.screen, first);
+  }
 }
