@@ -44,11 +44,11 @@ function onStopSignal(signal: StopSignal): void {
   const action = interruption.stop(signal);
   const again = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
   if (action === 'graceful') {
-    screen.err(`geo: stopping after the work in flight (${again} again quits at once)\n`);
+    screen.signalLine(`geo: stopping after the work in flight (${again} again quits at once)\n`);
     return;
   }
   screen.clear();
-  screen.err(`geo: ${interruption.note() ?? 'interrupted'}\n`);
+  screen.signalLine(`geo: ${interruption.note() ?? 'interrupted'}\n`);
   endBySignal(signal);
 }
 

@@ -105,6 +105,14 @@ export class Screen {
     this.drawn = false;
   }
 
+  /**
+   * Starts a line of its own on a terminal's stderr for a message about a
+   * signal: the terminal has echoed "^C" where the cursor was.
+   */
+  signalLine(text: string): void {
+    this.around(() => this.stderr.write(`${this.stderr.isTTY ? '\r\x1b[K' : ''}${text}`));
+  }
+
   private around(write: () => void): void {
     const hadLine = this.drawn;
     this.clear();

@@ -38,8 +38,9 @@ export function stageProgress(p: DispatchProgress): ProgressState {
 
 /** Printed when geo has to quit at once (a second Ctrl-C): where it was and how to go on. */
 export function stageQuitNote(p: DispatchProgress | undefined): string {
-  const where = p ? `${formatCount(p.queued)} of ${plural(p.tasks, 'task')} queued` : 'before the first batch was written';
-  return `stopped at once, ${where}; run the same command again (or geo retry-pending) to finish`;
+  // Until the first group is recorded there is no count to give; batches may be written already.
+  const where = p ? `, ${formatCount(p.queued)} of ${plural(p.tasks, 'task')} queued` : '';
+  return `stopped at once${where}; run the same command again (or geo retry-pending) to finish`;
 }
 
 export function renderStageRun(output: Output, command: StageCommand, result: StageRun): void {
