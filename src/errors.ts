@@ -17,7 +17,7 @@ export type ErrorKind =
  * Every error code geo raises, with its kind: one code means one exit code
  * wherever it is raised (QUEUE_NOT_FOUND at start-up and mid-run alike). A
  * code missing here keeps the kind its error class gives it, which
- * test/unit/error-codes.test.ts refuses for any code literal in src/.
+ * test/cli/error-codes.test.ts refuses for any code literal in src/.
  */
 export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   // Command line (commander's usage errors, translated in src/cli/usage.ts).
@@ -48,6 +48,10 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   TRANSPORT_MISMATCH: 'input',
   SCHEMA_TOO_NEW: 'input',
   DATABASE_NOT_FOUND: 'input',
+  DATABASE_IN_USE: 'input',
+  DESTINATION_NOT_CONFIGURED: 'input',
+  GEO_HOME_NOT_A_FOLDER: 'input',
+  GEO_HOME_UNWRITABLE: 'input',
   // A queue that does not exist is configuration (its name, or a step not done), not an outage.
   QUEUE_NOT_FOUND: 'input',
   BENCH_QUEUE_IS_TASK_QUEUE: 'input',
@@ -81,6 +85,8 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   STORAGE_CONNECTION: 'dependency',
   STORAGE_TOKEN: 'dependency',
   INTERRUPTED: 'incomplete',
+  STAGE_TASK_COUNT_MISMATCH: 'incomplete',
+  STAGE_REBUILD_FAILED: 'internal',
   INTERNAL: 'internal',
 };
 
