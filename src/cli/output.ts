@@ -9,7 +9,7 @@ export class Output {
   constructor(
     readonly jsonMode: boolean,
     /** --wide: tables are not fitted to the terminal. */
-    readonly wide = false,
+    private readonly wide = false,
     private readonly screen: Screen = processScreen,
   ) {}
 
@@ -37,6 +37,15 @@ export class Output {
   get width(): number {
     if (this.wide) return 0;
     return (this.jsonMode ? this.screen.stderr : this.screen.stdout).columns;
+  }
+
+  /**
+   * Whether tables are fitted to a terminal's width (ids shortened, columns
+   * chosen); at full width (a file, a pipe, --wide) every column and every id
+   * is whole, for scripts and for reading the whole story.
+   */
+  get fitted(): boolean {
+    return this.width > 0;
   }
 
   /** A progress bar on stderr when it is a terminal; otherwise nothing at all. */

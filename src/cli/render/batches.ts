@@ -60,7 +60,7 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: Bat
   else if (!opts.all) output.line(`\n${plural(rows.length, 'problem batch', 'problem batches')} (not queued, or with pending or failed tasks):`);
   else output.line('');
   const shown = rows.slice(0, opts.limit);
-  const table = batchTable(shown, output.wide, output.width);
+  const table = batchTable(shown, output.fitted, output.width);
   output.line(table.text);
   if (rows.length > shown.length) {
     output.line(`... ${formatCount(rows.length - shown.length)} more (raise --limit, or use --json)`);
@@ -68,7 +68,7 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: Bat
     output.line(`--all lists all ${formatCount(summary.batches)} batches`);
   }
   if (table.errorsCut) renderErrors(output, shown);
-  if (!output.wide) output.line(`batch ids are ${idPrefixOf(shown[0]!.batchId)}-<batch> (--wide shows them whole)`);
+  if (output.fitted) output.line(`batch ids are ${idPrefixOf(shown[0]!.batchId)}-<batch> (--wide shows them whole)`);
 }
 
 /** A batch id without its job's id prefix, which every row of one job shares: `s1-b12`. */
@@ -80,9 +80,9 @@ function idPrefixOf(batchId: string): string {
   return batchId.slice(0, batchId.indexOf('-'));
 }
 
-function batchTable(rows: BatchReportRow[], wide: boolean, width: number): { text: string; errorsCut: boolean } {
-  // Only the task statuses some row has, unless --wide: five count columns rarely fit 80 columns.
-  const statuses = wide ? [...TASK_STATUSES] : TASK_STATUSES.filter((s) => rows.some((r) => r.counts[s] > 0));
+function batchTable(rows: BatchReportRow[], fitted: boolean, width: number): { text: string; errorsCut: boolean } {
+  // Fitted, only the task statuses some row has: five count columns rarely fit 80 columns.
+  const statuses = !fitted ? [...TASK_STATUSES] : TASK_STATUSES.filter((s) => rows.some((r) => r.counts[s] > 0));
   const columns: Column[] = [
     { header: 'batch' },
     { header: 'status' },
@@ -94,7 +94,7 @@ function batchTable(rows: BatchReportRow[], wide: boolean, width: number): { tex
   const table = formatTable(
     columns,
     rows.map((r) => [
-      wide ? r.batchId : shortBatchId(r.batchId),
+      fitted ? shortBatchId(r.batchId) : r.batchId,
       r.status,
       formatCount(r.tasks),
       ...statuses.map((s) => formatCount(r.counts[s])),

@@ -110,9 +110,9 @@ function renderDue(output: Output, result: RetryPendingResult): void {
       { header: 'last error', flex: true },
     ],
     due.slice(0, DRY_RUN_ROWS).map((b) => [
-      output.wide ? b.jobId : b.jobId.slice(0, 12),
-      // Without --wide the batch id drops its job id prefix, which the job column shows.
-      output.wide ? b.batchId : b.batchId.slice(b.batchId.indexOf('-') + 1),
+      output.fitted ? b.jobId.slice(0, 12) : b.jobId,
+      // Fitted, the batch id drops its job id prefix, which the job column shows.
+      output.fitted ? b.batchId.slice(b.batchId.indexOf('-') + 1) : b.batchId,
       b.transport,
       formatCount(b.attempts),
       b.lastError ?? '',
