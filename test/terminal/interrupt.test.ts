@@ -1,9 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { taskStatusCounts } from '../support/submit.js';
-import { startInTerminal, visibleLines, type Launch } from './pty.js';
+import { endAllTerminals, startInTerminal, visibleLines, type Launch } from './pty.js';
 
 let db: TestDatabase;
 let env: Record<string, string>;
@@ -18,6 +18,7 @@ afterAll(async () => {
 beforeEach(() => {
   run++;
 });
+afterEach(endAllTerminals);
 
 /** A submit far too long to finish during the test: 3,000,000 tasks. */
 const longSubmit = (name: string) => ['submit', 'hello_world', '--n', '3000000', '--param', `name=${name}-${run}`];

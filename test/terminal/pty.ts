@@ -52,6 +52,13 @@ export interface TerminalSession {
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
 
+/** Sessions not yet exited: `endAllTerminals` (in afterEach) kills what a failed test left running. */
+const live = new Set<() => Promise<void>>();
+
+export async function endAllTerminals(): Promise<void> {
+  await Promise.all([...live].map((kill) => kill()));
+}
+
 /**
  * Runs geo on a real pseudo-terminal made by util-linux `script`, sized with
  * stty, so geo sees a TTY exactly as in a terminal window: typed Ctrl-C goes
@@ -86,11 +93,13 @@ export async function startInTerminal(args: string[], opts: TerminalOptions): Pr
     if (pid > 0) process.kill(pid, 'SIGKILL');
     child.kill('SIGKILL');
   };
+  live.add(kill);
   const deadline = setTimeout(() => void kill(), opts.deadlineMs ?? 60_000);
   const exited = new Promise<TerminalResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(deadline);
+      live.delete(kill);
       for (const check of watchers) check();
       void fs.rm(dir, { recursive: true, force: true });
       resolve({ screen, status: code, killed });
