@@ -1,13 +1,13 @@
 import { Option } from 'commander';
 import { InputError } from '../errors.js';
-import { formatDurationOption } from './format.js';
+import { formatCount, formatDurationOption } from './format.js';
 
 /** Parses a whole number option within bounds, with an error naming the option. */
 export function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new InputError('INVALID_OPTION', `${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+      throw new InputError('INVALID_OPTION', `${name} must be a whole number from ${formatCount(min)} to ${formatCount(max)} (got "${value}")`);
     }
     return n;
   };

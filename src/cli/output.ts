@@ -1,4 +1,5 @@
 import { startProgress, type Progress, type ProgressState } from './progress.js';
+import { wrap } from './table.js';
 import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
@@ -21,6 +22,12 @@ export class Output {
   line(text = ''): void {
     if (this.jsonMode) this.screen.err(`${text}\n`);
     else this.screen.out(`${text}\n`);
+  }
+
+  /** A result line of prose, wrapped at spaces to fit the terminal (continuation lines take `indent`). */
+  paragraph(text: string, indent = '  '): void {
+    if (!this.fitted) return this.line(text);
+    wrap(text, this.width - 1).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
   }
 
   /** Side information (notices, warnings): always stderr. */

@@ -6,12 +6,17 @@
  */
 const DROPPED_WARNINGS = new Set(['DEP0123']);
 
-export function dropIrrelevantWarnings(): void {
-  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+/** Installs the filter; returns what puts the original back. */
+export function dropIrrelevantWarnings(): () => void {
+  const original = process.emitWarning;
+  const emitWarning = original.bind(process) as (...args: unknown[]) => void;
   process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
     if (DROPPED_WARNINGS.has(warningCode(warning, rest) ?? '')) return;
     emitWarning(warning, ...rest);
   }) as typeof process.emitWarning;
+  return () => {
+    process.emitWarning = original;
+  };
 }
 
 /** The code of a warning, in each of the forms emitWarning accepts. */

@@ -67,12 +67,12 @@ export function renderBench(output: Output, doc: BenchDocument): void {
   const s = doc.settings;
   const latency =
     s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
-  output.line(
+  output.paragraph(
     `geo bench: aligned ${plural(s.n, 'task')}, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
       `${plural(s.runs, 'run')}${s.runs > 1 ? ' (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
   );
   const m = doc.machine;
-  output.line(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
+  output.paragraph(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
   const rows: Row[] = [];
   for (const p of doc.paths) {
     if (p.skipped) {
@@ -87,8 +87,8 @@ export function renderBench(output: Output, doc: BenchDocument): void {
   }
   const table = formatTable(COLUMNS, rows, output.width);
   output.line(table.text);
-  if (table.hidden.length > 0) output.line(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
-  output.line('latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
+  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  output.paragraph('latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
   output.line(barChart(doc));
   for (const p of doc.paths) {
     for (const mode of ['individual', 'aligned'] as const) {
