@@ -43,6 +43,8 @@ describe('words and numbers (subprocess)', () => {
     const early = await runGeo(['queue-stage', jobId.slice(0, 12), '2'], env);
     expect(early.code).toBe(2);
     expect(early.stderr).toContain('(0 of 10,000 tasks finished)');
+    const bounds = await runGeo(['batches', jobId.slice(0, 12), '--limit', '0'], env);
+    expect(bounds.stderr).toBe('geo: --limit must be a whole number from 1 to 10,000,000 (got "0")\n');
   });
 
   it('help shows duration defaults as durations', async () => {
