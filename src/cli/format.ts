@@ -39,3 +39,8 @@ export function formatDuration(ms: number): string {
 export function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
+
+/** `text` cut to at most `width` characters, the last one an ellipsis when something was cut. */
+export function fitText(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}

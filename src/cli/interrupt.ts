@@ -1,3 +1,4 @@
+/** The signals that stop geo the clean way: Ctrl-C on a terminal, and what supervisors send. */
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 /** What main does with a Ctrl-C or SIGTERM. */

@@ -1,4 +1,4 @@
-import { formatCount, formatDuration } from './format.js';
+import { fitText, formatCount, formatDuration } from './format.js';
 import type { LiveLine, Screen } from './terminal.js';
 
 /** Where a long command is, as its progress display shows it. */
@@ -92,11 +92,7 @@ export function progressLine(state: ProgressState, rate: number | undefined, col
       const filled = Math.round(fraction * barWidth);
       return `${label}[${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}] ${percent}  ${words}`;
     }
-    return cut(`${label}${percent}  ${words}`, max);
+    return fitText(`${label}${percent}  ${words}`, max);
   }
-  return cut(`${label}${words}`, max);
-}
-
-function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+  return fitText(`${label}${words}`, max);
 }

@@ -1,3 +1,5 @@
+import { fitText } from './format.js';
+
 /** A column of a plain table. */
 export interface Column {
   header: string;
@@ -37,9 +39,9 @@ const FLEX_READABLE = 30;
  */
 export function formatTable(columns: Column[], rows: Row[], width: number): TableText {
   const limit = width > 0 ? width - 1 : Infinity;
-  const cellsOf = (row: Row) => (Array.isArray(row) ? row : row.cells);
+  // A spanning row's text does not widen the columns it runs across.
   const natural = columns.map((c, i) =>
-    Math.max(c.header.length, ...rows.map((r) => (Array.isArray(r) || i < r.cells.length ? (cellsOf(r)[i] ?? '').length : 0))),
+    Math.max(c.header.length, ...rows.map((r) => ((Array.isArray(r) ? r : r.cells)[i] ?? '').length)),
   );
   let shown = columns.map((_, i) => i);
   const widthOf = (indices: number[], widths: number[]) =>
@@ -75,7 +77,7 @@ export function formatTable(columns: Column[], rows: Row[], width: number): Tabl
   const line = (cells: string[]) =>
     shown
       .map((i, k) => {
-        const text = fit(cells[i] ?? '', widths[i]!);
+        const text = fitText(cells[i] ?? '', widths[i]!);
         const last = k === shown.length - 1;
         if (columns[i]!.align === 'right') return text.padStart(widths[i]!);
         return last ? text : text.padEnd(widths[i]!);
@@ -90,16 +92,12 @@ export function formatTable(columns: Column[], rows: Row[], width: number): Tabl
     }
     const prefix = shown
       .filter((i) => i < row.cells.length)
-      .map((i) => fit(row.cells[i]!, widths[i]!).padEnd(widths[i]!))
+      .map((i) => fitText(row.cells[i]!, widths[i]!).padEnd(widths[i]!))
       .join(GAP);
     const indent = prefix.length + GAP.length;
     lines.push(...wrap(row.span, limit - indent).map((part, k) => (k === 0 ? `${prefix.padEnd(indent)}${part}` : `${' '.repeat(indent)}${part}`)));
   }
   return { text: lines.join('\n'), hidden, cut };
-}
-
-function fit(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
 }
 
 /** Splits `text` into lines of at most `width` characters, at spaces where it can. */
