@@ -40,9 +40,10 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: Bat
   output.line(`  ${plural(summary.batches, 'batch', 'batches')} (${byStatus || 'none'}), ${plural(summary.tasks, 'task')}:`);
   output.line(`  ${TASK_STATUSES.map((s) => `${s} ${formatCount(summary.counts[s])}`).join(', ')}`);
   for (const stage of report.incompleteStages) {
-    output.line(
+    output.paragraph(
       `  problem: stage ${stage.stage} (${stage.name}) is not fully written: ${formatCount(stage.writtenTasks)} of ` +
         `${plural(stage.expectedTasks, 'task')}; run the same submit again, or geo retry-pending, to finish it`,
+      '    ',
     );
   }
 
