@@ -27,7 +27,8 @@ export class Output {
   /** A result line of prose, wrapped at spaces to fit the terminal (continuation lines take `indent`). */
   paragraph(text: string, indent = '  '): void {
     if (!this.fitted) return this.line(text);
-    wrap(text, this.width - 1).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
+    // Every line wrapped to leave room for the indent, so continuation lines fit too.
+    wrap(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
   }
 
   /** Side information (notices, warnings): always stderr. */
