@@ -86,7 +86,9 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   STORAGE_TOKEN: 'dependency',
   INTERRUPTED: 'incomplete',
   STAGE_TASK_COUNT_MISMATCH: 'incomplete',
+  STAGE_NOT_QUEUED: 'incomplete',
   STAGE_REBUILD_FAILED: 'internal',
+  ADVANCE_FAILED: 'internal',
   INTERNAL: 'internal',
 };
 
