@@ -85,6 +85,9 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   STORAGE_CONNECTION: 'dependency',
   STORAGE_TOKEN: 'dependency',
   INTERRUPTED: 'incomplete',
+  // A consumer whose lock or lease lapsed: the message went to another; nothing is lost.
+  LOCK_LOST: 'incomplete',
+  NOT_RECEIVED_HERE: 'internal',
   STAGE_TASK_COUNT_MISMATCH: 'incomplete',
   STAGE_NOT_QUEUED: 'incomplete',
   STAGE_REBUILD_FAILED: 'internal',
