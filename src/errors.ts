@@ -1,10 +1,10 @@
 /**
  * geo's typed errors. Every error that can reach the user carries a stable
- * `code` (scripts may match on it) and a `kind` that decides the exit code in
- * one place (src/cli/exit-codes.ts).
+ * `code` (scripts may match on it); the code decides its `kind` through
+ * ERROR_KINDS, and the kind decides the exit code (src/cli/exit-codes.ts).
  */
 export type ErrorKind =
-  /** Bad input or configuration: nothing was written. Exit 2. */
+  /** Bad input or configuration. Exit 2. */
   | 'input'
   /** A dependency (database, broker) could not be reached or refused us. Exit 3. */
   | 'dependency'
@@ -13,14 +13,102 @@ export type ErrorKind =
   /** A bug or an unexpected state. Exit 1. */
   | 'internal';
 
+/**
+ * Every error code geo raises, with its kind: one code means one exit code
+ * wherever it is raised (QUEUE_NOT_FOUND at start-up and mid-run alike). A
+ * code missing here keeps the kind its error class gives it, which
+ * test/cli/error-codes.test.ts refuses for any code literal in src/.
+ */
+export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
+  // Command line (commander's usage errors, translated in src/cli/usage.ts).
+  UNKNOWN_COMMAND: 'input',
+  UNKNOWN_OPTION: 'input',
+  MISSING_ARGUMENT: 'input',
+  EXCESS_ARGUMENTS: 'input',
+  MISSING_OPTION_VALUE: 'input',
+  MISSING_MANDATORY_OPTION: 'input',
+  CONFLICTING_OPTIONS: 'input',
+  INVALID_ARGUMENT: 'input',
+  USAGE: 'input',
+  INVALID_OPTION: 'input',
+  OPTION_NOT_APPLICABLE: 'input',
+  // Configuration and input.
+  CONFIG_INVALID: 'input',
+  INVALID_PARAM: 'input',
+  INVALID_PARAMS: 'input',
+  INVALID_BATCH_SIZE: 'input',
+  INVALID_JOB_ID: 'input',
+  AMBIGUOUS_JOB_ID: 'input',
+  JOB_NOT_FOUND: 'input',
+  UNKNOWN_JOB_TYPE: 'input',
+  JOB_TYPE_EMPTY: 'input',
+  ID_COLLISION: 'input',
+  STAGE_NOT_FOUND: 'input',
+  STAGE_INPUTS_NOT_READY: 'input',
+  TRANSPORT_MISMATCH: 'input',
+  SCHEMA_TOO_NEW: 'input',
+  DATABASE_NOT_FOUND: 'input',
+  DATABASE_IN_USE: 'input',
+  DESTINATION_NOT_CONFIGURED: 'input',
+  GEO_HOME_NOT_A_FOLDER: 'input',
+  GEO_HOME_UNWRITABLE: 'input',
+  // A queue that does not exist is configuration (its name, or a step not done), not an outage.
+  QUEUE_NOT_FOUND: 'input',
+  BENCH_QUEUE_IS_TASK_QUEUE: 'input',
+  BENCH_LATENCY_NOT_LOCAL: 'input',
+  BENCH_SCHEMA_DENIED: 'input',
+  // Dependencies.
+  DATABASE_AUTH_FAILED: 'dependency',
+  DATABASE_UNREACHABLE: 'dependency',
+  DATABASE_CONNECTION_LOST: 'dependency',
+  EMBEDDED_POSTGRES_INIT: 'dependency',
+  EMBEDDED_POSTGRES_START: 'dependency',
+  EMBEDDED_POSTGRES_UNREACHABLE: 'dependency',
+  EMBEDDED_POSTGRES_MISSING: 'dependency',
+  TRANSPORT_UNAVAILABLE: 'dependency',
+  SEND_FAILED: 'dependency',
+  SERVICEBUS_SEND_FAILED: 'dependency',
+  STORAGE_AUTH_FAILED: 'dependency',
+  STORAGE_UNREACHABLE: 'dependency',
+  STORAGE_REFUSED: 'dependency',
+  STORAGE_FORBIDDEN: 'dependency',
+  STORAGE_SEND_FAILED: 'dependency',
+  // Retryable within a run, but a broker that stays so is a dependency problem: where such an
+  // error ends a command (at start-up, or stopping a run) it is exit 3. Work a run left pending
+  // makes its exit 1 through the run's outcome, not through an error's kind.
+  SEND_INCOMPLETE: 'dependency',
+  SERVICEBUS_BUSY: 'dependency',
+  SERVICEBUS_CONNECTION: 'dependency',
+  STORAGE_TIMEOUT: 'dependency',
+  STORAGE_BUSY: 'dependency',
+  STORAGE_SERVER_ERROR: 'dependency',
+  STORAGE_CONNECTION: 'dependency',
+  STORAGE_TOKEN: 'dependency',
+  INTERRUPTED: 'incomplete',
+  // A consumer whose lock or lease lapsed: the message went to another; nothing is lost.
+  LOCK_LOST: 'incomplete',
+  NOT_RECEIVED_HERE: 'internal',
+  STAGE_TASK_COUNT_MISMATCH: 'incomplete',
+  STAGE_NOT_QUEUED: 'incomplete',
+  STAGE_REBUILD_FAILED: 'internal',
+  ADVANCE_FAILED: 'internal',
+  INTERNAL: 'internal',
+};
+
+/** The kind of an error code: the registry's, else the fallback its class gives. */
+export function kindOfCode(code: string, fallback: ErrorKind): ErrorKind {
+  return Object.hasOwn(ERROR_KINDS, code) ? ERROR_KINDS[code]! : fallback;
+}
+
 export class GeoError extends Error {
   readonly code: string;
   readonly kind: ErrorKind;
 
+  /** `kind` applies only to a code ERROR_KINDS does not list (a broker's own error names). */
   constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
-    this.kind = kind;
+    this.kind = kindOfCode(code, kind);
     this.code = code;
   }
 }
@@ -40,7 +128,8 @@ export class DependencyError extends GeoError {
 /**
  * A queue send failed. `retryable` errors (busy, timeouts, lost connections)
  * are retried by the dispatcher; `throttled` ones additionally lower the
- * number of batches in flight; permanent ones stop the run.
+ * number of batches in flight; permanent ones stop the run. Either way the
+ * broker is a dependency: a code ERROR_KINDS does not list is exit 3.
  */
 export class TransportError extends GeoError {
   readonly retryable: boolean;
@@ -51,7 +140,7 @@ export class TransportError extends GeoError {
     message: string,
     opts: { retryable: boolean; throttled?: boolean; cause?: unknown },
   ) {
-    super(opts.retryable ? 'incomplete' : 'dependency', code, message, { cause: opts.cause });
+    super('dependency', code, message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.throttled = opts.throttled ?? false;
   }

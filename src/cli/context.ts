@@ -8,6 +8,7 @@ import { Output } from './output.js';
 
 export interface GlobalOptions {
   json?: boolean;
+  wide?: boolean;
   verbose?: boolean;
   databaseUrl?: string;
   transport?: string;
@@ -30,7 +31,7 @@ export class CommandContext {
   ) {}
 
   static create(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CommandContext {
-    const output = new Output(options.json ?? false);
+    const output = new Output(options.json ?? false, options.wide ?? false);
     const config = loadConfig(env, {
       databaseUrl: options.databaseUrl,
       transport: options.transport,

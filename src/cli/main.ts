@@ -2,8 +2,11 @@ import { CommanderError } from 'commander';
 import { GeoError } from '../errors.js';
 import { asConnectionLoss } from '../store/pool.js';
 import { EXIT, ExitCode, exitCodeFor } from './exit-codes.js';
-import { interruption } from './interrupt.js';
+import { interruption, type StopSignal } from './interrupt.js';
 import { buildProgram } from './program.js';
+import { outputFailure, screen } from './terminal.js';
+import { isHelpOrVersion, jsonRequested, usageError } from './usage.js';
+import { dropIrrelevantWarnings } from './warnings.js';
 
 /** Runs geo with `argv` and returns the exit code; the only place errors are printed. */
 export async function main(argv: string[]): Promise<number> {
@@ -13,25 +16,48 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (caught) {
     if (caught instanceof ExitCode) return caught.code;
-    const err = asConnectionLoss(caught) ?? caught;
-    // Commander has already printed its own message (or the help text).
-    if (err instanceof CommanderError) return exitCodeFor(err);
-    const { json, verbose } = program.opts<{ json?: boolean; verbose?: boolean }>();
+    if (caught instanceof CommanderError && isHelpOrVersion(caught)) return EXIT.ok;
+    const err = caught instanceof CommanderError ? usageError(caught) : (asConnectionLoss(caught) ?? caught);
+    const { verbose } = program.opts<{ verbose?: boolean }>();
     const code = err instanceof GeoError ? err.code : 'INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
-    process.stderr.write(`geo: ${message}\n`);
-    if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-    else if (!(err instanceof GeoError)) process.stderr.write('(run with --verbose for details)\n');
+    if (jsonRequested(program.opts(), argv)) screen.out(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+    screen.err(`geo: ${message}\n`);
+    if (caught instanceof CommanderError) screen.err('(run geo --help for usage)\n');
+    else if (verbose && err instanceof Error && err.stack) screen.err(`${err.stack}\n`);
+    else if (!(err instanceof GeoError)) screen.err('(run with --verbose for details)\n');
     return exitCodeFor(err);
   }
 }
 
-// The first Ctrl-C lets batches in flight finish (the run stays resumable);
-// a second one leaves at once, which is safe too: it is a crash the protocol recovers from.
-process.on('SIGINT', () => {
-  if (interruption.signal.aborted) process.exit(130);
-  interruption.abort();
-});
+/**
+ * Ends geo as killed by `signal`, as a shell expects of a program stopped by
+ * Ctrl-C (130) or SIGTERM (143): a script loop around geo stops too, and npm
+ * exec reports the same status as a direct start.
+ */
+function endBySignal(signal: StopSignal): void {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+}
 
-process.exitCode = await main(process.argv);
+function onStopSignal(signal: StopSignal): void {
+  const action = interruption.stop(signal);
+  const again = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
+  if (action === 'graceful') {
+    screen.signalLine(`geo: stopping after the work in flight (${again} again quits at once)\n`);
+    return;
+  }
+  screen.clear();
+  screen.signalLine(`geo: ${interruption.note() ?? 'interrupted'}\n`);
+  endBySignal(signal);
+}
+
+dropIrrelevantWarnings();
+process.on('SIGINT', () => onStopSignal('SIGINT'));
+process.on('SIGTERM', () => onStopSignal('SIGTERM'));
+
+const code = await main(process.argv);
+const failure = outputFailure();
+if (failure) screen.err(`geo: could not write the output: ${failure.message}\n`);
+if (interruption.received) endBySignal(interruption.received);
+else process.exitCode = failure ? Math.max(code, EXIT.incomplete) : code;

@@ -1,11 +1,13 @@
+import { Option } from 'commander';
 import { InputError } from '../errors.js';
+import { formatCount, formatDurationOption } from './format.js';
 
 /** Parses a whole number option within bounds, with an error naming the option. */
 export function intOption(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new InputError('INVALID_OPTION', `${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+      throw new InputError('INVALID_OPTION', `${name} must be a whole number from ${formatCount(min)} to ${formatCount(max)} (got "${value}")`);
     }
     return n;
   };
@@ -29,4 +31,10 @@ export function durationOption(name: string) {
     if (!match) throw new InputError('INVALID_OPTION', `${name} takes a duration like 90s, 5m, 2h or 1d (got "${value}")`);
     return Number(match[1]) * DURATION_UNITS[match[2] || 's']!;
   };
+}
+
+/** A duration option whose help shows its default as a duration ("30m"), not as seconds. */
+export function durationFlag(flags: string, description: string, defaultSeconds: number): Option {
+  const name = flags.split(/[ ,]/)[0]!;
+  return new Option(flags, description).argParser(durationOption(name)).default(defaultSeconds, formatDurationOption(defaultSeconds));
 }

@@ -1,9 +1,6 @@
-import ora, { type Ora } from 'ora';
-
-export interface Streams {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
+import { startProgress, type Progress, type ProgressState } from './progress.js';
+import { wrap } from './table.js';
+import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
  * Where a command's output goes. With --json exactly one JSON document goes
@@ -12,47 +9,55 @@ export interface Streams {
 export class Output {
   constructor(
     readonly jsonMode: boolean,
-    private readonly streams: Streams = { stdout: process.stdout, stderr: process.stderr },
+    /** --wide: tables are not fitted to the terminal. */
+    private readonly wide = false,
+    private readonly screen: Screen = processScreen,
   ) {}
 
   json(document: unknown): void {
-    this.streams.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    this.screen.out(`${JSON.stringify(document, null, 2)}\n`);
   }
 
   /** A result line for people: stdout normally, stderr under --json. */
   line(text = ''): void {
-    (this.jsonMode ? this.streams.stderr : this.streams.stdout).write(`${text}\n`);
+    if (this.jsonMode) this.screen.err(`${text}\n`);
+    else this.screen.out(`${text}\n`);
+  }
+
+  /** A result line of prose, wrapped at spaces to fit the terminal (continuation lines take `indent`). */
+  paragraph(text: string, indent = '  '): void {
+    if (!this.fitted) return this.line(text);
+    // Every line wrapped to leave room for the indent, so continuation lines fit too.
+    wrap(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
   }
 
   /** Side information (notices, warnings): always stderr. */
   notice(text: string): void {
-    this.streams.stderr.write(`${text}\n`);
+    this.screen.err(`${text}\n`);
   }
 
-  /** A spinner on stderr when it is a terminal; otherwise nothing. */
-  spinner(text: string): Spinner {
-    if (!this.streams.stderr.isTTY) return { update() {}, stop() {} };
-    const spinner: Ora = ora({ text, stream: this.streams.stderr }).start();
-    let last = 0;
-    return {
-      update(next) {
-        const now = Date.now();
-        if (now - last < 80) return;
-        last = now;
-        spinner.text = next;
-      },
-      stop() {
-        spinner.stop();
-      },
-    };
+  /** Whether `line` writes to a terminal, where a person is watching. */
+  get toTerminal(): boolean {
+    return (this.jsonMode ? this.screen.stderr : this.screen.stdout).isTTY;
   }
-}
 
-export interface Spinner {
-  update(text: string): void;
-  stop(): void;
-}
+  /** The width tables fit: the terminal's that `line` writes to; 0 (no limit) for files, pipes and --wide. */
+  get width(): number {
+    if (this.wide) return 0;
+    return (this.jsonMode ? this.screen.stderr : this.screen.stdout).columns;
+  }
 
-export function formatCount(value: number): string {
-  return value.toLocaleString('en-US');
+  /**
+   * Whether tables are fitted to a terminal's width (ids shortened, columns
+   * chosen); at full width (a file, a pipe, --wide) every column and every id
+   * is whole, for scripts and for reading the whole story.
+   */
+  get fitted(): boolean {
+    return this.width > 0;
+  }
+
+  /** A progress bar on stderr when it is a terminal; otherwise nothing at all. */
+  progress(first: ProgressState): Progress {
+    return startProgress(this.screen, first);
+  }
 }

@@ -6,7 +6,9 @@ import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerRetryPending } from './commands/retry-pending.js';
 import { registerSubmit } from './commands/submit.js';
-import type { GlobalOptions } from './context.js';
+import { CommandContext, type GlobalOptions } from './context.js';
+import { embeddedNotInUse } from './render/database.js';
+import { screen } from './terminal.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,7 +23,9 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document on stdout; people-facing output goes to stderr')
     .option('--verbose', 'show stack traces on errors')
     .option('--database-url <url>', 'PostgreSQL connection URL (env DATABASE_URL)')
-    .showHelpAfterError('(run geo --help for usage)')
+    .option('--wide', 'tables at full width: every column, errors in full (default: fit the terminal)')
+    // main prints usage errors like every other failure (under --json too); help goes through the screen.
+    .configureOutput({ writeOut: (text) => screen.out(text), writeErr: (text) => screen.err(text), outputError: () => {} })
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
   registerSubmit(program, globals);
@@ -31,5 +35,18 @@ export function buildProgram(): Command {
   registerDatabase(program, globals);
   registerBench(program, globals);
   for (const command of program.commands) command.exitOverride();
+  noteUnusedEmbeddedServer(program, globals);
   return program;
+}
+
+/**
+ * `geo db status` (src/cli/commands/database.ts) describes the embedded
+ * server even when DATABASE_URL points elsewhere; this says so first.
+ */
+function noteUnusedEmbeddedServer(program: Command, globals: () => GlobalOptions): void {
+  const status = program.commands.find((c) => c.name() === 'db')?.commands.find((c) => c.name() === 'status');
+  status?.hook('preAction', () => {
+    const note = embeddedNotInUse(CommandContext.create(globals()).config);
+    if (note) screen.err(`${note}\n`);
+  });
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { batchReport } from '../../core/batch-report.js';
+import { getJobType } from '../../core/job-types/registry.js';
 import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import { loadJob } from '../../core/jobs.js';
+import type { JobRow } from '../../store/jobs.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
@@ -11,8 +13,11 @@ interface BatchesFlags {
   all?: boolean;
   stage?: number;
   status?: string;
-  limit: number;
+  limit?: number;
 }
+
+/** Rows a person sees at most unless --limit says otherwise; --json lists all unless limited. */
+const DEFAULT_ROWS = 50;
 
 export function registerBatches(program: Command, globals: () => GlobalOptions): void {
   program
@@ -22,15 +27,16 @@ export function registerBatches(program: Command, globals: () => GlobalOptions):
     .option('--all', 'list every batch, not only problem batches')
     .option('--stage <n>', 'only this stage', intOption('--stage', 1, 1_000))
     .option('--status <status>', `only batches with this status or with tasks in it (${TASK_STATUSES.join(', ')})`)
-    .option('--limit <n>', 'rows to print at most', intOption('--limit', 1, 10_000_000), 50)
+    .option('--limit <n>', `rows to list at most (default: ${DEFAULT_ROWS}; under --json: all)`, intOption('--limit', 1, 10_000_000))
     .action(async (jobId: string, flags: BatchesFlags) => {
       const status = parseStatus(flags.status);
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(2);
         const job = await loadJob(db, jobId);
+        if (flags.stage !== undefined) assertStageExists(job, flags.stage);
         const report = await batchReport(db, job.jobId, { stage: flags.stage, status });
-        if (ctx.output.jsonMode) ctx.output.json(batchReportJson(report));
-        else renderBatchReport(ctx.output, report, { all: flags.all ?? false, limit: flags.limit });
+        if (ctx.output.jsonMode) ctx.output.json(batchReportJson(report, flags.limit));
+        else renderBatchReport(ctx.output, report, { all: flags.all ?? false, status, limit: flags.limit ?? DEFAULT_ROWS });
       });
     });
 }
@@ -41,4 +47,13 @@ function parseStatus(value: string | undefined): TaskStatus | undefined {
     throw new InputError('INVALID_OPTION', `--status must be one of ${TASK_STATUSES.join(', ')} (got "${value}")`);
   }
   return value as TaskStatus;
+}
+
+/** A stage the job type does not have is a mistake, not an empty list. */
+function assertStageExists(job: JobRow, stage: number): void {
+  const stages = getJobType(job.jobType).stages;
+  if (!stages.some((s) => s.stage === stage)) {
+    const known = stages.map((s) => `${s.stage} (${s.name})`).join(', ');
+    throw new InputError('STAGE_NOT_FOUND', `--stage ${stage}: ${job.jobType} has no stage ${stage}; its stages: ${known}`);
+  }
 }

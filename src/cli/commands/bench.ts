@@ -7,10 +7,10 @@ import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
-import { EXIT, ExitCode } from '../exit-codes.js';
+import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
-import { benchJson, progressText, renderBench, type MachineInfo } from '../render/bench.js';
+import { benchJson, benchProgress, renderBench, type MachineInfo } from '../render/bench.js';
 
 interface BenchFlags {
   path: TransportName[] | 'all';
@@ -50,7 +50,9 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
           poolSize: flags.concurrency + 2,
           onNotice: (message) => ctx.output.notice(message),
         });
-        const spinner = ctx.output.spinner('starting');
+        const signal = interruption.graceful();
+        interruption.onQuit(() => `stopped at once; the next geo bench removes this run's schema ${env.schema} and empties its queues`);
+        const progress = ctx.output.progress({ done: 0, unit: 'tasks', label: 'starting' });
         let result: BenchResult | undefined;
         let cleanup: { schemaDropped: boolean };
         try {
@@ -66,11 +68,11 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
               leaseSeconds: ctx.config.leaseSeconds,
             },
             nonce: env.nonce,
-            signal: interruption.signal,
-            onProgress: (p) => spinner.update(progressText(p)),
+            signal,
+            onProgress: (p) => progress.update(benchProgress(p)),
           });
         } finally {
-          spinner.stop();
+          progress.stop();
           // A failed run's own error matters more than a failed clean-up after it.
           const closing = env.close();
           cleanup = result ? await closing : await closing.catch(() => ({ schemaDropped: false }));
@@ -82,7 +84,7 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
         });
         if (ctx.output.jsonMode) ctx.output.json(doc);
         else renderBench(ctx.output, doc);
-        if (result.failed > 0) throw new ExitCode(EXIT.incomplete);
+        finishRun({ unfinished: result.failed });
       });
     });
 }

@@ -3,9 +3,10 @@ import { loadJob } from '../../core/jobs.js';
 import { retryPending } from '../../core/recovery.js';
 import { DEFAULT_SEND_POLICY } from '../../core/send-batch.js';
 import { type GlobalOptions, withContext } from '../context.js';
-import { EXIT, ExitCode } from '../exit-codes.js';
-import { durationOption, intOption } from '../options.js';
-import { isQuiet, renderRetryPending, retryPendingJson } from '../render/retry-pending.js';
+import { finishRun } from '../exit-codes.js';
+import { interruption } from '../interrupt.js';
+import { durationFlag, intOption } from '../options.js';
+import { isQuiet, recoveryProgress, recoveryQuitNote, renderRetryPending, retryPendingJson } from '../render/retry-pending.js';
 
 interface RetryPendingFlags {
   olderThan: number;
@@ -24,21 +25,24 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
   program
     .command('retry-pending')
     .description('recover batches a crash or outage left pending, and tasks whose worker died (cron-safe)')
-    .option('--older-than <duration>', 'only batches created at least this long ago (90s, 5m, 2h)', durationOption('--older-than'), 0)
+    .addOption(durationFlag('--older-than <duration>', 'only batches created at least this long ago (90s, 5m, 2h)', 0))
     .option('--job <jobId>', 'only this job')
     .option('--transport <name>', 'only batches of this transport')
     .option('--limit <n>', 'claim at most this many batches', intOption('--limit', 1, 100_000_000), 1_000_000)
     .option('--dry-run', 'list what would be done; change nothing')
     .option('--max-attempts <n>', 'send attempts before a batch is failed', intOption('--max-attempts', 1, 1_000), 10)
     .option('--include-failed', 'put failed batches back to pending first')
-    .option('--stale-after <duration>', 'a processing task older than this had a dead worker', durationOption('--stale-after'), 1_800)
+    .addOption(durationFlag('--stale-after <duration>', 'a processing task older than this had a dead worker', 1_800))
     .option('--max-task-retries <n>', 're-queues of a stale task before it fails', intOption('--max-task-retries', 0, 1_000), 3)
     .option('--concurrency <n>', 'batches in flight at once', intOption('--concurrency', 1, 64), 4)
     .action(async (flags: RetryPendingFlags) => {
       await withContext({ ...globals(), transport: flags.transport }, async (ctx) => {
         const db = await ctx.store(flags.concurrency + 2);
         const jobId = flags.job ? (await loadJob(db, flags.job)).jobId : undefined;
-        const spinner = ctx.output.spinner('looking for pending batches');
+        let last: { claimedBatches: number; requeuedTasks: number } | undefined;
+        // The sweep has no clean stop yet: a Ctrl-C quits at once, which its claims make safe.
+        interruption.onQuit(() => recoveryQuitNote(last, ctx.config.leaseSeconds));
+        const progress = ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
         let result;
         try {
           result = await retryPending({
@@ -58,23 +62,29 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
               concurrency: flags.concurrency,
               sendPolicy: { ...DEFAULT_SEND_POLICY, maxAttempts: 3 },
               retryBackoff: { baseMs: 10_000, maxMs: 900_000 },
-              onProgress: (p) => spinner.update(`claimed ${p.claimedBatches} batches, re-queued ${p.requeuedTasks} tasks`),
+              onProgress: (p) => {
+                last = p;
+                progress.update(recoveryProgress(p));
+              },
             },
           });
         } finally {
-          spinner.stop();
+          progress.stop();
         }
         if (ctx.output.jsonMode) ctx.output.json(retryPendingJson(result, flags.dryRun ?? false));
         // Cron-friendly: a run with nothing to do prints nothing unless someone is watching.
-        else if (!isQuiet(result) || process.stdout.isTTY || flags.dryRun) renderRetryPending(ctx.output, result);
-        if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
+        else if (!isQuiet(result) || ctx.output.toTerminal || flags.dryRun) renderRetryPending(ctx.output, result);
         if (flags.dryRun) return;
         const touched = result.claimedBatches + result.resetFailedBatches + result.stages.filter((s) => s.finished).length > 0;
-        if (result.unreachable.length > 0 && !touched) throw new ExitCode(EXIT.input);
         // Batches another live process holds are its work in progress, not something this run left behind.
         const leftBehind = result.stillPending - result.heldByOthers.tasks;
-        const unwrittenLeft = result.stages.some((st) => !st.finished && !st.heldByLiveWriter);
-        if (leftBehind + result.failed + result.unreachable.length > 0 || unwrittenLeft) throw new ExitCode(EXIT.incomplete);
+        const unwrittenLeft = result.stages.filter((st) => !st.finished && !st.heldByLiveWriter).length;
+        finishRun({
+          stoppedBy: result.stoppedBy,
+          // Only jobs whose destination is not configured here, and nothing else done: a configuration problem.
+          misconfigured: result.unreachable.length > 0 && !touched,
+          unfinished: leftBehind + result.failed + result.unreachable.length + unwrittenLeft,
+        });
       });
     });
 }

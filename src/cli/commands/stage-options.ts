@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
+import type { TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
-import type { PhaseObserver } from '../../core/dispatch.js';
+import type { DispatchProgress, PhaseObserver } from '../../core/dispatch.js';
 import type { StageRunOptions } from '../../core/stage.js';
-import type { StageRunResult } from '../../core/stage.js';
+import { InputError } from '../../errors.js';
 import { CommandContext } from '../context.js';
-import { EXIT, ExitCode } from '../exit-codes.js';
+import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
-import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
+import { renderStageRun, stageProgress, stageQuitNote, stageRunJson, type StageCommand, type StageRun } from '../render/stage-run.js';
 
 export interface DispatchFlags {
   batchSize: number;
@@ -28,38 +29,54 @@ export function addDispatchOptions(command: Command): Command {
     .option('--batch-size <n>', `tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
     .option('--concurrency <n>', 'groups of up to 10 batches in flight at once', intOption('--concurrency', 1, 64), 4)
     .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
-    .option('--create-queue', 'storage-queue: create the queue when it does not exist')
-    .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text');
+    .option('--create-queue', 'storage-queue only: create the queue when it does not exist')
+    .option('--message-encoding <encoding>', 'storage-queue only: base64 (Azure Functions default) or text');
+}
+
+/** Refuses flags that mean nothing for the transport the run uses, before anything is written. */
+export function assertFlagsApply(flags: DispatchFlags, transport: TransportName): void {
+  if (transport === 'storage-queue') return;
+  const given = [flags.messageEncoding !== undefined && '--message-encoding', flags.createQueue && '--create-queue'].filter(Boolean);
+  if (given.length > 0) {
+    throw new InputError('OPTION_NOT_APPLICABLE', `${given.join(' and ')}: for the storage-queue transport only (this run uses ${transport})`);
+  }
 }
 
 /**
- * Runs a stage dispatch with a progress spinner and renders its result;
- * throws ExitCode(1 or 3) when not everything was queued.
+ * Runs a stage dispatch with a progress bar, renders its result and ends
+ * with its exit code. The first Ctrl-C lets the batches in flight finish,
+ * so the summary and the resume hint are printed.
  */
 export async function runDispatch(
   ctx: CommandContext,
   flags: DispatchFlags,
-  run: (options: StageRunOptions) => Promise<StageRunResult & { jobCreated?: boolean }>,
+  command: StageCommand,
+  run: (options: StageRunOptions) => Promise<StageRun>,
 ): Promise<void> {
-  const spinner = ctx.output.spinner('starting');
+  const signal = interruption.graceful();
+  let last: DispatchProgress | undefined;
+  interruption.onQuit(() => stageQuitNote(last));
+  const progress = ctx.output.progress({ done: 0, unit: 'tasks' });
   let result;
   try {
     result = await run({
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
-      onProgress: (p) => spinner.update(progressText(p)),
-      signal: interruption.signal,
+      onProgress: (p) => {
+        last = p;
+        progress.update(stageProgress(p));
+      },
+      signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
       onPhase: pauseAt(ctx),
     });
   } finally {
-    spinner.stop();
+    progress.stop();
   }
   if (ctx.output.jsonMode) ctx.output.json(stageRunJson(result));
-  else renderStageRun(ctx.output, result);
-  if (result.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
-  if (result.pendingQueue > 0 || result.failed > 0 || result.notWritten > 0) throw new ExitCode(EXIT.incomplete);
+  else renderStageRun(ctx.output, command, result);
+  finishRun({ stoppedBy: result.stoppedBy, unfinished: result.pendingQueue + result.failed + result.notWritten });
 }
 
 /** The GEO_TEST_PAUSE_AT failpoint: stops at the n-th time the protocol reaches a phase, until killed. */

@@ -4,7 +4,7 @@ import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { collectParam } from '../options.js';
-import { addDispatchOptions, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
 
 interface SubmitFlags extends DispatchFlags {
   n?: string;
@@ -28,9 +28,10 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
     // Validate before anything connects, so bad input writes nothing.
     const job = prepareJob(type, raw);
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
+      assertFlagsApply(flags, ctx.config.transport ?? 'local');
       const transport = await ctx.transport();
       const db = await ctx.store(flags.concurrency + 2);
-      await runDispatch(ctx, flags, (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
+      await runDispatch(ctx, flags, 'submit', (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
     });
   });
 }

@@ -1,6 +1,8 @@
-import Table from 'cli-table3';
 import type { BenchProgress, BenchResult, ModeSummary } from '../../bench/run.js';
-import { formatCount, type Output } from '../output.js';
+import { formatCount, plural } from '../format.js';
+import type { Output } from '../output.js';
+import type { ProgressState } from '../progress.js';
+import { formatTable, type Column, type Row } from '../table.js';
 
 export interface MachineInfo {
   cpus: number;
@@ -39,50 +41,63 @@ export function benchJson(result: BenchResult, extras: BenchDocumentExtras) {
 
 export type BenchDocument = ReturnType<typeof benchJson>;
 
-export function progressText(p: BenchProgress): string {
+/** The progress bar's state: tasks done of the current path, mode and run. */
+export function benchProgress(p: BenchProgress): ProgressState {
   const run = p.runs > 1 ? ` run ${p.run}/${p.runs}` : '';
-  return `${p.path} ${p.mode}${run}: ${formatCount(p.done)} / ${formatCount(p.total)} tasks`;
+  return { done: p.done, total: p.total, unit: 'tasks', label: `${p.path} ${p.mode}${run}` };
 }
+
+/** Columns in the order shown; `drop` ranks say which go first on a narrow terminal. */
+const COLUMNS: Column[] = [
+  { header: 'path' },
+  { header: 'mode' },
+  { header: 'tasks', align: 'right' },
+  { header: 'total s', align: 'right', drop: 2 },
+  { header: 'tasks/s', align: 'right' },
+  { header: 'db s', align: 'right', drop: 4 },
+  { header: 'queue s', align: 'right', drop: 3 },
+  { header: 'p50 ms', align: 'right' },
+  { header: 'p95 ms', align: 'right', drop: 1 },
+  { header: 'max ms', align: 'right', drop: 5 },
+  { header: 'failed', align: 'right' },
+  { header: 'speedup', align: 'right' },
+];
 
 export function renderBench(output: Output, doc: BenchDocument): void {
   const s = doc.settings;
   const latency =
     s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
-  output.line(
-    `geo bench: aligned ${formatCount(s.n)} tasks, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
-      `${s.runs} run${s.runs > 1 ? 's (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
+  output.paragraph(
+    `geo bench: aligned ${plural(s.n, 'task')}, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
+      `${plural(s.runs, 'run')}${s.runs > 1 ? ' (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
   );
   const m = doc.machine;
-  output.line(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
-  const table = new Table({
-    head: ['path', 'mode', 'tasks', 'total s', 'tasks/s', 'db s', 'queue s', 'p50 ms', 'p95 ms', 'max ms', 'failed', 'speedup'],
-    style: { head: [], border: [] },
-    // No rule between rows: a path's two modes read as one block.
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-  });
+  output.paragraph(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
+  const rows: Row[] = [];
   for (const p of doc.paths) {
     if (p.skipped) {
-      table.push([p.path, { colSpan: 11, content: `skipped: ${p.skipped}` }]);
+      rows.push({ cells: [p.path], span: `skipped: ${p.skipped}` });
       continue;
     }
     for (const mode of ['individual', 'aligned'] as const) {
       const r = p[mode]!;
       const speedup = mode === 'aligned' && p.speedup !== undefined ? `${p.speedup.toFixed(1)}x` : '';
-      table.push([mode === 'individual' ? p.path : '', mode, ...row(r), speedup]);
+      rows.push([mode === 'individual' ? p.path : '', mode, ...row(r), speedup]);
     }
   }
-  output.line(table.toString());
-  output.line('latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
+  const table = formatTable(COLUMNS, rows, output.width);
+  output.line(table.text);
+  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  output.paragraph('latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
   output.line(barChart(doc));
   for (const p of doc.paths) {
     for (const mode of ['individual', 'aligned'] as const) {
-      if (p[mode]?.error) output.line(`${p.path} ${mode}: ${p[mode]!.failedAllRuns} tasks not queued: ${p[mode]!.error}`);
+      if (p[mode]?.error) output.line(`${p.path} ${mode}: ${plural(p[mode]!.failedAllRuns, 'task')} not queued: ${p[mode]!.error}`);
     }
     if (p.queueCleanupError) output.line(`${p.path}: could not empty bench queue ${p.queue}: ${p.queueCleanupError}`);
   }
   const removed =
-    doc.cleanup.messagesRemoved > 0 ? `, ${formatCount(doc.cleanup.messagesRemoved)} messages removed from the bench queues` : '';
+    doc.cleanup.messagesRemoved > 0 ? `, ${plural(doc.cleanup.messagesRemoved, 'message')} removed from the bench queues` : '';
   output.line(`bench data removed: schema ${doc.cleanup.schema} ${doc.cleanup.schemaDropped ? 'dropped' : 'NOT dropped'}${removed}`);
 }
 

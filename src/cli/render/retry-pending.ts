@@ -1,6 +1,8 @@
-import Table from 'cli-table3';
 import type { RetryPendingResult } from '../../core/recovery.js';
-import { formatCount, type Output } from '../output.js';
+import { formatCount, formatSeconds, plural } from '../format.js';
+import type { Output } from '../output.js';
+import type { ProgressState } from '../progress.js';
+import { formatTable } from '../table.js';
 
 /** The `--json` document of retry-pending (see the interface contract). */
 export function retryPendingJson(result: RetryPendingResult, dryRun: boolean) {
@@ -48,27 +50,35 @@ export function retryPendingJson(result: RetryPendingResult, dryRun: boolean) {
   };
 }
 
+/** The progress display's state: the sweep finds its batches as it goes, so there is no total. */
+export function recoveryProgress(p: { claimedBatches: number; requeuedTasks: number }): ProgressState {
+  return { done: p.claimedBatches, unit: 'batches claimed', note: `${plural(p.requeuedTasks, 'task')} re-queued` };
+}
+
+/** Printed when geo has to quit at once: what was done and what happens to the rest. */
+export function recoveryQuitNote(p: { claimedBatches: number; requeuedTasks: number } | undefined, leaseSeconds: number): string {
+  const done = p ? ` after claiming ${plural(p.claimedBatches, 'batch', 'batches')} (${plural(p.requeuedTasks, 'task')} re-queued)` : '';
+  return `stopped at once${done}; the batches it held are free again when their ${leaseSeconds}s claims lapse: run geo retry-pending again`;
+}
+
+const DRY_RUN_ROWS = 50;
+
 export function renderRetryPending(output: Output, result: RetryPendingResult): void {
   if (result.wouldClaim) {
-    output.line(`dry run: nothing was changed`);
-    output.line(`  would claim ${formatCount(result.wouldClaim.length)} pending batches`);
-    if (result.wouldClaim.length > 0) {
-      const table = new Table({ head: ['batch', 'stage', 'transport', 'attempts', 'last error'], style: { head: [], border: [] } });
-      for (const b of result.wouldClaim.slice(0, 50)) table.push([b.batchId, b.stage, b.transport, b.attempts, (b.lastError ?? '').slice(0, 60)]);
-      output.line(table.toString());
-      if (result.wouldClaim.length > 50) output.line(`  ... ${formatCount(result.wouldClaim.length - 50)} more (use --json)`);
-    }
+    const due = result.wouldClaim;
+    output.line('dry run: nothing was changed');
+    output.line(`  would claim ${plural(due.length, 'pending batch', 'pending batches')}${due.length > 0 ? ':' : ''}`);
+    if (due.length > 0) renderDue(output, result);
     renderHeldAndUnwritten(output, result);
-    output.line(`  would re-queue ${formatCount(result.wouldRequeueStale ?? 0)} stale processing tasks`);
-    output.line(`  ${formatCount(result.failedBatchesWaiting ?? 0)} failed batches wait for --include-failed`);
+    output.line(`  would re-queue ${plural(result.wouldRequeueStale ?? 0, 'stale processing task')}`);
+    output.line(`  ${plural(result.failedBatchesWaiting ?? 0, 'failed batch', 'failed batches')} wait for --include-failed`);
     return;
   }
-  const seconds = (result.elapsedMs / 1000).toFixed(2);
   output.line(
-    `claimed ${formatCount(result.claimedBatches)} batches, re-queued ${formatCount(result.requeuedTasks)} tasks in ${seconds}s`,
+    `claimed ${plural(result.claimedBatches, 'batch', 'batches')}, re-queued ${plural(result.requeuedTasks, 'task')} in ${formatSeconds(result.elapsedMs)}`,
   );
-  if (result.resetFailedBatches > 0) output.line(`  put ${formatCount(result.resetFailedBatches)} failed batches back to pending`);
-  output.line(`  still pending: ${formatCount(result.stillPending)} tasks`);
+  if (result.resetFailedBatches > 0) output.line(`  put ${plural(result.resetFailedBatches, 'failed batch', 'failed batches')} back to pending`);
+  output.line(`  still pending: ${plural(result.stillPending, 'task')}`);
   renderHeldAndUnwritten(output, result);
   for (const a of result.advanced) {
     const what = a.action === 'queued-next-stage' ? `queued stage ${a.nextStage}` : a.action.replace(/-/g, ' ');
@@ -76,7 +86,9 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
   }
   for (const job of result.unreachable) output.line(`  not reachable: job ${job.jobId.slice(0, 16)} (${job.destination}): ${job.reason}`);
   if (result.failed > 0 || result.failedTasks > 0) {
-    output.line(`  gave up: ${formatCount(result.failed)} batches (${formatCount(result.failedTasks)} tasks) are now failed; --include-failed retries them`);
+    output.line(
+      `  gave up: ${plural(result.failed, 'batch', 'batches')} (${plural(result.failedTasks, 'task')}) are now failed; --include-failed retries them`,
+    );
   }
   if (result.staleProcessingRequeued + result.staleProcessingFailed > 0) {
     output.line(
@@ -86,15 +98,42 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
   if (result.stoppedBy) output.line(`  stopped: ${result.stoppedBy.message}`);
 }
 
+/** The batches a real run would claim, with their job: a sweep covers every job. */
+function renderDue(output: Output, result: RetryPendingResult): void {
+  const due = result.wouldClaim!;
+  const table = formatTable(
+    [
+      { header: 'job' },
+      { header: 'batch' },
+      { header: 'transport' },
+      { header: 'attempts', align: 'right' },
+      { header: 'last error', flex: true },
+    ],
+    due.slice(0, DRY_RUN_ROWS).map((b) => [
+      output.fitted ? b.jobId.slice(0, 12) : b.jobId,
+      // Fitted, the batch id drops its job id prefix, which the job column shows.
+      output.fitted ? b.batchId.slice(b.batchId.indexOf('-') + 1) : b.batchId,
+      b.transport,
+      formatCount(b.attempts),
+      b.lastError ?? '',
+    ]),
+    output.width,
+  );
+  output.line(table.text);
+  if (due.length > DRY_RUN_ROWS) output.line(`  ... ${formatCount(due.length - DRY_RUN_ROWS)} more (use --json)`);
+}
+
 function renderHeldAndUnwritten(output: Output, result: RetryPendingResult): void {
   const held = result.heldByOthers;
-  if (held.batches > 0) {
-    output.line(`  held by other live processes: ${formatCount(held.batches)} batches (${formatCount(held.tasks)} tasks), left to them`);
+  if (held.batches > 0 || result.wouldClaim) {
+    output.line(
+      `  held by other live processes: ${plural(held.batches, 'batch', 'batches')} (${plural(held.tasks, 'task')}), left to them`,
+    );
   }
   for (const st of result.stages) {
     const state = st.finished
       ? 'written in full'
-      : `${formatCount(st.writtenTasks)} of ${formatCount(st.expectedTasks)} tasks written` +
+      : `${formatCount(st.writtenTasks)} of ${plural(st.expectedTasks, 'task')} written` +
         (st.heldByLiveWriter ? ' (a live writer holds it)' : st.stoppedBy ? `: ${st.stoppedBy.message}` : '');
     output.line(`  stage ${st.stage} of job ${st.jobId.slice(0, 16)}: ${state}`);
   }

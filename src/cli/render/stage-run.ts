@@ -1,9 +1,14 @@
 import type { DispatchProgress } from '../../core/dispatch.js';
 import type { StageRunResult } from '../../core/stage.js';
-import { formatCount, type Output } from '../output.js';
+import { formatCount, formatSeconds, plural } from '../format.js';
+import type { Output } from '../output.js';
+import type { ProgressState } from '../progress.js';
+
+export type StageCommand = 'submit' | 'queue-stage';
+export type StageRun = StageRunResult & { jobCreated?: boolean };
 
 /** The `--json` document of submit and queue-stage (see the interface contract). */
-export function stageRunJson(result: StageRunResult & { jobCreated?: boolean }) {
+export function stageRunJson(result: StageRun) {
   return {
     jobId: result.jobId,
     jobType: result.jobType,
@@ -24,29 +29,44 @@ export function stageRunJson(result: StageRunResult & { jobCreated?: boolean }) 
   };
 }
 
-export function progressText(p: DispatchProgress): string {
-  const rate = p.elapsedMs > 0 ? Math.round(((p.queued + p.failed + p.pendingQueue) / p.elapsedMs) * 1000) : 0;
-  const problems = p.pendingQueue + p.failed > 0 ? ` (${formatCount(p.pendingQueue)} pending, ${formatCount(p.failed)} failed)` : '';
-  return `queued ${formatCount(p.queued)} / ${formatCount(p.tasks)} tasks${problems}, ${formatCount(p.batchesDone)} / ${formatCount(p.batches)} batches, ${formatCount(rate)} tasks/s`;
+/** The progress bar's state: tasks handled (queued, pending or failed) of the stage's tasks. */
+export function stageProgress(p: DispatchProgress): ProgressState {
+  const problems =
+    p.pendingQueue + p.failed > 0 ? `${formatCount(p.pendingQueue)} pending, ${formatCount(p.failed)} failed` : undefined;
+  return { done: p.queued + p.pendingQueue + p.failed, total: p.tasks, unit: 'tasks', note: problems };
 }
 
-export function renderStageRun(output: Output, result: StageRunResult & { jobCreated?: boolean }): void {
-  const seconds = (result.elapsedMs / 1000).toFixed(2);
-  const verb = result.jobCreated === false && result.createdTasks === 0 ? 'already submitted' : 'submitted';
+/** Printed when geo has to quit at once (a second Ctrl-C): where it was and how to go on. */
+export function stageQuitNote(p: DispatchProgress | undefined): string {
+  // Until the first group is recorded there is no count to give; batches may be written already.
+  const where = p ? `, ${formatCount(p.queued)} of ${plural(p.tasks, 'task')} queued` : '';
+  return `stopped at once${where}; run the same command again (or geo retry-pending) to finish`;
+}
+
+export function renderStageRun(output: Output, command: StageCommand, result: StageRun): void {
   output.line(`job ${result.jobId}`);
-  output.line(`  ${result.jobType} stage ${result.stage} (${result.stageName}) ${verb} via ${result.transport}`);
+  output.line(`  ${result.jobType} stage ${result.stage} (${result.stageName}) ${verb(command, result)} via ${result.transport}`);
   output.line(
-    `  ${formatCount(result.tasks)} tasks in ${formatCount(result.batches)} batches: ` +
+    `  ${plural(result.tasks, 'task')} in ${plural(result.batches, 'batch', 'batches')}: ` +
       `${formatCount(result.queued)} queued, ${formatCount(result.pendingQueue)} pending_queue, ${formatCount(result.failed)} failed` +
       (result.notWritten > 0 ? `, ${formatCount(result.notWritten)} not written` : ''),
   );
   output.line(
-    `  ${formatCount(result.createdTasks)} new tasks in ${seconds}s` +
+    `  ${plural(result.createdTasks, 'new task')} in ${formatSeconds(result.elapsedMs)}` +
       (result.createdTasks > 0 ? ` (${formatCount(result.tasksPerSecond)} tasks/s)` : ''),
   );
-  if (result.stoppedBy) output.line(`  stopped: ${result.stoppedBy.message}`);
+  if (result.stoppedBy) {
+    output.line(`  stopped: ${result.stoppedBy.code === 'INTERRUPTED' ? 'interrupted' : result.stoppedBy.message}`);
+  }
   if (result.pendingQueue > 0 || result.notWritten > 0) {
-    output.line('  run the same command again (or geo retry-pending) to finish sending');
+    output.line('  run the same command again (or geo retry-pending) to finish');
   }
   output.line(`  status: geo batches ${result.jobId.slice(0, 12)}`);
+}
+
+/** "already ..." only when the run found everything done and did nothing. */
+function verb(command: StageCommand, result: StageRun): string {
+  const idle = result.createdTasks === 0 && result.pendingQueue === 0 && result.notWritten === 0 && !result.stoppedBy;
+  if (command === 'submit') return idle && result.jobCreated === false ? 'already submitted' : 'submitted';
+  return idle ? 'already queued' : 'queued';
 }

@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, formatDurationOption, plural } from '../../src/cli/format.js';
+import { Output } from '../../src/cli/output.js';
+import { progressLine, rateOf, startProgress } from '../../src/cli/progress.js';
+import { formatTable, wrap, type Column } from '../../src/cli/table.js';
+import { Screen, type OutStream } from '../../src/cli/terminal.js';
+
+/** A stream that records what is written, with the size a terminal would report. */
+function fakeStream(columns: number, isTTY = columns > 0): OutStream & { text: string } {
+  return {
+    text: '',
+    write(text: string) {
+      this.text += text;
+    },
+    isTTY,
+    columns,
+    get interactive() {
+      return isTTY && columns > 0;
+    },
+  };
+}
+
+describe('formatTable', () => {
+  const columns: Column[] = [
+    { header: 'batch' },
+    { header: 'tasks', align: 'right', drop: 2 },
+    { header: 'attempts', align: 'right', drop: 1 },
+    { header: 'last error', flex: true },
+  ];
+  const rows = [
+    ['s1-b0', '100', '3', 'connect ECONNREFUSED 10.0.0.4:5671 while sending to queue geo-tasks'],
+    ['s1-b12', '7', '12', ''],
+  ];
+
+  it('at full width keeps every column and right-aligns numbers', () => {
+    const { text, hidden, cut } = formatTable(columns, rows, 0);
+    expect(text.split('\n')).toEqual([
+      'batch   tasks  attempts  last error',
+      's1-b0     100         3  connect ECONNREFUSED 10.0.0.4:5671 while sending to queue geo-tasks',
+      's1-b12      7        12',
+    ]);
+    expect({ hidden, cut }).toEqual({ hidden: [], cut: false });
+  });
+
+  it('on a narrow terminal drops the highest drop rank first, then cuts the flexible column', () => {
+    const { text, hidden, cut } = formatTable(columns, rows, 50);
+    expect(hidden).toEqual(['tasks']);
+    expect(cut).toBe(true);
+    for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(49);
+    expect(text.split('\n')[1]).toBe('s1-b0          3  connect ECONNREFUSED 10.0.0.4:…');
+  });
+
+  it('leaves the flexible column out when it would be narrower than 8', () => {
+    expect(formatTable(columns, rows, 20).text.split('\n')[1]).toBe('s1-b0   connect EC…');
+    const { text, hidden } = formatTable(columns, rows, 14);
+    expect(hidden).toEqual(['tasks', 'attempts', 'last error']);
+    expect(text.split('\n')).toEqual(['batch', 's1-b0', 's1-b12']);
+  });
+
+  it('a spanning row runs across the columns after its cells and wraps under itself', () => {
+    const { text } = formatTable(
+      [{ header: 'path' }, { header: 'mode' }, { header: 'tasks', align: 'right' }],
+      [['local', 'aligned', '10,000'], { cells: ['servicebus'], span: 'skipped: not configured (GEO_SERVICEBUS_CONNECTION_STRING)' }],
+      50,
+    );
+    expect(text.split('\n')).toEqual([
+      'path        mode      tasks',
+      'local       aligned  10,000',
+      'servicebus  skipped: not configured',
+      '            (GEO_SERVICEBUS_CONNECTION_STRING)',
+    ]);
+  });
+
+  it('wrap splits at spaces and never returns a line over the width', () => {
+    const lines = wrap('latency: per batch from INSERT to recorded send (aligned), per task (individual)', 30);
+    expect(lines).toEqual(['latency: per batch from INSERT', 'to recorded send (aligned),', 'per task (individual)']);
+  });
+});
+
+describe('the progress line', () => {
+  const state = { done: 1_440_000, total: 3_000_000, unit: 'tasks' };
+
+  it('fits any width below the terminal width, the bar taking what the words leave', () => {
+    for (const columns of [120, 80, 60, 40, 20]) {
+      const line = progressLine(state, 142_385, columns);
+      expect(line.length, line).toBeLessThanOrEqual(columns - 1);
+    }
+    expect(progressLine(state, 142_385, 80)).toMatch(/^\[█+░+\]  48%  1,440,000 \/ 3,000,000 tasks  142,385\/s  ETA 11s$/);
+    // Too narrow for a bar of 10: the figures alone, cut at the edge.
+    expect(progressLine(state, 142_385, 40)).toBe(' 48%  1,440,000 / 3,000,000 tasks  142…');
+  });
+
+  it('without a total: the count and the rate, no bar and no ETA', () => {
+    expect(progressLine({ done: 1_200, unit: 'batches claimed', note: '120,000 tasks re-queued' }, 50, 80)).toBe(
+      '1,200 batches claimed       50/s  120,000 tasks re-queued',
+    );
+  });
+
+  it('rate comes from the samples kept; none before two', () => {
+    expect(rateOf([{ at: 0, done: 0 }])).toBeUndefined();
+    expect(rateOf([{ at: 1_000, done: 100 }, { at: 3_000, done: 500 }])).toBe(200);
+  });
+
+  it('is drawn only on an interactive stderr, and erased when it stops', () => {
+    const tty = fakeStream(80);
+    const screen = new Screen(fakeStream(80), tty);
+    const progress = startProgress(screen, { done: 0, total: 10, unit: 'tasks' });
+    progress.stop();
+    expect(tty.text).toMatch(/^\r\[░+\]   0%   0 \/ 10 tasks\x1b\[K\r\x1b\[K$/);
+
+    for (const stderr of [fakeStream(0, true), fakeStream(0, false)]) {
+      const quiet = startProgress(new Screen(fakeStream(80), stderr), { done: 0, total: 10, unit: 'tasks' });
+      quiet.update({ done: 5, total: 10, unit: 'tasks' });
+      quiet.stop();
+      expect(stderr.text).toBe('');
+    }
+  });
+
+  it('a line printed meanwhile clears the bar first and draws it again after', () => {
+    const tty = fakeStream(40);
+    const output = new Output(false, false, new Screen(tty, tty));
+    const progress = output.progress({ done: 1, total: 2, unit: 'tasks' });
+    output.notice('geo: a notice');
+    progress.stop();
+    const parts = tty.text.split('\r');
+    expect(parts).toEqual(['', expect.stringMatching(/^\[█+░+\]/), '\x1b[Kgeo: a notice\n', expect.stringMatching(/^\[█+░+\]/), '\x1b[K']);
+  });
+});
+
+describe('words and durations', () => {
+  it('plural', () => {
+    expect([plural(0, 'batch', 'batches'), plural(1, 'batch', 'batches'), plural(10_000, 'task')]).toEqual([
+      '0 batches',
+      '1 batch',
+      '10,000 tasks',
+    ]);
+  });
+
+  it('durations as options take them, and for people', () => {
+    expect([1_800, 0, 90, 3_600, 86_400, 5_400].map(formatDurationOption)).toEqual(['30m', '0s', '90s', '1h', '1d', '90m']);
+    expect([11_000, 185_000, 7_620_000].map(formatDuration)).toEqual(['11s', '3m 05s', '2h 07m']);
+  });
+});
