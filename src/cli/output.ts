@@ -31,6 +31,15 @@ export class Output {
     wrap(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
   }
 
+  /**
+   * Draws a whole screen in place (`geo status --watch`): on a terminal the
+   * previous drawing is cleared first; elsewhere drawings follow each other.
+   */
+  redraw(draw: () => void): void {
+    if (this.toTerminal && this.width > 0) this.screen.out('\x1b[H\x1b[2J');
+    draw();
+  }
+
   /** Side information (notices, warnings): always stderr. */
   notice(text: string): void {
     this.screen.err(`${text}\n`);

@@ -5,9 +5,9 @@ import { registerBench } from './commands/bench.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerRetryPending } from './commands/retry-pending.js';
+import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
-import { CommandContext, type GlobalOptions } from './context.js';
-import { embeddedNotInUse } from './render/database.js';
+import type { GlobalOptions } from './context.js';
 import { screen } from './terminal.js';
 
 function packageVersion(): string {
@@ -34,19 +34,7 @@ export function buildProgram(): Command {
   registerBatches(program, globals);
   registerDatabase(program, globals);
   registerBench(program, globals);
+  registerStatus(program, globals);
   for (const command of program.commands) command.exitOverride();
-  noteUnusedEmbeddedServer(program, globals);
   return program;
-}
-
-/**
- * `geo db status` (src/cli/commands/database.ts) describes the embedded
- * server even when DATABASE_URL points elsewhere; this says so first.
- */
-function noteUnusedEmbeddedServer(program: Command, globals: () => GlobalOptions): void {
-  const status = program.commands.find((c) => c.name() === 'db')?.commands.find((c) => c.name() === 'status');
-  status?.hook('preAction', () => {
-    const note = embeddedNotInUse(CommandContext.create(globals()).config);
-    if (note) screen.err(`${note}\n`);
-  });
 }

@@ -28,6 +28,8 @@ export interface AdvanceOptions {
   /** Most stage completions to handle in one call. */
   limit?: number;
   signal?: AbortSignal;
+  /** Jobs whose destination cannot be reached here: their finished stages are left for a run that can. */
+  excludeJobs?: readonly string[];
 }
 
 /** What handling one finished stage did. */
@@ -57,7 +59,7 @@ export async function advanceStages(params: { db: Pool; transportFor: TransportR
   const done: Advancement[] = [];
   const limit = options.limit ?? 1_000;
   while (done.length < limit && !options.signal?.aborted) {
-    const rows = await stageCompletionsClaim({ db, limit: 1, leaseSeconds: options.leaseSeconds, token });
+    const rows = await stageCompletionsClaim({ db, limit: 1, leaseSeconds: options.leaseSeconds, token, excludeJobs: options.excludeJobs });
     const row = rows[0];
     if (!row) break;
     let outcome: Advancement;

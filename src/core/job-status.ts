@@ -30,7 +30,7 @@ export interface JobStatusReport {
   jobType: string;
   status: JobStatus;
   transport: string;
-  /** The first stage not finished, or the last one. */
+  /** The first stage not completed (a failed one is where its job stopped), or the last one. */
   currentStage: number;
   stages: StageProgress[];
   elapsedMs: number;
@@ -64,7 +64,8 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
       tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
     };
   });
-  const current = stages.find((s) => s.status !== 'completed' && s.status !== 'failed') ?? stages[stages.length - 1]!;
+  // A failed stage is where its job stopped; otherwise the first stage not completed.
+  const current = stages.find((s) => s.status !== 'completed') ?? stages[stages.length - 1]!;
   const elapsedMs = (times!.completedAt?.getTime() ?? now) - times!.createdAt.getTime();
   const finished = stages.reduce((sum, s) => sum + s.completed + s.failed, 0);
   return {

@@ -55,6 +55,11 @@ export interface RetryPendingOptions {
   /** Delay before the next run may try a batch again, by attempt. */
   retryBackoff: BackoffPolicy;
   onProgress?: (progress: { claimedBatches: number; requeuedTasks: number }) => void;
+  /**
+   * Aborting stops the run the clean way: nothing new is claimed, the batches
+   * in flight are sent and recorded (which gives their claims back).
+   */
+  signal?: AbortSignal;
 }
 
 /** A job this run could not send for: its destination has no usable configuration. */
@@ -150,9 +155,14 @@ export async function retryPending(params: {
   const dueBy = await databaseNow(db);
   const limiter = new AdaptiveLimiter(options.concurrency);
   const leases = new LeaseKeeper(db, options.leaseSeconds);
+  const onAbort = () => {
+    result.stoppedBy ??= new GeoError('incomplete', 'INTERRUPTED', 'interrupted; run retry-pending again to go on');
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
   try {
     result.stages = await finishUnwrittenStages({ db, transportFor, options, excludeJobs });
-    result.stoppedBy = result.stages.find((s) => s.stoppedBy?.kind === 'dependency')?.stoppedBy;
+    result.stoppedBy ??= result.stages.find((s) => s.stoppedBy?.kind === 'dependency')?.stoppedBy;
     while (result.claimedBatches < options.limit && !result.stoppedBy) {
       const chunk = await batchesClaimDue(db, {
         ...filter,
@@ -171,17 +181,25 @@ export async function retryPending(params: {
       const stale = await requeueStaleTasks({ db, transportFor, excludeJobs, options });
       result.staleProcessingRequeued = stale.requeued;
       result.staleProcessingFailed = stale.failed;
-      result.stoppedBy = stale.stoppedBy;
+      result.stoppedBy ??= stale.stoppedBy;
     }
     if (!result.stoppedBy) {
       result.advanced = await advanceStages({
         db,
         transportFor,
-        options: { leaseSeconds: options.leaseSeconds, concurrency: options.concurrency, batchSize: MAX_BATCH_SIZE, sendPolicy: options.sendPolicy },
+        options: {
+          leaseSeconds: options.leaseSeconds,
+          concurrency: options.concurrency,
+          batchSize: MAX_BATCH_SIZE,
+          sendPolicy: options.sendPolicy,
+          signal: options.signal,
+          excludeJobs,
+        },
       });
-      result.stoppedBy = result.advanced.find((a) => a.error?.kind === 'dependency')?.error;
+      result.stoppedBy ??= result.advanced.find((a) => a.error?.kind === 'dependency')?.error;
     }
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     leases.stop();
   }
   return finish();

@@ -32,12 +32,19 @@ export async function finishUnwrittenStages(params: {
   db: Pool;
   transportFor: TransportResolver;
   excludeJobs: string[];
-  options: { jobId?: string; transport?: TransportName; leaseSeconds: number; concurrency: number; sendPolicy: SendPolicy };
+  options: {
+    jobId?: string;
+    transport?: TransportName;
+    leaseSeconds: number;
+    concurrency: number;
+    sendPolicy: SendPolicy;
+    signal?: AbortSignal;
+  };
 }): Promise<UnwrittenStageReport[]> {
   const { db, options } = params;
   const token = newClaimToken();
   const attempted = new Map<string, { finished: boolean; stoppedBy?: GeoError; expectedTasks: number }>();
-  for (;;) {
+  while (!options.signal?.aborted) {
     const [next] = await stagesClaimUnwritten(db, { ...options, claimToken: token, limit: 1, excludeJobs: params.excludeJobs });
     if (!next) break;
     const outcome = await finishOne(next.jobId, next.stage);
@@ -75,6 +82,7 @@ export async function finishUnwrittenStages(params: {
           concurrency: options.concurrency,
           leaseSeconds: options.leaseSeconds,
           sendPolicy: options.sendPolicy,
+          signal: options.signal,
         },
       });
       return { finished: run.stageWritten, stoppedBy: run.stoppedBy, expectedTasks: run.tasks };

@@ -204,17 +204,20 @@ export async function stageCompletionsClaim(params: {
   limit: number;
   leaseSeconds: number;
   token: string;
+  /** Jobs to leave alone (their destination cannot be reached with this configuration). */
+  excludeJobs?: readonly string[];
 }): Promise<StageCompletionRow[]> {
   const { rows } = await params.db.query<StageCompletionRow>(
     `UPDATE stage_completions sc
      SET claimed_until = now() + make_interval(secs => $2), claim_token = $3, attempts = sc.attempts + 1
      FROM (SELECT job_id, stage FROM stage_completions
            WHERE handled_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+             AND NOT (job_id = ANY(coalesce($4::text[], '{}')))
            ORDER BY created_at LIMIT $1
            FOR UPDATE SKIP LOCKED) open
      WHERE sc.job_id = open.job_id AND sc.stage = open.stage
      RETURNING sc.job_id AS "jobId", sc.stage, sc.outcome, sc.attempts, sc.last_error AS "lastError", sc.created_at AS "createdAt"`,
-    [params.limit, params.leaseSeconds, params.token],
+    [params.limit, params.leaseSeconds, params.token, params.excludeJobs ?? null],
   );
   return rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
 }

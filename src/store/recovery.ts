@@ -107,7 +107,8 @@ export async function recoveryTargets(
        AND (EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'pending_queue')
             OR ($3 AND EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'failed'))
             OR EXISTS (SELECT 1 FROM stages s WHERE s.job_id = j.job_id AND s.status = 'queuing')
-            OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.job_id AND t.status = 'processing'))`,
+            OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.job_id AND t.status = 'processing')
+            OR EXISTS (SELECT 1 FROM stage_completions sc WHERE sc.job_id = j.job_id AND sc.handled_at IS NULL))`,
     [params.jobId ?? null, params.transport ?? null, params.includeFailed ?? false],
   );
   return rows;

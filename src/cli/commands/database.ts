@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { describeClients } from '../../store/embedded/clients.js';
 import { embeddedServerInfo, stopEmbeddedServer } from '../../store/embedded/server.js';
 import { type GlobalOptions, withContext } from '../context.js';
+import { embeddedNotInUse } from '../render/database.js';
 
 export function registerDatabase(program: Command, globals: () => GlobalOptions): void {
   program
@@ -20,8 +21,10 @@ export function registerDatabase(program: Command, globals: () => GlobalOptions)
     .description('where the embedded database lives and whether it runs')
     .action(async () => {
       await withContext(globals(), async (ctx) => {
+        const notInUse = embeddedNotInUse(ctx.config);
+        if (notInUse) ctx.output.notice(notInUse);
         const info = await embeddedServerInfo(ctx.config.home);
-        if (ctx.output.jsonMode) ctx.output.json(info);
+        if (ctx.output.jsonMode) ctx.output.json({ ...info, inUse: notInUse === undefined });
         else ctx.output.line(`${info.dataDir}: ${info.running ? `running on 127.0.0.1:${info.port}` : 'not running'}`);
       });
     });

@@ -40,8 +40,9 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         const db = await ctx.store(flags.concurrency + 2);
         const jobId = flags.job ? (await loadJob(db, flags.job)).jobId : undefined;
         let last: { claimedBatches: number; requeuedTasks: number } | undefined;
-        // The sweep has no clean stop yet: a Ctrl-C quits at once, which its claims make safe.
+        // A second Ctrl-C quits at once, which the claims make safe: say what was done and when they lapse.
         interruption.onQuit(() => recoveryQuitNote(last, ctx.config.leaseSeconds));
+        const signal = interruption.graceful();
         const progress = ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
         let result;
         try {
@@ -62,6 +63,7 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
               concurrency: flags.concurrency,
               sendPolicy: { ...DEFAULT_SEND_POLICY, maxAttempts: 3 },
               retryBackoff: { baseMs: 10_000, maxMs: 900_000 },
+              signal,
               onProgress: (p) => {
                 last = p;
                 progress.update(recoveryProgress(p));

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { jobStatus } from '../../core/job-status.js';
+import { loadJob } from '../../core/jobs.js';
+import { type GlobalOptions, withContext } from '../context.js';
+import { interruption } from '../interrupt.js';
+import { jobStatusJson, renderJobStatus } from '../render/status.js';
+
+/** How often --watch refreshes. */
+const WATCH_MS = 1_000;
+
+export function registerStatus(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('status')
+    .description("a job's status: current stage, per-stage counts, rate and first errors")
+    .argument('<jobId>', 'job id, or at least its first 8 characters')
+    .option('--watch', 'refresh every second on a terminal until the job ends (Ctrl-C leaves)')
+    .action(async (jobId: string, flags: { watch?: boolean }) => {
+      await withContext(globals(), async (ctx) => {
+        const db = await ctx.store(2);
+        const id = (await loadJob(db, jobId)).jobId;
+        const read = async () => jobStatus(db, await loadJob(db, id));
+        if (ctx.output.jsonMode || !flags.watch || !ctx.output.toTerminal) {
+          const report = await read();
+          if (ctx.output.jsonMode) ctx.output.json(jobStatusJson(report));
+          else renderJobStatus(ctx.output, report);
+          return;
+        }
+        const stop = interruption.graceful();
+        for (;;) {
+          const report = await read();
+          ctx.output.redraw(() => renderJobStatus(ctx.output, report));
+          if (report.status !== 'processing' || stop.aborted) return;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, WATCH_MS);
+            stop.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+          });
+          if (stop.aborted) return;
+        }
+      });
+    });
+}

@@ -1,0 +1,62 @@
+import type { JobStatusReport } from '../../core/job-status.js';
+import { formatCount, formatDuration } from '../format.js';
+import type { Output } from '../output.js';
+import { formatTable, type Column } from '../table.js';
+
+/** The `--json` document of `geo status` (contract conventions: camelCase, status and result on top). */
+export function jobStatusJson(report: JobStatusReport) {
+  return {
+    jobId: report.jobId,
+    jobType: report.jobType,
+    status: report.status,
+    transport: report.transport,
+    currentStage: report.currentStage,
+    elapsedMs: report.elapsedMs,
+    tasksPerSecond: report.tasksPerSecond,
+    stages: report.stages,
+    result: report.result,
+    errors: report.errors,
+  };
+}
+
+const COLUMNS: Column[] = [
+  { header: 'stage' },
+  { header: 'name', flex: true },
+  { header: 'status' },
+  { header: 'expected', align: 'right' },
+  { header: 'pending', align: 'right', drop: 2 },
+  { header: 'queued', align: 'right' },
+  { header: 'processing', align: 'right' },
+  { header: 'completed', align: 'right' },
+  { header: 'failed', align: 'right' },
+  { header: 'tasks/s', align: 'right', drop: 1 },
+];
+
+/** The status for people: a headline, one row per stage, the first errors, the result once there is one. */
+export function renderJobStatus(output: Output, report: JobStatusReport): void {
+  output.line(`job ${report.jobId}`);
+  output.line(
+    `  ${report.jobType} via ${report.transport}: ${report.status}, stage ${report.currentStage} of ${report.stages.length}, ` +
+      `${formatDuration(report.elapsedMs)}, ${formatCount(report.tasksPerSecond)} tasks/s`,
+  );
+  const rows = report.stages.map((s) => [
+    String(s.stage),
+    s.name,
+    s.status,
+    formatCount(s.expected),
+    formatCount(s.pendingQueue),
+    formatCount(s.queued),
+    formatCount(s.processing),
+    formatCount(s.completed),
+    formatCount(s.failed),
+    formatCount(s.tasksPerSecond),
+  ]);
+  output.line(formatTable(COLUMNS, rows, output.width).text);
+  if (report.errors.length > 0) {
+    output.line('first errors:');
+    for (const e of report.errors) output.paragraph(`  ${e.taskId}: ${e.error ?? '(no message)'}`, '    ');
+  }
+  if (report.status === 'completed' && report.result !== null && report.result !== undefined) {
+    output.paragraph(`result: ${JSON.stringify(report.result)}`);
+  }
+}

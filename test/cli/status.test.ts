@@ -1,0 +1,56 @@
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tasksClaimNext, tasksCompleteMany, tasksFail } from '../../src/store/completion.js';
+import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+let db: TestDatabase;
+let env: Record<string, string>;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  env = { DATABASE_URL: db.url, GEO_HOME: path.join(os.tmpdir(), 'geo-status-test-unused') };
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+interface StatusDoc {
+  status: string;
+  currentStage: number;
+  stages: Array<{ stage: number; status: string; expected: number; queued: number; processing: number; completed: number; failed: number }>;
+  errors: Array<{ taskId: string; error: string }>;
+}
+
+describe('geo status', () => {
+  it('shows the current stage and its counts, live, then the failed job with its first error', async () => {
+    const submitted = await runGeo(['submit', 'hello_world', '--n', '500', '--param', 'name=status', '--json'], env);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
+
+    const claimed = await tasksClaimNext({ db: db.pool, worker: 'status-test', maxTasks: 500, leaseSeconds: 60 });
+    expect(claimed).toHaveLength(500);
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 300).map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+    const live = parseJsonOutput<StatusDoc>(await runGeo(['status', jobId.slice(0, 10), '--json'], env));
+    expect(live).toMatchObject({ status: 'processing', currentStage: 1 });
+    expect(live.stages).toEqual([
+      expect.objectContaining({ stage: 1, status: 'processing', expected: 500, queued: 0, processing: 200, completed: 300, failed: 0 }),
+      expect.objectContaining({ stage: 2, status: 'pending', expected: 0 }),
+    ]);
+
+    const failing = claimed[300]!;
+    await tasksFail({ db: db.pool, taskId: failing.taskId, error: 'the tile server said 404', attempt: failing.attempt, retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(301).map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+    const swept = await runGeo(['retry-pending'], env);
+    expect(swept.code, swept.stderr).toBe(0);
+
+    const ended = await runGeo(['status', jobId, '--json'], env);
+    expect(ended.code).toBe(0);
+    const doc = parseJsonOutput<StatusDoc>(ended);
+    expect(doc).toMatchObject({ status: 'failed', currentStage: 1 });
+    expect(doc.errors).toEqual([{ taskId: failing.taskId, error: 'the tile server said 404' }]);
+    const human = await runGeo(['status', jobId], env);
+    expect(human.stdout).toMatch(/hello_world via local: failed/);
+    expect(human.stdout).toContain(`${failing.taskId}: the tile server said 404`);
+  });
+});
