@@ -1,8 +1,8 @@
-import { DependencyError, GeoError } from '../errors.js';
+import { DependencyError, GeoError, errorMessage } from '../errors.js';
 import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../store/batches.js';
 import { asConnectionLoss, type Pool } from '../store/pool.js';
 import { stagesFinish } from '../store/completion.js';
-import { stagesMarkWritten } from '../store/stages.js';
+import { stagesMarkWritten, stagesReleaseWriting } from '../store/stages.js';
 import { buildTaskMessage, type TaskMessage } from '../transports/message.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
@@ -296,6 +296,11 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     params.signal?.removeEventListener('abort', onAbort);
     leases.stop();
     await source.return?.(undefined);
+  }
+  if (!stageWritten && !(stoppedBy?.code === 'DATABASE_CONNECTION_LOST')) {
+    await stagesReleaseWriting(db, { jobId: job.jobId, stage: stage.stage }).catch((err: unknown) =>
+      params.onNotice?.(`could not give up the stage's writer lease (it lapses in ${params.leaseSeconds}s): ${errorMessage(err)}`),
+    );
   }
   report();
   const counts = tally.snapshot();

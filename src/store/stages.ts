@@ -84,6 +84,18 @@ export async function stagesRenewWriting(db: Queryable, params: { jobId: string;
 }
 
 /**
+ * A writer that stops before the stage is written gives its heartbeat up, so
+ * retry-pending can finish the stage at once instead of a lease later. A
+ * writer still at work renews it within a third of a lease.
+ */
+export async function stagesReleaseWriting(db: Queryable, params: { jobId: string; stage: number }): Promise<void> {
+  await db.query(`UPDATE stages SET claimed_until = NULL WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`, [
+    params.jobId,
+    params.stage,
+  ]);
+}
+
+/**
  * Records that every task of the stage is written (`queuing` ->
  * `processing`). `taskCount` is the number the builder actually produced:
  * when it differs from the declared count, the stored count follows it so
