@@ -59,9 +59,12 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
       new RegExp(`problem: stage 1 \\(greeting\\) is not fully written: ${written.toLocaleString('en-US')} of ${N.toLocaleString('en-US')} tasks`),
     );
 
-    // The interrupted writer's lease on the stage lapses (GEO_LEASE_SECONDS=1); then retry-pending may take it.
-    await pollUntil('the writer lease to lapse', async () =>
-      (await db.pool.query(`SELECT 1 FROM stages WHERE job_id = $1 AND claimed_until < now()`, [jobId])).rowCount! > 0 ? true : undefined,
+    // The interrupted writer gave its lease on the stage up (or it lapsed); retry-pending may take it.
+    await pollUntil('the writer lease to be free', async () =>
+      (await db.pool.query(`SELECT 1 FROM stages WHERE job_id = $1 AND (claimed_until IS NULL OR claimed_until < now())`, [jobId]))
+        .rowCount! > 0
+        ? true
+        : undefined,
     );
 
     // A run that cannot finish (every transfer refused) exits non-zero and says how much is not written.
