@@ -7,6 +7,7 @@ import { registerQueueStage } from './commands/queue-stage.js';
 import { registerRetryPending } from './commands/retry-pending.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
+import { registerWork } from './commands/work.js';
 import type { GlobalOptions } from './context.js';
 import { screen } from './terminal.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDatabase(program, globals);
   registerBench(program, globals);
   registerStatus(program, globals);
+  registerWork(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

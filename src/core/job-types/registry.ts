@@ -15,3 +15,21 @@ export function getJobType(name: string): JobType {
   }
   return type;
 }
+
+/** A job type to add to this process, and where it came from (for messages). */
+export interface RegisteredJobType {
+  jobType: JobType;
+  origin: string;
+}
+
+/**
+ * Adds job types to this process (tests register their own; user modules
+ * will load through here). A name already taken by another definition is refused.
+ */
+export function registerJobTypes(entries: RegisteredJobType[]): void {
+  for (const { jobType, origin } of entries) {
+    const existing = JOB_TYPES.get(jobType.name);
+    if (existing && existing !== jobType) throw new InputError('JOB_TYPE_DUPLICATE', `job type "${jobType.name}" (${origin}) is already defined`);
+  }
+  for (const { jobType } of entries) JOB_TYPES.set(jobType.name, jobType);
+}

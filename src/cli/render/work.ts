@@ -1,0 +1,60 @@
+import type { WorkSummary } from '../../core/work/options.js';
+import type { WorkCounts } from '../../core/work/tally.js';
+import { formatCount, type Output } from '../output.js';
+
+/** The `--json` document of `geo work`. */
+export function workJson(s: WorkSummary) {
+  return {
+    tasks: s.tasks,
+    completed: s.completed,
+    failed: s.failed,
+    retried: s.retried,
+    deadLettered: s.deadLettered,
+    malformed: s.malformed,
+    duplicates: s.duplicates,
+    busy: s.busy,
+    stale: s.stale,
+    lockLost: s.lockLost,
+    leaseLost: s.leaseLost,
+    released: s.released,
+    advancedStages: s.advanced.map((a) => ({
+      jobId: a.jobId,
+      stage: a.stage,
+      action: a.action,
+      nextStage: a.nextStage,
+      queuedTasks: a.queuedTasks,
+      error: a.error ? { code: a.error.code, message: a.error.message } : undefined,
+    })),
+    stoppedBy: s.stoppedBy,
+    elapsedMs: s.elapsedMs,
+    tasksPerSecond: s.tasksPerSecond,
+  };
+}
+
+export function progressText(c: Readonly<WorkCounts>): string {
+  const problems = c.failed + c.retried + c.deadLettered > 0 ? `, ${formatCount(c.retried)} retried, ${formatCount(c.failed)} failed` : '';
+  return `${formatCount(c.tasks)} tasks: ${formatCount(c.completed)} completed${problems}`;
+}
+
+export function renderWork(output: Output, s: WorkSummary): void {
+  const seconds = (s.elapsedMs / 1000).toFixed(2);
+  output.line(`ran ${formatCount(s.tasks)} tasks in ${seconds}s (${formatCount(s.tasksPerSecond)} tasks/s)`);
+  output.line(`  ${formatCount(s.completed)} completed, ${formatCount(s.retried)} retried, ${formatCount(s.failed)} failed`);
+  const other: Array<[number, string]> = [
+    [s.deadLettered, 'dead-lettered'],
+    [s.malformed, 'malformed'],
+    [s.duplicates, 'already finished'],
+    [s.busy, 'held by another worker'],
+    [s.stale, 'stale reports'],
+    [s.lockLost, 'locks lost'],
+    [s.leaseLost, 'leases lost'],
+    [s.released, 'given back'],
+  ];
+  const shown = other.filter(([n]) => n > 0).map(([n, what]) => `${formatCount(n)} ${what}`);
+  if (shown.length > 0) output.line(`  ${shown.join(', ')}`);
+  for (const a of s.advanced) {
+    const what = a.action === 'queued-next-stage' ? `queued stage ${a.nextStage}` : a.action.replace(/-/g, ' ');
+    output.line(`  job ${a.jobId.slice(0, 16)} stage ${a.stage} finished: ${what}${a.error ? ` (${a.error.message})` : ''}`);
+  }
+  if (s.stoppedBy === 'signal') output.line('  stopped by a signal; tasks not finished were given back');
+}

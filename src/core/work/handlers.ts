@@ -1,0 +1,54 @@
+import { errorMessage, GeoError } from '../../errors.js';
+import { PermanentTaskError, type TaskContext, type TaskHandler } from '../job-types/job-type.js';
+import { getJobType } from '../job-types/registry.js';
+
+/** What a delivery names: the job type and the task type of one of its stages. */
+export interface TaskAddress {
+  jobType: string;
+  stage: number;
+  taskType: string;
+}
+
+/** A handler found for a task, or why none can run it (never fixed by another attempt). */
+export type HandlerLookup = { handler: TaskHandler } | { reason: 'UnknownJobType' | 'UnknownTaskType'; description: string };
+
+/** Finds the handler of a task's stage in this process's job types. */
+export function findHandler(address: TaskAddress): HandlerLookup {
+  let jobType;
+  try {
+    jobType = getJobType(address.jobType);
+  } catch (err) {
+    if (err instanceof GeoError && err.code === 'UNKNOWN_JOB_TYPE') return { reason: 'UnknownJobType', description: err.message };
+    throw err;
+  }
+  const stage = jobType.stages.find((s) => s.stage === address.stage && s.taskType === address.taskType);
+  if (!stage) {
+    return {
+      reason: 'UnknownTaskType',
+      description: `job type "${address.jobType}" has no task type "${address.taskType}" at stage ${address.stage}`,
+    };
+  }
+  return { handler: stage.handler };
+}
+
+/** How an attempt ended: its result, or its error and whether another attempt may succeed. */
+export type AttemptOutcome = { ok: true; result: unknown } | { ok: false; error: string; retryable: boolean };
+
+/**
+ * Runs one attempt. A handler error is an outcome, not an exception:
+ * PermanentTaskError fails the task at once, anything else may be retried.
+ */
+export async function runAttempt(handler: TaskHandler, parameters: Record<string, unknown>, context: TaskContext): Promise<AttemptOutcome> {
+  try {
+    const result = await handler(parameters, context);
+    return { ok: true, result: result === undefined ? null : result };
+  } catch (err) {
+    return { ok: false, error: failureText(err), retryable: !(err instanceof PermanentTaskError) };
+  }
+}
+
+/** The error text stored with the task (and shown by `geo status`): the message, named when it is not a plain Error. */
+export function failureText(err: unknown): string {
+  if (err instanceof Error) return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
+  return errorMessage(err);
+}

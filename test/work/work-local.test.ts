@@ -1,0 +1,3 @@
+import { workBehaviour } from './work-suite.js';
+
+workBehaviour('local');

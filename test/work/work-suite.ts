@@ -1,0 +1,178 @@
+// One behaviour suite for `geo work`, run against every transport (the
+// local queue, the Service Bus test peer, Azurite): each test file supplies
+// the transport; the harness gives each test a fresh queue.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TransportName } from '../../src/config/index.js';
+import { parseJsonOutput, startGeo } from '../support/cli.js';
+import { LOCK_SECONDS, useWorkHarness, type Lane } from './support/harness.js';
+import { jobState, stageRow, stageTasks, waitFor } from './support/inspect.js';
+import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
+import { runWorkers, submit, total } from './support/runtimes.js';
+
+const BLOCKING_WORKER = path.resolve(import.meta.dirname, 'support/blocking-worker.ts');
+
+interface WorkJson {
+  tasks: number;
+  completed: number;
+  duplicates: number;
+  advancedStages: Array<{ stage: number; action: string }>;
+}
+
+export function workBehaviour(transport: TransportName): void {
+  const harness = useWorkHarness(transport);
+  registerFlakyJobType();
+  const lanes: Lane[] = [];
+  const lane = async () => {
+    const l = await harness.lane();
+    lanes.push(l);
+    return l;
+  };
+  afterEach(async () => {
+    await Promise.all(lanes.splice(0).map((l) => l.close()));
+  });
+
+  describe(`geo work over ${transport}`, () => {
+    it('two geo work --until-idle processes finish hello_world n=1,000: 2,000 completed tasks, replies built from the greetings, job completed', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'hello_world', { n: 1000, name: 'suite' });
+      const args = ['work', '--until-idle', '--idle', '3s', '--concurrency', '8', '--json'];
+      const runs = await Promise.all([startGeo(args, l.env()).done, startGeo(args, l.env()).done]);
+      for (const run of runs) expect(run.code, run.stderr).toBe(0);
+      const docs = runs.map((r) => parseJsonOutput<WorkJson>(r));
+      expect(docs.reduce((n, d) => n + d.completed, 0)).toBe(2000);
+
+      const greetings = await stageTasks(db, jobId, 1);
+      const replies = await stageTasks(db, jobId, 2);
+      expect(greetings.filter((t) => t.status === 'completed')).toHaveLength(1000);
+      expect(replies.filter((t) => t.status === 'completed')).toHaveLength(1000);
+      for (const reply of replies) {
+        const i = reply.taskIndex;
+        expect(greetings[i]!.result).toEqual({ message: `Hello suite from task ${i}!` });
+        expect(reply.result).toEqual({ reply: `Task ${i} heard: Hello suite from task ${i}!` });
+      }
+      expect((await jobState(db, jobId)).status).toBe('completed');
+      const advanced = docs.flatMap((d) => d.advancedStages);
+      expect(advanced.filter((a) => a.action === 'queued-next-stage')).toEqual([expect.objectContaining({ stage: 1 })]);
+      expect(advanced.filter((a) => a.action === 'job-completed')).toEqual([expect.objectContaining({ stage: 2 })]);
+    }, 180_000);
+
+    it('eight in-process workers on a 5,000-task stage queue stage 2 exactly once and complete the job once', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'hello_world', { n: 5000, name: 'eight' });
+      const summaries = await runWorkers(db, l, 8, { concurrency: 4 });
+      const advanced = summaries.flatMap((s) => s.advanced);
+      expect(advanced.filter((a) => a.action === 'queued-next-stage').map((a) => a.stage)).toEqual([1]);
+      expect(advanced.filter((a) => a.action === 'job-completed').map((a) => a.stage)).toEqual([2]);
+      expect(total(summaries, 'completed')).toBe(10_000);
+      // A second message for any task would have been claimed as `finished` somewhere.
+      expect(total(summaries, 'duplicates')).toBe(0);
+      const replies = await stageTasks(db, jobId, 2);
+      expect(replies).toHaveLength(5000);
+      expect(replies.every((t) => t.status === 'completed' && t.attempt === 1)).toBe(true);
+      expect(await stageRow(db, jobId, 2)).toMatchObject({ taskCount: 5000, completedCount: 5000, failedCount: 0, status: 'completed' });
+      const { rows: outbox } = await db.query(`SELECT stage, attempts FROM stage_completions WHERE job_id = $1 ORDER BY stage`, [jobId]);
+      expect(outbox).toEqual([
+        { stage: 1, attempts: 1 },
+        { stage: 2, attempts: 1 },
+      ]);
+      if (l.acceptedMessages) {
+        const sent = l.acceptedMessages(jobId, 2);
+        expect(sent.size).toBe(5000);
+        expect([...sent.values()].every((n) => n === 1)).toBe(true);
+      }
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 240_000);
+
+    it('a handler failing twice then succeeding completes on attempt 3, each retry waiting at least the doubling minimum of the policy', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'flaky_test', { n: 3, failTimes: 2, tag: `${transport}-k2` });
+      const [summary] = await runWorkers(db, l, 1);
+      expect(summary).toMatchObject({ tasks: 9, retried: 6, completed: 3, failed: 0 });
+      for (const task of await stageTasks(db, jobId, 1)) {
+        expect(task).toMatchObject({ status: 'completed', attempt: 3, result: { i: task.taskIndex, attempt: 3 } });
+        const starts = attemptStarts.get(task.taskId)!;
+        expect(starts).toHaveLength(3);
+        // Retry n waits at least half of base x 2^(n-1) (the other half is jitter).
+        expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(TEST_RETRY.baseMs / 2);
+        expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(TEST_RETRY.baseMs);
+      }
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 60_000);
+
+    it('a handler that always fails is dead-lettered after its last retry with its reason, and the job fails with the error', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'flaky_test', { n: 1, failTimes: 99, tag: `${transport}-always` });
+      const [summary] = await runWorkers(db, l, 1);
+      expect(summary).toMatchObject({ tasks: TEST_RETRY.maxRetries + 1, retried: TEST_RETRY.maxRetries, failed: 1, deadLettered: 1 });
+      const [task] = await stageTasks(db, jobId, 1);
+      expect(task).toMatchObject({ status: 'failed', attempt: 4, error: 'attempt 4 of task 0 failed on purpose' });
+      const job = await jobState(db, jobId);
+      expect(job.status).toBe('failed');
+      expect(job.errors).toMatchObject({ stage: 1, tasks: [{ taskId: task!.taskId, error: 'attempt 4 of task 0 failed on purpose' }] });
+      if (l.deadLettered) {
+        expect(await l.deadLettered()).toEqual([
+          expect.objectContaining({ reason: 'RetriesExhausted', description: 'attempt 4: attempt 4 of task 0 failed on purpose' }),
+        ]);
+      }
+    }, 60_000);
+
+    it('a PermanentTaskError fails the task on its first attempt, without retries', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'flaky_test', { n: 1, failTimes: 1, permanent: true, tag: `${transport}-permanent` });
+      const [summary] = await runWorkers(db, l, 1);
+      expect(summary).toMatchObject({ tasks: 1, retried: 0, failed: 1 });
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'failed', attempt: 1 })]);
+      expect((await jobState(db, jobId)).status).toBe('failed');
+      if (l.deadLettered) expect((await l.deadLettered()).map((d) => d.reason)).toEqual(['PermanentTaskError']);
+    }, 60_000);
+
+    it('a worker SIGKILLed mid-task: the task is delivered again once its lock and lease lapse, and completed once', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'flaky_test', { n: 1, tag: `${transport}-killed` });
+      const child = spawn(process.execPath, ['--import', 'tsx', BLOCKING_WORKER], { env: { ...process.env, ...l.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      try {
+        const held = await waitFor('the blocking worker to hold the task', async () => {
+          const [task] = await stageTasks(db, jobId, 1);
+          if (child.exitCode !== null) throw new Error(`the blocking worker exited: ${stderr}`);
+          return task?.status === 'processing' ? task : undefined;
+        }, 60_000);
+        expect(held.attempt).toBe(1);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      expect(await exited).toBe('SIGKILL');
+      const [summary] = await runWorkers(db, l, 1, { idleMs: LOCK_SECONDS * 3_000 });
+      expect(summary).toMatchObject({ tasks: 1, completed: 1, duplicates: 0 });
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed', attempt: 2 })]);
+      expect(await stageRow(db, jobId, 1)).toMatchObject({ completedCount: 1, failedCount: 0 });
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 120_000);
+
+    if (transport !== 'local') {
+      it('a malformed message is dead-lettered with its reason and the worker goes on with the job', async () => {
+        const db = harness.db.pool;
+        const l = await lane();
+        await l.sendRaw!('{"not": "a task message"');
+        const jobId = await submit(db, l, 'hello_world', { n: 20, name: 'malformed' });
+        const [summary] = await runWorkers(db, l, 1);
+        expect(summary).toMatchObject({ malformed: 1, deadLettered: 1, completed: 40 });
+        const dead = await l.deadLettered!();
+        expect(dead).toHaveLength(1);
+        expect(dead[0]).toMatchObject({ reason: 'MalformedMessage' });
+        expect(dead[0]!.description).toMatch(/^not JSON/);
+        expect((await jobState(db, jobId)).status).toBe('completed');
+      }, 60_000);
+    }
+  });
+}
