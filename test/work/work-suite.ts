@@ -9,6 +9,7 @@ import { parseJsonOutput, startGeo } from '../support/cli.js';
 import { LOCK_SECONDS, useWorkHarness, type Lane } from './support/harness.js';
 import { jobState, stageRow, stageTasks, waitFor } from './support/inspect.js';
 import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
+import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { runWorkers, submit, total } from './support/runtimes.js';
 
 const BLOCKING_WORKER = path.resolve(import.meta.dirname, 'support/blocking-worker.ts');
@@ -171,6 +172,28 @@ export function workBehaviour(transport: TransportName): void {
         expect(dead).toHaveLength(1);
         expect(dead[0]).toMatchObject({ reason: 'MalformedMessage' });
         expect(dead[0]!.description).toMatch(/^not JSON/);
+        expect((await jobState(db, jobId)).status).toBe('completed');
+      }, 60_000);
+
+      it('a delivery of a task another live worker holds is left to come back, and acknowledged once that worker finished it', async () => {
+        const db = harness.db.pool;
+        const l = await lane();
+        const jobId = await submit(db, l, 'hello_world', { n: 1, name: 'busy' });
+        const [task] = await stageTasks(db, jobId, 1);
+        expect(await tasksClaim({ db, taskId: task!.taskId, worker: 'holder', leaseSeconds: 120 })).toMatchObject({ outcome: 'claimed' });
+        let holderDone: Promise<unknown> | undefined;
+        const [summary] = await runWorkers(db, l, 1, {
+          idleMs: LOCK_SECONDS * 2_500,
+          // The holder finishes once the worker has seen its delivery busy; the message's next delivery finds the task finished.
+          onProgress: (counts) => {
+            if (counts.busy > 0) holderDone ??= tasksComplete({ db, taskId: task!.taskId, result: { message: 'from the holder' } });
+          },
+        });
+        await holderDone;
+        expect(summary!.busy).toBeGreaterThanOrEqual(1);
+        // Stage 2's one task ran here; stage 1's was the holder's, acknowledged as a duplicate.
+        expect(summary).toMatchObject({ duplicates: 1, tasks: 1, completed: 1 });
+        expect((await stageTasks(db, jobId, 2))[0]).toMatchObject({ status: 'completed', result: { reply: 'Task 0 heard: from the holder' } });
         expect((await jobState(db, jobId)).status).toBe('completed');
       }, 60_000);
     }

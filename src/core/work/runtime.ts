@@ -1,6 +1,6 @@
 import { pause } from '../../concurrency/pause.js';
 import { errorMessage, TransportError } from '../../errors.js';
-import { stageCompletionsCountOpen } from '../../store/completion.js';
+import { stageCompletionsCountOpen, tasksRelease } from '../../store/completion.js';
 import { stageCompletionsListen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { ReceivedMessage, TransportConsumer } from '../../transports/transport.js';
@@ -10,7 +10,7 @@ import { handleDelivery } from './delivery.js';
 import { handleGroup } from './group.js';
 import type { WorkOptions, WorkSummary } from './options.js';
 import { Renewer } from './renewal.js';
-import type { WorkScope } from './scope.js';
+import { settle, type WorkScope } from './scope.js';
 import { Stopping } from './stopping.js';
 import { Tally } from './tally.js';
 import { Wakeup } from './wakeup.js';
@@ -19,8 +19,13 @@ const DEFAULT_GROUP = 256;
 /** Claimed groups in flight: one group's handlers run while the other's statement does. */
 const GROUPS_IN_FLIGHT = 2;
 const RECEIVE_WAIT_MS = 1_000;
-/** Consecutive retryable receive failures tolerated (with backoff) before the run stops with the error. */
-const RECEIVE_RETRIES = 5;
+/**
+ * How long retryable receive failures (timeouts, a busy broker) are retried,
+ * with backoff, before the run stops with the error: a worker outlives a
+ * broker's bad minute, not an outage.
+ */
+const RECEIVE_GIVE_UP_MS = 60_000;
+const RECEIVE_BACKOFF_MS = { first: 250, max: 5_000 };
 
 /**
  * `geo work`: receives deliveries, runs their handlers (at most
@@ -120,6 +125,8 @@ export async function runWork(params: {
     stopping.signal.addEventListener('abort', () => renewer.abortAll(), { once: true });
     options.signal?.addEventListener('abort', () => wakeup.fire(), { once: true });
     let retryWaitUntil = 0;
+    let endReceiving!: () => void;
+    const receivingEnded = new Promise<void>((resolve) => (endReceiving = resolve));
     const scope: WorkScope = {
       db,
       consumer,
@@ -129,6 +136,7 @@ export async function runWork(params: {
       tally,
       renewer,
       stopping,
+      receivingEnded,
       stageFinished: () => advancer.request(),
       retryScheduled: (at) => (retryWaitUntil = Math.max(retryWaitUntil, at.getTime())),
       notice,
@@ -156,6 +164,7 @@ export async function runWork(params: {
 
     let lastArrival = Date.now();
     let receiveFailures = 0;
+    let failingSince = 0;
     const groupSize = options.groupSize ?? DEFAULT_GROUP;
     const waitMs = options.untilIdle ? Math.min(RECEIVE_WAIT_MS, options.idleMs) : RECEIVE_WAIT_MS;
     try {
@@ -176,10 +185,16 @@ export async function runWork(params: {
           received = await consumer.receive(want, waitMs);
           receiveFailures = 0;
         } catch (err) {
-          if (!(err instanceof TransportError && err.retryable) || ++receiveFailures > RECEIVE_RETRIES) throw err;
+          if (receiveFailures++ === 0) failingSince = Date.now();
+          if (!(err instanceof TransportError && err.retryable) || Date.now() - failingSince > RECEIVE_GIVE_UP_MS) throw err;
           notice(`receive failed (trying again): ${errorMessage(err)}`);
-          await pause(250 * 2 ** receiveFailures, options.signal);
+          await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (receiveFailures - 1)), options.signal);
           continue;
+        }
+        if (stopping.stopped) {
+          // Arrived while the stop was requested: never started, handed straight back.
+          await returnUnstarted(received);
+          break;
         }
         if (received.length === 0) {
           const quiet = Date.now() - lastArrival >= options.idleMs && inFlight.size === 0 && !advancer.busy && Date.now() >= retryWaitUntil;
@@ -211,9 +226,16 @@ export async function runWork(params: {
       failure ??= err;
       stopping.request('error');
     } finally {
+      endReceiving();
       while (inFlight.size > 0) await Promise.all(inFlight);
       await renewer.stop();
     }
     if (failure) throw failure;
+
+    async function returnUnstarted(received: ReceivedMessage[]): Promise<void> {
+      const claimed = received.filter((m) => m.claimed && m.message).map((m) => m.message!.taskId);
+      if (claimed.length > 0) await tasksRelease({ db, worker: options.worker, taskIds: claimed });
+      await Promise.all(received.filter((m) => !m.claimed).map((m) => settle(scope, m, undefined, 'abandon', () => consumer.abandon(m))));
+    }
   }
 }

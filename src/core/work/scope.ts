@@ -17,6 +17,8 @@ export interface WorkScope {
   tally: Tally;
   renewer: Renewer;
   stopping: Stopping;
+  /** Resolves once the receive loop has ended (no receive in flight). */
+  receivingEnded: Promise<void>;
   /** A completion or failure reported that it finished its stage. */
   stageFinished(): void;
   /** A retry was scheduled for `at` (idle detection waits for it). */
@@ -56,6 +58,8 @@ export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTas
  */
 export async function giveBack(scope: WorkScope, items: ReadonlyArray<{ held: HeldTask; delivery: ReceivedMessage }>): Promise<void> {
   if (items.length === 0) return;
+  // A receive still waiting would claim a released task straight back (the local queue's does).
+  await scope.receivingEnded;
   await tasksRelease({ db: scope.db, worker: scope.worker, taskIds: items.map((i) => i.held.taskId) });
   scope.tally.add('released', items.length);
   await Promise.all(

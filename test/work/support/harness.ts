@@ -66,7 +66,7 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
         Object.assign(base, { GEO_SERVICEBUS_CONNECTION_STRING: peer!.connectionString(), GEO_SERVICEBUS_QUEUE: queue, GEO_SERVICEBUS_TIMEOUT_MS: '5000' });
       } else if (transport === 'storage-queue') {
         await queueClientFor(azurite!, queue).create();
-        Object.assign(base, { GEO_STORAGE_CONNECTION_STRING: azurite!.connectionString, GEO_STORAGE_QUEUE: queue, GEO_STORAGE_TIMEOUT_MS: '5000' });
+        Object.assign(base, { GEO_STORAGE_CONNECTION_STRING: azurite!.connectionString, GEO_STORAGE_QUEUE: queue, GEO_STORAGE_TIMEOUT_MS: '15000' });
       }
       const config = loadConfig(base);
       let producer: Promise<TransportProducer> | undefined;

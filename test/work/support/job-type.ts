@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { PermanentTaskError, type JobType } from '../../../src/core/job-types/job-type.js';
 import { registerJobTypes } from '../../../src/core/job-types/registry.js';
 
+/** Tasks whose blocking handler saw its signal abort, in this process. */
+export const abortedTasks = new Set<string>();
+
 /** When each attempt of each task started (ms), as the handlers saw them, in this process. */
 export const attemptStarts = new Map<string, number[]>();
 
@@ -39,7 +42,10 @@ export function flakyJobType(opts: { block?: boolean } = {}): JobType {
         retry: TEST_RETRY,
         async handler(p, ctx) {
           attemptStarts.set(ctx.taskId, [...(attemptStarts.get(ctx.taskId) ?? []), Date.now()]);
-          if (opts.block) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+          if (opts.block) {
+            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+            abortedTasks.add(ctx.taskId);
+          }
           if (ctx.attempt <= Number(p.failTimes)) {
             const message = `attempt ${ctx.attempt} of task ${String(p.i)} failed on purpose`;
             throw p.permanent ? new PermanentTaskError(message) : new Error(message);

@@ -48,7 +48,7 @@ export async function submit(db: Pool, lane: Lane, jobType: string, params: Reco
     transport,
     job: prepareJob(jobType, params),
     destination: { transport: transport.name },
-    options: { batchSize: 100, concurrency: 4, leaseSeconds: 30, sendPolicy: { maxAttempts: 3, baseMs: 5, maxMs: 20 } },
+    options: { batchSize: 100, concurrency: 4, leaseSeconds: 30, sendPolicy: { maxAttempts: 10, baseMs: 100, maxMs: 2_000 } },
   });
   if (result.queued !== result.tasks) throw new Error(`submit queued ${result.queued} of ${result.tasks} tasks`);
   return result.jobId;

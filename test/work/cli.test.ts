@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { registerJobTypes } from '../../src/core/job-types/registry.js';
+import { runWork } from '../../src/core/work/runtime.js';
+import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../../src/store/completion.js';
+import { createConsumer } from '../../src/transports/index.js';
+import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { useWorkHarness } from './support/harness.js';
+import { jobState, stageTasks, waitFor } from './support/inspect.js';
+import { abortedTasks, attemptStarts, flakyJobType } from './support/job-type.js';
+import { submit } from './support/runtimes.js';
+
+const harness = useWorkHarness('local');
+// This file's flaky_test handler blocks until its signal aborts.
+registerJobTypes([{ jobType: flakyJobType({ block: true }), origin: 'test/work/cli.test.ts' }]);
+
+describe('geo work (local)', () => {
+  it('--max-tasks 10 claims and completes exactly 10 tasks and leaves the rest queued', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'hello_world', { n: 50, name: 'max' });
+      const run = await runGeo(['work', '--max-tasks', '10', '--json'], lane.env());
+      expect(run.code, run.stderr).toBe(0);
+      expect(parseJsonOutput(run)).toMatchObject({ tasks: 10, completed: 10, stoppedBy: 'max-tasks' });
+      const tasks = await stageTasks(db, jobId, 1);
+      expect(tasks.filter((t) => t.status === 'completed')).toHaveLength(10);
+      expect(tasks.filter((t) => t.status === 'queued')).toHaveLength(40);
+      // Clean up: the rest of the job, so later tests start from an empty queue.
+      expect((await runGeo(['work', '--until-idle', '--idle', '1s'], lane.env())).code).toBe(0);
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    } finally {
+      await lane.close();
+    }
+  });
+
+  it('--advance-only queues the stage after one that other workers finished, and runs no task', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'hello_world', { n: 10, name: 'advance' });
+      // A worker that is not geo: claims and completes stage 1 through the completion API only.
+      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 100, leaseSeconds: 30 });
+      expect(claimed).toHaveLength(10);
+      await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: `m${t.parameters.i}` } })) });
+      const run = await runGeo(['work', '--advance-only', '--until-idle', '--idle', '1s', '--json'], lane.env());
+      expect(run.code, run.stderr).toBe(0);
+      const doc = parseJsonOutput<{ tasks: number; advancedStages: Array<{ stage: number; action: string; queuedTasks: number }> }>(run);
+      expect(doc.tasks).toBe(0);
+      expect(doc.advancedStages).toEqual([expect.objectContaining({ stage: 1, action: 'queued-next-stage', queuedTasks: 10 })]);
+      const replies = await stageTasks(db, jobId, 2);
+      expect(replies.map((t) => t.status)).toEqual(Array(10).fill('queued'));
+      expect(replies[3]!.parameters).toEqual({ i: 3, greeting: 'm3' });
+      expect((await runGeo(['work', '--until-idle', '--idle', '1s'], lane.env())).code).toBe(0);
+    } finally {
+      await lane.close();
+    }
+  });
+
+  it('SIGTERM stops an idle worker with exit 143 and its summary', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const { child, done } = startGeo(['work', '--json'], lane.env());
+      // Ready once its LISTEN connection is open.
+      await waitFor('the worker to listen', async () => {
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query = 'LISTEN geo_stage_completed' AND datname = current_database()`);
+        return rows.length > 0 ? true : undefined;
+      });
+      child.kill('SIGTERM');
+      const run = await done;
+      expect(run.code, run.stderr).toBe(143);
+      expect(parseJsonOutput(run)).toMatchObject({ tasks: 0, stoppedBy: 'signal' });
+    } finally {
+      await lane.close();
+    }
+  });
+
+  it('a stop request lets a running task use its grace period, then gives it back: queued again, its attempt counted, its handler aborted', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'flaky_test', { n: 1, tag: 'grace' });
+      const stop = new AbortController();
+      const consumer = await createConsumer('local', lane.config(), { worker: 'grace-worker', leaseSeconds: 30, db });
+      const running = runWork({
+        db,
+        consumer,
+        transportFor: () => lane.producer(),
+        options: {
+          worker: 'grace-worker',
+          concurrency: 1,
+          leaseSeconds: 30,
+          graceMs: 300,
+          untilIdle: false,
+          idleMs: 1_000,
+          advanceOnly: false,
+          advance: { batchSize: 100, concurrency: 1 },
+          signal: stop.signal,
+        },
+      });
+      const [task] = await waitFor('the task to be running', async () => {
+        const tasks = await stageTasks(db, jobId, 1);
+        return tasks[0]?.status === 'processing' && attemptStarts.has(tasks[0].taskId) ? tasks : undefined;
+      });
+      stop.abort();
+      const summary = await running.finally(() => consumer.close());
+      expect(summary).toMatchObject({ tasks: 1, completed: 0, released: 1, stoppedBy: 'signal' });
+      const { rows } = await db.query(`SELECT status, worker, attempt FROM tasks WHERE task_id = $1`, [task!.taskId]);
+      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 1 }]);
+      expect(abortedTasks.has(task!.taskId)).toBe(true);
+      // Leaves nothing queued for a later test: the task is finished through the completion API.
+      expect(await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 })).toMatchObject({ outcome: 'claimed', attempt: 2 });
+      expect(await tasksComplete({ db, taskId: task!.taskId, result: null })).toMatchObject({ outcome: 'completed', stageCompleted: true });
+    } finally {
+      await lane.close();
+    }
+  });
+});
