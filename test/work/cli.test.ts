@@ -94,7 +94,7 @@ describe('geo work (local)', () => {
           untilIdle: false,
           idleMs: 1_000,
           advanceOnly: false,
-          advance: { batchSize: 100, concurrency: 1 },
+          advance: { batchSize: 100, concurrency: 1, leaseSeconds: 30 },
           signal: stop.signal,
         },
       });

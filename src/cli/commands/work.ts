@@ -60,7 +60,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
               idleMs: flags.idle * 1000,
               maxTasks: flags.maxTasks,
               advanceOnly: flags.advanceOnly ?? false,
-              advance: { batchSize: 100, concurrency: 4 },
+              advance: { batchSize: 100, concurrency: 4, leaseSeconds: ctx.config.leaseSeconds },
               signal: interruption.signal,
               onProgress: (counts) => spinner.update(progressText(counts)),
               onNotice: (message) => ctx.output.notice(`geo: ${message}`),

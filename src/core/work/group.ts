@@ -22,15 +22,18 @@ interface Entry {
  * are rare, and each needs its own retry decision). When the grace period
  * runs out, finished results are still recorded and the rest is given back.
  */
-export async function handleGroup(scope: WorkScope, group: ReceivedMessage[]): Promise<void> {
+export async function handleGroup(scope: WorkScope, group: ReceivedMessage[]): Promise<{ handlersMs: number }> {
   const entries: Entry[] = group.map((delivery) => {
     const message = delivery.message!;
     return { delivery, message, attempt: delivery.claimed!.attempt, held: { taskId: message.taskId, lost: new AbortController() } };
   });
   scope.tally.add('tasks', entries.length);
   for (const e of entries) scope.renewer.hold(e.held, e.delivery.lockedUntil.getTime() - scope.leaseSeconds * 1000);
+  const startedAt = Date.now();
+  let handlersMs: number;
   try {
     await Promise.race([runAll(scope, entries), scope.stopping.givenUp]);
+    handlersMs = Date.now() - startedAt;
   } finally {
     for (const e of entries) scope.renewer.release(e.held);
   }
@@ -51,6 +54,7 @@ export async function handleGroup(scope: WorkScope, group: ReceivedMessage[]): P
     if (outcome && !outcome.ok) await reportFailure(scope, e.delivery, e.held, e.message, e.attempt, outcome);
   }
   await giveBack(scope, entries.filter((e) => !e.outcome));
+  return { handlersMs };
 }
 
 /** Runs the group's handlers with `concurrency` runners; none starts once the grace period is over. */

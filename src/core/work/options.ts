@@ -21,12 +21,16 @@ export interface WorkOptions {
   maxTasks?: number;
   /** Only advance finished stages; receive nothing. */
   advanceOnly: boolean;
-  /** Largest group a transport that claims while receiving (local) is asked for. Default 256. */
+  /** Largest group a transport that claims while receiving (local) is asked for. Default 1,000; sized down for slow handlers. */
   groupSize?: number;
   /** Stage advancement runs at least this often. Default 5 s. */
   backstopMs?: number;
-  /** How stage advancement queues next stages. */
-  advance: { batchSize: number; concurrency: number; sendPolicy?: SendPolicy };
+  /**
+   * How stage advancement queues next stages. Its lease (on the outbox row
+   * and the next stage's batches, GEO_LEASE_SECONDS) is the sender's, not the
+   * task lease: queueing a large stage takes longer than a short task lease.
+   */
+  advance: { batchSize: number; concurrency: number; leaseSeconds: number; sendPolicy?: SendPolicy };
   /** Aborting it asks the worker to stop (SIGINT, SIGTERM). */
   signal?: AbortSignal;
   /** Called after each settled delivery or group with the counts so far. */

@@ -11,7 +11,9 @@ const config = loadConfig(process.env);
 const db = await openPool({ connectionString: config.databaseUrl!, max: 8 });
 const transport = config.transport ?? 'local';
 const worker = `blocking-${process.pid}`;
-const consumer = await createConsumer(transport, config, { worker, leaseSeconds: config.leaseSeconds, db });
+// The task lease: short, so the killed worker's task is taken over soon.
+const leaseSeconds = Number(process.argv[2]);
+const consumer = await createConsumer(transport, config, { worker, leaseSeconds, db });
 const producer = await createProducer(transport, config);
 process.stdout.write(`worker ${worker}\n`);
 await runWork({
@@ -21,11 +23,11 @@ await runWork({
   options: {
     worker,
     concurrency: 1,
-    leaseSeconds: config.leaseSeconds,
+    leaseSeconds,
     graceMs: 60_000,
     untilIdle: false,
     idleMs: 1_000,
     advanceOnly: false,
-    advance: { batchSize: 100, concurrency: 1 },
+    advance: { batchSize: 100, concurrency: 1, leaseSeconds: 30 },
   },
 });

@@ -59,7 +59,7 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
     },
     async lane() {
       const queue = `work-${++queues}`;
-      const base: Record<string, string> = { DATABASE_URL: db!.url, GEO_HOME: home!, GEO_TRANSPORT: transport, GEO_LEASE_SECONDS: String(LOCK_SECONDS) };
+      const base: Record<string, string> = { DATABASE_URL: db!.url, GEO_HOME: home!, GEO_TRANSPORT: transport };
       const closers: Array<() => Promise<void>> = [];
       if (transport === 'servicebus') {
         peer!.createQueue(queue, { lockDurationMs: LOCK_SECONDS * 1000, duplicateDetection: true, maxDeliveryCount: 100 });

@@ -29,7 +29,7 @@ export async function runWorkers(db: Pool, lane: Lane, count: number, options: P
             idleMs: 1_500,
             advanceOnly: false,
             backstopMs: 1_000,
-            advance: { batchSize: 100, concurrency: 2 },
+            advance: { batchSize: 100, concurrency: 2, leaseSeconds: 30 },
             ...options,
           },
         });
