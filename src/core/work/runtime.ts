@@ -77,8 +77,9 @@ export async function runWork(params: {
     if (options.advanceOnly || !params.consumer) await advanceOnly();
     else await receiveLoop(params.consumer);
   } finally {
-    stopping.end();
+    // An advancement in progress may finish (its signal aborts when the grace period ends).
     await advancer.close();
+    stopping.end();
     await listener?.close();
   }
   const elapsedMs = Date.now() - startedAt;

@@ -1,0 +1,117 @@
+/**
+ * End to end through the real binary on the local transport: `geo submit
+ * hello_world --n N`, then one `geo work --concurrency C --until-idle`
+ * process runs both stages (2N tasks) and advances them. The figure is 2N
+ * over the job's own clock, from its row being created (submit) to its
+ * completion (the worker's advancer), so process start-up and the idle wait
+ * at the end are not counted; both processes' wall times are reported too.
+ *
+ *   npm run build && npx tsx scripts/work-bench.ts                 # n 100,000, concurrency 16, 3 runs
+ *   npx tsx scripts/work-bench.ts --n 20000 --runs 1 --concurrency 8
+ *   DATABASE_URL=postgres://... npx tsx scripts/work-bench.ts
+ *
+ * Without DATABASE_URL it starts an embedded server in a temporary GEO_HOME
+ * and stops it at the end. Each run works in a fresh database, dropped after
+ * it. Prints one JSON document on stdout.
+ */
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/geo.js');
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    concurrency: { type: 'string', default: '16' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const n = Number(values.n);
+const runs = Number(values.runs);
+
+let home: string | undefined;
+let adminUrl = process.env.DATABASE_URL;
+if (!adminUrl) {
+  home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-work-bench-'));
+  adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
+}
+
+const results = [];
+try {
+  for (let run = 1; run <= runs; run++) results.push(await measure(run));
+} finally {
+  if (home) {
+    await stopEmbeddedServer(home, { force: true });
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+const rates = results.map((r) => r.tasksPerSecond).sort((a, b) => a - b);
+process.stdout.write(
+  `${JSON.stringify({ n, tasks: 2 * n, concurrency: Number(values.concurrency), runs: results, medianTasksPerSecond: rates[Math.floor(rates.length / 2)], loadAverage: os.loadavg() }, null, 2)}\n`,
+);
+
+async function measure(run: number) {
+  const database = `geo_work_bench_${crypto.randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE ${database}`);
+  const url = new URL(adminUrl!);
+  url.pathname = `/${database}`;
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url.toString(), GEO_HOME: home ?? os.tmpdir() };
+  try {
+    // Migrations first, outside the timing.
+    await geo(['migrate'], env);
+    const submit = await geo(['submit', 'hello_world', '--n', String(n), '--param', `name=bench${run}`, '--json'], env);
+    const work = await geo(['work', '--concurrency', String(values.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
+    const doc = JSON.parse(work.stdout) as { tasks: number; completed: number; elapsedMs: number };
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ status: string; seconds: number }>(
+        `SELECT status, extract(epoch FROM completed_at - created_at)::float8 AS seconds FROM jobs`,
+      );
+      const job = rows[0]!;
+      if (rows.length !== 1 || job.status !== 'completed' || doc.completed !== 2 * n) throw new Error(`run ${run} did not complete: ${work.stdout}`);
+      return {
+        run,
+        tasksPerSecond: Math.round((2 * n) / job.seconds),
+        jobSeconds: Math.round(job.seconds * 100) / 100,
+        submitWallMs: submit.wallMs,
+        workWallMs: work.wallMs,
+        workElapsedMs: doc.elapsedMs,
+      };
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  }
+}
+
+function geo(args: string[], env: Record<string, string | undefined>): Promise<{ stdout: string; wallMs: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve({ stdout, wallMs: Date.now() - started }) : reject(new Error(`geo ${args.join(' ')} exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
