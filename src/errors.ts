@@ -42,6 +42,7 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   JOB_NOT_FOUND: 'input',
   UNKNOWN_JOB_TYPE: 'input',
   JOB_TYPE_EMPTY: 'input',
+  JOB_TYPE_DUPLICATE: 'input',
   ID_COLLISION: 'input',
   STAGE_NOT_FOUND: 'input',
   STAGE_INPUTS_NOT_READY: 'input',

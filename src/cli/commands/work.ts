@@ -3,10 +3,9 @@ import { workerName } from '../../core/work/options.js';
 import { runWork } from '../../core/work/runtime.js';
 import { createConsumer } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
-import { interruption, stopRequest } from '../interrupt.js';
-import { durationOption, intOption } from '../options.js';
-import { progressText, renderWork, workJson } from '../render/work.js';
+import { interruption } from '../interrupt.js';
+import { durationFlag, durationOption, intOption } from '../options.js';
+import { renderWork, workJson, workProgress } from '../render/work.js';
 
 interface WorkFlags {
   transport?: string;
@@ -20,9 +19,6 @@ interface WorkFlags {
   messageEncoding?: string;
 }
 
-/** Exit codes of a worker stopped by a signal, as a shell reports a program it killed. */
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
-
 export function registerWork(program: Command, globals: () => GlobalOptions): void {
   program
     .command('work')
@@ -30,11 +26,11 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
     .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
     .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency', 1, 256), 8)
     .option('--until-idle', 'exit 0 once no task arrived for --idle and no stage waits to advance')
-    .option('--idle <duration>', 'how long without tasks counts as idle (--until-idle)', durationOption('--idle'), 3)
+    .addOption(durationFlag('--idle <duration>', 'how long without tasks counts as idle (--until-idle)', 3))
     .option('--max-tasks <n>', 'stop after claiming this many tasks', intOption('--max-tasks', 1, 1_000_000_000))
     .option('--advance-only', 'only queue next stages and complete jobs; run no tasks')
     .option('--lease <duration>', 'task lease, renewed while a handler runs (env GEO_LEASE_SECONDS)', durationOption('--lease'))
-    .option('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', durationOption('--grace'), 30)
+    .addOption(durationFlag('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', 30))
     .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text')
     .action(async (flags: WorkFlags) => {
       await withContext({ ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding }, async (ctx) => {
@@ -44,7 +40,10 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
         const consumer = flags.advanceOnly
           ? undefined
           : await createConsumer(ctx.config.transport ?? 'local', ctx.config, { worker, leaseSeconds, db });
-        const spinner = ctx.output.spinner(flags.advanceOnly ? 'advancing stages' : `working (${consumer?.target})`);
+        // Handlers cannot be stopped from outside: a second signal quits at once (leases lapse, messages come back).
+        interruption.onQuit(() => 'tasks in flight were not given back; their leases and locks lapse and other workers take them over');
+        const signal = interruption.graceful();
+        const progress = ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
         let summary;
         try {
           summary = await runWork({
@@ -61,18 +60,19 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
               maxTasks: flags.maxTasks,
               advanceOnly: flags.advanceOnly ?? false,
               advance: { batchSize: 100, concurrency: 4, leaseSeconds: ctx.config.leaseSeconds },
-              signal: interruption.signal,
-              onProgress: (counts) => spinner.update(progressText(counts)),
+              signal,
+              onProgress: (counts) => progress.update(workProgress(counts, false)),
               onNotice: (message) => ctx.output.notice(`geo: ${message}`),
             },
           });
         } finally {
-          spinner.stop();
+          progress.stop();
           await consumer?.close();
         }
+        // Failed tasks are their job's outcome (geo status), not the worker's: the exit code stays 0.
+        // A stop by signal ends geo as killed by it (130, 143), in main.
         if (ctx.output.jsonMode) ctx.output.json(workJson(summary));
         else renderWork(ctx.output, summary);
-        if (summary.stoppedBy === 'signal' && stopRequest.signal) throw new ExitCode(SIGNAL_EXIT[stopRequest.signal]);
       });
     });
 }

@@ -1,6 +1,8 @@
 import type { WorkSummary } from '../../core/work/options.js';
 import type { WorkCounts } from '../../core/work/tally.js';
-import { formatCount, type Output } from '../output.js';
+import { formatCount } from '../format.js';
+import type { Output } from '../output.js';
+import type { ProgressState } from '../progress.js';
 
 /** The `--json` document of `geo work`. */
 export function workJson(s: WorkSummary) {
@@ -31,9 +33,11 @@ export function workJson(s: WorkSummary) {
   };
 }
 
-export function progressText(c: Readonly<WorkCounts>): string {
-  const problems = c.failed + c.retried + c.deadLettered > 0 ? `, ${formatCount(c.retried)} retried, ${formatCount(c.failed)} failed` : '';
-  return `${formatCount(c.tasks)} tasks: ${formatCount(c.completed)} completed${problems}`;
+/** The progress line: tasks so far (no total: a worker does not know what will arrive). */
+export function workProgress(c: Readonly<WorkCounts> | undefined, advanceOnly: boolean): ProgressState {
+  if (advanceOnly) return { done: 0, unit: 'tasks', label: 'advancing stages' };
+  const problems = c && c.failed + c.retried > 0 ? `${formatCount(c.retried)} retried, ${formatCount(c.failed)} failed` : undefined;
+  return { done: c?.completed ?? 0, unit: 'tasks completed', label: 'working', note: problems };
 }
 
 export function renderWork(output: Output, s: WorkSummary): void {
