@@ -56,6 +56,47 @@ describe('geo work (local)', () => {
     }
   });
 
+  it('a stage finished by another worker is advanced on its notification, without waiting for the backstop timer', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    const stop = new AbortController();
+    try {
+      const jobId = await submit(db, lane, 'hello_world', { n: 5, name: 'notify' });
+      const running = runWork({
+        db,
+        transportFor: () => lane.producer(),
+        options: {
+          worker: 'notified',
+          concurrency: 1,
+          leaseSeconds: 30,
+          graceMs: 1_000,
+          untilIdle: false,
+          idleMs: 1_000,
+          advanceOnly: true,
+          // The timer cannot be what advances the stage within this test.
+          backstopMs: 3_600_000,
+          advance: { batchSize: 100, concurrency: 1, leaseSeconds: 30 },
+          signal: stop.signal,
+        },
+      });
+      // Listening (the start-up advance found nothing) before the stage finishes elsewhere.
+      await waitFor('the worker to listen', async () => {
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query = 'LISTEN geo_stage_completed' AND datname = current_database()`);
+        return rows.length > 0 ? true : undefined;
+      });
+      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 10, leaseSeconds: 30 });
+      await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+      await waitFor('stage 2 to be queued', async () => ((await stageTasks(db, jobId, 2)).length === 5 ? true : undefined), 10_000);
+      stop.abort();
+      const summary = await running;
+      expect(summary.advanced).toEqual([expect.objectContaining({ stage: 1, action: 'queued-next-stage' })]);
+      expect((await runGeo(['work', '--until-idle', '--idle', '1s'], lane.env())).code).toBe(0);
+    } finally {
+      stop.abort();
+      await lane.close();
+    }
+  });
+
   it('SIGTERM stops an idle worker with its summary, ending as killed by the signal (status 143)', async () => {
     const db = harness.db.pool;
     const lane = await harness.lane();
