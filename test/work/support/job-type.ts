@@ -15,6 +15,8 @@ const params = z.object({
   /** Fail with PermanentTaskError (no retries). */
   permanent: z.coerce.boolean().default(false),
   tag: z.string().default('t'),
+  /** Milliseconds each attempt keeps the event loop busy (a CPU-bound handler: no lock renewal runs meanwhile). */
+  spinMs: z.coerce.number().int().min(0).default(0),
 });
 
 /** Short delays so retries are observable within a test: retry n waits 100-200 ms x 2^(n-1). */
@@ -37,11 +39,12 @@ export function flakyJobType(opts: { block?: boolean } = {}): JobType {
         taskType: 'attempt',
         taskCount: (p) => p.n,
         *tasks(p) {
-          for (let i = 0; i < p.n; i++) yield { index: i, key: `try-${i}`, parameters: { i, failTimes: p.failTimes, permanent: p.permanent } };
+          for (let i = 0; i < p.n; i++) yield { index: i, key: `try-${i}`, parameters: { i, failTimes: p.failTimes, permanent: p.permanent, spinMs: p.spinMs } };
         },
         retry: TEST_RETRY,
         async handler(p, ctx) {
           attemptStarts.set(ctx.taskId, [...(attemptStarts.get(ctx.taskId) ?? []), Date.now()]);
+          for (const end = Date.now() + Number(p.spinMs ?? 0); Date.now() < end; );
           if (opts.block) {
             await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
             abortedTasks.add(ctx.taskId);
