@@ -91,6 +91,7 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   NOT_RECEIVED_HERE: 'internal',
   STAGE_TASK_COUNT_MISMATCH: 'incomplete',
   STAGE_NOT_QUEUED: 'incomplete',
+  BENCH_RUN_INCOMPLETE: 'incomplete',
   STAGE_REBUILD_FAILED: 'internal',
   ADVANCE_FAILED: 'internal',
   INTERNAL: 'internal',

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { openBenchEnvironment } from '../../bench/environment.js';
+import { benchEndToEnd } from './bench-end-to-end.js';
 import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
 import { runBench, type BenchResult } from '../../bench/run.js';
@@ -22,6 +23,8 @@ interface BenchFlags {
   concurrency: number;
   batchSize: number;
   queue?: string;
+  endToEnd?: boolean;
+  workConcurrency: number;
 }
 
 export function registerBench(program: Command, globals: () => GlobalOptions): void {
@@ -36,10 +39,18 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
     .option('--queue-latency <ms>', 'round-trip time to add in front of a local broker', milliseconds('--queue-latency'), 0)
     .option('--concurrency <n>', 'aligned: groups of up to 10 batches in flight (as geo submit)', intOption('--concurrency', 1, 64), 4)
     .option('--batch-size <n>', `aligned: tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
+    .option('--end-to-end', 'instead: submit hello_world --n N, then one geo work runtime runs and advances both stages (local path)')
+    .option('--work-concurrency <n>', 'end to end: handlers at once in the worker', intOption('--work-concurrency', 1, 256), 16)
     .option('--queue <name>', 'the bench queue (default: the configured task queue + "-bench"); emptied afterwards')
     .action(async (flags: BenchFlags) => {
       await withContext(globals(), async (ctx) => {
         const machine = machineInfo();
+        if (flags.endToEnd) {
+          if (flags.path !== 'all' && flags.path.some((p) => p !== 'local')) {
+            throw new InputError('OPTION_NOT_APPLICABLE', '--end-to-end measures the local path only (drop --path, or use --path local)');
+          }
+          return benchEndToEnd(ctx, flags, machine);
+        }
         const env = await openBenchEnvironment({
           config: ctx.config,
           paths: flags.path === 'all' ? [...TRANSPORT_NAMES] : flags.path,
