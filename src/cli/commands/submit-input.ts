@@ -1,0 +1,96 @@
+import type { PreparedJob } from '../../core/jobs.js';
+import { messageLimitFor } from '../../core/input/limits.js';
+import { openInput, type InputFormat } from '../../core/input/source.js';
+import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';
+import { submitJob } from '../../core/submit.js';
+import type { CommandContext } from '../context.js';
+import { EXIT, ExitCode } from '../exit-codes.js';
+import { interruption } from '../interrupt.js';
+import { formatCount } from '../output.js';
+import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
+import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
+import type { DispatchFlags } from './stage-options.js';
+
+export interface InputFlags {
+  input: string;
+  format?: InputFormat;
+  strict?: boolean;
+  errorsFile?: string;
+}
+
+/**
+ * `geo submit <type> --input FILE|-`: the input is read and checked before
+ * the database or the queue is opened, so a refused file writes nothing.
+ * Exit 1 when lines were rejected (the rest was submitted), 2 when nothing
+ * was submitted because of the input.
+ */
+export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags & InputFlags, job: PreparedJob): Promise<void> {
+  const limit = messageLimitFor(ctx.config.transport ?? 'local', { storageEncoding: ctx.config.storage.messageEncoding });
+  let label = flags.input === '-' ? 'stdin' : flags.input;
+  const rejected = new RejectedLines(ctx.output, { label: () => label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
+  await rejected.open();
+  const spinner = ctx.output.spinner(`reading ${label}`);
+  let result: InputSubmitResult;
+  try {
+    const source = await openInput({ given: flags.input, format: flags.format, stdin: process.stdin, cwd: process.cwd() });
+    label = source.label;
+    try {
+      result = await submitInput({
+        job,
+        source,
+        limit,
+        strict: flags.strict ?? false,
+        onRejected: (line) => rejected.add(line),
+        onScanProgress: (p) => spinner.update(`checking ${label}: ${formatCount(p.lines)} lines, ${formatCount(p.rejected)} rejected`),
+        signal: interruption.signal,
+        submit: async (prepared, items) => {
+          const transport = await ctx.transport();
+          const db = await ctx.store(flags.concurrency + 2);
+          return submitJob({
+            db,
+            transport,
+            job: prepared,
+            items,
+            options: {
+              batchSize: flags.batchSize,
+              concurrency: flags.concurrency,
+              leaseSeconds: ctx.config.leaseSeconds,
+              onProgress: (p) => spinner.update(progressText(p)),
+              signal: interruption.signal,
+              onNotice: (message) => ctx.output.notice(`geo: ${message}`),
+            },
+          });
+        },
+      });
+    } finally {
+      await source.close();
+    }
+  } finally {
+    spinner.stop();
+    await rejected.close();
+  }
+  render(ctx, result, rejected);
+  if (result.refusal) throw new ExitCode(EXIT.input);
+  const run = result.run!;
+  if (run.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
+  if (run.pendingQueue > 0 || run.failed > 0 || run.notWritten > 0 || result.scan.rejected > 0) throw new ExitCode(EXIT.incomplete);
+}
+
+function render(ctx: CommandContext, result: InputSubmitResult, rejected: RejectedLines): void {
+  const { output } = ctx;
+  const input = { input: inputJson(result.scan), rejected: result.scan.rejected, errors: rejected.kept };
+  if (result.refusal) {
+    if (output.jsonMode) output.json({ error: { code: result.refusal.code, message: result.refusal.message }, jobId: result.jobId, ...input });
+    output.notice(`geo: ${result.refusal.message}`);
+    return;
+  }
+  if (output.jsonMode) {
+    output.json({ ...stageRunJson(result.run!), ...input });
+    return;
+  }
+  renderInputSummary(output, result.scan);
+  renderStageRun(output, result.run!);
+  if (result.scan.rejected > 0) {
+    output.line(`  ${formatCount(result.scan.rejected)} input lines were rejected and not submitted (see stderr)`);
+  }
+}
