@@ -1,3 +1,4 @@
+import type { StageItems } from '../../core/job-types/stage-inputs.js';
 import type { PreparedJob } from '../../core/jobs.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
@@ -6,7 +7,7 @@ import { submitJob } from '../../core/submit.js';
 import type { CommandContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
-import { formatCount } from '../output.js';
+import { formatCount, type Spinner } from '../output.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
 import type { DispatchFlags } from './stage-options.js';
@@ -26,45 +27,22 @@ export interface InputFlags {
  */
 export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags & InputFlags, job: PreparedJob): Promise<void> {
   const limit = messageLimitFor(ctx.config.transport ?? 'local', { storageEncoding: ctx.config.storage.messageEncoding });
-  let label = flags.input === '-' ? 'stdin' : flags.input;
-  const rejected = new RejectedLines(ctx.output, { label: () => label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
+  const label = flags.input === '-' ? 'stdin' : flags.input;
+  const rejected = new RejectedLines(ctx.output, { label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
   await rejected.open();
   const spinner = ctx.output.spinner(`reading ${label}`);
   let result: InputSubmitResult;
   try {
-    const source = await openInput({ given: flags.input, format: flags.format, stdin: process.stdin, cwd: process.cwd() });
-    label = source.label;
-    try {
-      result = await submitInput({
-        job,
-        source,
-        limit,
-        strict: flags.strict ?? false,
-        onRejected: (line) => rejected.add(line),
-        onScanProgress: (p) => spinner.update(`checking ${label}: ${formatCount(p.lines)} lines, ${formatCount(p.rejected)} rejected`),
-        signal: interruption.signal,
-        submit: async (prepared, items) => {
-          const transport = await ctx.transport();
-          const db = await ctx.store(flags.concurrency + 2);
-          return submitJob({
-            db,
-            transport,
-            job: prepared,
-            items,
-            options: {
-              batchSize: flags.batchSize,
-              concurrency: flags.concurrency,
-              leaseSeconds: ctx.config.leaseSeconds,
-              onProgress: (p) => spinner.update(progressText(p)),
-              signal: interruption.signal,
-              onNotice: (message) => ctx.output.notice(`geo: ${message}`),
-            },
-          });
-        },
-      });
-    } finally {
-      await source.close();
-    }
+    result = await submitInput({
+      job,
+      source: await openInput({ given: flags.input, format: flags.format, stdin: process.stdin, cwd: process.cwd() }),
+      limit,
+      strict: flags.strict ?? false,
+      onRejected: (line) => rejected.add(line),
+      onScanProgress: (p) => spinner.update(`checking ${label}: ${formatCount(p.lines)} lines, ${formatCount(p.rejected)} rejected`),
+      signal: interruption.signal,
+      submit: (prepared, items) => dispatchItems(ctx, flags, prepared, items, spinner),
+    });
   } finally {
     spinner.stop();
     await rejected.close();
@@ -74,6 +52,26 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   const run = result.run!;
   if (run.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
   if (run.pendingQueue > 0 || run.failed > 0 || run.notWritten > 0 || result.scan.rejected > 0) throw new ExitCode(EXIT.incomplete);
+}
+
+/** Opens the queue and the database only now that the input is known to be worth submitting. */
+async function dispatchItems(ctx: CommandContext, flags: DispatchFlags, job: PreparedJob, items: StageItems, spinner: Spinner) {
+  const transport = await ctx.transport();
+  const db = await ctx.store(flags.concurrency + 2);
+  return submitJob({
+    db,
+    transport,
+    job,
+    items,
+    options: {
+      batchSize: flags.batchSize,
+      concurrency: flags.concurrency,
+      leaseSeconds: ctx.config.leaseSeconds,
+      onProgress: (p) => spinner.update(progressText(p)),
+      signal: interruption.signal,
+      onNotice: (message) => ctx.output.notice(`geo: ${message}`),
+    },
+  });
 }
 
 function render(ctx: CommandContext, result: InputSubmitResult, rejected: RejectedLines): void {

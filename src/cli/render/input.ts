@@ -20,7 +20,7 @@ export class RejectedLines {
 
   constructor(
     private readonly output: Output,
-    private readonly options: { label: () => string; errorsFile?: string; keep: boolean },
+    private readonly options: { label: string; errorsFile?: string; keep: boolean },
   ) {}
 
   /** Creates the errors file up front, so an unwritable path fails before the input is read. */
@@ -38,7 +38,7 @@ export class RejectedLines {
 
   add(rejected: RejectedLine): void {
     this.count++;
-    if (this.count <= SHOWN_ON_STDERR) this.output.notice(`geo: ${this.options.label()} line ${rejected.line}: ${rejected.message}`);
+    if (this.count <= SHOWN_ON_STDERR) this.output.notice(`geo: ${this.options.label} line ${rejected.line}: ${rejected.message}`);
     if (this.options.keep) this.kept.push(rejected);
     this.file?.write(`${JSON.stringify(rejected)}\n`);
   }

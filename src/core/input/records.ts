@@ -1,6 +1,6 @@
 import { InputError } from '../../errors.js';
 import { columnsOf } from '../job-types/describe.js';
-import { humanIssue } from '../job-types/issues.js';
+import { safeParseHuman } from '../job-types/issues.js';
 import type { JobItems } from '../job-types/job-type.js';
 import { cellValue, csvHeaderProblem, splitCsvLine } from './csv.js';
 import type { Line } from './lines.js';
@@ -43,7 +43,7 @@ export class ItemDecoder {
     }
     const value = this.format === 'ndjson' ? parseJson(text) : this.parseRow(text);
     if ('error' in value) return value;
-    const parsed = this.items.schema.safeParse(value.value, { error: humanIssue });
+    const parsed = safeParseHuman(this.items.schema, value.value);
     if (!parsed.success) {
       return { error: parsed.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ') };
     }

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../../errors.js';
 
@@ -9,19 +8,13 @@ export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 const READ_CHUNK = 256 * 1024;
 
-/**
- * An input that can be read from the start more than once: submitting a
- * file takes two passes (validate and hash, then build tasks), so standard
- * input is copied to a spool file during the first pass.
- */
+/** An input file or standard input, read once (the second pass reads the item spool). */
 export interface InputSource {
-  /** The file as the user named it, `-` (shown as `stdin`) for standard input. */
+  /** The file as the user named it, or `stdin`. */
   label: string;
   format: InputFormat;
-  /** Reads the input from its first byte. */
+  /** Reads the input from its first byte; standard input can be read only once. */
   read(): AsyncIterable<Buffer>;
-  /** Removes the spool file, if any. */
-  close(): Promise<void>;
 }
 
 /**
@@ -33,23 +26,22 @@ export async function openInput(params: {
   format?: InputFormat;
   stdin: AsyncIterable<Buffer | string>;
   cwd: string;
-  /** Where standard input is spooled; default: the system's temporary folder. */
-  spoolDir?: string;
 }): Promise<InputSource> {
-  const format = params.format ?? formatOf(params.given);
-  if (params.given === '-') return spooledStdin(params.stdin, format, params.spoolDir ?? os.tmpdir());
+  if (params.given === '-') {
+    const stdin = params.stdin;
+    return { label: 'stdin', format: params.format ?? 'ndjson', read: () => asBuffers(stdin) };
+  }
   const file = path.resolve(params.cwd, params.given);
   await checkReadable(file, params.given);
+  const format = params.format ?? formatOf(params.given);
   return {
     label: params.given,
     format,
     read: () => readFile(file, params.given),
-    close: async () => {},
   };
 }
 
 function formatOf(given: string): InputFormat {
-  if (given === '-') return 'ndjson';
   const ext = path.extname(given).toLowerCase();
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
   if (ext === '.csv') return 'csv';
@@ -84,34 +76,6 @@ async function* readFile(file: string, given: string): AsyncGenerator<Buffer> {
   }
 }
 
-/** Standard input, copied to a spool file as the first pass reads it; later passes read the copy. */
-async function spooledStdin(stdin: AsyncIterable<Buffer | string>, format: InputFormat, dir: string): Promise<InputSource> {
-  const folder = await fs.mkdtemp(path.join(dir, 'geo-stdin-'));
-  const spool = path.join(folder, 'input');
-  let consumed = false;
-  return {
-    label: 'stdin',
-    format,
-    read() {
-      if (!consumed) {
-        consumed = true;
-        return copyWhileReading(stdin, spool);
-      }
-      return readFile(spool, 'stdin (spooled copy)');
-    },
-    close: () => fs.rm(folder, { recursive: true, force: true }),
-  };
-}
-
-async function* copyWhileReading(stdin: AsyncIterable<Buffer | string>, spool: string): AsyncGenerator<Buffer> {
-  const handle = await fs.open(spool, 'w', 0o600);
-  try {
-    for await (const chunk of stdin) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      await handle.write(bytes);
-      yield bytes;
-    }
-  } finally {
-    await handle.close();
-  }
+async function* asBuffers(stream: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  for await (const chunk of stream) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
 }

@@ -46,11 +46,15 @@ export async function submitInput(params: {
     onProgress: params.onScanProgress,
     signal: params.signal,
   });
-  const job = withInputIdentity(params.job, scan);
-  const refusal = refusalOf(scan, params.strict);
-  if (refusal) return { scan, jobId: job.jobId, refusal };
-  const run = await params.submit(job, inputItems({ source, jobType: job.jobType, scan, limit: params.limit }));
-  return { scan, jobId: job.jobId, run };
+  try {
+    const job = withInputIdentity(params.job, scan);
+    const refusal = refusalOf(scan, params.strict);
+    if (refusal) return { scan, jobId: job.jobId, refusal };
+    const run = await params.submit(job, inputItems(scan));
+    return { scan, jobId: job.jobId, run };
+  } finally {
+    await scan.dispose();
+  }
 }
 
 function refusalOf(scan: InputScan, strict: boolean): InputError | undefined {
@@ -63,7 +67,7 @@ function refusalOf(scan: InputScan, strict: boolean): InputError | undefined {
   if (strict && scan.rejected > 0) {
     return new InputError(
       'INPUT_REJECTED',
-      `--strict: ${count(scan.rejected)} of ${count(scan.items + scan.rejected)} items of ${label} rejected; nothing was submitted`,
+      `--strict: ${count(scan.rejected)} of ${count(scan.items + scan.rejected)} lines of ${label} rejected; nothing was submitted`,
     );
   }
   return undefined;

@@ -113,7 +113,7 @@ function jobItems<P, I>(spec: ItemsSpec<P, I>, stage: { task?(item: I, params: P
   return {
     schema: spec.schema,
     key: (item) => spec.key(item as I),
-    parameters: (item, params) => (stage.task ? stage.task(item as I, params) : (item as Record<string, unknown>)),
+    parameters: stage.task ? (item, params) => stage.task!(item as I, params) : undefined,
     fromParams: spec.fromParams ? (params) => spec.fromParams!(params) : undefined,
     paramsHint: spec.paramsHint,
   };
@@ -197,7 +197,7 @@ async function* itemTasks<P>(where: string, items: JobItems<P>, params: P, input
   for await (const item of source) {
     const key = items.key(item);
     assertTaskKey(where, key);
-    yield { index, key, parameters: items.parameters(item, params) };
+    yield { index, key, parameters: items.parameters ? items.parameters(item, params) : (item as Record<string, unknown>) };
     index++;
   }
 }

@@ -71,17 +71,20 @@ type JsonSchema = {
 /** The fields of an object schema; a schema of another shape is one field named `(item)`. */
 export function fieldsOf(schema: z.ZodType): FieldDescription[] {
   let json: JsonSchema;
+  let output: JsonSchema | undefined;
   try {
     json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+    // A default on a preprocessed field (integer()) shows only on the output side.
+    output = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
   } catch {
     return [{ name: '(item)', type: 'any', required: true }];
   }
   if (!json.properties) return [{ name: '(item)', ...field(json, true) }];
   const required = new Set(json.required ?? []);
-  return Object.entries(json.properties).map(([name, property]) => ({
-    name,
-    ...field(property, required.has(name) && property.default === undefined),
-  }));
+  return Object.entries(json.properties).map(([name, property]) => {
+    const withDefault = { ...property, default: property.default ?? output?.properties?.[name]?.default };
+    return { name, ...field(withDefault, required.has(name) && withDefault.default === undefined) };
+  });
 }
 
 /** The column names a CSV header must have for this item schema (undefined: not an object). */

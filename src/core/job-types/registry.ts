@@ -37,7 +37,10 @@ export function findJobType(name: string): RegisteredJobType | undefined {
 export function getJobType(name: string): JobType {
   const type = registry.get(name);
   if (!type) {
-    throw new InputError('UNKNOWN_JOB_TYPE', `unknown job type "${name}"; known job types: ${jobTypeNames().join(', ')}`);
+    throw new InputError(
+      'UNKNOWN_JOB_TYPE',
+      `unknown job type "${name}"; known job types: ${jobTypeNames().join(', ')} (load your own with --job-types FILE or GEO_JOB_TYPES)`,
+    );
   }
   return type.jobType;
 }

@@ -88,7 +88,6 @@ export const tiles = defineJobType({
     {
       from: 'items',
       name: 'tile',
-      task: (t) => ({ z: t.z, x: t.x, y: t.y }),
       handler: (p) => tileBounds({ z: Number(p.z), x: Number(p.x), y: Number(p.y) }),
     },
   ],
