@@ -16,7 +16,6 @@ export class KeySet {
   private lines = new Uint32Array(this.capacity);
   private arena = Buffer.allocUnsafe(1 << 20);
   private arenaUsed = 0;
-  private readonly scratch = Buffer.allocUnsafe(256);
 
   get count(): number {
     return this.size;
@@ -24,34 +23,37 @@ export class KeySet {
 
   /** Adds `key` first seen on `line`; returns the earlier line when the key was already there (0 when new). */
   add(key: string, line: number): number {
-    const length = this.scratch.write(key, 0, 'latin1');
-    if (length !== key.length || length > 255) throw new Error(`KeySet keys are ASCII of at most 255 characters (got ${JSON.stringify(key)})`);
+    if (key.length > 255 || !ASCII.test(key)) throw new Error(`KeySet keys are ASCII of at most 255 characters (got ${JSON.stringify(key)})`);
     const hash = hashOf(key);
     const mask = this.capacity - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const offset = this.offsets[slot]!;
       if (offset === 0) {
-        this.insert(slot, hash, length, line);
+        this.insert(slot, hash, key, line);
         return 0;
       }
-      if (this.hashes[slot] === hash && this.equals(offset - 1, length)) return this.lines[slot]!;
+      if (this.hashes[slot] === hash && this.equals(offset - 1, key)) return this.lines[slot]!;
     }
   }
 
-  private equals(at: number, length: number): boolean {
-    return this.arena[at] === length && this.scratch.compare(this.arena, at + 1, at + 1 + length, 0, length) === 0;
+  /** Compared in JS: for keys this short a loop beats a call into Buffer.compare. */
+  private equals(at: number, key: string): boolean {
+    const arena = this.arena;
+    if (arena[at] !== key.length) return false;
+    for (let i = 0; i < key.length; i++) if (arena[at + 1 + i] !== key.charCodeAt(i)) return false;
+    return true;
   }
 
-  private insert(slot: number, hash: number, length: number, line: number): void {
-    if (this.arenaUsed + length + 1 > this.arena.length) {
+  private insert(slot: number, hash: number, key: string, line: number): void {
+    if (this.arenaUsed + key.length + 1 > this.arena.length) {
       const grown = Buffer.allocUnsafe(this.arena.length * 2);
       this.arena.copy(grown, 0, 0, this.arenaUsed);
       this.arena = grown;
     }
     const at = this.arenaUsed;
-    this.arena[at] = length;
-    this.scratch.copy(this.arena, at + 1, 0, length);
-    this.arenaUsed += length + 1;
+    this.arena[at] = key.length;
+    this.arena.write(key, at + 1, 'latin1');
+    this.arenaUsed += key.length + 1;
     this.hashes[slot] = hash;
     this.offsets[slot] = at + 1;
     this.lines[slot] = line;
@@ -76,6 +78,8 @@ export class KeySet {
     }
   }
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
 
 /** FNV-1a over the characters, then murmur3's finaliser so that similar keys spread over the table. */
 function hashOf(key: string): number {

@@ -59,8 +59,11 @@ export async function* readLines(input: AsyncIterable<Buffer>, options: { maxLin
       number++;
       const bytes = pendingBytes + (lf - start);
       if (bytes > max) lines.push({ number, tooLongBytes: bytes });
-      else if (pending.length === 0) lines.push(decode(chunk.subarray(start, lf), number, wholeValid));
-      else lines.push(decode(Buffer.concat([...pending, chunk.subarray(start, lf)]), number, false));
+      else if (pending.length === 0) lines.push(decode(chunk, start, lf, number, wholeValid));
+      else {
+        const joined = Buffer.concat([...pending, chunk.subarray(start, lf)]);
+        lines.push(decode(joined, 0, joined.length, number, false));
+      }
       pending = [];
       pendingBytes = 0;
       start = lf + 1;
@@ -73,13 +76,14 @@ export async function* readLines(input: AsyncIterable<Buffer>, options: { maxLin
   }
   if (pendingBytes > 0) {
     number++;
-    yield [pendingBytes > max ? { number, tooLongBytes: pendingBytes } : decode(Buffer.concat(pending), number, false)];
+    const rest = Buffer.concat(pending);
+    yield [pendingBytes > max ? { number, tooLongBytes: pendingBytes } : decode(rest, 0, rest.length, number, false)];
   }
 }
 
-function decode(bytes: Buffer, number: number, knownValid: boolean): Line {
-  const end = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
-  const body = bytes.subarray(0, end);
-  if (!knownValid && !isUtf8(body)) return { number, invalidUtf8: true };
-  return { number, text: body.toString('utf8') };
+/** The text of bytes[start, end) without a trailing CR; no Buffer per line on the common path. */
+function decode(bytes: Buffer, start: number, end: number, number: number, knownValid: boolean): Line {
+  const stop = end > start && bytes[end - 1] === CR ? end - 1 : end;
+  if (!knownValid && !isUtf8(bytes.subarray(start, stop))) return { number, invalidUtf8: true };
+  return { number, text: bytes.toString('utf8', start, stop) };
 }

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { GeoError, InputError } from '../../errors.js';
 import { ID_PREFIX_LENGTH } from '../ids.js';
 import type { JobItems, JobType } from '../job-types/job-type.js';
@@ -70,8 +69,8 @@ export async function scanInput(params: {
       await spool.flush();
       params.onProgress?.({ lines: checker.counts.lines, items: checker.counts.items, rejected: checker.counts.rejected });
     }
-    await spool.finish();
-    return { label: source.label, format: source.format, ...checker.counts, sha256: checker.digest(), spool, dispose: () => spool.remove() };
+    const sha256 = await spool.finish();
+    return { label: source.label, format: source.format, ...checker.counts, sha256, spool, dispose: () => spool.remove() };
   } catch (err) {
     await spool.remove();
     throw err;
@@ -83,7 +82,6 @@ class LineChecker {
   readonly counts = { lines: 0, items: 0, rejected: 0, duplicates: 0, blankLines: 0 };
   private readonly decoder: ItemDecoder;
   private readonly keys = new KeySet();
-  private readonly hash = crypto.createHash('sha256');
   private readonly envelope: number;
 
   constructor(
@@ -123,13 +121,8 @@ class LineChecker {
       this.counts.duplicates++;
       return this.reject(line.number, `duplicates line ${first} (task key ${key}); the first one is kept`);
     }
-    this.hash.update(`${canonical}\n`);
     this.spool.add(canonical);
     this.counts.items++;
-  }
-
-  digest(): string {
-    return this.hash.digest('hex');
   }
 
   private reject(line: number, message: string): void {

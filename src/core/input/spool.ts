@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +9,7 @@ const FLUSH_AT = 1 << 20;
 
 /**
  * The accepted items of an input, as canonical JSON lines in a temporary
- * file written by the first pass (the same text the job id hashes). The
+ * file written by the first pass; its sha256 is the items' part of the job id. The
  * second pass reads this instead of the input: no second CSV parse or schema
  * validation, standard input needs no copy of its own, and the items cannot
  * change between the passes. About the size of the input; removed at the end.
@@ -16,6 +17,8 @@ const FLUSH_AT = 1 << 20;
 export class ItemSpool {
   private buffered: string[] = [];
   private bufferedLength = 0;
+  /** Over exactly the bytes written: every item's canonical JSON and a newline, in order. */
+  private readonly hash = crypto.createHash('sha256');
 
   private constructor(
     private readonly folder: string,
@@ -41,12 +44,15 @@ export class ItemSpool {
     const text = `${this.buffered.join('\n')}\n`;
     this.buffered = [];
     this.bufferedLength = 0;
+    this.hash.update(text);
     await this.handle.write(text);
   }
 
-  async finish(): Promise<void> {
+  /** Writes the rest and returns the sha256 of the items (hex). */
+  async finish(): Promise<string> {
     await this.flush(true);
     await this.handle.close();
+    return this.hash.digest('hex');
   }
 
   /** The items in order, parsed back from their JSON. */
