@@ -55,10 +55,10 @@ export class ItemSpool {
     return this.hash.digest('hex');
   }
 
-  /** The items in order, parsed back from their JSON. */
-  async *items(): AsyncGenerator<unknown> {
+  /** The items in order, parsed back from their JSON, a read chunk at a time. */
+  async *items(): AsyncGenerator<unknown[]> {
     for await (const lines of readLines(createReadStream(this.file, { highWaterMark: 256 * 1024 }), { maxLineBytes: Infinity })) {
-      for (const line of lines) yield JSON.parse(line.text!);
+      yield lines.map((line) => JSON.parse(line.text!));
     }
   }
 

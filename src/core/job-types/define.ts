@@ -190,16 +190,39 @@ function counter(where: string, count: number) {
   };
 }
 
-async function* itemTasks<P>(where: string, items: JobItems<P>, params: P, inputs: StageInputs): AsyncGenerator<TaskDefinition> {
-  const source = inputs.items?.() ?? items.fromParams?.(params)?.items();
-  if (!source) inputRequired(where.split(' ')[0]!);
+/**
+ * One task per item, numbered in order: from the input's chunks when the
+ * caller has them, else from the parameters (synchronously when that
+ * generator is, as a params stage is: no await per task).
+ */
+function itemTasks<P>(where: string, items: JobItems<P>, params: P, inputs: StageInputs): Iterable<TaskDefinition> | AsyncIterable<TaskDefinition> {
   let index = 0;
-  for await (const item of source) {
+  const task = (item: unknown): TaskDefinition => {
     const key = items.key(item);
     assertTaskKey(where, key);
-    yield { index, key, parameters: items.parameters ? items.parameters(item, params) : (item as Record<string, unknown>) };
-    index++;
+    return { index: index++, key, parameters: items.parameters ? items.parameters(item, params) : (item as Record<string, unknown>) };
+  };
+  if (inputs.items) {
+    const chunks = inputs.items();
+    return (async function* () {
+      for await (const chunk of chunks) for (const item of chunk) yield task(item);
+    })();
   }
+  const generated = items.fromParams?.(params);
+  if (!generated) {
+    return (function* (): Generator<TaskDefinition> {
+      inputRequired(where.split(' ')[0]!);
+    })();
+  }
+  const source = generated.items();
+  if (Symbol.iterator in source) {
+    return (function* () {
+      for (const item of source) yield task(item);
+    })();
+  }
+  return (async function* () {
+    for await (const item of source) yield task(item);
+  })();
 }
 
 async function* resultTasks<P>(

@@ -22,10 +22,11 @@ export interface StageInputs {
   /** Streams the tasks of `stage` with their results, in index order. */
   results(stage: number): AsyncIterable<TaskOutcome>;
   /**
-   * The job's validated input items in order (`geo submit --input`), when the
-   * caller has them. Absent when the stage is rebuilt without the input file.
+   * The job's validated input items in order, a chunk at a time (`geo submit
+   * --input`), when the caller has them. Absent when the stage is rebuilt
+   * without the input file.
    */
-  items?(): AsyncIterable<unknown>;
+  items?(): AsyncIterable<unknown[]>;
 }
 
 /** What a stage's task count may depend on besides the parameters. */

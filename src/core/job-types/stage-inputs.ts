@@ -3,10 +3,10 @@ import { stagesGet } from '../../store/stages.js';
 import { tasksStreamResults } from '../../store/tasks.js';
 import type { StageInputs, StageSizes } from './job-type.js';
 
-/** A job's validated input items, streamed in order (`geo submit --input`: the file's second pass). */
+/** A job's validated input items, streamed in order in chunks (`geo submit --input`: the file's second pass). */
 export interface StageItems {
   count: number;
-  items(): AsyncIterable<unknown>;
+  items(): AsyncIterable<unknown[]>;
 }
 
 /** What a stage's builder reads: earlier stages' results, and the input items when the caller has them. */
