@@ -31,7 +31,7 @@ export function registerResults(program: Command, globals: () => GlobalOptions):
         throw new InputError('INVALID_OPTION', 'geo results --json needs --output FILE: without it the results themselves are the output');
       }
       await withContext(options, async (ctx) => {
-        const db = await ctx.store(2);
+        const db = await ctx.store(3);
         const job = await loadJob(db, jobId);
         const query = resultsQuery(job, flags);
         const started = Date.now();
