@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJsonOf } from '../../src/core/input/canonical.js';
+import { CanonicalJson, canonicalJsonOf } from '../../src/core/input/canonical.js';
 import { KeySet } from '../../src/core/input/key-set.js';
 import { canonicalJson } from '../../src/core/ids.js';
 
@@ -40,5 +40,26 @@ describe('canonicalJsonOf', () => {
       { a: undefined, b: 1 },
     ];
     for (const value of values) expect(canonicalJsonOf(value)).toBe(canonicalJson(value));
+  });
+
+  it('writes the same text from its remembered key order, whatever the sequence of shapes', () => {
+    const writer = new CanonicalJson();
+    const values: unknown[] = [
+      { z: 1, x: 2, y: 3 },
+      { z: 4, x: 5, y: 6 },
+      { x: 7, y: 8, z: 9 },
+      { z: 1, x: 'two', y: null },
+      { z: 1, x: undefined, y: 3 },
+      { z: 1, x: { b: 1, a: 2 }, y: 3 },
+      { z: 1, x: [3, { d: 1, c: 0 }], y: 3 },
+      { z: Number.NaN, x: -0, y: 1e21 },
+      { z: true, x: false, y: 'é"\\' },
+      {},
+      [1, { b: 2, a: 1 }],
+      'text',
+    ];
+    for (const value of values) expect(writer.of(value)).toBe(JSON.stringify(JSON.parse(canonicalJson(value))));
+    // Unlike ids.ts's sorted copy, a value's own toJSON is honoured, as JSON.stringify does.
+    expect(writer.of(new Date(0))).toBe('"1970-01-01T00:00:00.000Z"');
   });
 });

@@ -1,19 +1,18 @@
 /**
  * The set of task keys seen so far in an input file, with the line each was
- * first seen on. A million keys in a JS Set<string> cost about 60 MB of small
- * heap objects that the collector keeps walking; here the key bytes live in
- * one growing buffer and the hash table in typed arrays (about 40 MB for a
- * million tile keys), and the comparison is exact.
+ * first seen on. A million keys in a JS Map cost about 60 MB of small heap
+ * objects that the collector keeps walking; here the key bytes live in one
+ * growing buffer and the open-addressing table in one typed array (hash,
+ * key offset, line: one cache line per probe), about 40 MB for a million
+ * tile keys, and the comparison is exact.
  *
- * Keys are ASCII (the task-key rule) and at most 255 bytes long.
+ * Keys are ASCII (the task-key rule) of at most 255 characters.
  */
 export class KeySet {
   private capacity = 1 << 16;
   private size = 0;
-  private hashes = new Uint32Array(this.capacity);
-  /** Offset of the key in the arena plus one; 0 marks an empty slot. */
-  private offsets = new Uint32Array(this.capacity);
-  private lines = new Uint32Array(this.capacity);
+  /** Per slot: hash, key offset in the arena plus one (0: empty), first line. */
+  private table = new Uint32Array(this.capacity * 3);
   private arena = Buffer.allocUnsafe(1 << 20);
   private arenaUsed = 0;
 
@@ -23,16 +22,18 @@ export class KeySet {
 
   /** Adds `key` first seen on `line`; returns the earlier line when the key was already there (0 when new). */
   add(key: string, line: number): number {
-    if (key.length > 255 || !ASCII.test(key)) throw new Error(`KeySet keys are ASCII of at most 255 characters (got ${JSON.stringify(key)})`);
+    if (key.length > 255) throw new Error(`KeySet keys are at most 255 characters (got ${key.length})`);
     const hash = hashOf(key);
     const mask = this.capacity - 1;
+    const table = this.table;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const offset = this.offsets[slot]!;
+      const at = slot * 3;
+      const offset = table[at + 1]!;
       if (offset === 0) {
-        this.insert(slot, hash, key, line);
+        this.insert(at, hash, key, line);
         return 0;
       }
-      if (this.hashes[slot] === hash && this.equals(offset - 1, key)) return this.lines[slot]!;
+      if (table[at] === hash && this.equals(offset - 1, key)) return table[at + 2]!;
     }
   }
 
@@ -44,42 +45,44 @@ export class KeySet {
     return true;
   }
 
-  private insert(slot: number, hash: number, key: string, line: number): void {
+  private insert(at: number, hash: number, key: string, line: number): void {
     if (this.arenaUsed + key.length + 1 > this.arena.length) {
-      const grown = Buffer.allocUnsafe(this.arena.length * 2);
+      const grown = Buffer.allocUnsafe(Math.ceil(this.arena.length * 1.5));
       this.arena.copy(grown, 0, 0, this.arenaUsed);
       this.arena = grown;
     }
-    const at = this.arenaUsed;
-    this.arena[at] = key.length;
-    this.arena.write(key, at + 1, 'latin1');
+    const start = this.arenaUsed;
+    const arena = this.arena;
+    arena[start] = key.length;
+    for (let i = 0; i < key.length; i++) {
+      const code = key.charCodeAt(i);
+      if (code > 0x7f) throw new Error(`KeySet keys are ASCII (got ${JSON.stringify(key)})`);
+      arena[start + 1 + i] = code;
+    }
     this.arenaUsed += key.length + 1;
-    this.hashes[slot] = hash;
-    this.offsets[slot] = at + 1;
-    this.lines[slot] = line;
+    this.table[at] = hash;
+    this.table[at + 1] = start + 1;
+    this.table[at + 2] = line;
     this.size++;
     if (this.size * 10 > this.capacity * 7) this.grow();
   }
 
   private grow(): void {
-    const old = { hashes: this.hashes, offsets: this.offsets, lines: this.lines };
+    const old = this.table;
     this.capacity *= 2;
-    this.hashes = new Uint32Array(this.capacity);
-    this.offsets = new Uint32Array(this.capacity);
-    this.lines = new Uint32Array(this.capacity);
+    const table = new Uint32Array(this.capacity * 3);
     const mask = this.capacity - 1;
-    for (let i = 0; i < old.offsets.length; i++) {
-      if (old.offsets[i] === 0) continue;
-      let slot = old.hashes[i]! & mask;
-      while (this.offsets[slot] !== 0) slot = (slot + 1) & mask;
-      this.hashes[slot] = old.hashes[i]!;
-      this.offsets[slot] = old.offsets[i]!;
-      this.lines[slot] = old.lines[i]!;
+    for (let i = 0; i < old.length; i += 3) {
+      if (old[i + 1] === 0) continue;
+      let slot = old[i]! & mask;
+      while (table[slot * 3 + 1] !== 0) slot = (slot + 1) & mask;
+      table[slot * 3] = old[i]!;
+      table[slot * 3 + 1] = old[i + 1]!;
+      table[slot * 3 + 2] = old[i + 2]!;
     }
+    this.table = table;
   }
 }
-
-const ASCII = /^[\x00-\x7f]*$/;
 
 /** FNV-1a over the characters, then murmur3's finaliser so that similar keys spread over the table. */
 function hashOf(key: string): number {
@@ -91,34 +94,4 @@ function hashOf(key: string): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
-}
-
-/** Line numbers in increasing order (the rejected ones), in a growing typed array. */
-export class LineList {
-  private values = new Uint32Array(1024);
-  private length = 0;
-
-  get count(): number {
-    return this.length;
-  }
-
-  push(line: number): void {
-    if (this.length === this.values.length) {
-      const grown = new Uint32Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.values[this.length++] = line;
-  }
-
-  /** A reader for lines given in increasing order: has(line) walks forward once over the list. */
-  cursor(): { has(line: number): boolean } {
-    let i = 0;
-    return {
-      has: (line) => {
-        while (i < this.length && this.values[i]! < line) i++;
-        return i < this.length && this.values[i] === line;
-      },
-    };
-  }
 }

@@ -2,7 +2,7 @@ import { GeoError, InputError } from '../../errors.js';
 import { ID_PREFIX_LENGTH } from '../ids.js';
 import type { JobItems, JobType } from '../job-types/job-type.js';
 import { taskKeyProblem } from '../job-types/task-key.js';
-import { canonicalJsonOf } from './canonical.js';
+import { CanonicalJson } from './canonical.js';
 import { KeySet } from './key-set.js';
 import type { MessageLimit } from './limits.js';
 import { readLines, type Line } from './lines.js';
@@ -82,6 +82,7 @@ class LineChecker {
   readonly counts = { lines: 0, items: 0, rejected: 0, duplicates: 0, blankLines: 0 };
   private readonly decoder: ItemDecoder;
   private readonly keys = new KeySet();
+  private readonly canonical = new CanonicalJson();
   private readonly envelope: number;
 
   constructor(
@@ -109,7 +110,7 @@ class LineChecker {
     const key = this.items.key(decoded.item);
     const keyProblem = taskKeyProblem(key);
     if (keyProblem) return this.reject(line.number, keyProblem);
-    const canonical = canonicalJsonOf(decoded.item);
+    const canonical = this.canonical.of(decoded.item);
     // Without a task mapper the parameters are the item: its canonical text has the same length.
     const parameters = this.items.parameters ? JSON.stringify(this.items.parameters(decoded.item, this.params)) : canonical;
     const bytes = this.limit.encodedBytes(this.envelope + key.length + Buffer.byteLength(parameters));

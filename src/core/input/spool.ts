@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readLines } from './lines.js';
 
-const FLUSH_AT = 1 << 20;
+const FLUSH_AT = 256 * 1024;
 
 /**
  * The accepted items of an input, as canonical JSON lines in a temporary
@@ -57,7 +57,7 @@ export class ItemSpool {
 
   /** The items in order, parsed back from their JSON, a read chunk at a time. */
   async *items(): AsyncGenerator<unknown[]> {
-    for await (const lines of readLines(createReadStream(this.file, { highWaterMark: 256 * 1024 }), { maxLineBytes: Infinity })) {
+    for await (const lines of readLines(createReadStream(this.file, { highWaterMark: 64 * 1024 }), { maxLineBytes: Infinity })) {
       yield lines.map((line) => JSON.parse(line.text!));
     }
   }
