@@ -1,5 +1,7 @@
 import type { StageItems } from '../../core/job-types/stage-inputs.js';
 import type { PreparedJob } from '../../core/jobs.js';
+import type { Pool } from '../../store/pool.js';
+import type { Transport } from '../../transports/transport.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
 import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';
@@ -21,9 +23,10 @@ export interface InputFlags {
 
 /**
  * `geo submit <type> --input FILE|-`: the input is read and checked before
- * the database or the queue is opened, so a refused file writes nothing.
- * Exit 1 when lines were rejected (the rest was submitted), 2 when nothing
- * was submitted because of the input.
+ * anything is written, so a refused file writes nothing. The database and the
+ * queue are opened meanwhile (connecting writes nothing); their errors count
+ * only once the input is accepted, so a bad file is exit 2 even with the
+ * database down. Exit 1 when lines were rejected (the rest was submitted).
  */
 export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags & InputFlags, job: PreparedJob): Promise<void> {
   const limit = messageLimitFor(ctx.config.transport ?? 'local', { storageEncoding: ctx.config.storage.messageEncoding });
@@ -31,6 +34,8 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   const rejected = new RejectedLines(ctx.output, { label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
   await rejected.open();
   const spinner = ctx.output.spinner(`reading ${label}`);
+  const connecting = connect(ctx, flags);
+  connecting.catch(() => undefined);
   let result: InputSubmitResult;
   try {
     result = await submitInput({
@@ -41,7 +46,7 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
       onRejected: (line) => rejected.add(line),
       onScanProgress: (p) => spinner.update(`checking ${label}: ${formatCount(p.lines)} lines, ${formatCount(p.rejected)} rejected`),
       signal: interruption.signal,
-      submit: (prepared, items) => dispatchItems(ctx, flags, prepared, items, spinner),
+      submit: async (prepared, items) => dispatchItems(ctx, flags, await connecting, prepared, items, spinner),
     });
   } finally {
     spinner.stop();
@@ -54,10 +59,19 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   if (run.pendingQueue > 0 || run.failed > 0 || run.notWritten > 0 || result.scan.rejected > 0) throw new ExitCode(EXIT.incomplete);
 }
 
-/** Opens the queue and the database only now that the input is known to be worth submitting. */
-async function dispatchItems(ctx: CommandContext, flags: DispatchFlags, job: PreparedJob, items: StageItems, spinner: Spinner) {
+async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: Transport }> {
   const transport = await ctx.transport();
-  const db = await ctx.store(flags.concurrency + 2);
+  return { transport, db: await ctx.store(flags.concurrency + 2) };
+}
+
+async function dispatchItems(
+  ctx: CommandContext,
+  flags: DispatchFlags,
+  { db, transport }: { db: Pool; transport: Transport },
+  job: PreparedJob,
+  items: StageItems,
+  spinner: Spinner,
+) {
   return submitJob({
     db,
     transport,

@@ -66,6 +66,7 @@ export function inputJson(scan: InputScan) {
     duplicates: scan.duplicates,
     blankLines: scan.blankLines,
     sha256: scan.sha256,
+    elapsedMs: scan.elapsedMs,
   };
 }
 
@@ -75,5 +76,5 @@ export function renderInputSummary(output: Output, scan: InputScan): void {
     parts.push(`${formatCount(scan.rejected)} rejected${scan.duplicates > 0 ? ` (${formatCount(scan.duplicates)} duplicate${scan.duplicates === 1 ? '' : 's'})` : ''}`);
   }
   if (scan.blankLines > 0) parts.push(`${formatCount(scan.blankLines)} blank line${scan.blankLines === 1 ? '' : 's'} ignored`);
-  output.line(`input ${scan.label} (${scan.format}, ${formatCount(scan.lines)} lines): ${parts.join(', ')}`);
+  output.line(`input ${scan.label} (${scan.format}, ${formatCount(scan.lines)} lines): ${parts.join(', ')}; checked in ${(scan.elapsedMs / 1000).toFixed(2)}s`);
 }

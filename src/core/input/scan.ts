@@ -27,6 +27,8 @@ export interface InputScan {
   rejected: number;
   duplicates: number;
   blankLines: number;
+  /** How long the first pass took. */
+  elapsedMs: number;
   /** sha256 over the accepted items (canonical JSON, one per line, in order): part of the job id. */
   sha256: string;
   /** The accepted items, for the second pass; removed by `dispose`. */
@@ -60,6 +62,7 @@ export async function scanInput(params: {
 }): Promise<InputScan> {
   const { source, jobType, limit } = params;
   if (!jobType.items) throw new InputError('INPUT_NOT_ACCEPTED', `${jobType.name} takes no input items (--input is for job types built from items)`);
+  const started = Date.now();
   const spool = await ItemSpool.create(params.spoolDir);
   try {
     const checker = new LineChecker(jobType, jobType.items, params.params, source, limit, spool, params.onRejected);
@@ -70,7 +73,8 @@ export async function scanInput(params: {
       params.onProgress?.({ lines: checker.counts.lines, items: checker.counts.items, rejected: checker.counts.rejected });
     }
     const sha256 = await spool.finish();
-    return { label: source.label, format: source.format, ...checker.counts, sha256, spool, dispose: () => spool.remove() };
+    const elapsedMs = Date.now() - started;
+    return { label: source.label, format: source.format, ...checker.counts, elapsedMs, sha256, spool, dispose: () => spool.remove() };
   } catch (err) {
     await spool.remove();
     throw err;
