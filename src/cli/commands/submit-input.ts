@@ -1,7 +1,7 @@
 import type { StageItems } from '../../core/job-types/stage-inputs.js';
 import type { PreparedJob } from '../../core/jobs.js';
 import type { Pool } from '../../store/pool.js';
-import type { Transport } from '../../transports/transport.js';
+import type { TransportProducer } from '../../transports/transport.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
 import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';
@@ -59,7 +59,7 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   if (run.pendingQueue > 0 || run.failed > 0 || run.notWritten > 0 || result.scan.rejected > 0) throw new ExitCode(EXIT.incomplete);
 }
 
-async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: Transport }> {
+async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: TransportProducer }> {
   const transport = await ctx.transport();
   return { transport, db: await ctx.store(flags.concurrency + 2) };
 }
@@ -67,7 +67,7 @@ async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db:
 async function dispatchItems(
   ctx: CommandContext,
   flags: DispatchFlags,
-  { db, transport }: { db: Pool; transport: Transport },
+  { db, transport }: { db: Pool; transport: TransportProducer },
   job: PreparedJob,
   items: StageItems,
   spinner: Spinner,
@@ -76,6 +76,7 @@ async function dispatchItems(
     db,
     transport,
     job,
+    destination: ctx.destination(transport.name),
     items,
     options: {
       batchSize: flags.batchSize,
