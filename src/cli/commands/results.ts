@@ -8,6 +8,7 @@ import { GeoError, InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
+import { plural } from '../format.js';
 import { intOption } from '../options.js';
 import { renderResultsSummary, resultsJson } from '../render/results.js';
 
@@ -36,33 +37,55 @@ export function registerResults(program: Command, globals: () => GlobalOptions):
         const query = resultsQuery(job, flags);
         const started = Date.now();
         const target = flags.output ? await openOutput(flags.output) : undefined;
-        const stream = target?.stream ?? process.stdout;
-        const spinner = ctx.output.spinner('reading results');
+        const signal = interruption.graceful();
         let lines = 0;
-        let interrupted = false;
+        interruption.onQuit(() => `stopped at once after ${plural(lines, 'result')}${flags.output ? `; ${flags.output} was not written` : ''}`);
+        // NDJSON on stdout is the output itself: no progress line next to it on the same terminal.
+        const progress = target ? ctx.output.progress({ done: 0, unit: 'results' }) : undefined;
+        let outcome: 'done' | 'interrupted' | 'reader gone' = 'done';
         try {
           for await (const page of resultLines(db, job, query)) {
-            if (!stream.write(page.text)) await once(stream, 'drain');
+            if (!(await writePage(target?.stream ?? process.stdout, page.text))) {
+              outcome = 'reader gone';
+              break;
+            }
             lines += page.lines;
-            spinner.update(`${lines.toLocaleString('en-US')} results`);
-            if (interruption.signal.aborted) {
-              interrupted = true;
+            progress?.update({ done: lines, unit: 'results' });
+            if (signal.aborted) {
+              outcome = 'interrupted';
               break;
             }
           }
-          if (target) await (interrupted ? target.discard() : target.commit());
+          if (target) await (outcome === 'done' ? target.commit() : target.discard());
         } catch (err) {
           await target?.discard();
           throw err;
         } finally {
-          spinner.stop();
+          progress?.stop();
         }
+        const interrupted = outcome === 'interrupted';
         const summary = { jobId: job.jobId, stages: query.stages, status: query.status, lines, output: flags.output, elapsedMs: Date.now() - started, interrupted };
         if (ctx.output.jsonMode) ctx.output.json(resultsJson(summary));
         else if (flags.output || interrupted) renderResultsSummary(ctx.output, summary);
         if (interrupted) throw new ExitCode(EXIT.incomplete);
       });
     });
+}
+
+/**
+ * Writes one page, waiting for the stream to drain (a slow reader slows geo
+ * instead of filling memory). False when the reader went away (EPIPE on a
+ * closed pipe: `geo results ... | head`), which ends the output quietly.
+ */
+async function writePage(stream: NodeJS.WritableStream & { destroyed?: boolean }, text: string): Promise<boolean> {
+  if (stream.destroyed) return false;
+  try {
+    if (!stream.write(text)) await once(stream, 'drain');
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return false;
+    throw err;
+  }
 }
 
 /** A file written under a temporary name and renamed when complete, so a reader never sees half of it. */

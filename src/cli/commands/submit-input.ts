@@ -1,17 +1,19 @@
-import type { StageItems } from '../../core/job-types/stage-inputs.js';
-import type { PreparedJob } from '../../core/jobs.js';
-import type { Pool } from '../../store/pool.js';
-import type { TransportProducer } from '../../transports/transport.js';
+import type { DispatchProgress } from '../../core/dispatch.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
 import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';
+import type { StageItems } from '../../core/job-types/stage-inputs.js';
+import type { PreparedJob } from '../../core/jobs.js';
 import { submitJob } from '../../core/submit.js';
+import type { Pool } from '../../store/pool.js';
+import type { TransportProducer } from '../../transports/transport.js';
 import type { CommandContext } from '../context.js';
-import { EXIT, ExitCode } from '../exit-codes.js';
+import { EXIT, ExitCode, finishRun } from '../exit-codes.js';
+import { formatCount, plural } from '../format.js';
 import { interruption } from '../interrupt.js';
-import { formatCount, type Spinner } from '../output.js';
+import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
-import { progressText, renderStageRun, stageRunJson } from '../render/stage-run.js';
+import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
 import type { DispatchFlags } from './stage-options.js';
 
 export interface InputFlags {
@@ -33,7 +35,11 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   const label = flags.input === '-' ? 'stdin' : flags.input;
   const rejected = new RejectedLines(ctx.output, { label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
   await rejected.open();
-  const spinner = ctx.output.spinner(`reading ${label}`);
+  const signal = interruption.graceful();
+  let writing: DispatchProgress | undefined;
+  let checking = true;
+  interruption.onQuit(() => (checking ? 'stopped while checking the input; nothing was submitted' : stageQuitNote(writing)));
+  const progress = ctx.output.progress({ done: 0, unit: 'lines', label: `checking ${label}` });
   const connecting = connect(ctx, flags);
   connecting.catch(() => undefined);
   let result: InputSubmitResult;
@@ -44,19 +50,22 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
       limit,
       strict: flags.strict ?? false,
       onRejected: (line) => rejected.add(line),
-      onScanProgress: (p) => spinner.update(`checking ${label}: ${formatCount(p.lines)} lines, ${formatCount(p.rejected)} rejected`),
-      signal: interruption.signal,
-      submit: async (prepared, items) => dispatchItems(ctx, flags, await connecting, prepared, items, spinner),
+      onScanProgress: (p) =>
+        progress.update({ done: p.lines, unit: 'lines', label: `checking ${label}`, note: p.rejected > 0 ? `${formatCount(p.rejected)} rejected` : undefined }),
+      signal,
+      submit: async (prepared, items) => {
+        checking = false;
+        return dispatchItems(ctx, flags, await connecting, prepared, items, signal, progress, (p) => (writing = p));
+      },
     });
   } finally {
-    spinner.stop();
+    progress.stop();
     await rejected.close();
   }
   render(ctx, result, rejected);
   if (result.refusal) throw new ExitCode(EXIT.input);
   const run = result.run!;
-  if (run.stoppedBy?.kind === 'dependency') throw new ExitCode(EXIT.dependency);
-  if (run.pendingQueue > 0 || run.failed > 0 || run.notWritten > 0 || result.scan.rejected > 0) throw new ExitCode(EXIT.incomplete);
+  finishRun({ stoppedBy: run.stoppedBy, unfinished: run.pendingQueue + run.failed + run.notWritten + result.scan.rejected });
 }
 
 async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: TransportProducer }> {
@@ -70,7 +79,9 @@ async function dispatchItems(
   { db, transport }: { db: Pool; transport: TransportProducer },
   job: PreparedJob,
   items: StageItems,
-  spinner: Spinner,
+  signal: AbortSignal,
+  progress: Progress,
+  onProgress: (p: DispatchProgress) => void,
 ) {
   return submitJob({
     db,
@@ -82,8 +93,11 @@ async function dispatchItems(
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
-      onProgress: (p) => spinner.update(progressText(p)),
-      signal: interruption.signal,
+      onProgress: (p) => {
+        onProgress(p);
+        progress.update({ ...stageProgress(p), label: 'writing' });
+      },
+      signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
     },
   });
@@ -102,8 +116,6 @@ function render(ctx: CommandContext, result: InputSubmitResult, rejected: Reject
     return;
   }
   renderInputSummary(output, result.scan);
-  renderStageRun(output, result.run!);
-  if (result.scan.rejected > 0) {
-    output.line(`  ${formatCount(result.scan.rejected)} input lines were rejected and not submitted (see stderr)`);
-  }
+  renderStageRun(output, 'submit', result.run!);
+  if (result.scan.rejected > 0) output.line(`  ${plural(result.scan.rejected, 'input line')} rejected and not submitted (see stderr)`);
 }

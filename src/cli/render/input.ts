@@ -2,7 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { RejectedLine } from '../../core/input/scan.js';
 import type { InputScan } from '../../core/input/scan.js';
 import { InputError } from '../../errors.js';
-import { formatCount, type Output } from '../output.js';
+import { formatCount, formatSeconds, plural } from '../format.js';
+import type { Output } from '../output.js';
 
 /** Rejected lines shown on stderr before the rest are summarised. */
 export const SHOWN_ON_STDERR = 10;
@@ -71,10 +72,10 @@ export function inputJson(scan: InputScan) {
 }
 
 export function renderInputSummary(output: Output, scan: InputScan): void {
-  const parts = [`${formatCount(scan.items)} ${scan.items === 1 ? 'item' : 'items'}`];
+  const parts = [plural(scan.items, 'item')];
   if (scan.rejected > 0) {
     parts.push(`${formatCount(scan.rejected)} rejected${scan.duplicates > 0 ? ` (${formatCount(scan.duplicates)} duplicate${scan.duplicates === 1 ? '' : 's'})` : ''}`);
   }
-  if (scan.blankLines > 0) parts.push(`${formatCount(scan.blankLines)} blank line${scan.blankLines === 1 ? '' : 's'} ignored`);
-  output.line(`input ${scan.label} (${scan.format}, ${formatCount(scan.lines)} lines): ${parts.join(', ')}; checked in ${(scan.elapsedMs / 1000).toFixed(2)}s`);
+  if (scan.blankLines > 0) parts.push(`${plural(scan.blankLines, 'blank line')} ignored`);
+  output.line(`input ${scan.label} (${scan.format}, ${plural(scan.lines, 'line')}): ${parts.join(', ')}; checked in ${formatSeconds(scan.elapsedMs)}`);
 }

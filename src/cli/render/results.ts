@@ -1,4 +1,5 @@
-import { formatCount, type Output } from '../output.js';
+import { formatSeconds, plural } from '../format.js';
+import type { Output } from '../output.js';
 
 export interface ResultsSummary {
   jobId: string;
@@ -25,11 +26,10 @@ export function resultsJson(summary: ResultsSummary) {
 }
 
 export function renderResultsSummary(output: Output, summary: ResultsSummary): void {
-  const seconds = (summary.elapsedMs / 1000).toFixed(2);
-  const what = `${formatCount(summary.lines)} result${summary.lines === 1 ? '' : 's'}`;
+  const what = plural(summary.lines, 'result');
   if (summary.interrupted) {
     output.notice(`geo: interrupted after ${what}${summary.output ? `; ${summary.output} was not written` : ''}`);
     return;
   }
-  output.line(`wrote ${what} to ${summary.output} in ${seconds}s`);
+  output.line(`wrote ${what} to ${summary.output} in ${formatSeconds(summary.elapsedMs)}`);
 }
