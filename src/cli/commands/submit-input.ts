@@ -14,7 +14,7 @@ import { interruption } from '../interrupt.js';
 import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
-import type { DispatchFlags } from './stage-options.js';
+import { pauseAt, type DispatchFlags } from './stage-options.js';
 
 export interface InputFlags {
   input: string;
@@ -99,6 +99,7 @@ async function dispatchItems(
       },
       signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
+      onPhase: pauseAt(ctx),
     },
   });
 }
