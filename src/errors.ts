@@ -64,6 +64,7 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   ERRORS_FILE_UNWRITABLE: 'input',
   OUTPUT_UNWRITABLE: 'input',
   INVALID_STATUS: 'input',
+  INPUT_CHECK_FAILED: 'internal',
   STAGE_INPUTS_NOT_READY: 'input',
   TRANSPORT_MISMATCH: 'input',
   SCHEMA_TOO_NEW: 'input',

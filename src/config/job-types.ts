@@ -1,3 +1,4 @@
+import { InputError } from '../errors.js';
 import type { Env } from './index.js';
 
 /** The job-type modules to load and where that list came from (named in error messages). */
@@ -20,4 +21,16 @@ export function jobTypeModules(env: Env, flag?: string): JobTypeModuleList {
       .map((p) => p.trim())
       .filter((p) => p !== ''),
   };
+}
+
+/** Worker threads `geo submit --input` may use to check a large input (GEO_INPUT_WORKERS); 0 turns them off. */
+export const DEFAULT_INPUT_WORKERS = 2;
+
+export function inputWorkers(env: Env): number {
+  const raw = env.GEO_INPUT_WORKERS?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_INPUT_WORKERS;
+  if (!/^\d+$/.test(raw) || Number(raw) > 16) {
+    throw new InputError('CONFIG_INVALID', `GEO_INPUT_WORKERS: must be a whole number from 0 to 16 (got "${raw}")`);
+  }
+  return Number(raw);
 }

@@ -1,3 +1,4 @@
+import { inputWorkers } from '../../config/job-types.js';
 import type { DispatchProgress } from '../../core/dispatch.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
@@ -53,6 +54,7 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
       onScanProgress: (p) =>
         progress.update({ done: p.lines, unit: 'lines', label: `checking ${label}`, note: p.rejected > 0 ? `${formatCount(p.rejected)} rejected` : undefined }),
       signal,
+      workers: inputWorkers(process.env),
       submit: async (prepared, items) => {
         checking = false;
         return dispatchItems(ctx, flags, await connecting, prepared, items, signal, progress, (p) => (writing = p));

@@ -9,12 +9,19 @@
  * Keys are ASCII (the task-key rule) of at most 255 characters.
  */
 export class KeySet {
-  private capacity = 1 << 16;
+  private capacity: number;
   private size = 0;
   /** Per slot: hash, key offset in the arena plus one (0: empty), first line. */
-  private table = new Uint32Array(this.capacity * 3);
+  private table: Uint32Array;
   private arena = Buffer.allocUnsafe(1 << 20);
   private arenaUsed = 0;
+
+  /** `expected`: about how many keys will come, so the table rarely has to grow (each growth rehashes every key). */
+  constructor(expected = 0) {
+    this.capacity = 1 << 16;
+    while (this.capacity * 0.7 < expected) this.capacity *= 2;
+    this.table = new Uint32Array(this.capacity * 3);
+  }
 
   get count(): number {
     return this.size;

@@ -19,6 +19,8 @@ export const MESSAGE_LIMITS: Record<TransportName, number> = {
 
 export interface MessageLimit {
   transport: TransportName;
+  /** What made it, so a worker thread can make the same one. */
+  storageEncoding: 'base64' | 'text';
   maxBytes: number;
   /** The size that counts against maxBytes for a message of `jsonBytes` bytes of JSON. */
   encodedBytes(jsonBytes: number): number;
@@ -30,6 +32,7 @@ export function messageLimitFor(transport: TransportName, options: { storageEnco
   const base64 = transport === 'storage-queue' && (options.storageEncoding ?? 'base64') === 'base64';
   return {
     transport,
+    storageEncoding: options.storageEncoding ?? 'base64',
     maxBytes: MESSAGE_LIMITS[transport],
     encodedBytes: (jsonBytes) => (base64 ? Math.ceil(jsonBytes / 3) * 4 : jsonBytes),
     envelopeBytes({ jobType, taskType, idPrefixLength }) {

@@ -87,3 +87,98 @@ function decode(bytes: Buffer, start: number, end: number, number: number, known
   if (!knownValid && !isUtf8(bytes.subarray(start, stop))) return { number, invalidUtf8: true };
   return { number, text: bytes.toString('utf8', start, stop) };
 }
+
+/** Whole lines of an input as one buffer, for a worker thread to split and check (see readLineChunks). */
+export interface LineChunk {
+  /** Complete lines, each ending in LF; an overlong line stands here as an empty one. */
+  bytes: Uint8Array;
+  /** Number of the first line in `bytes`. */
+  firstLine: number;
+  /** Lines in `bytes`. */
+  count: number;
+  /** Lines too long to keep, by number, with their length in bytes. */
+  overlong: Array<{ number: number; bytes: number }>;
+}
+
+/**
+ * The same lines as readLines, as line-aligned chunks of bytes (what is
+ * handed to worker threads: one copy per chunk, transferred, not cloned per
+ * line). A BOM at the start is dropped; a line longer than `maxLineBytes`
+ * becomes an empty line listed in `overlong`.
+ */
+export async function* readLineChunks(input: AsyncIterable<Buffer>, options: { maxLineBytes: number }): AsyncGenerator<LineChunk> {
+  const max = options.maxLineBytes;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let next = 1;
+  let atStart = true;
+  let head = Buffer.alloc(0);
+  const emit = (parts: Buffer[], overlong: LineChunk['overlong'], lines: number): LineChunk => {
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    const chunk = { bytes, firstLine: next, count: lines, overlong };
+    next += lines;
+    return chunk;
+  };
+  for await (const raw of input) {
+    let chunk = raw;
+    if (atStart) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < BOM.length && BOM.slice(0, head.length).every((b, i) => head[i] === b)) continue;
+      chunk = BOM.every((b, i) => head[i] === b) ? head.subarray(BOM.length) : head;
+      atStart = false;
+    }
+    const lastLf = chunk.lastIndexOf(LF);
+    if (lastLf === -1) {
+      if (pendingBytes + chunk.length <= max) pending.push(chunk);
+      else pending = [];
+      pendingBytes += chunk.length;
+      continue;
+    }
+    const parts: Buffer[] = [];
+    const overlong: LineChunk['overlong'] = [];
+    let lines = 0;
+    let start = 0;
+    for (let lf = chunk.indexOf(LF); lf !== -1 && lf <= lastLf; lf = chunk.indexOf(LF, start)) {
+      const bytes = (start === 0 ? pendingBytes : 0) + (lf - start);
+      if (bytes > max) {
+        overlong.push({ number: next + lines, bytes });
+        parts.push(EMPTY_LINE);
+      } else {
+        if (start === 0) parts.push(...pending);
+        parts.push(chunk.subarray(start, lf + 1));
+      }
+      lines++;
+      start = lf + 1;
+    }
+    pending = start < chunk.length ? [chunk.subarray(start)] : [];
+    pendingBytes = chunk.length - start;
+    yield emit(parts, overlong, lines);
+  }
+  if (atStart && head.length > 0 && !BOM.every((b, i) => head[i] === b)) {
+    pending = [head];
+    pendingBytes = head.length;
+  }
+  if (pendingBytes > 0) {
+    yield pendingBytes > max ? emit([EMPTY_LINE], [{ number: next, bytes: pendingBytes }], 1) : emit([...pending, EMPTY_LINE], [], 1);
+  }
+}
+
+const EMPTY_LINE = Buffer.from([LF]);
+
+/** The lines of a LineChunk, decoded (the worker side of readLineChunks). */
+export function splitLineChunk(chunk: Pick<LineChunk, 'bytes' | 'firstLine'>): Line[] {
+  const bytes = Buffer.from(chunk.bytes.buffer, chunk.bytes.byteOffset, chunk.bytes.byteLength);
+  const valid = isUtf8(bytes);
+  const lines: Line[] = [];
+  let start = 0;
+  for (let lf = bytes.indexOf(LF); lf !== -1; lf = bytes.indexOf(LF, start)) {
+    lines.push(decode(bytes, start, lf, chunk.firstLine + lines.length, valid));
+    start = lf + 1;
+  }
+  return lines;
+}

@@ -13,10 +13,9 @@ export type Decoded = { item: unknown } | { blank: true } | { header: true } | {
  * Turns the lines of one input into validated items: NDJSON values or CSV
  * rows (the first non-blank line of a CSV file is its header, checked against
  * the item schema's fields), each parsed with the job type's item schema.
- * One decoder per pass: a CSV decoder remembers its header.
+ * A CSV decoder remembers its header (or is given the one another read).
  */
 export class ItemDecoder {
-  private columns?: string[];
   private readonly fields;
 
   constructor(
@@ -25,11 +24,18 @@ export class ItemDecoder {
     private readonly format: InputFormat,
     private readonly label: string,
     private readonly tooLong: (bytes: number) => string,
+    /** The CSV header's columns, once known. */
+    public columns?: string[],
   ) {
     this.fields = format === 'csv' ? columnsOf(items.schema) : undefined;
     if (format === 'csv' && !this.fields) {
       throw new InputError('INPUT_FORMAT_UNSUPPORTED', `${typeName} items are not objects with named fields, so they cannot come from CSV; use NDJSON`);
     }
+  }
+
+  /** True once lines are items: always for NDJSON, after the header for CSV. */
+  get ready(): boolean {
+    return this.format === 'ndjson' || this.columns !== undefined;
   }
 
   decode(line: Line): Decoded {

@@ -1,12 +1,12 @@
 import { GeoError, InputError } from '../../errors.js';
-import { ID_PREFIX_LENGTH } from '../ids.js';
-import type { JobItems, JobType } from '../job-types/job-type.js';
-import { taskKeyProblem } from '../job-types/task-key.js';
-import { CanonicalJson } from './canonical.js';
+import type { JobType } from '../job-types/job-type.js';
+import { loadedJobTypeModules } from '../job-types/loader.js';
+import { CheckPool } from './check-pool.js';
+import type { CheckedChunk, CheckWorkerData } from './check-worker.js';
+import { CHECKED, ItemChecker, tooLong, type CheckedKind } from './checker.js';
 import { KeySet } from './key-set.js';
 import type { MessageLimit } from './limits.js';
-import { readLines, type Line } from './lines.js';
-import { ItemDecoder } from './records.js';
+import { readLineChunks, splitLineChunk, type LineChunk } from './lines.js';
 import type { InputSource } from './source.js';
 import { ItemSpool } from './spool.js';
 
@@ -42,12 +42,20 @@ export interface ScanProgress {
   rejected: number;
 }
 
+/** Inputs smaller than this are checked on the main thread only: workers take longer to start. */
+const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
+/** Chunks in flight per worker: enough to keep each busy while the main thread takes outcomes in order. */
+const CHUNKS_PER_WORKER = 3;
+
 /**
  * Pass one over an input: decodes and validates every line, checks each
  * item's message against the transport's size limit, reports duplicates
  * (the same task key again; the first is kept), hashes the accepted items
  * and spools them for pass two. Nothing is written to the database; memory
- * holds the set of keys, never the items.
+ * holds the set of keys, never the items. For a large input the per-line
+ * checks run on `workers` worker threads, chunk by chunk; duplicates, the
+ * spool and the hash stay on this thread, in line order, so the outcome is
+ * the same either way.
  */
 export async function scanInput(params: {
   source: InputSource;
@@ -59,75 +67,146 @@ export async function scanInput(params: {
   signal?: AbortSignal;
   /** Where the item spool goes; default: the system's temporary folder. */
   spoolDir?: string;
+  /** Worker threads for a large input (0: check on this thread only). */
+  workers?: number;
 }): Promise<InputScan> {
   const { source, jobType, limit } = params;
   if (!jobType.items) throw new InputError('INPUT_NOT_ACCEPTED', `${jobType.name} takes no input items (--input is for job types built from items)`);
   const started = Date.now();
   const spool = await ItemSpool.create(params.spoolDir);
+  const checker = new ItemChecker({ jobType, params: params.params, format: source.format, label: source.label, limit });
+  // About 24 bytes a line (a tile is 20-25): the key table is sized once instead of growing.
+  const state = new ScanState(spool, limit, params.onRejected, Math.min(source.sizeBytes ?? 0, 1 << 30) / 24);
+  const parallel = (params.workers ?? 0) > 0 && (source.sizeBytes === undefined || source.sizeBytes >= PARALLEL_MIN_BYTES);
+  let starting: Promise<CheckPool> | undefined;
+  let pool: CheckPool | undefined;
+  let startFailure: unknown;
+  const inFlight: Array<{ chunk: Omit<LineChunk, 'bytes'>; checked: Promise<CheckedChunk> }> = [];
+  const takeOldest = async () => {
+    const { chunk, checked } = inFlight.shift()!;
+    state.acceptChunk(chunk, await checked);
+  };
   try {
-    const checker = new LineChecker(jobType, jobType.items, params.params, source, limit, spool, params.onRejected);
-    for await (const lines of readLines(source.read(), { maxLineBytes: maxLineBytes(limit) })) {
+    for await (const chunk of readLineChunks(source.read(), { maxLineBytes: maxLineBytes(limit) })) {
       if (params.signal?.aborted) throw new GeoError('incomplete', 'INTERRUPTED', 'interrupted while reading the input; nothing was submitted');
-      for (const line of lines) checker.check(line);
+      if (startFailure) throw startFailure;
+      state.counts.lines = chunk.firstLine + chunk.count - 1;
+      if (pool) {
+        const { bytes: _transferred, ...meta } = chunk;
+        inFlight.push({ chunk: meta, checked: pool.check(chunk) });
+        while (inFlight.length > pool.size * CHUNKS_PER_WORKER) await takeOldest();
+      } else {
+        // Until the workers are ready (and, for CSV, until the header is read), this thread checks.
+        const overlong = new Map(chunk.overlong.map((o) => [o.number, o.bytes]));
+        for (const line of splitLineChunk(chunk)) {
+          const bytes = overlong.get(line.number);
+          if (bytes !== undefined) state.accept(line.number, CHECKED.error, undefined, tooLong(bytes, limit));
+          else state.accept(line.number, ...checker.check(line));
+        }
+        if (parallel && !starting && checker.ready) {
+          starting = CheckPool.start(workerData(params, checker), params.workers!);
+          starting.then(
+            (p) => (pool = p),
+            (err: unknown) => (startFailure = err),
+          );
+        }
+      }
       await spool.flush();
-      params.onProgress?.({ lines: checker.counts.lines, items: checker.counts.items, rejected: checker.counts.rejected });
+      params.onProgress?.({ lines: state.counts.lines, items: state.counts.items, rejected: state.counts.rejected });
     }
+    while (inFlight.length > 0) await takeOldest();
+    if (startFailure) throw startFailure;
     const sha256 = await spool.finish();
     const elapsedMs = Date.now() - started;
-    return { label: source.label, format: source.format, ...checker.counts, elapsedMs, sha256, spool, dispose: () => spool.remove() };
+    return { label: source.label, format: source.format, ...state.counts, elapsedMs, sha256, spool, dispose: () => spool.remove() };
   } catch (err) {
     await spool.remove();
     throw err;
+  } finally {
+    await (await starting?.catch(() => undefined))?.close();
   }
 }
 
-/** The per-line work of pass one. */
-class LineChecker {
+function workerData(params: { jobType: JobType; params: Record<string, unknown>; source: InputSource; limit: MessageLimit }, checker: ItemChecker): CheckWorkerData {
+  return {
+    jobType: params.jobType.name,
+    modules: loadedJobTypeModules(),
+    params: params.params,
+    format: params.source.format,
+    label: params.source.label,
+    limit: { transport: params.limit.transport, storageEncoding: params.limit.storageEncoding },
+    columns: checker.columns,
+  };
+}
+
+/** What pass one keeps across lines, in line order: the counts, the keys seen, the spool. */
+class ScanState {
   readonly counts = { lines: 0, items: 0, rejected: 0, duplicates: 0, blankLines: 0 };
-  private readonly decoder: ItemDecoder;
-  private readonly keys = new KeySet();
-  private readonly canonical = new CanonicalJson();
-  private readonly envelope: number;
+  private readonly keys: KeySet;
 
   constructor(
-    jobType: JobType,
-    private readonly items: JobItems<Record<string, unknown>>,
-    private readonly params: Record<string, unknown>,
-    source: InputSource,
-    private readonly limit: MessageLimit,
     private readonly spool: ItemSpool,
+    private readonly limit: MessageLimit,
     private readonly onRejected: (rejected: RejectedLine) => void,
+    expectedKeys: number,
   ) {
-    this.decoder = new ItemDecoder(jobType.name, items as never, source.format, source.label, (bytes) => tooLong(bytes, limit));
-    this.envelope = limit.envelopeBytes({ jobType: jobType.name, taskType: jobType.stages[0]!.taskType, idPrefixLength: ID_PREFIX_LENGTH });
+    this.keys = new KeySet(expectedKeys);
   }
 
-  check(line: Line): void {
-    this.counts.lines = line.number;
-    const decoded = this.decoder.decode(line);
-    if ('header' in decoded) return;
-    if ('blank' in decoded) {
-      this.counts.blankLines++;
-      return;
+  accept(line: number, kind: CheckedKind, key?: string, text?: string): void {
+    switch (kind) {
+      case CHECKED.header:
+        return;
+      case CHECKED.blank:
+        this.counts.blankLines++;
+        return;
+      case CHECKED.error:
+        return this.reject(line, text!);
     }
-    if ('error' in decoded) return this.reject(line.number, decoded.error);
-    const key = this.items.key(decoded.item);
-    const keyProblem = taskKeyProblem(key);
-    if (keyProblem) return this.reject(line.number, keyProblem);
-    const canonical = this.canonical.of(decoded.item);
-    // Without a task mapper the parameters are the item: its canonical text has the same length.
-    const parameters = this.items.parameters ? JSON.stringify(this.items.parameters(decoded.item, this.params)) : canonical;
-    const bytes = this.limit.encodedBytes(this.envelope + key.length + Buffer.byteLength(parameters));
-    if (bytes > this.limit.maxBytes) {
-      return this.reject(line.number, `makes a task message of ${count(bytes)} bytes; the ${this.limit.transport} transport carries at most ${count(this.limit.maxBytes)}`);
-    }
-    const first = this.keys.add(key, line.number);
-    if (first !== 0) {
-      this.counts.duplicates++;
-      return this.reject(line.number, `duplicates line ${first} (task key ${key}); the first one is kept`);
-    }
-    this.spool.add(canonical);
+    if (this.isDuplicate(key!, line)) return;
+    this.spool.add(text!);
     this.counts.items++;
+  }
+
+  /** A worker's outcomes for one chunk; its items go to the spool as one text unless one was a duplicate. */
+  acceptChunk(chunk: Omit<LineChunk, 'bytes'>, checked: CheckedChunk): void {
+    const keys = checked.keys === '' ? [] : checked.keys.split('\n');
+    const overlong = new Map(chunk.overlong.map((o) => [o.number, o.bytes]));
+    let item = 0;
+    let error = 0;
+    let duplicates: Set<number> | undefined;
+    for (let i = 0; i < checked.kinds.length; i++) {
+      const line = chunk.firstLine + i;
+      const bytes = overlong.get(line);
+      if (bytes !== undefined) {
+        this.reject(line, tooLong(bytes, this.limit));
+        continue;
+      }
+      switch (checked.kinds[i]) {
+        case CHECKED.blank:
+          this.counts.blankLines++;
+          break;
+        case CHECKED.error:
+          this.reject(line, checked.errors[error++]![1]);
+          break;
+        case CHECKED.item:
+          if (this.isDuplicate(keys[item]!, line)) (duplicates ??= new Set()).add(item);
+          else this.counts.items++;
+          item++;
+      }
+    }
+    if (!duplicates) return this.spool.addLines(checked.items);
+    checked.items.split('\n').forEach((json, i) => {
+      if (i < keys.length && !duplicates.has(i)) this.spool.add(json);
+    });
+  }
+
+  private isDuplicate(key: string, line: number): boolean {
+    const first = this.keys.add(key, line);
+    if (first === 0) return false;
+    this.counts.duplicates++;
+    this.reject(line, `duplicates line ${first} (task key ${key}); the first one is kept`);
+    return true;
   }
 
   private reject(line: number, message: string): void {
@@ -139,12 +218,4 @@ class LineChecker {
 /** Lines are cut off well above the message limit: whitespace and a stage's own parameters may shrink an item. */
 export function maxLineBytes(limit: MessageLimit): number {
   return Math.max(2 * limit.maxBytes, 128 * 1024);
-}
-
-function tooLong(bytes: number, limit: MessageLimit): string {
-  return `is ${count(bytes)} bytes long, more than any ${limit.transport} task message can carry (${count(limit.maxBytes)} bytes)`;
-}
-
-function count(n: number): string {
-  return n.toLocaleString('en-US');
 }

@@ -6,7 +6,7 @@ import { InputError } from '../../errors.js';
 export const INPUT_FORMATS = ['ndjson', 'csv'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
-const READ_CHUNK = 64 * 1024;
+const READ_CHUNK = 256 * 1024;
 
 /** An input file or standard input, read once (the second pass reads the item spool). */
 export interface InputSource {
@@ -15,6 +15,8 @@ export interface InputSource {
   format: InputFormat;
   /** Reads the input from its first byte; standard input can be read only once. */
   read(): AsyncIterable<Buffer>;
+  /** The file's size; undefined for standard input. */
+  sizeBytes?: number;
 }
 
 /**
@@ -32,11 +34,12 @@ export async function openInput(params: {
     return { label: 'stdin', format: params.format ?? 'ndjson', read: () => asBuffers(stdin) };
   }
   const file = path.resolve(params.cwd, params.given);
-  await checkReadable(file, params.given);
+  const sizeBytes = await checkReadable(file, params.given);
   const format = params.format ?? formatOf(params.given);
   return {
     label: params.given,
     format,
+    sizeBytes,
     read: () => readFile(file, params.given),
   };
 }
@@ -48,12 +51,14 @@ function formatOf(given: string): InputFormat {
   throw new InputError('INPUT_FORMAT_UNKNOWN', `cannot tell the format of ${given} from its name (.ndjson, .jsonl or .csv): give --format ndjson or --format csv`);
 }
 
-async function checkReadable(file: string, given: string): Promise<void> {
+/** The file's size, once it is known to be a readable file. */
+async function checkReadable(file: string, given: string): Promise<number> {
   try {
     const stat = await fs.stat(file);
     if (stat.isDirectory()) throw new InputError('INPUT_NOT_A_FILE', `input ${given} is a directory, not a file`);
     const handle = await fs.open(file, 'r');
     await handle.close();
+    return stat.size;
   } catch (err) {
     if (err instanceof InputError) throw err;
     throw inputFileError(err, given);

@@ -34,14 +34,20 @@ export class ItemSpool {
 
   /** Adds one item's JSON (no newline); call flush() now and then. */
   add(json: string): void {
-    this.buffered.push(json);
+    this.buffered.push(json, '\n');
     this.bufferedLength += json.length + 1;
+  }
+
+  /** Adds several items' JSON at once, each already followed by a newline. */
+  addLines(text: string): void {
+    this.buffered.push(text);
+    this.bufferedLength += text.length;
   }
 
   /** Writes what is buffered once there is enough of it (or always, with force). */
   async flush(force = false): Promise<void> {
     if (this.bufferedLength === 0 || (!force && this.bufferedLength < FLUSH_AT)) return;
-    const text = `${this.buffered.join('\n')}\n`;
+    const text = this.buffered.join('');
     this.buffered = [];
     this.bufferedLength = 0;
     this.hash.update(text);

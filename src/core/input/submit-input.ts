@@ -34,6 +34,8 @@ export async function submitInput(params: {
   onRejected: (rejected: RejectedLine) => void;
   onScanProgress?: (progress: ScanProgress) => void;
   signal?: AbortSignal;
+  /** Worker threads for checking a large input (0: this thread only). */
+  workers?: number;
   submit: (job: PreparedJob, items: StageItems) => Promise<SubmitResult>;
 }): Promise<InputSubmitResult> {
   const { source } = params;
@@ -45,6 +47,7 @@ export async function submitInput(params: {
     onRejected: params.onRejected,
     onProgress: params.onScanProgress,
     signal: params.signal,
+    workers: params.workers,
   });
   try {
     const job = withInputIdentity(params.job, scan);

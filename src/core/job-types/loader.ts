@@ -16,6 +16,12 @@ export interface JobTypeModules {
 }
 
 let hookRegistered = false;
+const loadedLists: JobTypeModules[] = [];
+
+/** The module lists this process loaded, for a worker thread to load the same job types. */
+export function loadedJobTypeModules(): JobTypeModules[] {
+  return [...loadedLists];
+}
 
 /**
  * Imports job-type modules and registers what they export (each export
@@ -44,6 +50,7 @@ export async function loadJobTypeModules(modules: JobTypeModules): Promise<Regis
     }
   }
   registerJobTypes(loaded);
+  loadedLists.push(modules);
   return loaded;
 }
 
