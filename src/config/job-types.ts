@@ -24,7 +24,7 @@ export function jobTypeModules(env: Env, flag?: string): JobTypeModuleList {
 }
 
 /** Worker threads `geo submit --input` may use to check a large input (GEO_INPUT_WORKERS); 0 turns them off. */
-export const DEFAULT_INPUT_WORKERS = 2;
+export const DEFAULT_INPUT_WORKERS = 1;
 
 export function inputWorkers(env: Env): number {
   const raw = env.GEO_INPUT_WORKERS?.trim();

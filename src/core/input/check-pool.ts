@@ -4,6 +4,13 @@ import type { CheckedChunk, CheckWorkerData } from './check-worker.js';
 import type { LineChunk } from './lines.js';
 
 /**
+ * A worker's garbage is short-lived (a chunk's lines, parsed and dropped), so
+ * a small young generation keeps each worker's memory small without costing
+ * speed; the old generation leaves room for items of a few MB.
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
+
+/**
  * Worker threads that run pass one's per-line checks (parse, validate, key,
  * size, canonical JSON) on chunks of lines, so that a large input is checked
  * on every core while the database waits; the main thread keeps what needs
@@ -29,7 +36,10 @@ export class CheckPool {
 
   /** Starts `size` workers and waits until each has loaded its job types. */
   static async start(data: CheckWorkerData, size: number): Promise<CheckPool> {
-    const workers = Array.from({ length: size }, () => new Worker(new URL('./check-worker.js', import.meta.url), { workerData: data }));
+    const workers = Array.from(
+      { length: size },
+      () => new Worker(new URL('./check-worker.js', import.meta.url), { workerData: data, resourceLimits: WORKER_HEAP }),
+    );
     try {
       await Promise.all(workers.map(ready));
     } catch (err) {

@@ -13,7 +13,7 @@ export class KeySet {
   private size = 0;
   /** Per slot: hash, key offset in the arena plus one (0: empty), first line. */
   private table: Uint32Array;
-  private arena = Buffer.allocUnsafe(1 << 20);
+  private arena: Buffer;
   private arenaUsed = 0;
 
   /** `expected`: about how many keys will come, so the table rarely has to grow (each growth rehashes every key). */
@@ -21,6 +21,8 @@ export class KeySet {
     this.capacity = 1 << 16;
     while (this.capacity * 0.7 < expected) this.capacity *= 2;
     this.table = new Uint32Array(this.capacity * 3);
+    // Growing copies the arena (old and new held at once): start at about 16 bytes a key.
+    this.arena = Buffer.allocUnsafe(Math.max(1 << 20, Math.ceil(expected) * 16));
   }
 
   get count(): number {

@@ -118,7 +118,8 @@ export async function scanInput(params: {
     if (startFailure) throw startFailure;
     const sha256 = await spool.finish();
     const elapsedMs = Date.now() - started;
-    return { label: source.label, format: source.format, ...state.counts, elapsedMs, sha256, spool, dispose: () => spool.remove() };
+    // Bound, not a closure: a closure here would share this scope's context and keep the key set alive through pass two.
+    return { label: source.label, format: source.format, ...state.counts, elapsedMs, sha256, spool, dispose: spool.remove.bind(spool) };
   } catch (err) {
     await spool.remove();
     throw err;
