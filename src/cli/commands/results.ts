@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { loadJob } from '../../core/jobs.js';
 import { resultLines, resultsQuery } from '../../core/results.js';
-import { GeoError, InputError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
@@ -109,7 +109,7 @@ async function openOutput(file: string) {
         await fs.promises.rename(partial, file);
       } catch (err) {
         await fs.promises.rm(partial, { force: true });
-        throw new GeoError('input', 'OUTPUT_UNWRITABLE', `--output ${file}: ${(err as Error).message}`);
+        throw new InputError('OUTPUT_UNWRITABLE', `--output ${file}: ${(err as Error).message}`);
       }
     },
     async discard() {
