@@ -4,11 +4,14 @@ import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
+import { registerResults } from './commands/results.js';
 import { registerRetryPending } from './commands/retry-pending.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
+import { registerTypes } from './commands/types.js';
 import { registerWork } from './commands/work.js';
 import type { GlobalOptions } from './context.js';
+import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
 
 function packageVersion(): string {
@@ -25,10 +28,12 @@ export function buildProgram(): Command {
     .option('--verbose', 'show stack traces on errors')
     .option('--database-url <url>', 'PostgreSQL connection URL (env DATABASE_URL)')
     .option('--wide', 'tables at full width: every column, errors in full (default: fit the terminal)')
+    .option('--job-types <modules>', 'job-type modules to load, comma-separated (env GEO_JOB_TYPES)')
     // main prints usage errors like every other failure (under --json too); help goes through the screen.
     .configureOutput({ writeOut: (text) => screen.out(text), writeErr: (text) => screen.err(text), outputError: () => {} })
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
+  program.hook('preAction', () => loadConfiguredJobTypes(program.opts<{ jobTypes?: string }>().jobTypes));
   registerSubmit(program, globals);
   registerQueueStage(program, globals);
   registerRetryPending(program, globals);
@@ -37,6 +42,8 @@ export function buildProgram(): Command {
   registerBench(program, globals);
   registerStatus(program, globals);
   registerWork(program, globals);
+  registerTypes(program, globals);
+  registerResults(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,9 +1,9 @@
 import { InputError } from '../errors.js';
-import { formatIssues } from '../config/index.js';
 import { jobsFindByPrefix, jobsGet, type JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { jobIdFor } from './ids.js';
 import type { JobType } from './job-types/job-type.js';
+import { humanIssue } from './job-types/issues.js';
 import { getJobType } from './job-types/registry.js';
 
 export interface PreparedJob {
@@ -18,16 +18,39 @@ export interface PreparedJob {
  */
 export function prepareJob(typeName: string, rawParameters: Record<string, unknown>): PreparedJob {
   const jobType = getJobType(typeName);
-  const parsed = jobType.params.safeParse(rawParameters);
+  const parsed = jobType.params.safeParse(rawParameters, { error: humanIssue });
   if (!parsed.success) {
     const unknown = parsed.error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
     if (unknown.length > 0) {
       throw new InputError('INVALID_PARAMS', `${typeName}: unknown parameter ${unknown.map((k) => `"${k}"`).join(', ')}`);
     }
-    throw new InputError('INVALID_PARAMS', `${typeName}: ${formatIssues(parsed.error).split('\n').join('; ')}`);
+    const messages = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
+    throw new InputError('INVALID_PARAMS', `${typeName}: ${messages.join('; ')}`);
   }
   const parameters = parsed.data;
   return { jobType, parameters, jobId: jobIdFor(jobType.name, parameters) };
+}
+
+/**
+ * Refuses, before anything is written, a job whose items have no source
+ * (`tiles` without --input or a bbox), two sources (--input and a bbox), or
+ * --input for a job type that takes no items.
+ */
+export function checkItemsSource(job: PreparedJob, given: { input: boolean }): void {
+  const { jobType } = job;
+  const items = jobType.items;
+  if (!items) {
+    if (given.input) throw new InputError('INPUT_NOT_ACCEPTED', `${jobType.name} takes no input items; --input is for job types built from items (geo types lists them)`);
+    return;
+  }
+  const fromParams = items.fromParams?.(job.parameters) !== undefined;
+  if (given.input && fromParams) {
+    throw new InputError('INPUT_CONFLICT', `${jobType.name}: give either --input or the parameters that describe items, not both`);
+  }
+  if (!given.input && !fromParams) {
+    const alternative = items.fromParams ? `, or ${items.paramsHint ?? 'the parameters that describe items (geo types)'}` : '';
+    throw new InputError('INPUT_REQUIRED', `${jobType.name} is built from items: give --input FILE (NDJSON or CSV)${alternative}`);
+  }
 }
 
 /** Loads a job by its id or an unambiguous prefix of it (at least 8 characters). */

@@ -8,6 +8,7 @@ import { MAX_BATCH_SIZE } from './batching.js';
 import { dispatchStage, type DispatchProgress, type DispatchResult, type PhaseObserver } from './dispatch.js';
 import { retryPolicyOf, type TaskOutcome } from './job-types/job-type.js';
 import { getJobType } from './job-types/registry.js';
+import { stageInputs, stageSizes, type StageItems } from './job-types/stage-inputs.js';
 import type { SendPolicy } from './send-batch.js';
 
 export interface StageRunOptions {
@@ -44,6 +45,8 @@ export async function queueStage(params: {
   stage: number;
   force?: boolean;
   options: StageRunOptions;
+  /** The input items of a stage built from items (`geo submit --input`). */
+  items?: StageItems;
 }): Promise<StageRunResult> {
   const { db, transport, job, options } = params;
   if (job.processingPath !== transport.name) {
@@ -75,7 +78,7 @@ export async function queueStage(params: {
     jobId: job.jobId,
     stage: definition.stage,
     name: definition.name,
-    taskCount: definition.taskCount(jobParams),
+    taskCount: await definition.taskCount(jobParams, stageSizes(db, job.jobId, params.items)),
     batchSize: options.batchSize,
     retry: retryPolicyOf(definition),
     acceptPartial: definition.acceptPartial ?? false,
@@ -95,6 +98,7 @@ export async function queueStage(params: {
     // Before its inputs are complete, a stage is built only from the inputs
     // that are: a task is never built from a missing result.
     tasks: definition.tasks(jobParams, {
+      ...stageInputs(db, job.jobId, params.items),
       results: (stage) => (inputsComplete ? tasksStreamResults(db, { jobId: job.jobId, stage }) : completedOnly(db, job.jobId, stage)),
     }),
     partialInputs: !inputsComplete,

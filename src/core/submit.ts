@@ -4,7 +4,8 @@ import { jobsInsert } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { idPrefixFor } from './ids.js';
-import type { PreparedJob } from './jobs.js';
+import type { StageItems } from './job-types/stage-inputs.js';
+import { checkItemsSource, type PreparedJob } from './jobs.js';
 import { queueStage, type StageRunOptions, type StageRunResult } from './stage.js';
 
 export interface SubmitResult extends StageRunResult {
@@ -24,10 +25,13 @@ export async function submitJob(params: {
   /** Where the job's messages go (recorded with the job for retry-pending). */
   destination: Destination;
   options: StageRunOptions;
+  /** The validated input items, for a job type whose stage 1 is built from items (`--input`). */
+  items?: StageItems;
 }): Promise<SubmitResult> {
   const { db, transport, job } = params;
   const firstStage = job.jobType.stages[0];
   if (!firstStage) throw new InputError('JOB_TYPE_EMPTY', `${job.jobType.name} defines no stages`);
+  checkItemsSource(job, { input: params.items !== undefined });
   const { job: row, created } = await jobsInsert(db, {
     jobId: job.jobId,
     jobType: job.jobType.name,
@@ -37,6 +41,6 @@ export async function submitJob(params: {
     destination: params.destination,
     stageCount: job.jobType.stages.length,
   });
-  const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options });
+  const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options, items: params.items });
   return { ...result, jobCreated: created };
 }

@@ -45,7 +45,10 @@ export async function finishUnwrittenStages(params: {
   const token = newClaimToken();
   const attempted = new Map<string, { finished: boolean; stoppedBy?: GeoError; expectedTasks: number }>();
   while (!options.signal?.aborted) {
-    const [next] = await stagesClaimUnwritten(db, { ...options, claimToken: token, limit: 1, excludeJobs: params.excludeJobs });
+    // A stage this run could not finish (its input file is needed, its rebuild failed) is released
+    // below and would be claimed again at once: each job is tried once per run.
+    const tried = [...attempted.keys()].map((key) => key.split(':')[0]!);
+    const [next] = await stagesClaimUnwritten(db, { ...options, claimToken: token, limit: 1, excludeJobs: [...params.excludeJobs, ...tried] });
     if (!next) break;
     const outcome = await finishOne(next.jobId, next.stage);
     attempted.set(`${next.jobId}:${next.stage}`, outcome);

@@ -80,7 +80,7 @@ export async function runDispatch(
 }
 
 /** The GEO_TEST_PAUSE_AT failpoint: stops at the n-th time the protocol reaches a phase, until killed. */
-function pauseAt(ctx: CommandContext): PhaseObserver | undefined {
+export function pauseAt(ctx: CommandContext): PhaseObserver | undefined {
   const target = ctx.config.testPauseAt;
   if (!target) return undefined;
   let seen = 0;

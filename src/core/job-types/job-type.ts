@@ -21,6 +21,20 @@ export interface TaskOutcome {
 export interface StageInputs {
   /** Streams the tasks of `stage` with their results, in index order. */
   results(stage: number): AsyncIterable<TaskOutcome>;
+  /**
+   * The job's validated input items in order, a chunk at a time (`geo submit
+   * --input`), when the caller has them. Absent when the stage is rebuilt
+   * without the input file.
+   */
+  items?(): AsyncIterable<unknown[]>;
+}
+
+/** What a stage's task count may depend on besides the parameters. */
+export interface StageSizes {
+  /** Number of validated input items, when the caller has the input. */
+  itemCount?: number;
+  /** The stored task count of a stage of this job, if that stage was created. */
+  taskCountOf?(stage: number): Promise<number | undefined>;
 }
 
 /** How often and how soon a failed task is tried again (geo_fail_task reads it from its stage row). */
@@ -61,7 +75,9 @@ export interface StageDefinition<P> {
   taskType: string;
   /** The stage whose results this stage is built from, if any. */
   inputStage?: number;
-  taskCount(params: P): number;
+  /** What the stage's tasks are built from (shown by `geo types`). */
+  source?: 'params' | 'items' | 'results';
+  taskCount(params: P, sizes?: StageSizes): number | Promise<number>;
   /** Streams the stage's tasks in index order; never materialises them all. */
   tasks(params: P, inputs: StageInputs): AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
   /** What `geo work` runs for each task of this stage; its return value is the task's result (JSON). */
@@ -71,11 +87,27 @@ export interface StageDefinition<P> {
   acceptPartial?: boolean;
 }
 
+/** A job type whose first stage has one task per item (`geo submit --input`, or items generated from params). */
+export interface JobItems<P> {
+  /** Validates one item (an NDJSON line or a CSV row); the output is what the task is built from. */
+  schema: z.ZodType<unknown>;
+  /** The task key of a validated item; unique within the job. */
+  key(item: unknown): string;
+  /** The stage-1 task parameters of a validated item; absent: the item itself. */
+  parameters?(item: unknown, params: P): Record<string, unknown>;
+  /** Items described by the parameters (no input file), or undefined when the parameters describe none. */
+  fromParams?(params: P): { count: number; items(): Iterable<unknown> | AsyncIterable<unknown> } | undefined;
+  /** How to describe items with parameters (for messages). */
+  paramsHint?: string;
+}
+
 export interface JobType<P extends Record<string, unknown> = Record<string, unknown>> {
   name: string;
   description: string;
   /** Validates and normalises parameters given as strings (`--param k=v`) or values. */
   params: z.ZodType<P>;
+  /** Present when stage 1 is built from items. */
+  items?: JobItems<P>;
   stages: StageDefinition<P>[];
   /** The job's own result once its last stage has completed; default: none. */
   result?(params: P, inputs: StageInputs): Promise<unknown>;

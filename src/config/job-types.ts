@@ -1,0 +1,36 @@
+import { InputError } from '../errors.js';
+import type { Env } from './index.js';
+
+/** The job-type modules to load and where that list came from (named in error messages). */
+export interface JobTypeModuleList {
+  paths: string[];
+  from: '--job-types' | 'GEO_JOB_TYPES';
+}
+
+/**
+ * `--job-types a.mjs,b.mjs` (the flag wins when given) or GEO_JOB_TYPES:
+ * comma-separated module paths, relative to the working directory.
+ */
+export function jobTypeModules(env: Env, flag?: string): JobTypeModuleList {
+  const from = flag !== undefined ? '--job-types' : 'GEO_JOB_TYPES';
+  const raw = flag ?? env.GEO_JOB_TYPES ?? '';
+  return {
+    from,
+    paths: raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
+  };
+}
+
+/** Worker threads `geo submit --input` may use to check a large input (GEO_INPUT_WORKERS); 0 turns them off. */
+export const DEFAULT_INPUT_WORKERS = 1;
+
+export function inputWorkers(env: Env): number {
+  const raw = env.GEO_INPUT_WORKERS?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_INPUT_WORKERS;
+  if (!/^\d+$/.test(raw) || Number(raw) > 16) {
+    throw new InputError('CONFIG_INVALID', `GEO_INPUT_WORKERS: must be a whole number from 0 to 16 (got "${raw}")`);
+  }
+  return Number(raw);
+}
