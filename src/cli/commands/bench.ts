@@ -1,17 +1,17 @@
 import os from 'node:os';
 import type { Command } from 'commander';
+import { runEndToEnd } from '../../bench/end-to-end.js';
 import { openBenchEnvironment } from '../../bench/environment.js';
-import { benchEndToEnd } from './bench-end-to-end.js';
 import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
 import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';
-import { type GlobalOptions, withContext } from '../context.js';
+import { type CommandContext, type GlobalOptions, withContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
-import { benchJson, benchProgress, renderBench, type MachineInfo } from '../render/bench.js';
+import { benchJson, benchProgress, endToEndJson, endToEndProgress, renderBench, renderEndToEnd, type MachineInfo } from '../render/bench.js';
 
 interface BenchFlags {
   path: TransportName[] | 'all';
@@ -124,4 +124,47 @@ function machineInfo(): MachineInfo {
     node: process.version,
     loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
   };
+}
+
+interface EndToEndFlags {
+  n: number;
+  runs: number;
+  workConcurrency: number;
+  batchSize: number;
+}
+
+/** `geo bench --end-to-end`: submit, work and advance hello_world on the local path, in the bench schema. */
+async function benchEndToEnd(ctx: CommandContext, flags: EndToEndFlags, machine: MachineInfo): Promise<void> {
+  const env = await openBenchEnvironment({
+    config: ctx.config,
+    paths: ['local'],
+    skipUnconfigured: false,
+    dbLatencyMs: 0,
+    queueLatencyMs: 0,
+    poolSize: flags.workConcurrency + 8,
+    onNotice: (message) => ctx.output.notice(message),
+  });
+  const signal = interruption.graceful();
+  const total = 2 * flags.n;
+  const progress = ctx.output.progress(endToEndProgress(1, flags.runs, 0, total));
+  let result;
+  let cleanup: { schemaDropped: boolean };
+  try {
+    result = await runEndToEnd({
+      db: env.db,
+      config: ctx.config,
+      transport: env.paths[0]!.transport!,
+      settings: { n: flags.n, runs: flags.runs, concurrency: flags.workConcurrency, batchSize: flags.batchSize, leaseSeconds: ctx.config.leaseSeconds },
+      nonce: env.nonce,
+      signal,
+      onProgress: (run, completed) => progress.update(endToEndProgress(run, flags.runs, completed, total)),
+    });
+  } finally {
+    progress.stop();
+    const closing = env.close();
+    cleanup = result ? await closing : await closing.catch(() => ({ schemaDropped: false }));
+  }
+  const doc = endToEndJson(result, { machine, cleanup: { schema: env.schema, ...cleanup } });
+  if (ctx.output.jsonMode) ctx.output.json(doc);
+  else renderEndToEnd(ctx.output, doc);
 }
