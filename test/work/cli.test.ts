@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registerJobTypes } from '../../src/core/job-types/registry.js';
 import { runWork } from '../../src/core/work/runtime.js';
@@ -6,12 +7,17 @@ import { createConsumer } from '../../src/transports/index.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { useWorkHarness } from './support/harness.js';
 import { jobState, stageTasks, waitFor } from './support/inspect.js';
-import { abortedTasks, attemptStarts, flakyJobType } from './support/job-type.js';
+import type { JobType } from '../../src/core/job-types/job-type.js';
+import { abortedTasks, attemptStarts, blockingTakeOver, flakyJobType } from './support/job-type.js';
 import { submit } from './support/runtimes.js';
 
 const harness = useWorkHarness('local');
 // This file's flaky_test handler blocks until its signal aborts.
-registerJobTypes([{ jobType: flakyJobType({ block: true }), origin: 'test/work/cli.test.ts' }]);
+registerJobTypes([
+  { jobType: flakyJobType({ block: true }), origin: 'test/work/cli.test.ts' },
+  { jobType: blockingTakeOver as unknown as JobType, origin: 'test/work/cli.test.ts' },
+]);
+const BLOCKING_MODULE = path.resolve(import.meta.dirname, 'support/blocking-job-type.mjs');
 
 describe('geo work (local)', () => {
   it('--max-tasks 10 claims and completes exactly 10 tasks and leaves the rest queued', async () => {
@@ -111,6 +117,29 @@ describe('geo work (local)', () => {
       const run = await done;
       expect({ code: run.code, signal: run.signal }, run.stderr).toEqual({ code: null, signal: 'SIGTERM' });
       expect(parseJsonOutput(run)).toMatchObject({ tasks: 0, stoppedBy: 'signal' });
+    } finally {
+      await lane.close();
+    }
+  });
+
+  it('SIGTERM during a running task: geo work gives it its grace period, gives it back, prints its summary and ends with status 143', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'blocking_test', { tag: 'sigterm' });
+      const { child, done } = startGeo(['--job-types', BLOCKING_MODULE, 'work', '--grace', '1s', '--json'], lane.env());
+      const [task] = await waitFor('the task to be running', async () => {
+        const tasks = await stageTasks(db, jobId, 1);
+        return tasks[0]?.status === 'processing' ? tasks : undefined;
+      });
+      child.kill('SIGTERM');
+      const run = await done;
+      expect({ code: run.code, signal: run.signal }, run.stderr).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(parseJsonOutput(run)).toMatchObject({ tasks: 1, completed: 0, released: 1, stoppedBy: 'signal' });
+      const { rows } = await db.query(`SELECT status, worker, attempt FROM tasks WHERE task_id = $1`, [task!.taskId]);
+      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 1 }]);
+      expect(await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 })).toMatchObject({ outcome: 'claimed' });
+      expect(await tasksComplete({ db, taskId: task!.taskId, result: null })).toMatchObject({ outcome: 'completed' });
     } finally {
       await lane.close();
     }

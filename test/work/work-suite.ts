@@ -1,7 +1,6 @@
 // One behaviour suite for `geo work`, run against every transport (the
 // local queue, the Service Bus test peer, Azurite): each test file supplies
 // the transport; the harness gives each test a fresh queue.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
@@ -12,7 +11,7 @@ import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-t
 import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { runWorkers, submit, total } from './support/runtimes.js';
 
-const BLOCKING_WORKER = path.resolve(import.meta.dirname, 'support/blocking-worker.ts');
+const BLOCKING_MODULE = path.resolve(import.meta.dirname, 'support/blocking-job-type.mjs');
 
 interface WorkJson {
   tasks: number;
@@ -148,28 +147,27 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       if (l.deadLettered) expect((await l.deadLettered()).map((d) => d.reason)).toEqual(['PermanentTaskError']);
     }, 60_000);
 
-    it('a worker SIGKILLed mid-task: the task is delivered again once its lock and lease lapse, and completed once', async () => {
+    it('a geo work process SIGKILLed mid-task: the task is delivered again once its lock and lease lapse, and completed once', async () => {
       const db = harness.db.pool;
       const l = await lane();
-      const jobId = await submit(db, l, 'flaky_test', { n: 1, tag: `${transport}-killed` });
-      const child = spawn(process.execPath, ['--import', 'tsx', BLOCKING_WORKER, String(LOCK_SECONDS)], { env: { ...process.env, ...l.env() }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      const jobId = await submit(db, l, 'blocking_test', { tag: `${transport}-killed` });
+      // The real binary, with a job-type module whose handler blocks until aborted.
+      const args = ['--job-types', BLOCKING_MODULE, 'work', '--concurrency', '1', '--lease', `${LOCK_SECONDS}s`];
+      const { child, done } = startGeo(args, l.env());
       try {
-        const held = await waitFor('the blocking worker to hold the task', async () => {
+        const held = await waitFor('the geo work process to hold the task', async () => {
+          if (child.exitCode !== null) throw new Error(`geo work exited ${child.exitCode}: ${(await done).stderr}`);
           const [task] = await stageTasks(db, jobId, 1);
-          if (child.exitCode !== null) throw new Error(`the blocking worker exited: ${stderr}`);
           return task?.status === 'processing' ? task : undefined;
         }, 60_000);
         expect(held.attempt).toBe(1);
       } finally {
         child.kill('SIGKILL');
       }
-      expect(await exited).toBe('SIGKILL');
+      expect((await done).signal).toBe('SIGKILL');
       const [summary] = await runWorkers(db, l, 1, { idleMs: LOCK_SECONDS * 3_000 });
       expect(summary).toMatchObject({ tasks: 1, completed: 1, duplicates: 0 });
-      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed', attempt: 2 })]);
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed', attempt: 2, result: { attempt: 2 } })]);
       expect(await stageRow(db, jobId, 1)).toMatchObject({ completedCount: 1, failedCount: 0 });
       expect((await jobState(db, jobId)).status).toBe('completed');
     }, 120_000);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineJobType } from '../../../src/core/job-types/define.js';
 import { PermanentTaskError, type JobType } from '../../../src/core/job-types/job-type.js';
 import { registerJobTypes } from '../../../src/core/job-types/registry.js';
 
@@ -65,6 +66,31 @@ let registered: JobType | undefined;
 
 /** Registers `flaky_test` in this process once. */
 export function registerFlakyJobType(opts: { block?: boolean } = {}): void {
-  registered ??= flakyJobType(opts);
-  registerJobTypes([{ jobType: registered, origin: 'test/work/support/job-type.ts' }]);
+  if (registered) return;
+  registered = flakyJobType(opts);
+  registerJobTypes([
+    { jobType: registered, origin: 'test/work/support/job-type.ts' },
+    { jobType: blockingTakeOver as unknown as JobType, origin: 'test/work/support/job-type.ts' },
+  ]);
 }
+
+/**
+ * `blocking_test` as blocking-job-type.mjs defines it (same name, parameters and task, so the
+ * same job id), with a handler that returns: the worker that takes over a killed worker's task.
+ */
+export const blockingTakeOver = defineJobType({
+  name: 'blocking_test',
+  description: 'test: the take-over side of blocking-job-type.mjs',
+  params: z.object({ tag: z.string().min(1) }).strict(),
+  stages: [
+    {
+      from: 'params',
+      name: 'hold',
+      count: () => 1,
+      *tasks() {
+        yield { key: 'hold-0', parameters: { i: 0 } };
+      },
+      handler: (_parameters, ctx) => ({ attempt: ctx.attempt }),
+    },
+  ],
+});
