@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryPending, type RetryPendingOptions } from '../../src/core/recovery.js';
+import { messageIdOf } from '../../src/transports/message.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport, busyError } from '../support/fake-transport.js';
 import { FAST_SEND_POLICY, submitHelloWorld, taskStatusCounts, writePendingJob } from '../support/submit.js';
@@ -126,6 +127,10 @@ describe('retry-pending', () => {
     const result = await recover(transport, { jobId });
     expect(result).toMatchObject({ staleProcessingRequeued: 7, staleProcessingFailed: 3 });
     expect(transport.sentTaskIds()).toHaveLength(7);
+    // A re-delivery carries a message id of its own: duplicate detection would drop a second message
+    // under the task id (the first send's), and the stage could never finish.
+    const resent = transport.sent.flat();
+    expect(resent.every((m) => m.attempt >= 1 && messageIdOf(m) === `${m.taskId}:a${m.attempt}`)).toBe(true);
     const rows = await db.pool.query(`SELECT status, retry_count, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1, 2 ORDER BY 1`, [jobId]);
     expect(rows.rows).toEqual([
       { status: 'failed', retry_count: 3, n: 3 },
