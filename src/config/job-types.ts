@@ -23,8 +23,13 @@ export function jobTypeModules(env: Env, flag?: string): JobTypeModuleList {
   };
 }
 
-/** Worker threads `geo submit --input` may use to check a large input (GEO_INPUT_WORKERS); 0 turns them off. */
-export const DEFAULT_INPUT_WORKERS = 1;
+/**
+ * Worker threads `geo submit --input` may use to check a large input
+ * (GEO_INPUT_WORKERS). Off by default: on this 2-vCPU machine shared with other
+ * work a worker took the check from 3.4-6.6 s to 7-13 s for a million lines
+ * (load 6), though it saved a third when the machine was quiet (docs/job-types.md).
+ */
+export const DEFAULT_INPUT_WORKERS = 0;
 
 export function inputWorkers(env: Env): number {
   const raw = env.GEO_INPUT_WORKERS?.trim();
