@@ -296,10 +296,12 @@ export async function tasksMarkRequeued(db: Queryable, taskIds: string[]): Promi
   );
 }
 
+/** What tasksReclaimStale would take (--dry-run): stale, and no live lease. */
 export async function tasksCountStale(db: Queryable, params: { staleAfterSeconds: number; jobId?: string }): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM tasks
-     WHERE status = 'processing' AND started_at < now() - make_interval(secs => $1) AND ($2::text IS NULL OR job_id = $2)`,
+     WHERE status = 'processing' AND started_at < now() - make_interval(secs => $1)
+       AND (lease_until IS NULL OR lease_until < now()) AND ($2::text IS NULL OR job_id = $2)`,
     [params.staleAfterSeconds, params.jobId ?? null],
   );
   return rows[0]?.n ?? 0;
