@@ -40,6 +40,20 @@ export interface JobStatusReport {
   errors: TaskError[];
 }
 
+/** A stage its job type defines but that does not exist yet (its input stage has not finished). */
+const NOT_CREATED = {
+  status: 'pending',
+  expected: 0,
+  written: 0,
+  pendingQueue: 0,
+  queued: 0,
+  processing: 0,
+  completed: 0,
+  failed: 0,
+  elapsedMs: 0,
+  tasksPerSecond: 0,
+} as const;
+
 /** A job's status, current stage, per-stage progress, rate and first errors. */
 export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusReport> {
   const [times, rows, errors] = await Promise.all([
@@ -51,10 +65,7 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
   const definitions = getJobType(job.jobType).stages;
   const stages: StageProgress[] = definitions.map((definition) => {
     const row = rows.find((r) => r.stage === definition.stage);
-    if (!row) {
-      return { stage: definition.stage, name: definition.name, status: 'pending', expected: 0, written: 0, pendingQueue: 0, queued: 0,
-        processing: 0, completed: 0, failed: 0, elapsedMs: 0, tasksPerSecond: 0 };
-    }
+    if (!row) return { ...NOT_CREATED, stage: definition.stage, name: definition.name };
     const elapsedMs = (row.completedAt?.getTime() ?? now) - row.createdAt.getTime();
     const finished = row.completed + row.failed;
     return {
