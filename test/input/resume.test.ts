@@ -15,7 +15,8 @@ let input: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-resume-'));
-  env = { DATABASE_URL: db.url, GEO_HOME: path.join(dir, 'home'), GEO_LEASE_SECONDS: '2' };
+  // TMPDIR: the killed submit cannot remove its item spool; it is left in this test's folder, removed below.
+  env = { DATABASE_URL: db.url, GEO_HOME: path.join(dir, 'home'), GEO_LEASE_SECONDS: '2', TMPDIR: dir };
   input = path.join(dir, 'tiles.ndjson');
   const lines = Array.from({ length: TILES }, (_, i) => JSON.stringify({ z: 12, x: Math.floor(i / 500), y: i % 500 }));
   await fs.writeFile(input, `${lines.join('\n')}\n`);
