@@ -16,6 +16,30 @@ const CR = 0x0d;
 const BOM = [0xef, 0xbb, 0xbf];
 
 /**
+ * The input's chunks with a leading UTF-8 BOM removed. The check needs three
+ * bytes, which a tiny first chunk may not have: bytes that could still be a
+ * BOM are held until they cannot, and an input that is nothing but part of
+ * one comes out as it is.
+ */
+async function* withoutBom(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  for await (const raw of input) {
+    if (!head) {
+      yield raw;
+      continue;
+    }
+    const start: Buffer = Buffer.concat([head, raw]);
+    if (start.length < BOM.length && BOM.slice(0, start.length).every((b, i) => start[i] === b)) {
+      head = start;
+      continue;
+    }
+    head = undefined;
+    yield BOM.every((b, i) => start[i] === b) ? start.subarray(BOM.length) : start;
+  }
+  if (head && head.length > 0) yield head;
+}
+
+/**
  * Splits a byte stream into lines, a chunk's worth at a time (one array per
  * chunk, so a consumer pays one await per chunk, not per line). LF or CRLF
  * endings, a UTF-8 byte order mark at the start is dropped, and a line longer
@@ -28,18 +52,8 @@ export async function* readLines(input: AsyncIterable<Buffer>, options: { maxLin
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let number = 0;
-  let atStart = true;
-  let head = Buffer.alloc(0);
 
-  for await (const raw of input) {
-    let chunk = raw;
-    if (atStart) {
-      // The BOM check needs three bytes, which a tiny first chunk may not have.
-      head = Buffer.concat([head, chunk]);
-      if (head.length < BOM.length && BOM.slice(0, head.length).every((b, i) => head[i] === b)) continue;
-      chunk = BOM.every((b, i) => head[i] === b) ? head.subarray(BOM.length) : head;
-      atStart = false;
-    }
+  for await (const chunk of withoutBom(input)) {
     const lines: Line[] = [];
     const lastLf = chunk.lastIndexOf(LF);
     // One validity check for the chunk's whole lines; per-line checks only when it fails.
@@ -69,10 +83,6 @@ export async function* readLines(input: AsyncIterable<Buffer>, options: { maxLin
       start = lf + 1;
     }
     if (lines.length > 0) yield lines;
-  }
-  if (atStart && head.length > 0 && !BOM.every((b, i) => head[i] === b)) {
-    pending = [head];
-    pendingBytes = head.length;
   }
   if (pendingBytes > 0) {
     number++;
@@ -111,8 +121,6 @@ export async function* readLineChunks(input: AsyncIterable<Buffer>, options: { m
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let next = 1;
-  let atStart = true;
-  let head = Buffer.alloc(0);
   const emit = (parts: Buffer[], overlong: LineChunk['overlong'], lines: number): LineChunk => {
     const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
@@ -124,14 +132,7 @@ export async function* readLineChunks(input: AsyncIterable<Buffer>, options: { m
     next += lines;
     return chunk;
   };
-  for await (const raw of input) {
-    let chunk = raw;
-    if (atStart) {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < BOM.length && BOM.slice(0, head.length).every((b, i) => head[i] === b)) continue;
-      chunk = BOM.every((b, i) => head[i] === b) ? head.subarray(BOM.length) : head;
-      atStart = false;
-    }
+  for await (const chunk of withoutBom(input)) {
     const lastLf = chunk.lastIndexOf(LF);
     if (lastLf === -1) {
       if (pendingBytes + chunk.length <= max) pending.push(chunk);
@@ -158,10 +159,6 @@ export async function* readLineChunks(input: AsyncIterable<Buffer>, options: { m
     pending = start < chunk.length ? [chunk.subarray(start)] : [];
     pendingBytes = chunk.length - start;
     yield emit(parts, overlong, lines);
-  }
-  if (atStart && head.length > 0 && !BOM.every((b, i) => head[i] === b)) {
-    pending = [head];
-    pendingBytes = head.length;
   }
   if (pendingBytes > 0) {
     yield pendingBytes > max ? emit([EMPTY_LINE], [{ number: next, bytes: pendingBytes }], 1) : emit([...pending, EMPTY_LINE], [], 1);
