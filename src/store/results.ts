@@ -19,7 +19,7 @@ const READ_AHEAD = 2;
  * while the current one is consumed. The result comes back as JSON text to
  * be copied into the output line as it is. A task still `pending_queue` in a
  * batch that is `queued` has a message on the queue (step 3 may record sends
- * on the batch row only), so it is reported `queued`.
+ * on the batch row only), so it is reported `queued` (geo_task_status).
  */
 export async function* resultsStream(
   db: Queryable,
@@ -53,8 +53,8 @@ export async function* resultsStream(
 }
 
 async function batchPage(db: Queryable, jobId: string, stage: number, after: number, limit: number) {
-  const { rows } = await db.query<{ batchIndex: number; batchId: string; queued: boolean }>(
-    `SELECT batch_index AS "batchIndex", batch_id AS "batchId", status = 'queued' AS queued FROM batches
+  const { rows } = await db.query<{ batchIndex: number; batchId: string }>(
+    `SELECT batch_index AS "batchIndex", batch_id AS "batchId" FROM batches
      WHERE job_id = $1 AND stage = $2 AND batch_index > $3
      ORDER BY batch_index LIMIT $4`,
     [jobId, stage, after, limit],
@@ -62,17 +62,16 @@ async function batchPage(db: Queryable, jobId: string, stage: number, after: num
   return rows;
 }
 
-async function pageTasks(db: Queryable, batches: Array<{ batchId: string; queued: boolean }>, status?: TaskStatus): Promise<ResultRow[]> {
+async function pageTasks(db: Queryable, batches: Array<{ batchId: string }>, status?: TaskStatus): Promise<ResultRow[]> {
   const { rows } = await db.query<ResultRow>(
     `SELECT "taskId", status, result, error FROM (
-       SELECT task_id AS "taskId", task_index,
-              CASE WHEN status = 'pending_queue' AND batch_id = ANY($2::text[]) THEN 'queued' ELSE status END AS status,
-              result::text AS result, error
-       FROM tasks WHERE batch_id = ANY($1::text[])
+       SELECT t.task_id AS "taskId", t.task_index, geo_task_status(t.status, b.status) AS status,
+              t.result::text AS result, t.error
+       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.batch_id = ANY($1::text[])
      ) page
-     WHERE $3::text IS NULL OR status = $3
+     WHERE $2::text IS NULL OR status = $2
      ORDER BY task_index`,
-    [batches.map((b) => b.batchId), batches.filter((b) => b.queued).map((b) => b.batchId), status ?? null],
+    [batches.map((b) => b.batchId), status ?? null],
   );
   return rows;
 }
