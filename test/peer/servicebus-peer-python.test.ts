@@ -1,6 +1,8 @@
 // The official Service Bus SDK for Python (Debian's python3-azure over uamqp)
 // against the peer's TLS endpoint. Each operation runs in a Python process and
 // its effect is read from the peer's queue before the next one.
+import { once } from 'node:events';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
 import { PythonServiceBusDriver, requirePythonServiceBusSdk } from './python/sdk-driver.js';
@@ -50,6 +52,26 @@ describe('Service Bus test peer driven by the Python SDK (azure-servicebus over 
       `Endpoint=sb://${peer.tls!.host}/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${'c2VydmljZWJ1cy1wZWVyLXRlc3Qta2V5LW5vdC1hLXNlY3JldA=='};`,
     );
     expect(peer.tls?.caPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('refuseConnections closes the TLS listener too, and opens it again on the same address', async () => {
+    const handshake = async (): Promise<string> => {
+      const socket = connect({ host: peer.tls!.host, port: peer.tls!.port, ca: peer.tls!.caPem });
+      try {
+        const [outcome] = await Promise.race([once(socket, 'secureConnect').then(() => ['trusted']), once(socket, 'error')]);
+        return outcome instanceof Error ? ((outcome as NodeJS.ErrnoException).code ?? outcome.message) : String(outcome);
+      } finally {
+        socket.destroy();
+      }
+    };
+    expect(await handshake()).toBe('trusted');
+    peer.faults.refuseConnections(true);
+    try {
+      await vi.waitFor(async () => expect(await handshake()).toBe('ECONNREFUSED'), { timeout: 5_000, interval: 20 });
+    } finally {
+      peer.faults.refuseConnections(false);
+    }
+    await vi.waitFor(async () => expect(await handshake()).toBe('trusted'), { timeout: 5_000, interval: 20 });
   });
 
   it('sends a batch, then peek-lock receive, renew, complete, abandon and dead-letter each change the queue', async () => {
