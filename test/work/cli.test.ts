@@ -93,7 +93,7 @@ describe('geo work (local)', () => {
       });
       // Listening (the start-up advance found nothing) before the stage finishes elsewhere.
       await waitFor('the worker to listen', async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%LISTEN geo_stage_completed%' AND datname = current_database()`);
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN geo_stage_completed%' AND datname = current_database()`);
         return rows.length > 0 ? true : undefined;
       });
       const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 10, leaseSeconds: 30, jobTypes: ['hello_world'] });
@@ -116,7 +116,7 @@ describe('geo work (local)', () => {
       const { child, done } = startGeo(['work', '--json'], lane.env());
       // Ready once its LISTEN connection is open.
       await waitFor('the worker to listen', async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%LISTEN geo_stage_completed%' AND datname = current_database()`);
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN geo_stage_completed%' AND datname = current_database()`);
         return rows.length > 0 ? true : undefined;
       });
       child.kill('SIGTERM');
