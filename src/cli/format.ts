@@ -1,3 +1,7 @@
+import cliTruncate from 'cli-truncate';
+import stringWidth from 'string-width';
+import wrapAnsi from 'wrap-ansi';
+
 /** A whole number with thousands separators: 3,000,000. */
 export function formatCount(value: number): string {
   return Math.round(value).toLocaleString('en-US');
@@ -40,7 +44,23 @@ export function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** `text` cut to at most `width` characters, the last one an ellipsis when something was cut. */
+/** The columns `text` takes on a terminal: a wide character (CJK, most emoji) takes two, a combining mark none. */
+export function textWidth(text: string): number {
+  return stringWidth(text);
+}
+
+/** `text` cut to at most `width` columns, the last one an ellipsis when something was cut. */
 export function fitText(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+  if (width <= 0) return '';
+  return cliTruncate(text, width);
+}
+
+/**
+ * `text` as lines of at most `width` columns, broken at spaces; only a word
+ * longer than a whole line is broken inside. `width` Infinity or below 1:
+ * one line, unchanged (a file, a pipe, --wide).
+ */
+export function wrapText(text: string, width: number): string[] {
+  if (!Number.isFinite(width) || width < 1 || textWidth(text) <= width) return [text];
+  return wrapAnsi(text, width, { hard: true, trim: true }).split('\n');
 }
