@@ -5,7 +5,7 @@ import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { collectParam } from '../options.js';
-import { addDispatchOptions, assertFlagsApply, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';
 import { runInputSubmit } from './submit-input.js';
 
 interface SubmitFlags extends DispatchFlags {
@@ -43,12 +43,13 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
     const job = prepareJob(type, raw);
     checkItemsSource(job, { input: flags.input !== undefined });
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
-      assertFlagsApply(flags, ctx.config.transport ?? 'local');
+      const name = ctx.config.transport ?? 'local';
+      assertFlagsApply(flags, name);
       if (flags.input !== undefined) {
         await runInputSubmit(ctx, { ...flags, input: flags.input }, job);
         return;
       }
-      const transport = await ctx.transport();
+      const transport = await openRunTransport(name, () => ctx.transport(name));
       const db = await ctx.store(flags.concurrency + 2);
       await runDispatch(ctx, flags, 'submit', (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
     });
