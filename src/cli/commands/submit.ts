@@ -40,7 +40,7 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
       if (stray.length > 0) throw new InputError('INVALID_OPTION', `${stray.join(', ')} only go with --input`);
     }
     // Validate before anything connects, so bad input writes nothing.
-    const job = prepareJob(type, raw);
+    const job = prepareJob(type, raw, { input: flags.input !== undefined });
     checkItemsSource(job, { input: flags.input !== undefined });
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const name = ctx.config.transport ?? 'local';
