@@ -41,7 +41,7 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
   );
   const rows = report.stages.map((s) => [
     String(s.stage),
-    s.name,
+    s.name ?? '-',
     s.status,
     formatCount(s.expected),
     formatCount(s.pendingQueue),
