@@ -57,10 +57,13 @@ export function fitText(text: string, width: number): string {
 
 /**
  * `text` as lines of at most `width` columns, broken at spaces; only a word
- * longer than a whole line is broken inside. `width` Infinity or below 1:
- * one line, unchanged (a file, a pipe, --wide).
+ * longer than a whole line is broken inside. The first line keeps the text's
+ * leading spaces. `width` Infinity or below 1: one line, unchanged (a file, a
+ * pipe, --wide).
  */
 export function wrapText(text: string, width: number): string[] {
   if (!Number.isFinite(width) || width < 1 || textWidth(text) <= width) return [text];
-  return wrapAnsi(text, width, { hard: true, trim: true }).split('\n');
+  const lead = /^ */.exec(text)![0];
+  const lines = wrapAnsi(text.slice(lead.length), Math.max(1, width - lead.length), { hard: true, trim: true }).split('\n');
+  return lines.map((line, i) => (i === 0 ? `${lead}${line}` : line));
 }
