@@ -53,10 +53,13 @@ describe('submit and queue-stage say what state the job is in', () => {
     expect(parseJsonOutput(running)).toMatchObject({ jobStatus: 'processing' });
     expect((await runGeo(['queue-stage', jobId.slice(0, 12), '1'], env)).stdout).not.toContain('the job has');
 
-    const claimed = await tasksClaimNext({ db: db.pool, worker: 'ended-test', maxTasks: 100, leaseSeconds: 60 });
+    const claimed = await tasksClaimNext({ db: db.pool, worker: 'ended-test', maxTasks: 100, leaseSeconds: 60, jobTypes: ['hello_world'] });
     expect(claimed.map((t) => t.taskId.slice(0, 16))).toEqual([jobId.slice(0, 16), jobId.slice(0, 16), jobId.slice(0, 16)]);
-    await tasksFail({ db: db.pool, taskId: claimed[0]!.taskId, error: 'refused', attempt: claimed[0]!.attempt, retryable: false });
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(1).map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+    await tasksFail({ db: db.pool, taskId: claimed[0]!.taskId, claim: claimed[0]!.claim, error: 'refused', retryable: false });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(1).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })),
+    });
     expect((await runGeo(['retry-pending', '--job', jobId.slice(0, 12)], env)).code).toBe(0);
     expect(await jobStatusOf(jobId)).toBe('failed');
 

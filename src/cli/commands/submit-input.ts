@@ -86,6 +86,7 @@ async function dispatchItems(
   progress: Progress,
   onProgress: (p: DispatchProgress) => void,
 ) {
+  const session = await ctx.session('geo submit');
   return submitJob({
     db,
     transport,
@@ -96,6 +97,7 @@ async function dispatchItems(
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
+      session: session.id,
       onProgress: (p) => {
         onProgress(p);
         progress.update({ ...stageProgress(p), label: 'writing' });
