@@ -78,7 +78,7 @@ describe('under --json every failure is one {"error": {"code", "message"}} on st
     expect(described.options).toContainEqual({ flags: '--limit <n>', description: 'rows to list at most (default: 50; under --json: all)' });
     // The same through the help command, and the defaults as they are typed.
     const retry = parseJsonOutput<Described>(await runGeo(['--json', 'help', 'retry-pending'], env));
-    expect(retry.options).toContainEqual(expect.objectContaining({ flags: '--stale-after <duration>', default: '30m' }));
+    expect(retry.options).toContainEqual(expect.objectContaining({ flags: '--older-than <duration>', default: '0s' }));
   });
 });
 
