@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatDurationOption, plural, wrapText } from '../../src/cli/format.js';
+import { fitText, formatDuration, formatDurationOption, plural, textWidth, wrapText } from '../../src/cli/format.js';
 import { Output } from '../../src/cli/output.js';
 import { progressLine, rateOf, startProgress } from '../../src/cli/progress.js';
 import { formatTable, type Column } from '../../src/cli/table.js';
@@ -69,6 +69,25 @@ describe('formatTable', () => {
       'servicebus  skipped: not configured',
       '            (GEO_SERVICEBUS_CONNECTION_STRING)',
     ]);
+  });
+
+  it('measures what a terminal shows: wide characters take two columns, so columns stay aligned and lines fit', () => {
+    const { text } = formatTable(
+      [{ header: 'city' }, { header: 'tasks', align: 'right' }, { header: 'last error', flex: true }],
+      [
+        ['東京', '10', 'タイルサーバーが応答しませんでした (503)'],
+        ['paris', '200', 'refused'],
+      ],
+      36,
+    );
+    const lines = text.split('\n');
+    // Right-aligned under its header: each line's tasks cell ends at the terminal column where "tasks" ends.
+    const endOf = (line: string, cell: string) => textWidth(line.slice(0, line.indexOf(cell) + cell.length));
+    expect([endOf(lines[0]!, 'tasks'), endOf(lines[1]!, '10'), endOf(lines[2]!, '200')]).toEqual([12, 12, 12]);
+    for (const line of lines) expect(textWidth(line), line).toBeLessThanOrEqual(35);
+    expect(lines[1]).toMatch(/^東京 {6}10 {2}タイル.*…$/);
+    expect(fitText('東京大阪', 5)).toBe('東京…');
+    expect(textWidth(progressLine({ done: 5, total: 10, unit: 'tasks', label: 'checking 東京.csv' }, 3, 40))).toBeLessThanOrEqual(39);
   });
 
   it('wrap splits at spaces and never returns a line over the width', () => {
