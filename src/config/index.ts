@@ -18,7 +18,7 @@ const configSchema = z.object({
   databaseUrl: databaseUrl.optional(),
   home: z.string().min(1),
   /** Unset: `local` for new jobs, the job's own transport for existing ones. */
-  transport: z.enum(TRANSPORT_NAMES).optional(),
+  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listed(TRANSPORT_NAMES)}` }).optional(),
   leaseSeconds: z.coerce.number().int().min(1).max(86_400),
   verbose: z.boolean(),
   /**
@@ -44,7 +44,7 @@ const configSchema = z.object({
     /** Create the queue when it does not exist (otherwise that is an error naming it). */
     createQueue: z.boolean(),
     /** base64 is what the Azure Functions queue trigger expects by default. */
-    messageEncoding: z.enum(['base64', 'text']),
+    messageEncoding: z.enum(['base64', 'text'], { error: (issue) => `must be base64 or text (got ${show(issue.input)})` }),
     /** Bounds every Storage Queue request; one that runs out is a retryable error. */
     timeoutMs: z.coerce.number().int().min(100).max(600_000),
   }),
@@ -92,23 +92,37 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, CONFIG_NAMES));
+    // A value is named where it came from: the flag when one was given, else the variable.
+    const names = {
+      ...CONFIG_NAMES,
+      transport: flags.transport !== undefined ? '--transport' : 'GEO_TRANSPORT',
+      'storage.messageEncoding': flags.messageEncoding !== undefined ? '--message-encoding' : 'GEO_STORAGE_MESSAGE_ENCODING',
+    };
+    throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, names));
   }
   return parsed.data;
+}
+
+/** A value as a message quotes it. */
+function show(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** "a, b or c". */
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** Names the user knows (env variables) for each config path. */
 const CONFIG_NAMES: Record<string, string> = {
   databaseUrl: 'DATABASE_URL',
   home: 'GEO_HOME',
-  transport: 'GEO_TRANSPORT (--transport)',
   leaseSeconds: 'GEO_LEASE_SECONDS',
   testPauseAt: 'GEO_TEST_PAUSE_AT',
   'servicebus.queue': 'GEO_SERVICEBUS_QUEUE',
   'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',
   'storage.queue': 'GEO_STORAGE_QUEUE',
-  'storage.messageEncoding': 'GEO_STORAGE_MESSAGE_ENCODING (--message-encoding)',
   'storage.timeoutMs': 'GEO_STORAGE_TIMEOUT_MS',
 };
 
