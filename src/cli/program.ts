@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerResults } from './commands/results.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerWork(program, globals);
   registerTypes(program, globals);
   registerResults(program, globals);
+  registerDashboard(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
