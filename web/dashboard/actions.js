@@ -23,8 +23,27 @@ export function actionBar(config, status, onDone) {
   );
 }
 
+/** The confirmation dialog, made only on a dashboard that offers actions. */
+function confirmDialog() {
+  let dialog = document.getElementById('confirm');
+  if (dialog) return dialog;
+  dialog = el(
+    'dialog',
+    { id: 'confirm' },
+    el(
+      'form',
+      { method: 'dialog' },
+      el('p', { id: 'confirm-text' }),
+      el('label', { id: 'confirm-reason-row', hidden: true }, 'reason (optional) ', el('input', { id: 'confirm-reason', maxlength: 1000 })),
+      el('menu', {}, el('button', { value: 'back', type: 'submit', id: 'confirm-back' }, 'back'), el('button', { id: 'confirm-go', value: 'go', type: 'submit', class: 'danger' }, 'confirm')),
+    ),
+  );
+  document.body.append(dialog);
+  return dialog;
+}
+
 async function confirmAndRun(name, status, message, onDone) {
-  const dialog = document.getElementById('confirm');
+  const dialog = confirmDialog();
   document.getElementById('confirm-text').textContent = `${DESCRIPTIONS[name]} (job ${status.jobId.slice(0, 12)}…)`;
   const reasonRow = document.getElementById('confirm-reason-row');
   const reason = document.getElementById('confirm-reason');

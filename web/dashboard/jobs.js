@@ -95,7 +95,7 @@ function jobRow(job) {
         'div',
         { class: 'bars' },
         job.stages.map((s) =>
-          el('div', { class: 'stagebar', dataset: { stage: String(s.stage), completed: String(s.completed), failed: String(s.failed), expected: String(s.expected) } }, stageBar(s)),
+          el('div', { class: 'stagebar', dataset: { stage: String(s.stage), status: s.status, completed: String(s.completed), failed: String(s.failed), processing: String(s.processing), expected: String(s.expected) } }, stageBar(s)),
         ),
       ),
     ),
