@@ -6,6 +6,8 @@ import {
   dashboardSpatialCells,
   dashboardSpatialExtent,
   dashboardSpatialTasks,
+  dashboardStageFirstTasks,
+  type SpatialKind,
   type SpatialTaskRow,
   type TileWindow,
 } from '../store/dashboard-tiles.js';
@@ -19,6 +21,8 @@ const STREAM_BATCHES = 100;
 
 export interface MapStage {
   stage: number;
+  /** How its tasks say where they are: `tile` or `bbox`. */
+  kind: SpatialKind;
   /** Tasks with a tile or a box. */
   tasks: number;
   /** The zooms of their tiles (for boxes: the zoom whose tiles are about as wide). */
@@ -28,31 +32,57 @@ export interface MapStage {
   bbox: BoundingBox;
 }
 
+/**
+ * How a task's parameters place it on the map: a tile (`z`, `x`, `y`
+ * numbers, at the top level or under `tile`) or a box (`bbox`: four
+ * numbers); undefined for anything else.
+ */
+export function spatialKind(parameters: unknown): SpatialKind | undefined {
+  if (typeof parameters !== 'object' || parameters === null) return undefined;
+  const p = parameters as Record<string, unknown>;
+  const tile = (typeof p.tile === 'object' && p.tile !== null ? p.tile : p) as Record<string, unknown>;
+  if (['z', 'x', 'y'].every((k) => typeof tile[k] === 'number')) return 'tile';
+  if (Array.isArray(p.bbox) && p.bbox.length === 4 && p.bbox.every((v) => typeof v === 'number')) return 'bbox';
+  return undefined;
+}
+
+/** The spatial stages of a job and the kind of each, from each stage's first task. */
+async function spatialStages(db: Queryable, jobId: string): Promise<Map<number, SpatialKind>> {
+  const firsts = await dashboardStageFirstTasks(db, jobId);
+  return new Map(firsts.flatMap((f) => {
+    const kind = spatialKind(f.parameters);
+    return kind ? [[f.stage, kind] as const] : [];
+  }));
+}
+
 /** Which stages of a job have tiles or boxes, and where. */
 export async function mapDocument(db: Queryable, job: JobRow): Promise<{ jobId: string; stages: MapStage[] }> {
-  const rows = await dashboardSpatialExtent(db, job.jobId);
-  const stages = new Map<number, MapStage>();
-  for (const row of rows) {
-    const box: BoundingBox =
-      row.kind === 'tile'
-        ? [
-            tileBounds({ z: row.kz, x: row.minX, y: row.minY }).west,
-            tileBounds({ z: row.kz, x: row.maxX, y: row.maxY }).south,
-            tileBounds({ z: row.kz, x: row.maxX, y: row.maxY }).east,
-            tileBounds({ z: row.kz, x: row.minX, y: row.minY }).north,
-          ]
-        : [row.west!, row.south!, row.east!, row.north!];
-    const seen = stages.get(row.stage);
-    if (!seen) {
-      stages.set(row.stage, { stage: row.stage, tasks: row.tasks, minZoom: row.kz, maxZoom: row.kz, bbox: box });
-      continue;
+  const stages: MapStage[] = [];
+  for (const [stage, kind] of await spatialStages(db, job.jobId)) {
+    const rows = await dashboardSpatialExtent(db, { jobId: job.jobId, stage, kind });
+    let found: MapStage | undefined;
+    for (const row of rows) {
+      const box: BoundingBox =
+        kind === 'tile'
+          ? [
+              tileBounds({ z: row.kz, x: row.minX, y: row.minY }).west,
+              tileBounds({ z: row.kz, x: row.maxX, y: row.maxY }).south,
+              tileBounds({ z: row.kz, x: row.maxX, y: row.maxY }).east,
+              tileBounds({ z: row.kz, x: row.minX, y: row.minY }).north,
+            ]
+          : [row.west!, row.south!, row.east!, row.north!];
+      if (!found) {
+        found = { stage, kind, tasks: row.tasks, minZoom: row.kz, maxZoom: row.kz, bbox: box };
+        continue;
+      }
+      found.tasks += row.tasks;
+      found.minZoom = Math.min(found.minZoom, row.kz);
+      found.maxZoom = Math.max(found.maxZoom, row.kz);
+      found.bbox = [Math.min(found.bbox[0], box[0]), Math.min(found.bbox[1], box[1]), Math.max(found.bbox[2], box[2]), Math.max(found.bbox[3], box[3])];
     }
-    seen.tasks += row.tasks;
-    seen.minZoom = Math.min(seen.minZoom, row.kz);
-    seen.maxZoom = Math.max(seen.maxZoom, row.kz);
-    seen.bbox = [Math.min(seen.bbox[0], box[0]), Math.min(seen.bbox[1], box[1]), Math.max(seen.bbox[2], box[2]), Math.max(seen.bbox[3], box[3])];
+    if (found) stages.push(found);
   }
-  return { jobId: job.jobId, stages: [...stages.values()] };
+  return { jobId: job.jobId, stages };
 }
 
 interface TilesQuery {
@@ -95,8 +125,13 @@ function parseViewport(text: string): BoundingBox {
  * a time so a stage of any size never sits in memory whole.
  */
 export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, res: ServerResponse): Promise<void> {
+  const kind = (await spatialStages(db, job.jobId)).get(query.stage);
+  if (kind === undefined) {
+    sendEmptyCollection(res);
+    return;
+  }
   if (query.zoom !== undefined) {
-    const cells = await dashboardSpatialCells(db, { jobId: job.jobId, stage: query.stage, window: query.window });
+    const cells = await dashboardSpatialCells(db, { jobId: job.jobId, stage: query.stage, kind, window: query.window });
     const features = cells.map((cell) =>
       cell.taskId !== null ? taskFeature({ ...cell, taskId: cell.taskId }) : cellFeature(cell.kz, cell.kx, cell.ky, cell.tasks, cell.counts),
     );
@@ -106,7 +141,7 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
     return;
   }
   // The first page is read before anything is sent, so a bad job or stage is still a clean error.
-  let page = await dashboardSpatialTasks(db, { jobId: job.jobId, stage: query.stage, window: query.window, afterBatch: -1, batches: STREAM_BATCHES });
+  let page = await dashboardSpatialTasks(db, { jobId: job.jobId, stage: query.stage, kind, window: query.window, afterBatch: -1, batches: STREAM_BATCHES });
   res.writeHead(200, { ...commonHeaders(), 'content-type': 'application/geo+json; charset=utf-8' });
   res.write('{"type":"FeatureCollection","features":[');
   let first = true;
@@ -117,9 +152,15 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
       first = false;
     }
     if (res.destroyed) return;
-    page = await dashboardSpatialTasks(db, { jobId: job.jobId, stage: query.stage, window: query.window, afterBatch: page.lastBatch, batches: STREAM_BATCHES });
+    page = await dashboardSpatialTasks(db, { jobId: job.jobId, stage: query.stage, kind, window: query.window, afterBatch: page.lastBatch, batches: STREAM_BATCHES });
   }
   res.end(']}');
+}
+
+function sendEmptyCollection(res: ServerResponse): void {
+  const body = '{"type":"FeatureCollection","features":[]}';
+  res.writeHead(200, { ...commonHeaders(), 'content-type': 'application/geo+json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 function taskFeature(row: SpatialTaskRow) {

@@ -122,7 +122,7 @@ describe('the dashboard API', () => {
     expect(west.features.length).toBeLessThan(truth.size);
 
     const map = await getJson<{ stages: Array<{ stage: number; tasks: number; minZoom: number; maxZoom: number; bbox: number[] }> }>(`${dashboard.url}api/jobs/${jobId}/map`);
-    expect(map.stages).toEqual([{ stage: 1, tasks: truth.size, minZoom: 9, maxZoom: 9, bbox: expect.any(Array) }]);
+    expect(map.stages).toEqual([{ stage: 1, kind: 'tile', tasks: truth.size, minZoom: 9, maxZoom: 9, bbox: expect.any(Array) }]);
     expect(map.stages[0]!.bbox[0]).toBeLessThanOrEqual(5.9);
     expect(map.stages[0]!.bbox[2]).toBeGreaterThanOrEqual(10.5);
 

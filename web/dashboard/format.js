@@ -83,8 +83,13 @@ export function stageBar(stage) {
   );
 }
 
-/** Calls `fn` again after every change it is told about, never twice at once, at most once per `minMs`. */
+/**
+ * Calls `fn` again after every change it is told about, never twice at once,
+ * at most once per `minMs` (a number, or a function of how long the last call took).
+ */
 export function refresher(fn, minMs) {
+  let tookMs = 0;
+  const gap = () => (typeof minMs === 'function' ? minMs(tookMs) : minMs);
   let running = false;
   let again = false;
   let last = 0;
@@ -99,6 +104,7 @@ export function refresher(fn, minMs) {
     } catch (err) {
       console.error(err);
     } finally {
+      tookMs = performance.now() - last;
       running = false;
       if (again) schedule();
     }
@@ -109,7 +115,7 @@ export function refresher(fn, minMs) {
       return;
     }
     if (timer) return;
-    const wait = Math.max(0, minMs - (performance.now() - last));
+    const wait = Math.max(0, gap() - (performance.now() - last));
     timer = setTimeout(run, wait);
   };
   schedule.now = run;
