@@ -53,10 +53,10 @@ export async function openBrowser(): Promise<Browser> {
   };
 }
 
-/** Saves a screenshot as a test artefact and returns its path. */
+/** Saves a screenshot of the whole page as a test artefact and returns its path. */
 export async function keepScreenshot(page: Page, name: string): Promise<string> {
   await fs.mkdir(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, fullPage: true });
   return file;
 }

@@ -70,7 +70,8 @@ export function throughputChart(container) {
           ...stages.map((stage, i) => ({ label: `stage ${stage}`, stroke: STAGE_COLOURS[i % STAGE_COLOURS.length], width: 1.5, points: { show: false }, value: (u, v) => (v === null ? '' : v.toFixed(1)) })),
           { label: 'failed', stroke: '#d9534f', width: 1, points: { show: false }, value: (u, v) => (v === null ? '' : v.toFixed(1)) },
         ],
-        axes: [{}, { label: 'tasks/s', size: 60 }],
+        // Whole seconds at least: a bucket is never shorter than one.
+        axes: [{ incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400] }, { label: 'tasks/s', size: 60 }],
         scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
         legend: { live: false },
       },
