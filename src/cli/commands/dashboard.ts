@@ -4,6 +4,7 @@ import { availableActions } from '../../dashboard/actions.js';
 import { coreActions } from '../../dashboard/core-actions.js';
 import { startDashboard } from '../../dashboard/server.js';
 import { errorMessage } from '../../errors.js';
+import { redact } from '../../secrets/redact.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
@@ -50,7 +51,9 @@ export function registerDashboard(program: Command, globals: () => GlobalOptions
           if (flags.open) {
             // The browser gets the token once, keeps a session cookie and drops it from the address bar.
             const target = config.dashboardToken ? `${dashboard.url}?token=${encodeURIComponent(config.dashboardToken)}` : dashboard.url;
-            await open(target).catch((err: unknown) => ctx.output.notice(`geo: could not open a browser (${errorMessage(err)}); open ${dashboard.url}`));
+            await open(target).catch((err: unknown) =>
+              ctx.output.notice(`geo: could not open a browser (${redact(errorMessage(err), [config.dashboardToken])}); open ${dashboard.url}`),
+            );
           }
           const stop = interruption.graceful();
           if (!stop.aborted) await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
