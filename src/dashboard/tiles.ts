@@ -148,7 +148,8 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
   while (page.lastBatch !== undefined) {
     if (page.rows.length > 0) {
       const text = page.rows.map((row) => JSON.stringify(taskFeature(row))).join(',');
-      if (!res.write(first ? text : `,${text}`)) await new Promise((resolve) => res.once('drain', resolve));
+      // A reader that went away never drains: wait for either.
+      if (!res.write(first ? text : `,${text}`)) await new Promise((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
       first = false;
     }
     if (res.destroyed) return;

@@ -130,6 +130,27 @@ describe('the dashboard API', () => {
     expect(task).toMatchObject({ taskId: claimed[12]!.taskId, status: 'failed', error: 'no data', worker: 'api-test', attempt: 1 });
   });
 
+  it('tasks with a bbox are mapped as their boxes, and counted in the cell of their centre when aggregated', async () => {
+    const module = path.resolve(import.meta.dirname, 'support/boxes-job-type.mjs');
+    const run = await runGeo(['--job-types', module, 'submit', 'boxes_test', '--param', 'n=6', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    const { jobId } = parseJsonOutput<{ jobId: string }>(run);
+    const map = await getJson<{ stages: unknown[] }>(`${dashboard.url}api/jobs/${jobId}/map`);
+    expect(map.stages).toEqual([{ stage: 1, kind: 'bbox', tasks: 6, minZoom: 8, maxZoom: 8, bbox: [10, 45, 16, 46] }]);
+    type Feature = { geometry: { coordinates: number[][][] }; properties: { taskId: string | null; status: string; bbox?: number[]; tasks?: number; cell?: { z: number; x: number; y: number } } };
+    const all = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles`);
+    expect(all.features).toHaveLength(6);
+    const third = all.features.find((f) => f.properties.taskId!.endsWith('box-2'))!;
+    expect(third.properties).toMatchObject({ status: 'queued', bbox: [12, 45, 13, 46] });
+    expect(third.geometry.coordinates[0]).toEqual([[12, 45], [13, 45], [13, 46], [12, 46], [12, 45]]);
+    const world = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles?zoom=2`);
+    expect(world.features).toHaveLength(1);
+    expect(world.features[0]!.properties).toMatchObject({ taskId: null, tasks: 6, cell: { z: 2, x: 2, y: 1 }, status: 'queued' });
+    const near = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles?zoom=12&bbox=9.5,44,12.5,47`);
+    // In view when the tile of its centre (at the box's own zoom, 8 here) is.
+    expect(near.features.map((f) => f.properties.bbox![0])).toEqual([10, 11, 12]);
+  });
+
   it('a job without tiles or boxes has no map stages', async () => {
     const jobId = await submit(['hello_world', '--n', '5', '--param', 'name=no-map']);
     expect(await getJson(`${dashboard.url}api/jobs/${jobId}/map`)).toEqual({ jobId, stages: [] });
