@@ -49,6 +49,10 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   JOB_TYPE_DUPLICATE: 'input',
   JOB_TYPES_LOAD_FAILED: 'input',
   JOB_TYPES_EMPTY: 'input',
+  // A job type's own code threw while building tasks or the job's result: the job type must change.
+  JOB_TYPE_FAILED: 'input',
+  // No process that tried to advance the job could load its job type (docs/workers.md).
+  JOB_TYPE_UNAVAILABLE: 'input',
   // Items from a file (geo submit --input) and results out (geo results).
   INPUT_REQUIRED: 'input',
   INPUT_NOT_ACCEPTED: 'input',
@@ -119,7 +123,7 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   // A consumer whose lock or lease lapsed: the message went to another; nothing is lost.
   LOCK_LOST: 'incomplete',
   NOT_RECEIVED_HERE: 'internal',
-  STAGE_TASK_COUNT_MISMATCH: 'incomplete',
+  STAGE_TASK_COUNT_MISMATCH: 'input',
   STAGE_NOT_QUEUED: 'incomplete',
   BENCH_RUN_INCOMPLETE: 'incomplete',
   STAGE_REBUILD_FAILED: 'internal',
@@ -175,6 +179,16 @@ export class TransportError extends GeoError {
     super('dependency', code, message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.throttled = opts.throttled ?? false;
+  }
+}
+
+/**
+ * A job type's own code (a count, a builder, a key, a result) threw: not
+ * geo's failure, and no retry can change it.
+ */
+export class JobTypeError extends GeoError {
+  constructor(where: string, cause: unknown) {
+    super('input', 'JOB_TYPE_FAILED', `${where} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 

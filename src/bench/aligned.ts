@@ -30,7 +30,7 @@ export async function runAligned(params: {
   const { job } = params;
 
   const started = performance.now();
-  await benchJobCreate(db, { job, transport: transport.name, taskCount: params.n, batchSize: params.batchSize });
+  await benchJobCreate(db, { job, transport: transport.name, tasksAreMessages: transport.writesWithTasks, taskCount: params.n, batchSize: params.batchSize });
   const result = await dispatchStage({
     db,
     transport,

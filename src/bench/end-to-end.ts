@@ -1,6 +1,8 @@
 import { prepareJob } from '../core/jobs.js';
 import { submitJob } from '../core/submit.js';
-import { workerName } from '../core/work/options.js';
+import { processName } from '../core/session.js';
+import { jobTypeNames } from '../core/job-types/registry.js';
+import { DEFAULT_MAX_PREFETCH } from '../core/work/options.js';
 import { runWork } from '../core/work/runtime.js';
 import type { GeoConfig } from '../config/index.js';
 import { GeoError } from '../errors.js';
@@ -69,8 +71,8 @@ export async function runEndToEnd(params: {
       options: { batchSize: settings.batchSize, concurrency: 4, leaseSeconds: settings.leaseSeconds, signal: params.signal },
     });
     const submittedAt = Date.now();
-    const worker = workerName();
-    const consumer = await createConsumer('local', params.config, { worker, leaseSeconds: settings.leaseSeconds, db });
+    const worker = processName();
+    const consumer = await createConsumer('local', params.config, { worker, leaseSeconds: settings.leaseSeconds, jobTypes: jobTypeNames(), db });
     let summary;
     try {
       summary = await runWork({
@@ -80,6 +82,8 @@ export async function runEndToEnd(params: {
         options: {
           worker,
           concurrency: settings.concurrency,
+          maxPrefetch: DEFAULT_MAX_PREFETCH,
+          transport: consumer.name,
           leaseSeconds: settings.leaseSeconds,
           graceMs: 5_000,
           untilIdle: true,

@@ -35,7 +35,7 @@ export async function runIndividual(params: {
   let error: string | undefined;
 
   const started = performance.now();
-  await benchJobCreate(db, { job, transport: transport.name, taskCount: params.n, batchSize: 1 });
+  await benchJobCreate(db, { job, transport: transport.name, tasksAreMessages: transport.writesWithTasks, taskCount: params.n, batchSize: 1 });
   for (const task of benchTasks(params.n)) {
     if (params.signal?.aborted) {
       error = 'interrupted';

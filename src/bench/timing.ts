@@ -68,6 +68,14 @@ export function timedTransport(transport: TransportProducer, clock: CallClock): 
         clock.addQueue(performance.now() - startedAt);
       }
     },
+    async schedule(messages, at) {
+      const startedAt = performance.now();
+      try {
+        return await transport.schedule(messages, at);
+      } finally {
+        clock.addQueue(performance.now() - startedAt);
+      }
+    },
     close: () => transport.close(),
   };
 }

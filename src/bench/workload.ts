@@ -39,7 +39,7 @@ export function* benchTasks(n: number): Generator<TaskDefinition> {
 /** The job and stage rows both modes start with (the seeds' flow has them too). */
 export async function benchJobCreate(
   db: Queryable,
-  params: { job: BenchJob; transport: string; taskCount: number; batchSize: number },
+  params: { job: BenchJob; transport: string; tasksAreMessages: boolean; taskCount: number; batchSize: number },
 ): Promise<void> {
   const { job } = params;
   await jobsInsert(db, {
@@ -47,6 +47,7 @@ export async function benchJobCreate(
     jobType: job.jobType,
     parameters: job.parameters,
     processingPath: params.transport,
+    tasksAreMessages: params.tasksAreMessages,
     idPrefix: idPrefixFor(job.jobId),
     destination: { transport: params.transport as TransportName },
     stageCount: 1,

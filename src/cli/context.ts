@@ -1,5 +1,6 @@
 import { configForDestination, describeDestination, destinationOf, type Destination } from '../config/destinations.js';
 import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
+import { startSession, type Session } from '../core/session.js';
 import type { TransportResolver } from '../core/targets.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
@@ -22,6 +23,7 @@ export interface GlobalOptions {
  */
 export class CommandContext {
   private pool?: Pool;
+  private started?: Promise<Session>;
   private readonly transports: TransportProducer[] = [];
   private readonly byDestination = new Map<string, Promise<TransportProducer>>();
 
@@ -46,10 +48,22 @@ export class CommandContext {
     this.pool ??= await openStore({
       databaseUrl: this.config.databaseUrl,
       home: this.config.home,
-      poolSize,
+      // One more for the session's connection, which commands that claim keep for their life.
+      poolSize: poolSize + 1,
       onNotice: (message) => this.output.notice(message),
     });
     return this.pool;
+  }
+
+  /**
+   * This process's session (core/session.ts), started on first use: every
+   * command that claims work (submit, queue-stage, retry-pending, work) names
+   * it in its claims, so its death frees them at once.
+   */
+  async session(command: string, worker?: string): Promise<Session> {
+    const pool = await this.store();
+    this.started ??= startSession(pool, { command, worker });
+    return this.started;
   }
 
   async transport(name: TransportName = this.config.transport ?? 'local'): Promise<TransportProducer> {
@@ -86,6 +100,8 @@ export class CommandContext {
 
   async close(): Promise<void> {
     await Promise.allSettled(this.transports.map((t) => t.close()));
+    // A session that cannot end cleanly (the database went away) ends with its connection anyway.
+    await this.started?.then((s) => s.close()).catch(() => undefined);
     await this.pool?.end().catch(() => undefined);
   }
 }

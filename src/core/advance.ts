@@ -1,30 +1,49 @@
 import type { TransportName } from '../config/index.js';
 import { GeoError, errorMessage } from '../errors.js';
+import { jobsFail, jobsFinish, jobsGet, type JobRow } from '../store/jobs.js';
+import type { Pool } from '../store/pool.js';
 import {
   stageCompletionsClaim,
   stageCompletionsMarkHandled,
   stageCompletionsRecordError,
   type StageCompletionRow,
-} from '../store/completion.js';
-import { jobsFinish, jobsGet, type JobRow } from '../store/jobs.js';
-import type { Pool } from '../store/pool.js';
+} from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
-import { getJobType } from './job-types/registry.js';
-import { newClaimToken } from './leases.js';
+import { backoffDelay } from './backoff.js';
+import type { JobType } from './job-types/job-type.js';
+import { findJobType } from './job-types/registry.js';
+import { newClaimOwner } from './leases.js';
 import type { SendPolicy } from './send-batch.js';
 import { queueStage } from './stage.js';
 import type { TransportResolver } from './targets.js';
 
 /** How many failed tasks' errors a failed job keeps (and `geo status` shows). */
 const JOB_ERRORS_KEPT = 20;
-/** A completion whose handling failed (the broker was down) is tried again after this. */
-const RETRY_AFTER_SECONDS = 30;
+/** A transient failure (database, broker) is retried after this, doubling up to the cap. */
+const RETRY_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
+/**
+ * A job type no advancing process could load: tried this many times, 4 s
+ * apart and doubling (4 + 8 + 16 + 32 s: within about a minute), then the job
+ * fails. Any process that has the module and claims the stage meanwhile
+ * advances it.
+ */
+export const UNKNOWN_TYPE_ATTEMPTS = 5;
+const UNKNOWN_TYPE_BACKOFF_MS = 4_000;
+
+/**
+ * Errors of a job type's own making: its builder or result threw, or it built
+ * a different number of tasks than it declared. No retry can change them, so
+ * the job fails at once.
+ */
+const PERMANENT_CODES = new Set(['JOB_TYPE_FAILED', 'JOB_TYPE_INVALID', 'STAGE_TASK_COUNT_MISMATCH', 'INVALID_PARAMS']);
 
 export interface AdvanceOptions {
   leaseSeconds: number;
   concurrency: number;
   batchSize: number;
   sendPolicy?: SendPolicy;
+  /** The process's session: its claims are freed at once if it dies. */
+  session?: number | null;
   /** Most stage completions to handle in one call. */
   limit?: number;
   signal?: AbortSignal;
@@ -40,95 +59,167 @@ export interface Advancement {
   nextStage?: number;
   /** Tasks written for the next stage. */
   queuedTasks?: number;
+  /** Why it failed (job-failed) or must be tried again (retry-later). */
   error?: GeoError;
+  /** With retry-later: when the next attempt may start. */
+  retryAt?: Date;
 }
+
+/** How one attempt at a finished stage ended, before it is recorded. */
+type Attempt =
+  | { kind: 'done'; advancement: Advancement }
+  | { kind: 'retry'; error: GeoError; unknownType: boolean; nextStage?: number };
 
 /**
  * Handles finished stages recorded in the outbox (stage_completions), each
- * exactly once even with many advancers: claims open rows under a lease and
- * token (FOR UPDATE SKIP LOCKED), then queues the next stage through the
- * batch protocol (idempotent: a crash half-way is finished by the next
- * advancer, batch ids being deterministic), or ends the job: `completed`
- * with its job type's result after the last stage, `failed` with its failed
- * tasks' errors when a stage failed. A stage of zero tasks finishes as soon
- * as it is written, so a run of them advances within one call.
+ * exactly once even with many advancers: claims open rows under a lease
+ * (FOR UPDATE SKIP LOCKED), then queues the next stage through the batch
+ * protocol (idempotent: a crash half-way is finished by the next advancer,
+ * batch ids being deterministic), or ends the job: `completed` with its job
+ * type's result after the last stage, `failed` when a stage failed. Every
+ * outcome ends: a job type's own error fails the job at once (kept on the
+ * stage that failed), a job type nobody can load fails it after
+ * UNKNOWN_TYPE_ATTEMPTS, and only transient failures are retried, with
+ * backoff. A stage of zero tasks finishes as soon as it is written, so a run
+ * of them advances within one call.
  */
 export async function advanceStages(params: { db: Pool; transportFor: TransportResolver; options: AdvanceOptions }): Promise<Advancement[]> {
   const { db, options } = params;
-  const token = newClaimToken();
+  const owner = newClaimOwner(options.session);
   const done: Advancement[] = [];
   const limit = options.limit ?? 1_000;
   while (done.length < limit && !options.signal?.aborted) {
-    const rows = await stageCompletionsClaim({ db, limit: 1, leaseSeconds: options.leaseSeconds, token, excludeJobs: options.excludeJobs });
-    const row = rows[0];
+    const [row] = await stageCompletionsClaim({ db, limit: 1, leaseSeconds: options.leaseSeconds, owner, excludeJobs: options.excludeJobs });
     if (!row) break;
-    let outcome: Advancement;
+    let attempt: Attempt;
     try {
-      outcome = await advanceOne(row);
+      attempt = await advanceOne(row);
     } catch (err) {
-      const error = err instanceof GeoError ? err : new GeoError('internal', 'ADVANCE_FAILED', errorMessage(err), { cause: err });
-      outcome = { jobId: row.jobId, stage: row.stage, action: 'retry-later', error };
+      attempt = { kind: 'retry', error: asGeoError(err), unknownType: false };
     }
-    if (outcome.action === 'retry-later') {
-      await stageCompletionsRecordError({
-        db,
-        jobId: row.jobId,
-        stage: row.stage,
-        token,
-        error: outcome.error?.message ?? 'not finished',
-        retryAfterSeconds: RETRY_AFTER_SECONDS,
-      });
-    } else {
-      await stageCompletionsMarkHandled({ db, jobId: row.jobId, stage: row.stage, token });
+    if (attempt.kind === 'done') {
+      await stageCompletionsMarkHandled({ db, jobId: row.jobId, stage: row.stage, token: owner.token });
+      done.push(attempt.advancement);
+      continue;
     }
-    done.push(outcome);
+    const delayMs = attempt.unknownType
+      ? UNKNOWN_TYPE_BACKOFF_MS * 2 ** row.unknownTypeAttempts
+      : backoffDelay(row.attempts - row.unknownTypeAttempts, RETRY_BACKOFF);
+    await stageCompletionsRecordError({
+      db,
+      jobId: row.jobId,
+      stage: row.stage,
+      token: owner.token,
+      error: attempt.error.message,
+      retryAfterSeconds: delayMs / 1000,
+      unknownType: attempt.unknownType,
+    });
+    done.push({
+      jobId: row.jobId,
+      stage: row.stage,
+      action: 'retry-later',
+      nextStage: attempt.nextStage,
+      error: attempt.error,
+      retryAt: new Date(Date.now() + delayMs),
+    });
   }
   return done;
 
-  async function advanceOne(row: StageCompletionRow): Promise<Advancement> {
+  async function advanceOne(row: StageCompletionRow): Promise<Attempt> {
     const base = { jobId: row.jobId, stage: row.stage };
     const job = await jobsGet(db, row.jobId);
-    if (!job || job.status !== 'processing') return { ...base, action: 'already-ended' };
-    const jobType = getJobType(job.jobType);
+    if (!job || job.status !== 'processing') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
+    const jobType = findJobType(job.jobType)?.jobType;
+    if (!jobType) return unknownType(row, job);
     if (row.outcome === 'failed') {
       const errors = await tasksFirstErrors(db, { jobId: job.jobId, stage: row.stage, limit: JOB_ERRORS_KEPT });
-      await jobsFinish(db, { jobId: job.jobId, status: 'failed', errors: { stage: row.stage, tasks: errors } });
-      return { ...base, action: 'job-failed' };
+      await jobsFail(db, { jobId: job.jobId, stage: row.stage, errors: { stage: row.stage, tasks: errors } });
+      return { kind: 'done', advancement: { ...base, action: 'job-failed' } };
     }
     const position = jobType.stages.findIndex((s) => s.stage === row.stage);
     const next = jobType.stages[position + 1];
     if (next) return queueNext(job, next.stage, base);
-    const parameters = jobType.params.parse(job.parameters);
-    const result = jobType.result
-      ? await jobType.result(parameters, { results: (stage) => tasksStreamResults(db, { jobId: job.jobId, stage }) })
-      : null;
-    await jobsFinish(db, { jobId: job.jobId, status: 'completed', result });
-    return { ...base, action: 'job-completed' };
+    const result = await jobResult(jobType, job, base);
+    if ('kind' in result) return result;
+    await jobsFinish(db, { jobId: job.jobId, status: 'completed', result: result.value });
+    return { kind: 'done', advancement: { ...base, action: 'job-completed' } };
   }
 
-  async function queueNext(job: JobRow, stage: number, base: { jobId: string; stage: number }): Promise<Advancement> {
-    const transport = await params.transportFor({ transport: job.processingPath as TransportName, destination: job.destination });
-    const run = await queueStage({
-      db,
-      transport,
-      job,
-      stage,
-      options: {
-        batchSize: options.batchSize,
-        concurrency: options.concurrency,
-        leaseSeconds: options.leaseSeconds,
-        sendPolicy: options.sendPolicy,
-        signal: options.signal,
-      },
-    });
-    // Written is enough: batches left pending by a broker outage are retry-pending's to finish.
-    const finished = run.stageWritten;
-    return {
-      ...base,
-      action: finished ? 'queued-next-stage' : 'retry-later',
-      nextStage: stage,
-      queuedTasks: run.createdTasks,
-      error: finished ? undefined : (run.stoppedBy ?? new GeoError('incomplete', 'STAGE_NOT_QUEUED', `stage ${stage} is not fully queued yet`)),
-    };
+  /** The job type's result, or the job failed at its last stage when computing it threw. */
+  async function jobResult(jobType: JobType, job: JobRow, base: { jobId: string; stage: number }): Promise<{ value: unknown } | Attempt> {
+    if (!jobType.result) return { value: null };
+    try {
+      const parameters = jobType.params.parse(job.parameters);
+      return { value: await jobType.result(parameters, { results: (stage) => tasksStreamResults(db, { jobId: job.jobId, stage }) }) };
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      return failJob(job, base.stage, err, base);
+    }
   }
+
+  async function queueNext(job: JobRow, stage: number, base: { jobId: string; stage: number }): Promise<Attempt> {
+    let run;
+    try {
+      const transport = await params.transportFor({ transport: job.processingPath as TransportName, destination: job.destination });
+      run = await queueStage({
+        db,
+        transport,
+        job,
+        stage,
+        options: {
+          batchSize: options.batchSize,
+          concurrency: options.concurrency,
+          leaseSeconds: options.leaseSeconds,
+          session: options.session,
+          sendPolicy: options.sendPolicy,
+          signal: options.signal,
+        },
+      });
+    } catch (err) {
+      if (!isPermanent(err)) throw err;
+      return failJob(job, stage, err, { ...base, nextStage: stage });
+    }
+    if (run.stoppedBy && isPermanent(run.stoppedBy)) return failJob(job, stage, run.stoppedBy, { ...base, nextStage: stage });
+    // Written is enough: batches left pending by a broker outage are the sweep's to finish.
+    if (run.stageWritten) {
+      return { kind: 'done', advancement: { ...base, action: 'queued-next-stage', nextStage: stage, queuedTasks: run.createdTasks } };
+    }
+    const error = run.stoppedBy ?? new GeoError('incomplete', 'STAGE_NOT_QUEUED', `stage ${stage} is not fully queued yet`);
+    return { kind: 'retry', error, unknownType: false, nextStage: stage };
+  }
+
+  /** Ends the job `failed` with `err`, kept on `stage` (the stage whose building or result failed). */
+  async function failJob(job: JobRow, stage: number, err: unknown, advancement: Omit<Advancement, 'action'>): Promise<Attempt> {
+    const error = asGeoError(err);
+    await jobsFail(db, { jobId: job.jobId, stage, stageError: error.message, errors: { stage, error: error.message, code: error.code } });
+    return { kind: 'done', advancement: { ...advancement, action: 'job-failed', error } };
+  }
+
+  async function unknownType(row: StageCompletionRow, job: JobRow): Promise<Attempt> {
+    const tries = row.unknownTypeAttempts + 1;
+    if (tries < UNKNOWN_TYPE_ATTEMPTS) {
+      const error = new GeoError(
+        'input',
+        'UNKNOWN_JOB_TYPE',
+        `job type "${job.jobType}" is not loaded in this process (attempt ${tries} of ${UNKNOWN_TYPE_ATTEMPTS}; give --job-types or GEO_JOB_TYPES)`,
+      );
+      return { kind: 'retry', error, unknownType: true };
+    }
+    const error = new GeoError(
+      'input',
+      'JOB_TYPE_UNAVAILABLE',
+      `job type "${job.jobType}" was not loaded by any geo process that tried to advance stage ${row.stage} (${UNKNOWN_TYPE_ATTEMPTS} attempts); ` +
+        'run geo work or retry-pending with --job-types (or GEO_JOB_TYPES) naming its module',
+    );
+    return failJob(job, row.stage, error, { jobId: row.jobId, stage: row.stage });
+  }
+}
+
+/** Whether building a stage (or a job's result) failed in a way no retry can change. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof GeoError && PERMANENT_CODES.has(err.code);
+}
+
+function asGeoError(err: unknown): GeoError {
+  return err instanceof GeoError ? err : new GeoError('internal', 'ADVANCE_FAILED', errorMessage(err), { cause: err });
 }

@@ -4,8 +4,9 @@ export interface BackoffPolicy {
 }
 
 /**
- * Exponential backoff with full jitter (a random delay up to the exponential
- * cap), so many senders retrying after one outage do not arrive together.
+ * Exponential backoff with equal jitter (half of the exponential cap fixed,
+ * half random), so many senders retrying after one outage do not arrive
+ * together, yet none retries at once.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));

@@ -54,6 +54,8 @@ export interface DispatchParams {
   /** Groups of batches in flight; each sends its batches at once. */
   concurrency: number;
   leaseSeconds: number;
+  /** The process's session: its claims are freed at once if it dies. */
+  session?: number | null;
   sendPolicy?: SendPolicy;
   /** Consecutive batches that exhaust their retries before the run stops (the broker is down). */
   maxConsecutiveFailures?: number;
@@ -70,6 +72,10 @@ export interface DispatchResult extends StageCounts {
   /** Tasks left out because their inputs are not complete yet (partialInputs). */
   notReady: number;
   createdTasks: number;
+  /** Tasks this run put on the queue: acknowledged sends (written rows, for a transport whose rows are its messages). */
+  sentTasks: number;
+  /** Batches an earlier run left pending that this run claimed and sent again. */
+  resumedBatches: number;
   /** Batches another process took over from this run (their outcome is that process's). */
   lostBatches: number;
   /** Whether every task of the stage is now written (the stage left `queuing`). */
@@ -102,10 +108,12 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   let streamEnded = false;
   const source = alignedBatches(countBuilt(params.tasks, () => built++), stage.batchSize)[Symbol.asyncIterator]();
   const limiter = new AdaptiveLimiter(params.concurrency * BATCHES_PER_STATEMENT);
-  const leases = new LeaseKeeper(db, params.leaseSeconds, params.onNotice);
+  const leases = new LeaseKeeper(db, params.leaseSeconds, params.session, params.onNotice);
   leases.holdStage(job.jobId, stage.stage);
   const elsewhere: string[] = [];
   let createdTasks = 0;
+  let sentTasks = 0;
+  let resumedBatches = 0;
   let notReady = 0;
   let lostBatches = 0;
   let consecutiveFailures = 0;
@@ -152,13 +160,14 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       })),
       queued: transport.writesWithTasks,
       leaseSeconds: params.leaseSeconds,
-      claimToken: leases.token,
+      owner: leases.owner,
     });
     const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
     for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
     for (const { messages } of mine) createdTasks += messages.length;
     if (transport.writesWithTasks) {
       for (const { messages } of mine) tally.add({ queued: messages.length });
+      sentTasks += mine.reduce((n, b) => n + b.messages.length, 0);
       return [];
     }
     for (const { batchId } of mine) leases.hold(batchId);
@@ -168,11 +177,12 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
 
   /** Resumes a batch an earlier run wrote but did not finish sending, if its lease lapsed. */
   async function resume(planned: PlannedBatch, prior: StageBatchState): Promise<SentBatch | undefined> {
-    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds, claimToken: leases.token }))) {
+    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds, owner: leases.owner }))) {
       elsewhere.push(prior.batchId);
       return undefined;
     }
     leases.hold(prior.batchId);
+    resumedBatches++;
     await params.onPhase?.('resumed', [prior.batchId]);
     const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
     const messages = messagesFor(prior.batchId, planned.tasks);
@@ -245,7 +255,9 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
         ]);
         const toRecord = sent.flat().filter((b): b is SentBatch => b !== undefined);
         if (toRecord.length > 0) await params.onPhase?.('sent', toRecord.map((b) => b.batchId));
-        account(await recordSentBatches(db, leases, toRecord));
+        const results = await recordSentBatches(db, leases, toRecord);
+        for (const b of toRecord) if (!results.find((r) => r.batchId === b.batchId)?.lost) sentTasks += b.acknowledged.length;
+        account(results);
         report();
       } catch (err) {
         // A lost database ends the run like a broker outage: what is written stays resumable.
@@ -309,6 +321,8 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     notWritten: stageWritten ? 0 : counts.notWritten,
     notReady,
     createdTasks,
+    sentTasks,
+    resumedBatches,
     lostBatches,
     stageWritten,
     elapsedMs: Date.now() - started,

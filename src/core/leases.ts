@@ -3,10 +3,11 @@ import { errorMessage } from '../errors.js';
 import { batchesRenewLeases } from '../store/batches.js';
 import { stagesRenewWriting } from '../store/stages.js';
 import type { Queryable } from '../store/pool.js';
+import type { ClaimOwner } from '../store/stage-completions.js';
 
-/** A fresh owner token for the claims of one run. */
-export function newClaimToken(): string {
-  return crypto.randomUUID();
+/** A fresh owner for the claims of one run: its own token, and the process's session when it has one. */
+export function newClaimOwner(session: number | null | undefined): ClaimOwner {
+  return { token: crypto.randomUUID(), session: session ?? null };
 }
 
 /**
@@ -18,7 +19,7 @@ export function newClaimToken(): string {
  * stops retrying it and records nothing for it.
  */
 export class LeaseKeeper {
-  readonly token = newClaimToken();
+  readonly owner: ClaimOwner;
   private readonly held = new Set<string>();
   private readonly lost = new Set<string>();
   private writing: { jobId: string; stage: number } | undefined;
@@ -28,9 +29,12 @@ export class LeaseKeeper {
   constructor(
     private readonly db: Queryable,
     private readonly leaseSeconds: number,
+    /** The process's session (null: claims are judged by their lease alone). */
+    session: number | null | undefined,
     /** Told when a renewal statement fails; the claims stay valid until their lease runs out. */
     private readonly onRenewalError?: (message: string) => void,
   ) {
+    this.owner = newClaimOwner(session);
     this.timer = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
     this.timer.unref();
   }
@@ -48,6 +52,10 @@ export class LeaseKeeper {
     this.writing = { jobId, stage };
   }
 
+  get token(): string {
+    return this.owner.token;
+  }
+
   /** Whether a renewal found that another process took this batch over. */
   isLost(batchId: string): boolean {
     return this.lost.has(batchId);
@@ -63,7 +71,7 @@ export class LeaseKeeper {
     const { writing, leaseSeconds } = this;
     this.renewing = Promise.all([
       batchesRenewLeases(this.db, { batchIds: asked, leaseSeconds, claimToken: this.token }),
-      writing ? stagesRenewWriting(this.db, { ...writing, leaseSeconds }) : undefined,
+      writing ? stagesRenewWriting(this.db, { ...writing, leaseSeconds, session: this.owner.session }) : undefined,
     ])
       .then(([kept]) => {
         // A batch released while the statement ran was recorded (or given up) meanwhile: not lost.

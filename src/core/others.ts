@@ -39,7 +39,7 @@ export async function settleOtherSenders(params: {
       } else if (triedOnce.has(row.batchId) || params.shouldStop()) {
         // This run already sent it once and it is still pending: the broker refused; retry-pending goes on.
         counts.push({ queued: 0, failed: row.failedTasks, pendingQueue: row.taskCount - row.failedTasks });
-      } else if (!row.claimed && (await batchesClaim(db, { batchId: row.batchId, leaseSeconds: params.leaseSeconds, claimToken: leases.token }))) {
+      } else if (!row.claimed && (await batchesClaim(db, { batchId: row.batchId, leaseSeconds: params.leaseSeconds, owner: leases.owner }))) {
         leases.hold(row.batchId);
         triedOnce.add(row.batchId);
         takeOver.push(row);

@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { formatCount } from '../words.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import { stagesEnsure, stagesGet } from '../store/stages.js';
@@ -15,6 +16,8 @@ export interface StageRunOptions {
   batchSize: number;
   concurrency: number;
   leaseSeconds: number;
+  /** The process's session: its claims are freed at once if it dies. */
+  session?: number | null;
   sendPolicy?: SendPolicy;
   onProgress?: (progress: DispatchProgress) => void;
   signal?: AbortSignal;
@@ -83,6 +86,7 @@ export async function queueStage(params: {
     retry: retryPolicyOf(definition),
     acceptPartial: definition.acceptPartial ?? false,
     leaseSeconds: options.leaseSeconds,
+    session: options.session,
   });
   if (stageRow.batchSize !== options.batchSize) {
     options.onNotice?.(
@@ -104,6 +108,7 @@ export async function queueStage(params: {
     partialInputs: !inputsComplete,
     concurrency: options.concurrency,
     leaseSeconds: options.leaseSeconds,
+    session: options.session,
     sendPolicy: options.sendPolicy,
     onProgress: options.onProgress,
     onPhase: options.onPhase,
@@ -142,8 +147,4 @@ async function* completedOnly(db: Pool, jobId: string, stage: number): AsyncGene
   for await (const outcome of tasksStreamResults(db, { jobId, stage })) {
     if (outcome.status === 'completed') yield outcome;
   }
-}
-
-function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
 }

@@ -1,8 +1,9 @@
 import type { Destination } from '../config/destinations.js';
-import { InputError } from '../errors.js';
-import { jobsInsert } from '../store/jobs.js';
+import { GeoError, InputError } from '../errors.js';
+import { jobsDelete, jobsInsert } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
+import { isPermanent } from './advance.js';
 import { idPrefixFor } from './ids.js';
 import type { StageItems } from './job-types/stage-inputs.js';
 import { checkItemsSource, type PreparedJob } from './jobs.js';
@@ -37,10 +38,28 @@ export async function submitJob(params: {
     jobType: job.jobType.name,
     parameters: job.parameters,
     processingPath: transport.name,
+    tasksAreMessages: transport.writesWithTasks,
     idPrefix: idPrefixFor(job.jobId),
     destination: params.destination,
     stageCount: job.jobType.stages.length,
   });
-  const result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options, items: params.items });
+  let result: StageRunResult;
+  try {
+    result = await queueStage({ db, transport, job: row, stage: firstStage.stage, options: params.options, items: params.items });
+  } catch (err) {
+    if (created && isPermanent(err)) await undo(err as GeoError);
+    throw err;
+  }
+  if (created && result.stoppedBy && isPermanent(result.stoppedBy)) await undo(result.stoppedBy);
   return { ...result, jobCreated: created };
+
+  /**
+   * The job type does not build what it declares (or its builder threw): bad
+   * input, so, as for any exit 2, nothing of the job stays. Messages a broker
+   * already took find no task and are acknowledged unrun.
+   */
+  async function undo(err: GeoError): Promise<never> {
+    await jobsDelete(db, job.jobId);
+    throw new GeoError('input', err.code, `${err.message}; nothing was written`, { cause: err });
+  }
 }

@@ -187,13 +187,15 @@ function cellFeature(z: number, x: number, y: number, tasks: number, counts: Tas
 
 /**
  * One status for a cell of many tasks: any failure shows; a cell is
- * completed only when all its tasks are; otherwise its most advanced open
- * state (processing, then queued, then pending).
+ * completed when all its tasks finished and some completed (cancelled when
+ * none did); otherwise its most advanced open state (processing, then
+ * queued, then pending).
  */
 export function cellStatus(counts: TaskStatusCounts): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   if (counts.failed > 0) return 'failed';
-  if (counts.completed === total) return 'completed';
+  if (counts.cancelled === total) return 'cancelled';
+  if (counts.completed + counts.cancelled === total) return 'completed';
   if (counts.processing > 0) return 'processing';
   if (counts.queued > 0 || counts.completed > 0) return 'queued';
   return 'pending_queue';

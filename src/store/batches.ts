@@ -1,5 +1,6 @@
 import type { BatchStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
+import type { ClaimOwner } from './stage-completions.js';
 
 export interface NewTask {
   taskId: string;
@@ -23,8 +24,7 @@ export interface NewBatch {
  * transport) the rows are the messages and the batches are done; otherwise
  * they are `pending_queue` under this sender's lease.
  *
- * Returns the ids of the batches this call created, claimed with
- * `claimToken`. A batch that already existed is skipped with its tasks:
+ * Returns the ids of the batches this call created, claimed by `owner`. A batch that already existed is skipped with its tasks:
  * another sender owns it. ON CONFLICT without a target makes every unique
  * index of `batches` an arbiter, so two concurrent submits of one job are
  * safe whichever index the second one reaches first: it waits for the
@@ -33,7 +33,7 @@ export interface NewBatch {
  */
 export async function batchesInsert(
   db: Queryable,
-  params: { batches: NewBatch[]; queued: boolean; leaseSeconds: number; claimToken: string },
+  params: { batches: NewBatch[]; queued: boolean; leaseSeconds: number; owner: ClaimOwner },
 ): Promise<Set<string>> {
   const { batches, queued, leaseSeconds } = params;
   const taskBatchIds: string[] = [];
@@ -53,11 +53,12 @@ export async function batchesInsert(
   const { rows } = await db.query<{ batchId: string }>(
     `WITH new_batches AS (
        INSERT INTO batches (batch_id, job_id, stage, batch_index, task_count, transport, status, attempts,
-                            claimed_until, claim_token, queued_at)
+                            claimed_until, claim_token, claim_session, queued_at)
        SELECT b.batch_id, b.job_id, b.stage, b.batch_index, b.task_count, b.transport, $6::text,
               CASE WHEN $6::text = 'queued' THEN 1 ELSE 0 END,
               CASE WHEN $6::text = 'pending_queue' THEN now() + make_interval(secs => $7) END,
               CASE WHEN $6::text = 'pending_queue' THEN $14::uuid END,
+              CASE WHEN $6::text = 'pending_queue' THEN $15::integer END,
               CASE WHEN $6::text = 'queued' THEN now() END
        FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::integer[], $8::text[])
             AS b(batch_id, job_id, stage, batch_index, task_count, transport)
@@ -85,7 +86,8 @@ export async function batchesInsert(
       taskIndexes,
       taskTypes,
       parameters,
-      params.claimToken,
+      params.owner.token,
+      params.owner.session,
     ],
   );
   return new Set(rows.map((r) => r.batchId));
@@ -117,20 +119,20 @@ export async function batchesForStage(db: Queryable, jobId: string, stage: numbe
 
 /**
  * Takes the lease on a pending batch whose previous sender's lease expired,
- * under `claimToken`. FOR UPDATE SKIP LOCKED plus the lease check means two
+ * for `owner`. FOR UPDATE SKIP LOCKED plus the lease check means two
  * recovering processes never hold one batch at once.
  */
 export async function batchesClaim(
   db: Queryable,
-  params: { batchId: string; leaseSeconds: number; claimToken: string },
+  params: { batchId: string; leaseSeconds: number; owner: ClaimOwner },
 ): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE batches SET claimed_until = now() + make_interval(secs => $2), claim_token = $3
+    `UPDATE batches SET claimed_until = now() + make_interval(secs => $2), claim_token = $3, claim_session = $4
      WHERE batch_id = (SELECT batch_id FROM batches
                        WHERE batch_id = $1 AND status = 'pending_queue'
                          AND (claimed_until IS NULL OR claimed_until < now())
                        FOR UPDATE SKIP LOCKED)`,
-    [params.batchId, params.leaseSeconds, params.claimToken],
+    [params.batchId, params.leaseSeconds, params.owner.token, params.owner.session],
   );
   return (rowCount ?? 0) > 0;
 }
@@ -240,6 +242,7 @@ export async function batchesRecordSends(
          last_error = coalesce(o.error, b.last_error),
          claimed_until = NULL,
          claim_token = NULL,
+         claim_session = NULL,
          next_attempt_at = now() + make_interval(secs => coalesce(o.retry_after_ms, 0) / 1000.0),
          queued_at = CASE WHEN o.status = 'queued' THEN now() ELSE b.queued_at END
        FROM outcome o

@@ -1,20 +1,24 @@
-import type { StageStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
 
 /**
- * Typed wrappers over the completion API (migrations/005_completion_api.sql),
- * for geo's own worker and the stage advancer. Other languages call the same
- * SQL functions directly; the README's "Completion API" section is their
- * contract. Leases are given in seconds (GEO_LEASE_SECONDS) and passed on as
- * intervals.
+ * Typed wrappers over the completion API (migrations/006_fenced_claims.sql),
+ * for geo's own worker. Other languages call the same SQL functions
+ * directly; docs/workers.md is their contract. Every report names the claim
+ * it answers (a token from geo_claim_task / geo_claim_next). Leases and
+ * delays are given in seconds and passed on as intervals.
  */
 
-export type ClaimOutcome = 'claimed' | 'finished' | 'busy' | 'missing';
-export type CompleteOutcome = 'completed' | 'duplicate' | 'missing';
+export type ClaimOutcome = 'claimed' | 'finished' | 'busy' | 'missing' | 'cancelled' | 'paused';
+export type CompleteOutcome = 'completed' | 'duplicate' | 'stale' | 'missing';
 export type FailOutcome = 'retry' | 'failed' | 'stale' | 'missing';
+
+/** A claim's token: a bigint from the database, carried as its decimal text (it may exceed 2^53). */
+export type ClaimToken = string;
 
 export interface TaskClaim {
   outcome: ClaimOutcome;
+  /** Set only when `claimed`: the token every report on this attempt names. */
+  claim: ClaimToken | null;
   /** The attempt this claim is (1 on the first); set only when `claimed`. */
   attempt: number | null;
   taskType: string | null;
@@ -29,14 +33,19 @@ export interface TaskCompletion {
 
 export interface TaskFailure {
   outcome: FailOutcome;
-  /** When a `retry` is due (deliver the task again then). */
+  /** When a `retry` is due (geo delivers it again then). */
   retryAt: Date | null;
   stageCompleted: boolean;
 }
 
-/** A task taken from the local queue by tasksClaimNext. */
-export interface ClaimedTask {
+/** A task held under a claim. */
+export interface HeldClaim {
   taskId: string;
+  claim: ClaimToken;
+}
+
+/** A task taken from the local queue by tasksClaimNext. */
+export interface ClaimedTask extends HeldClaim {
   jobId: string;
   jobType: string;
   stage: number;
@@ -46,14 +55,7 @@ export interface ClaimedTask {
   attempt: number;
 }
 
-/**
- * A task result as jsonb text. `undefined` becomes SQL NULL; anything else is
- * encoded here, because node-pg would turn a top-level array into a PostgreSQL
- * array and pass a bare string through unquoted.
- */
-function jsonText(value: unknown): string | null {
-  return value === undefined ? null : JSON.stringify(value);
-}
+const CLAIM_COLUMNS = `outcome, claim::text AS claim, attempt, task_type AS "taskType", parameters`;
 
 /** The one row a single-task function always returns. */
 function onlyRow<T>(rows: T[], fn: string): T {
@@ -65,71 +67,52 @@ function onlyRow<T>(rows: T[], fn: string): T {
 /** geo_claim_task: takes one task (by the id its message carries) for one attempt. */
 export async function tasksClaim(params: { db: Queryable; taskId: string; worker: string; leaseSeconds: number }): Promise<TaskClaim> {
   const { rows } = await params.db.query<TaskClaim>(
-    `SELECT outcome, attempt, task_type AS "taskType", parameters
-     FROM geo_claim_task($1, $2, make_interval(secs => $3))`,
+    `SELECT ${CLAIM_COLUMNS} FROM geo_claim_task($1, $2, make_interval(secs => $3))`,
     [params.taskId, params.worker, params.leaseSeconds],
   );
   return onlyRow(rows, 'geo_claim_task');
 }
 
-/** geo_complete_task: records the result; `duplicate` when the task was already finished. */
-export async function tasksComplete(params: { db: Queryable; taskId: string; result: unknown }): Promise<TaskCompletion> {
+/** geo_claim_tasks (internal): geo_claim_task for the tasks of one receive, in one statement; keyed by task id. */
+export async function tasksClaimMany(params: {
+  db: Queryable;
+  taskIds: readonly string[];
+  worker: string;
+  leaseSeconds: number;
+}): Promise<Map<string, TaskClaim>> {
+  if (params.taskIds.length === 0) return new Map();
+  const { rows } = await params.db.query<TaskClaim & { taskId: string }>(
+    `SELECT task_id AS "taskId", ${CLAIM_COLUMNS} FROM geo_claim_tasks($1::text[], $2, make_interval(secs => $3))`,
+    [params.taskIds, params.worker, params.leaseSeconds],
+  );
+  return new Map(rows.map(({ taskId, ...claim }) => [taskId, claim]));
+}
+
+/** geo_complete_task: records the result of the attempt `claim` ran. */
+export async function tasksComplete(params: { db: Queryable; taskId: string; claim: ClaimToken; resultJson: string | null }): Promise<TaskCompletion> {
   const { rows } = await params.db.query<TaskCompletion>(
-    `SELECT outcome, stage_completed AS "stageCompleted" FROM geo_complete_task($1, $2::jsonb)`,
-    [params.taskId, jsonText(params.result)],
+    `SELECT outcome, stage_completed AS "stageCompleted" FROM geo_complete_task($1, $2::bigint, $3::jsonb)`,
+    [params.taskId, params.claim, params.resultJson],
   );
   return onlyRow(rows, 'geo_complete_task');
 }
 
 /**
- * geo_fail_task: records a failed attempt. `retry` (queued again at
- * `retryAt`), `failed` (final), or `stale` (that attempt no longer holds the
- * task; nothing changed).
- */
-export async function tasksFail(params: {
-  db: Queryable;
-  taskId: string;
-  error: string;
-  attempt: number;
-  retryable: boolean;
-}): Promise<TaskFailure> {
-  const { rows } = await params.db.query<TaskFailure>(
-    `SELECT outcome, retry_at AS "retryAt", stage_completed AS "stageCompleted" FROM geo_fail_task($1, $2, $3, $4)`,
-    [params.taskId, params.error, params.attempt, params.retryable],
-  );
-  return onlyRow(rows, 'geo_fail_task');
-}
-
-/** geo_claim_next: up to `maxTasks` tasks of local-transport jobs, claimed for this worker. */
-export async function tasksClaimNext(params: {
-  db: Queryable;
-  worker: string;
-  maxTasks: number;
-  leaseSeconds: number;
-}): Promise<ClaimedTask[]> {
-  const { rows } = await params.db.query<ClaimedTask>(
-    `SELECT task_id AS "taskId", job_id AS "jobId", job_type AS "jobType", stage, batch_id AS "batchId",
-            task_type AS "taskType", parameters, attempt
-     FROM geo_claim_next($1, $2, make_interval(secs => $3))`,
-    [params.worker, params.maxTasks, params.leaseSeconds],
-  );
-  return rows;
-}
-
-/**
- * geo_complete_tasks (internal): a group of results in one statement. The
- * answer is keyed by task id; a repeated id is answered by its first
- * occurrence (`completed` or not), as the function counts it once.
+ * geo_complete_tasks (internal): a group of results in one statement. Each
+ * result is JSON text already checked by the caller (encodeResult), so one
+ * bad value cannot fail the others. Keyed by task id; a repeated id is
+ * answered by its first occurrence.
  */
 export async function tasksCompleteMany(params: {
   db: Queryable;
-  completions: ReadonlyArray<{ taskId: string; result: unknown }>;
+  completions: ReadonlyArray<HeldClaim & { resultJson: string | null }>;
 }): Promise<Map<string, TaskCompletion>> {
   const answers = new Map<string, TaskCompletion>();
   if (params.completions.length === 0) return answers;
   const { rows } = await params.db.query<TaskCompletion & { taskId: string }>(
-    `SELECT task_id AS "taskId", outcome, stage_completed AS "stageCompleted" FROM geo_complete_tasks($1::text[], $2::jsonb[])`,
-    [params.completions.map((c) => c.taskId), params.completions.map((c) => jsonText(c.result))],
+    `SELECT task_id AS "taskId", outcome, stage_completed AS "stageCompleted"
+     FROM geo_complete_tasks($1::text[], $2::bigint[], $3::jsonb[])`,
+    [params.completions.map((c) => c.taskId), params.completions.map((c) => c.claim), params.completions.map((c) => c.resultJson)],
   );
   for (const { taskId, ...answer } of rows) {
     if (!answers.has(taskId)) answers.set(taskId, answer);
@@ -137,28 +120,63 @@ export async function tasksCompleteMany(params: {
   return answers;
 }
 
-/** geo_renew_tasks (internal): extends this worker's leases; returns the ids it still holds. */
-export async function tasksRenew(params: {
+/**
+ * geo_fail_task: records a failed attempt. `retry` (geo delivers it again at
+ * `retryAt`), `failed` (final), or `stale` (the claim no longer holds the
+ * task; nothing changed).
+ */
+export async function tasksFail(params: {
+  db: Queryable;
+  taskId: string;
+  claim: ClaimToken;
+  error: string;
+  retryable: boolean;
+}): Promise<TaskFailure> {
+  const { rows } = await params.db.query<TaskFailure>(
+    `SELECT outcome, retry_at AS "retryAt", stage_completed AS "stageCompleted" FROM geo_fail_task($1, $2::bigint, $3, $4)`,
+    [params.taskId, params.claim, params.error, params.retryable],
+  );
+  return onlyRow(rows, 'geo_fail_task');
+}
+
+/** geo_claim_next (internal): up to `maxTasks` tasks of the local queue, of `jobTypes` only, claimed for this worker. */
+export async function tasksClaimNext(params: {
   db: Queryable;
   worker: string;
-  taskIds: readonly string[];
+  maxTasks: number;
   leaseSeconds: number;
-}): Promise<Set<string>> {
-  if (params.taskIds.length === 0) return new Set();
+  jobTypes: readonly string[];
+}): Promise<ClaimedTask[]> {
+  const { rows } = await params.db.query<ClaimedTask>(
+    `SELECT task_id AS "taskId", job_id AS "jobId", job_type AS "jobType", stage, batch_id AS "batchId",
+            task_type AS "taskType", parameters, claim::text AS claim, attempt
+     FROM geo_claim_next($1, $2, make_interval(secs => $3), $4::text[])`,
+    [params.worker, params.maxTasks, params.leaseSeconds, params.jobTypes],
+  );
+  return rows;
+}
+
+/** geo_renew_tasks (internal): extends the leases of claims that still hold their tasks; returns those task ids. */
+export async function tasksRenew(params: { db: Queryable; held: readonly HeldClaim[]; leaseSeconds: number }): Promise<Set<string>> {
+  if (params.held.length === 0) return new Set();
   const { rows } = await params.db.query<{ taskId: string }>(
-    `SELECT r.task_id AS "taskId" FROM geo_renew_tasks($1, $2::text[], make_interval(secs => $3)) AS r (task_id)`,
-    [params.worker, params.taskIds, params.leaseSeconds],
+    `SELECT r.task_id AS "taskId" FROM geo_renew_tasks($1::text[], $2::bigint[], make_interval(secs => $3)) AS r (task_id)`,
+    [params.held.map((h) => h.taskId), params.held.map((h) => h.claim), params.leaseSeconds],
   );
   return new Set(rows.map((r) => r.taskId));
 }
 
-/** geo_release_tasks (internal): gives claimed, unstarted tasks back to the queue; returns how many. */
-export async function tasksRelease(params: { db: Queryable; worker: string; taskIds: readonly string[] }): Promise<number> {
-  if (params.taskIds.length === 0) return 0;
-  const { rows } = await params.db.query<{ released: number }>(`SELECT geo_release_tasks($1, $2::text[]) AS released`, [
-    params.worker,
-    params.taskIds,
-  ]);
+/**
+ * geo_release_tasks (internal): gives claims back unrun (the attempt does
+ * not count); geo delivers the tasks again after `delaySeconds`. Returns how
+ * many were still held.
+ */
+export async function tasksRelease(params: { db: Queryable; held: readonly HeldClaim[]; delaySeconds?: number }): Promise<number> {
+  if (params.held.length === 0) return 0;
+  const { rows } = await params.db.query<{ released: number }>(
+    `SELECT geo_release_tasks($1::text[], $2::bigint[], make_interval(secs => $3)) AS released`,
+    [params.held.map((h) => h.taskId), params.held.map((h) => h.claim), params.delaySeconds ?? 0],
+  );
   return rows[0]?.released ?? 0;
 }
 
@@ -181,84 +199,4 @@ export async function stagesFinish(params: {
     params.failed,
   ]);
   return rows[0]?.finished ?? false;
-}
-
-/** A finished stage waiting for its next stage to be queued (or its job to be completed). */
-export interface StageCompletionRow {
-  jobId: string;
-  stage: number;
-  outcome: Extract<StageStatus, 'completed' | 'failed'>;
-  /** Claims so far, this one included. */
-  attempts: number;
-  lastError: string | null;
-  createdAt: Date;
-}
-
-/**
- * Leases up to `limit` open stage completions (oldest first) to the holder of
- * `token`. SKIP LOCKED and the lease keep two advancers off the same row; a
- * holder that dies loses it when the lease lapses.
- */
-export async function stageCompletionsClaim(params: {
-  db: Queryable;
-  limit: number;
-  leaseSeconds: number;
-  token: string;
-  /** Jobs to leave alone (their destination cannot be reached with this configuration). */
-  excludeJobs?: readonly string[];
-}): Promise<StageCompletionRow[]> {
-  const { rows } = await params.db.query<StageCompletionRow>(
-    `UPDATE stage_completions sc
-     SET claimed_until = now() + make_interval(secs => $2), claim_token = $3, attempts = sc.attempts + 1
-     FROM (SELECT job_id, stage FROM stage_completions
-           WHERE handled_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-             AND NOT (job_id = ANY(coalesce($4::text[], '{}')))
-           ORDER BY created_at LIMIT $1
-           FOR UPDATE SKIP LOCKED) open
-     WHERE sc.job_id = open.job_id AND sc.stage = open.stage
-     RETURNING sc.job_id AS "jobId", sc.stage, sc.outcome, sc.attempts, sc.last_error AS "lastError", sc.created_at AS "createdAt"`,
-    [params.limit, params.leaseSeconds, params.token, params.excludeJobs ?? null],
-  );
-  return rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
-}
-
-/** Records that a claimed stage completion was acted on; false when `token` no longer holds it. */
-export async function stageCompletionsMarkHandled(params: { db: Queryable; jobId: string; stage: number; token: string }): Promise<boolean> {
-  const { rowCount } = await params.db.query(
-    `UPDATE stage_completions SET handled_at = now(), claimed_until = NULL, last_error = NULL
-     WHERE job_id = $1 AND stage = $2 AND claim_token = $3 AND handled_at IS NULL`,
-    [params.jobId, params.stage, params.token],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
-/**
- * Records why handling a stage completion failed and gives the row up: it may
- * be claimed again after `retryAfterSeconds`. False when `token` no longer
- * holds it.
- */
-export async function stageCompletionsRecordError(params: {
-  db: Queryable;
-  jobId: string;
-  stage: number;
-  token: string;
-  error: string;
-  retryAfterSeconds: number;
-}): Promise<boolean> {
-  const { rowCount } = await params.db.query(
-    `UPDATE stage_completions
-     SET last_error = $4, claim_token = NULL, claimed_until = now() + make_interval(secs => $5)
-     WHERE job_id = $1 AND stage = $2 AND claim_token = $3 AND handled_at IS NULL`,
-    [params.jobId, params.stage, params.token, params.error, params.retryAfterSeconds],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
-/** Stage completions not yet handled (claimed or not), of one job or of all. */
-export async function stageCompletionsCountOpen(params: { db: Queryable; jobId?: string }): Promise<number> {
-  const { rows } = await params.db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM stage_completions WHERE handled_at IS NULL AND ($1::text IS NULL OR job_id = $1)`,
-    [params.jobId ?? null],
-  );
-  return rows[0]?.n ?? 0;
 }

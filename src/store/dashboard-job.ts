@@ -69,7 +69,8 @@ export async function dashboardProblemBatches(
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'queued')::int AS queued,
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'processing')::int AS processing,
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'completed')::int AS completed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'failed')::int AS failed
+            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'failed')::int AS failed,
+            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'cancelled')::int AS cancelled
      FROM page p LEFT JOIN tasks t ON t.batch_id = p.batch_id
      GROUP BY p.batch_id, p.stage, p.batch_index, p.status, p.task_count, p.attempts, p.last_error
      ORDER BY p.stage, p.batch_index`,
@@ -77,9 +78,9 @@ export async function dashboardProblemBatches(
   );
   return {
     total: rows[0]?.total ?? 0,
-    batches: rows.map(({ pending_queue, queued, processing, completed, failed, total: _total, ...batch }) => ({
+    batches: rows.map(({ pending_queue, queued, processing, completed, failed, cancelled, total: _total, ...batch }) => ({
       ...batch,
-      counts: { pending_queue, queued, processing, completed, failed },
+      counts: { pending_queue, queued, processing, completed, failed, cancelled },
     })),
   };
 }

@@ -23,46 +23,31 @@ export async function metricsJobBacklog(db: Queryable): Promise<JobBacklogRow[]>
 /**
  * Tasks by status per job type, without counting finished task rows:
  * completed and failed are the stage counters; pending and processing are
- * read through their partial indexes; queued is what the written tasks of
- * open stages leave (as `geo status` derives it).
+ * read through their partial indexes (only for stages not completed); what
+ * the written tasks of a stage leave is queued while the stage and its job
+ * run, and cancelled when either ended (as `geo status` derives queued).
  */
 export async function metricsTasksByStatus(db: Queryable): Promise<Array<{ jobType: string; counts: TaskStatusCounts }>> {
   const { rows } = await db.query<{ jobType: string } & TaskStatusCounts>(
-    `WITH counters AS (
-       SELECT j.job_type, sum(s.completed_count)::bigint AS completed, sum(s.failed_count)::bigint AS failed
-       FROM jobs j JOIN stages s ON s.job_id = j.job_id GROUP BY j.job_type
-     ), open_written AS (
-       SELECT j.job_type, sum(b.task_count)::bigint AS written
+    `WITH per_stage AS (
+       SELECT j.job_type, s.completed_count AS completed, s.failed_count AS failed,
+              j.status = 'processing' AND s.status IN ('queuing', 'processing') AS open,
+              CASE WHEN s.status = 'completed' THEN 0 ELSE
+                coalesce((SELECT sum(b.task_count) FROM batches b WHERE b.job_id = s.job_id AND b.stage = s.stage), 0) END AS written,
+              CASE WHEN s.status = 'completed' THEN 0 ELSE
+                (SELECT count(*) FROM tasks t WHERE t.status = 'processing' AND t.job_id = s.job_id AND t.stage = s.stage) END AS running,
+              CASE WHEN s.status = 'completed' THEN 0 ELSE
+                (SELECT count(*) FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
+                 WHERE b.job_id = s.job_id AND b.stage = s.stage AND b.status = 'pending_queue' AND t.status = 'pending_queue') END AS pending
        FROM stages s JOIN jobs j ON j.job_id = s.job_id
-       JOIN batches b ON b.job_id = s.job_id AND b.stage = s.stage
-       WHERE s.status IN ('queuing', 'processing')
-       GROUP BY j.job_type
-     ), open_finished AS (
-       SELECT j.job_type, sum(s.completed_count + s.failed_count)::bigint AS finished
-       FROM stages s JOIN jobs j ON j.job_id = s.job_id
-       WHERE s.status IN ('queuing', 'processing')
-       GROUP BY j.job_type
-     ), pending AS (
-       SELECT j.job_type, count(*)::bigint AS n
-       FROM batches b JOIN tasks t ON t.batch_id = b.batch_id JOIN jobs j ON j.job_id = b.job_id
-       WHERE b.status = 'pending_queue' AND t.status = 'pending_queue'
-       GROUP BY j.job_type
-     ), running AS (
-       SELECT j.job_type, count(*)::bigint AS n
-       FROM tasks t JOIN jobs j ON j.job_id = t.job_id
-       WHERE t.status = 'processing'
-       GROUP BY j.job_type
+     ), left_over AS (
+       SELECT *, greatest(0, written - completed - failed - pending - running) AS rest FROM per_stage
      )
-     SELECT c.job_type AS "jobType",
-            coalesce(p.n, 0) AS pending_queue,
-            greatest(0, coalesce(w.written, 0) - coalesce(f.finished, 0) - coalesce(p.n, 0) - coalesce(r.n, 0)) AS queued,
-            coalesce(r.n, 0) AS processing, c.completed, c.failed
-     FROM counters c
-     LEFT JOIN open_written w ON w.job_type = c.job_type
-     LEFT JOIN open_finished f ON f.job_type = c.job_type
-     LEFT JOIN pending p ON p.job_type = c.job_type
-     LEFT JOIN running r ON r.job_type = c.job_type
-     ORDER BY c.job_type`,
+     SELECT job_type AS "jobType", sum(pending)::bigint AS pending_queue,
+            sum(CASE WHEN open THEN rest ELSE 0 END)::bigint AS queued,
+            sum(running)::bigint AS processing, sum(completed)::bigint AS completed, sum(failed)::bigint AS failed,
+            sum(CASE WHEN open THEN 0 ELSE rest END)::bigint AS cancelled
+     FROM left_over GROUP BY job_type ORDER BY job_type`,
   );
   return rows.map(({ jobType, ...counts }) => ({ jobType, counts }));
 }

@@ -201,20 +201,21 @@ export async function dashboardSpatialCells(
      SELECT task_id AS "taskId", status, $8::text AS kind, kz, kx::float8 AS kx, ky::float8 AS ky, w AS west, s AS south, e AS east, n AS north,
             1 AS tasks,
             (status = 'pending_queue')::int AS pending_queue, (status = 'queued')::int AS queued,
-            (status = 'processing')::int AS processing, (status = 'completed')::int AS completed, (status = 'failed')::int AS failed
+            (status = 'processing')::int AS processing, (status = 'completed')::int AS completed, (status = 'failed')::int AS failed,
+            (status = 'cancelled')::int AS cancelled
      FROM picked WHERE kz <= $3
      UNION ALL
      SELECT NULL, NULL, 'tile', $3, (kx >> (kz - $3))::float8, (ky >> (kz - $3))::float8, NULL, NULL, NULL, NULL,
             count(*)::int,
             count(*) FILTER (WHERE status = 'pending_queue')::int, count(*) FILTER (WHERE status = 'queued')::int,
             count(*) FILTER (WHERE status = 'processing')::int, count(*) FILTER (WHERE status = 'completed')::int,
-            count(*) FILTER (WHERE status = 'failed')::int
+            count(*) FILTER (WHERE status = 'failed')::int, count(*) FILTER (WHERE status = 'cancelled')::int
      FROM picked WHERE kz > $3
      GROUP BY kx >> (kz - $3), ky >> (kz - $3)`,
     [params.jobId, params.stage, zoom, minX, maxX, minY, maxY, params.kind],
   );
-  return rows.map(({ pending_queue, queued, processing, completed, failed, ...cell }) => ({
+  return rows.map(({ pending_queue, queued, processing, completed, failed, cancelled, ...cell }) => ({
     ...cell,
-    counts: { pending_queue, queued, processing, completed, failed },
+    counts: { pending_queue, queued, processing, completed, failed, cancelled },
   }));
 }

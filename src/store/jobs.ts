@@ -8,6 +8,8 @@ export interface JobRow {
   jobType: string;
   parameters: Record<string, unknown>;
   processingPath: string;
+  /** Whether its task rows are its messages (its transport's queue is this database). */
+  tasksAreMessages: boolean;
   /** The prefix of the job id that its task and batch ids carry. */
   idPrefix: string;
   /** Where its messages go; null for jobs written before destinations were recorded. */
@@ -18,6 +20,7 @@ export interface JobRow {
 }
 
 const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
+  tasks_are_messages AS "tasksAreMessages",
   id_prefix AS "idPrefix", destination, status, stage_count AS "stageCount", created_at AS "createdAt"`;
 
 /**
@@ -33,17 +36,18 @@ export async function jobsInsert(
     jobType: string;
     parameters: Record<string, unknown>;
     processingPath: string;
+    tasksAreMessages: boolean;
     idPrefix: string;
     destination: Destination;
     stageCount: number;
   },
 ): Promise<{ job: JobRow; created: boolean }> {
   const inserted = await db.query<JobRow>(
-    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (job_id) DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
-    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, JSON.stringify(job.destination), job.stageCount],
+    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, JSON.stringify(job.destination), job.stageCount, job.tasksAreMessages],
   ).catch((err: unknown) => {
     const e = err as { code?: string; constraint?: string };
     if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
@@ -59,6 +63,21 @@ export async function jobsInsert(
   return { job: existing, created: false };
 }
 
+/**
+ * Removes a job and everything written for it (a submit whose job type
+ * turned out not to build what it declared: nothing of it may stay). The
+ * tasks go by their batches (tasks have no foreign key); the rest cascades.
+ */
+export async function jobsDelete(db: Queryable, jobId: string): Promise<void> {
+  await db.query(
+    `WITH tasks_removed AS (
+       DELETE FROM tasks t USING batches b WHERE b.job_id = $1 AND t.batch_id = b.batch_id
+     )
+     DELETE FROM jobs WHERE job_id = $1`,
+    [jobId],
+  );
+}
+
 export async function jobsGet(db: Queryable, jobId: string): Promise<JobRow | undefined> {
   const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE job_id = $1`, [jobId]);
   return rows[0];
@@ -71,6 +90,44 @@ export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2)
     [prefix, limit],
   );
   return rows.map((r) => r.jobId);
+}
+
+/**
+ * Ends a running job `failed` because of one stage: its tasks failed, or its
+ * builder or the job's result threw (`stageError`, kept on that stage, which
+ * fails with it), or its job type could not be loaded. Tasks not yet started
+ * and batches not yet sent are cancelled and owed messages dropped, so
+ * nothing of the job runs or waits afterwards; tasks running finish and are
+ * recorded. One statement; false when the job had already ended.
+ */
+export async function jobsFail(
+  db: Queryable,
+  params: { jobId: string; stage: number; stageError?: string; errors: unknown },
+): Promise<boolean> {
+  const { rows } = await db.query<{ ended: number }>(
+    `WITH job AS (
+       UPDATE jobs SET status = 'failed', errors = $4::jsonb, completed_at = now(), updated_at = now()
+       WHERE job_id = $1 AND status = 'processing'
+       RETURNING job_id
+     ), stage_failed AS (
+       UPDATE stages s SET error = $3,
+              status = CASE WHEN s.status IN ('queuing', 'processing') THEN 'failed' ELSE s.status END,
+              completed_at = coalesce(s.completed_at, now()), claimed_until = NULL, claim_token = NULL, claim_session = NULL
+       FROM job WHERE s.job_id = job.job_id AND s.stage = $2 AND $3::text IS NOT NULL
+     ), tasks_cancelled AS (
+       UPDATE tasks t SET status = 'cancelled', available_at = NULL, updated_at = now()
+       FROM batches b, job
+       WHERE b.job_id = job.job_id AND t.batch_id = b.batch_id AND t.status IN ('pending_queue', 'queued')
+     ), batches_cancelled AS (
+       UPDATE batches b SET status = 'cancelled', claimed_until = NULL, claim_token = NULL, claim_session = NULL
+       FROM job WHERE b.job_id = job.job_id AND b.status = 'pending_queue'
+     ), dropped AS (
+       DELETE FROM redeliveries r USING job WHERE r.job_id = job.job_id
+     )
+     SELECT count(*)::int AS ended FROM job`,
+    [params.jobId, params.stage, params.stageError ?? null, JSON.stringify(params.errors ?? null)],
+  );
+  return (rows[0]?.ended ?? 0) > 0;
 }
 
 /**

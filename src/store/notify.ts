@@ -1,30 +1,38 @@
 import type { Pool } from './pool.js';
 
-/** The channel geo_stage_finish notifies (migrations/005), payload `<jobId>:<stage>`. */
-const STAGE_COMPLETED = 'geo_stage_completed';
+/** Channels the database notifies on (migrations/006). */
+export const CHANNELS = {
+  /** A stage finished; payload `<jobId>:<stage>`. */
+  stageCompleted: 'geo_stage_completed',
+  /** A task is owed a message (a retry, a release); payload `<jobId>`. */
+  redeliveries: 'geo_redeliveries',
+  /** Tasks of a stage finished (at most about once a second per stage); payload `<jobId>:<stage>`. */
+  progress: 'geo_progress',
+} as const;
+
+export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 export interface Listener {
   close(): Promise<void>;
 }
 
 /**
- * LISTENs for finished stages on a connection of its own, taken from the
- * pool for as long as the listener lives (a pooled query connection would
- * drop the LISTEN when it is handed to someone else). A lost connection is
- * reported once through `onError`; notifications then stop, so callers keep
- * a timer as a backstop.
+ * LISTENs on `channels` on a connection of its own, taken from the pool for
+ * as long as the listener lives (a pooled query connection would drop the
+ * LISTEN when it is handed to someone else). A lost connection is reported
+ * once through `onError`; notifications then stop, so callers keep a timer
+ * as a backstop.
  */
-export async function stageCompletionsListen(
+export async function listen(
   pool: Pool,
-  onStageCompleted: (jobId: string, stage: number) => void,
+  channels: Partial<Record<Channel, (payload: string) => void>>,
   onError: (err: Error) => void,
 ): Promise<Listener> {
   const client = await pool.connect();
   let failed: Error | undefined;
   client.on('notification', (n) => {
-    if (n.channel !== STAGE_COMPLETED || !n.payload) return;
-    const at = n.payload.lastIndexOf(':');
-    onStageCompleted(n.payload.slice(0, at), Number(n.payload.slice(at + 1)));
+    const handler = channels[n.channel as Channel];
+    if (handler) handler(n.payload ?? '');
   });
   client.on('error', (err) => {
     if (failed) return;
@@ -32,7 +40,8 @@ export async function stageCompletionsListen(
     onError(err);
   });
   try {
-    await client.query(`LISTEN ${STAGE_COMPLETED}`);
+    // One round trip; the names are the constants above, never input.
+    await client.query(Object.keys(channels).map((channel) => `LISTEN ${channel};`).join(' '));
   } catch (err) {
     client.release(true);
     throw err;

@@ -1,5 +1,6 @@
 import type { Destination } from '../config/destinations.js';
 import type { Queryable } from './pool.js';
+import type { ClaimOwner } from './stage-completions.js';
 
 export interface RecoveryFilter {
   jobId?: string;
@@ -48,14 +49,14 @@ const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coale
  */
 export async function batchesClaimDue(
   db: Queryable,
-  params: RecoveryFilter & { limit: number; leaseSeconds: number; claimToken: string; excludeJobs?: string[] },
+  params: RecoveryFilter & { limit: number; leaseSeconds: number; owner: ClaimOwner; excludeJobs?: string[] },
 ): Promise<DueBatch[]> {
   const { rows } = await db.query<DueBatch>(
     `WITH due AS (
        SELECT b.batch_id FROM batches b WHERE ${DUE_CONDITION}
        ORDER BY b.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
      )
-     UPDATE batches b SET claimed_until = now() + make_interval(secs => $7), claim_token = $8
+     UPDATE batches b SET claimed_until = now() + make_interval(secs => $7), claim_token = $8, claim_session = $9
      FROM due, jobs j
      WHERE b.batch_id = due.batch_id AND j.job_id = b.job_id
      RETURNING ${DUE_BATCH_COLUMNS}`,
@@ -67,7 +68,8 @@ export async function batchesClaimDue(
       params.dueBy ?? null,
       params.excludeJobs ?? null,
       params.leaseSeconds,
-      params.claimToken,
+      params.owner.token,
+      params.owner.session,
     ],
   );
   return rows;
@@ -92,9 +94,11 @@ export interface RecoveryTarget {
 
 /**
  * The jobs this run may have to send for (due batches, stages left half
- * written, stale tasks, and with `includeFailed` failed batches it is about
- * to put back) with their destinations, so every destination's
- * configuration is checked before anything is claimed or reset.
+ * written, tasks in flight whose claim may lapse, owed redeliveries, stages
+ * to advance, and with `includeFailed` failed batches it is about to put
+ * back) with their destinations, so every destination's configuration is
+ * checked before anything is claimed or reset. Jobs whose task rows are their
+ * messages send nothing.
  */
 export async function recoveryTargets(
   db: Queryable,
@@ -103,8 +107,9 @@ export async function recoveryTargets(
   const { rows } = await db.query<RecoveryTarget>(
     `SELECT j.job_id AS "jobId", j.processing_path AS transport, j.destination FROM jobs j
      WHERE ($1::text IS NULL OR j.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
-       AND j.processing_path <> 'local'
+       AND NOT j.tasks_are_messages AND j.status = 'processing'
        AND (EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'pending_queue')
+            OR EXISTS (SELECT 1 FROM redeliveries r WHERE r.job_id = j.job_id AND r.sent_at IS NULL)
             OR ($3 AND EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.job_id AND b.status = 'failed'))
             OR EXISTS (SELECT 1 FROM stages s WHERE s.job_id = j.job_id AND s.status = 'queuing')
             OR EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.job_id AND t.status = 'processing')
@@ -205,105 +210,14 @@ export async function batchesCountFailed(db: Queryable, params: { jobId?: string
   return rows[0]?.n ?? 0;
 }
 
-export interface StaleTask {
-  taskId: string;
-  jobId: string;
-  jobType: string;
-  stage: number;
-  batchId: string;
-  taskType: string;
-  transport: string;
-  destination: Destination | null;
-  parameters: Record<string, unknown>;
-  retryCount: number;
-  /** Claims so far: the new message carries it (see buildTaskMessage), so its id is its own. */
-  attempt: number;
-}
-
-/**
- * Takes tasks stuck in `processing` (their worker died). Those past the retry
- * limit become `failed`. The others stay `processing` until their new message
- * is acknowledged (then tasksMarkRequeued), so a crash in between loses
- * nothing; their start time is moved so they count as stale again one lease
- * from now, which keeps a concurrent run off them meanwhile.
- */
-export async function tasksReclaimStale(
-  db: Queryable,
-  params: {
-    staleAfterSeconds: number;
-    maxRetries: number;
-    leaseSeconds: number;
-    jobId?: string;
-    transport?: string;
-    limit: number;
-    excludeJobs?: string[];
-  },
-): Promise<{ requeue: StaleTask[]; failed: number }> {
-  const { rows } = await db.query<StaleTask & { exhausted: boolean }>(
-    `WITH stale AS (
-       SELECT t.task_id FROM tasks t JOIN batches b ON b.batch_id = t.batch_id
-       WHERE t.status = 'processing' AND t.started_at < now() - make_interval(secs => $1)
-         -- A worker that renews its lease is alive, however long its task runs.
-         AND (t.lease_until IS NULL OR t.lease_until < now())
-         AND ($3::text IS NULL OR t.job_id = $3) AND ($4::text IS NULL OR b.transport = $4)
-         AND NOT (t.job_id = ANY(coalesce($7::text[], '{}')))
-       ORDER BY t.started_at LIMIT $5 FOR UPDATE OF t SKIP LOCKED
-     ), updated AS (
-       UPDATE tasks t SET
-         status = CASE WHEN t.retry_count >= $2 THEN 'failed' ELSE t.status END,
-         error = CASE WHEN t.retry_count >= $2 THEN 'worker did not finish in time; retries exhausted' ELSE t.error END,
-         completed_at = CASE WHEN t.retry_count >= $2 THEN now() ELSE t.completed_at END,
-         started_at = CASE WHEN t.retry_count >= $2 THEN t.started_at
-                           ELSE now() - make_interval(secs => $1) + make_interval(secs => $6) END,
-         updated_at = now()
-       FROM stale, batches b, jobs j
-       WHERE t.task_id = stale.task_id AND b.batch_id = t.batch_id AND j.job_id = t.job_id
-       RETURNING t.task_id AS "taskId", t.job_id AS "jobId", j.job_type AS "jobType", t.stage, t.batch_id AS "batchId",
-                 t.task_type AS "taskType", b.transport, j.destination, t.parameters, t.retry_count AS "retryCount",
-                 t.attempt,
-                 t.status = 'failed' AS exhausted
-     ), finished AS (
-       SELECT geo_stage_finish(f."jobId", f.stage, 0, f.n::int) AS last
-       FROM (SELECT "jobId", stage, count(*) AS n FROM updated WHERE exhausted GROUP BY "jobId", stage ORDER BY 1, 2) f
-     )
-     -- Reading "finished" is what runs it (see batchesRecordSends).
-     SELECT u.*, (SELECT count(*) FROM finished) AS "stagesCounted" FROM updated u`,
-    [
-      params.staleAfterSeconds,
-      params.maxRetries,
-      params.jobId ?? null,
-      params.transport ?? null,
-      params.limit,
-      params.leaseSeconds,
-      params.excludeJobs ?? null,
-    ],
+/** The destinations of running jobs whose messages go to a broker: the queues whose dead letters the sweep reads. */
+export async function jobsRunningDestinations(db: Queryable, params: { jobId?: string; excludeJobs?: readonly string[] }): Promise<RecoveryTarget[]> {
+  const { rows } = await db.query<RecoveryTarget>(
+    `SELECT DISTINCT ON (j.processing_path, j.destination::text) j.job_id AS "jobId", j.processing_path AS transport, j.destination
+     FROM jobs j
+     WHERE j.status = 'processing' AND NOT j.tasks_are_messages
+       AND ($1::text IS NULL OR j.job_id = $1) AND NOT (j.job_id = ANY(coalesce($2::text[], '{}')))`,
+    [params.jobId ?? null, params.excludeJobs ?? null],
   );
-  return { requeue: rows.filter((r) => !r.exhausted), failed: rows.filter((r) => r.exhausted).length };
+  return rows;
 }
-
-/**
- * Stale tasks whose new message was acknowledged: queued again, one more
- * retry counted. A late report of the dead worker's attempt is `stale` and
- * changes nothing (the task is no longer `processing` under that attempt).
- */
-export async function tasksMarkRequeued(db: Queryable, taskIds: string[]): Promise<void> {
-  if (taskIds.length === 0) return;
-  await db.query(
-    `UPDATE tasks SET status = 'queued', retry_count = retry_count + 1, started_at = NULL,
-            worker = NULL, lease_until = NULL, updated_at = now()
-     WHERE task_id = ANY($1::text[]) AND status = 'processing'`,
-    [taskIds],
-  );
-}
-
-/** What tasksReclaimStale would take (--dry-run): stale, and no live lease. */
-export async function tasksCountStale(db: Queryable, params: { staleAfterSeconds: number; jobId?: string }): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM tasks
-     WHERE status = 'processing' AND started_at < now() - make_interval(secs => $1)
-       AND (lease_until IS NULL OR lease_until < now()) AND ($2::text IS NULL OR job_id = $2)`,
-    [params.staleAfterSeconds, params.jobId ?? null],
-  );
-  return rows[0]?.n ?? 0;
-}
-

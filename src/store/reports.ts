@@ -33,6 +33,7 @@ export async function reportsBatches(
     processing: number;
     completed: number;
     failed: number;
+    cancelled: number;
   }>(
     `SELECT b.batch_id AS "batchId", b.stage, b.batch_index AS "batchIndex", b.status, b.attempts,
             b.last_error AS "lastError",
@@ -41,7 +42,8 @@ export async function reportsBatches(
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'queued') AS queued,
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'processing') AS processing,
             count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'completed') AS completed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'failed') AS failed
+            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'failed') AS failed,
+            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'cancelled') AS cancelled
      FROM batches b
      LEFT JOIN tasks t ON t.batch_id = b.batch_id AND t.job_id = b.job_id
      WHERE b.job_id = $1 AND ($2::integer IS NULL OR b.stage = $2)
@@ -61,6 +63,7 @@ export async function reportsBatches(
       processing: r.processing,
       completed: r.completed,
       failed: r.failed,
+      cancelled: r.cancelled,
     },
     attempts: r.attempts,
     lastError: r.lastError,

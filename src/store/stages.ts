@@ -1,5 +1,6 @@
 import type { StageStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
+import type { ClaimOwner } from './stage-completions.js';
 
 export interface StageRow {
   jobId: string;
@@ -25,6 +26,8 @@ export interface NewStage {
   acceptPartial: boolean;
   /** The writer's lease: retry-pending leaves a stage alone while a live writer renews it. */
   leaseSeconds: number;
+  /** The writer's session, so its death frees the stage at once (none: its lease alone holds the stage). */
+  session?: number | null;
 }
 
 /**
@@ -35,8 +38,8 @@ export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<Stag
   const { rows } = await db.query<StageRow>(
     `WITH inserted AS (
        INSERT INTO stages (job_id, stage, name, task_count, batch_size, max_retries, retry_base_ms, retry_max_ms,
-                           accept_partial, claimed_until)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                           accept_partial, claimed_until, claim_session)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11)
        ON CONFLICT (job_id, stage) DO NOTHING
        RETURNING ${STAGE_COLUMNS}
      )
@@ -54,6 +57,7 @@ export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<Stag
       stage.retry.maxMs,
       stage.acceptPartial,
       stage.leaseSeconds,
+      stage.session ?? null,
     ],
   );
   // Empty when a concurrent creator committed after this statement's snapshot.
@@ -75,11 +79,14 @@ export async function stagesGet(db: Queryable, jobId: string, stage: number): Pr
  * submits of one job) may share it: batches, not stages, are what they must
  * never write twice, and the batch claims see to that.
  */
-export async function stagesRenewWriting(db: Queryable, params: { jobId: string; stage: number; leaseSeconds: number }): Promise<void> {
+export async function stagesRenewWriting(
+  db: Queryable,
+  params: { jobId: string; stage: number; leaseSeconds: number; session: number | null },
+): Promise<void> {
   await db.query(
-    `UPDATE stages SET claimed_until = now() + make_interval(secs => $3)
+    `UPDATE stages SET claimed_until = now() + make_interval(secs => $3), claim_session = $4
      WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`,
-    [params.jobId, params.stage, params.leaseSeconds],
+    [params.jobId, params.stage, params.leaseSeconds, params.session],
   );
 }
 
@@ -103,7 +110,8 @@ export async function stagesReleaseWriting(db: Queryable, params: { jobId: strin
  */
 export async function stagesMarkWritten(db: Queryable, params: { jobId: string; stage: number; taskCount: number }): Promise<boolean> {
   const { rowCount } = await db.query(
-    `UPDATE stages SET status = 'processing', written_at = now(), task_count = $3, claimed_until = NULL, claim_token = NULL
+    `UPDATE stages SET status = 'processing', written_at = now(), task_count = $3, claimed_until = NULL, claim_token = NULL,
+            claim_session = NULL
      WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`,
     [params.jobId, params.stage, params.taskCount],
   );
@@ -117,41 +125,60 @@ export interface UnwrittenStage {
 
 /**
  * Claims stages whose writing stopped half-way (`queuing`, no live writer's
- * lease) for retry-pending to finish, under `claimToken`. Stages of
+ * lease) for retry-pending to finish, for `owner`. Stages of
  * `excludeJobs` (destinations this run cannot reach) are never claimed: that
  * would be a write, and would hold them for a lease as if a writer were live.
  */
 export async function stagesClaimUnwritten(
   db: Queryable,
-  params: { leaseSeconds: number; claimToken: string; limit: number; jobId?: string; transport?: string; excludeJobs?: string[] },
+  params: { leaseSeconds: number; owner: ClaimOwner; limit: number; jobId?: string; transport?: string; excludeJobs?: string[] },
 ): Promise<UnwrittenStage[]> {
   const { rows } = await db.query<UnwrittenStage>(
     `WITH due AS (
        SELECT s.job_id, s.stage FROM stages s JOIN jobs j ON j.job_id = s.job_id
-       WHERE s.status = 'queuing' AND (s.claimed_until IS NULL OR s.claimed_until < now())
+       WHERE s.status = 'queuing' AND (s.claimed_until IS NULL OR s.claimed_until < now()) AND j.status = 'processing'
          AND ($4::text IS NULL OR s.job_id = $4) AND ($5::text IS NULL OR j.processing_path = $5)
          AND NOT (s.job_id = ANY(coalesce($6::text[], '{}')))
        ORDER BY s.created_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED
      )
-     UPDATE stages s SET claimed_until = now() + make_interval(secs => $1), claim_token = $2
+     UPDATE stages s SET claimed_until = now() + make_interval(secs => $1), claim_token = $2, claim_session = $7
      FROM due WHERE s.job_id = due.job_id AND s.stage = due.stage
      RETURNING s.job_id AS "jobId", s.stage`,
-    [params.leaseSeconds, params.claimToken, params.limit, params.jobId ?? null, params.transport ?? null, params.excludeJobs ?? null],
+    [
+      params.leaseSeconds,
+      params.owner.token,
+      params.limit,
+      params.jobId ?? null,
+      params.transport ?? null,
+      params.excludeJobs ?? null,
+      params.owner.session,
+    ],
   );
   return rows;
+}
+
+/** Who writes a stage: a live geo process's session, when the claim names one. */
+export interface StageWriter {
+  host: string;
+  pid: number;
 }
 
 /** Stages still being written, with who holds them; what retry-pending reports when it leaves them. */
 export async function stagesListUnwritten(
   db: Queryable,
   params: { jobId?: string; transport?: string },
-): Promise<Array<UnwrittenStage & { expectedTasks: number; writtenTasks: number; heldByLiveWriter: boolean }>> {
+): Promise<
+  Array<UnwrittenStage & { expectedTasks: number; writtenTasks: number; heldByLiveWriter: boolean; writer: StageWriter | null; leaseUntil: Date | null }>
+> {
   const { rows } = await db.query(
     `SELECT s.job_id AS "jobId", s.stage, s.task_count AS "expectedTasks",
             coalesce((SELECT sum(b.task_count) FROM batches b WHERE b.job_id = s.job_id AND b.stage = s.stage), 0)::int AS "writtenTasks",
-            coalesce(s.claimed_until > now(), false) AS "heldByLiveWriter"
+            coalesce(s.claimed_until > now(), false) AS "heldByLiveWriter",
+            CASE WHEN w.session_id IS NOT NULL THEN json_build_object('host', w.host, 'pid', w.pid) END AS writer,
+            s.claimed_until AS "leaseUntil"
      FROM stages s JOIN jobs j ON j.job_id = s.job_id
-     WHERE s.status = 'queuing' AND ($1::text IS NULL OR s.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
+     LEFT JOIN sessions w ON w.session_id = s.claim_session AND s.claimed_until > now()
+     WHERE s.status = 'queuing' AND j.status = 'processing' AND ($1::text IS NULL OR s.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
      ORDER BY s.created_at`,
     [params.jobId ?? null, params.transport ?? null],
   );
@@ -161,7 +188,7 @@ export async function stagesListUnwritten(
 /** Gives a claimed stage back (retry-pending could not finish it this run). */
 export async function stagesReleaseClaim(db: Queryable, params: { jobId: string; stage: number; claimToken: string }): Promise<void> {
   await db.query(
-    `UPDATE stages SET claimed_until = NULL, claim_token = NULL
+    `UPDATE stages SET claimed_until = NULL, claim_token = NULL, claim_session = NULL
      WHERE job_id = $1 AND stage = $2 AND claim_token = $3`,
     [params.jobId, params.stage, params.claimToken],
   );

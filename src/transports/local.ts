@@ -12,7 +12,8 @@ const POLL_MS = { first: 20, max: 500 };
 /**
  * The zero-configuration transport, producer half: the tasks table is the
  * queue. A task row written with status `queued` is the message, so a batch
- * is queued in the transaction that writes it and never needs recovery.
+ * is queued in the transaction that writes it and never needs recovery, and
+ * a task that must run again is made ready by its row (nothing to schedule).
  */
 export function createLocalProducer(): TransportProducer {
   return {
@@ -22,42 +23,41 @@ export function createLocalProducer(): TransportProducer {
     async send(messages) {
       return { acknowledged: messages.map((m) => m.taskId), rejected: [] };
     },
+    async schedule(messages) {
+      return { acknowledged: messages.map((m) => m.taskId), rejected: [], refs: new Map() };
+    },
     async close() {},
   };
 }
 
 /**
  * The local transport, consumer half, over the completion API's queue
- * functions. Receiving claims the tasks (geo_claim_next), so each message
- * says `claimed`: the worker skips geo_claim_task. Completing, retrying and
- * failing happen in the database through the completion API, so complete,
- * deliverLater (geo_fail_task set the retry time) and deadLetter
- * (geo_fail_task failed the row) have nothing left to do here; abandon gives
- * the lease back (geo_release_tasks) and renew extends it (geo_renew_tasks).
+ * function. Receiving claims the tasks (geo_claim_next, only of the job
+ * types this worker can run), so each delivery carries its claim and the
+ * worker does not claim it again. Outcomes live in the database alone:
+ * complete and deadLetter have nothing left to do; abandon gives the claim
+ * back (geo_release_tasks) and renew extends it (geo_renew_tasks).
  */
 export function createLocalConsumer(db: Queryable, options: ConsumerOptions): TransportConsumer {
   const { worker, leaseSeconds } = options;
   const stopping = new AbortController();
-  const lost = (m: ReceivedMessage) =>
-    new TransportError('LOCK_LOST', `${TARGET}: worker ${worker} no longer holds task ${m.receipt} (its lease lapsed)`, {
-      retryable: false,
-    });
+  const held = (m: ReceivedMessage) => ({ taskId: m.receipt, claim: m.claimed!.claim });
 
   return {
     name: 'local',
     target: TARGET,
+    claimsOnReceive: true,
     async receive(max, waitMs) {
       const deadline = Date.now() + waitMs;
       for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
         const claimedAt = Date.now();
-        const tasks = await tasksClaimNext({ db, worker, maxTasks: Math.max(1, max), leaseSeconds });
+        const tasks = await tasksClaimNext({ db, worker, maxTasks: Math.max(1, max), leaseSeconds, jobTypes: options.jobTypes });
         const left = deadline - Date.now();
         if (tasks.length > 0 || left <= 0 || stopping.signal.aborted) {
           // Measured from before the claim: the database's lease ends no earlier.
           const lockedUntil = new Date(claimedAt + leaseSeconds * 1000);
           return tasks.map((task) => {
-            // As on a broker: attempt counts the claims before this delivery (see buildTaskMessage).
-            const message = buildTaskMessage(task, Math.max(0, task.attempt - 1));
+            const message = buildTaskMessage(task);
             return {
               body: message,
               message,
@@ -65,7 +65,7 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
               messageId: task.taskId,
               receipt: task.taskId,
               lockedUntil,
-              claimed: { attempt: task.attempt },
+              claimed: { claim: task.claim, attempt: task.attempt, taskType: task.taskType, parameters: task.parameters },
             };
           });
         }
@@ -74,14 +74,17 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
     },
     async complete() {},
     async abandon(m) {
-      await tasksRelease({ db, worker, taskIds: [m.receipt] });
+      await tasksRelease({ db, held: [held(m)] });
     },
     async deadLetter() {},
-    async deliverLater() {},
     async renew(m) {
       const renewedAt = Date.now();
-      const held = await tasksRenew({ db, worker, taskIds: [m.receipt], leaseSeconds });
-      if (!held.has(m.receipt)) throw lost(m);
+      const kept = await tasksRenew({ db, held: [held(m)], leaseSeconds });
+      if (!kept.has(m.receipt)) {
+        throw new TransportError('LOCK_LOST', `${TARGET}: the claim of task ${m.receipt} no longer holds (its lease lapsed)`, {
+          retryable: false,
+        });
+      }
       const until = new Date(renewedAt + leaseSeconds * 1000);
       Object.assign(m, { lockedUntil: until });
       return until;

@@ -13,24 +13,23 @@ export const taskMessageSchema = z.object({
   stage: z.number().int().min(1),
   batchId: z.string().min(1),
   parameters: z.record(z.string(), z.unknown()),
-  attempt: z.number().int().min(0),
+  delivery: z.number().int().min(0),
 });
 
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 
 /** What identifies a task on a queue, whatever the delivery. */
-export type TaskMessageFields = Omit<TaskMessage, 'attempt'>;
+export type TaskMessageFields = Omit<TaskMessage, 'delivery'>;
 
 /**
- * Builds a task message; the only place one is built. `attempt` is 0 for a
+ * Builds a task message; the only place one is built. `delivery` is 0 for a
  * task's first message, including every re-send of its batch after a crash
  * (the same message again, which Service Bus duplicate detection drops), and
- * n > 0 for a re-delivery of a task that was already delivered: a retry after
- * a failed attempt, or a re-queue after its worker died. Callers pass, for a
- * re-delivery, the number of the attempt it follows (the task's claim count),
- * which is unique per re-delivery; `messageIdOf` turns it into the message id.
+ * for a redelivery geo owes (a retry, a task whose worker died, a message a
+ * host poisoned) the number the database gave that delivery, unique to it;
+ * `messageIdOf` turns it into the message id.
  */
-export function buildTaskMessage(task: TaskMessageFields, attempt = 0): TaskMessage {
+export function buildTaskMessage(task: TaskMessageFields, delivery = 0): TaskMessage {
   return {
     taskId: task.taskId,
     jobId: task.jobId,
@@ -39,18 +38,19 @@ export function buildTaskMessage(task: TaskMessageFields, attempt = 0): TaskMess
     stage: task.stage,
     batchId: task.batchId,
     parameters: task.parameters,
-    attempt,
+    delivery,
   };
 }
 
 /**
  * The broker-level message id: the task id for a first message, so a crash
- * re-send of a batch is deduplicated, and `${taskId}:a${attempt}` for a
- * re-delivery, so duplicate detection never drops it (it would drop a second
- * message carrying the task id within its window, and the task would never run).
+ * re-send of a batch is deduplicated, and `${taskId}:d${delivery}` for a
+ * redelivery, so duplicate detection never drops it (it would drop a second
+ * message carrying the task id within its window, and the task would never
+ * run) while a crash re-send of the same redelivery is still dropped.
  */
 export function messageIdOf(message: TaskMessage): string {
-  return message.attempt === 0 ? message.taskId : `${message.taskId}:a${message.attempt}`;
+  return message.delivery === 0 ? message.taskId : `${message.taskId}:d${message.delivery}`;
 }
 
 export function encodeTaskMessage(message: TaskMessage): string {
@@ -60,7 +60,13 @@ export function encodeTaskMessage(message: TaskMessage): string {
 /** Parses a body (JSON text, a Buffer of it, or an already decoded object); throws when it is not a task message. */
 export function parseTaskMessage(body: unknown): TaskMessage {
   const value = typeof body === 'string' ? JSON.parse(body) : Buffer.isBuffer(body) ? JSON.parse(body.toString('utf8')) : body;
-  return taskMessageSchema.parse(value);
+  return taskMessageSchema.parse(withDelivery(value));
+}
+
+/** Messages sent before `delivery` existed carried `attempt` in its place. */
+function withDelivery(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || 'delivery' in value || !('attempt' in value)) return value;
+  return { ...value, delivery: (value as { attempt: unknown }).attempt };
 }
 
 /** `parseTaskMessage` that reports a bad body as a one-line reason instead of throwing. */

@@ -1,7 +1,6 @@
-import type { ServiceBusReceivedMessage, ServiceBusSender } from '@azure/service-bus';
+import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import { TransportError } from '../errors.js';
-import { tryParseTaskMessage, type TaskMessage } from './message.js';
-import { toServiceBusMessage } from './servicebus.js';
+import { tryParseTaskMessage } from './message.js';
 import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
 import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
 import { SettlementGate } from './settlement-gate.js';
@@ -18,8 +17,6 @@ const MAX_REASON_CHARS = 1_024;
  * the caller through `renew` (the SDK's own auto-renewal is off, so a lock is
  * held only while the worker holds the task; a hung handler does not keep a
  * message away from other workers for the SDK's default five minutes).
- * deliverLater sends the next attempt as a scheduled message (its own message
- * id, so duplicate detection keeps it) and then completes the original.
  * Settlements pass through a SettlementGate (rhea 3.0.5 merges dispositions).
  */
 export async function createServiceBusConsumer(config: ServiceBusConfig): Promise<TransportConsumer> {
@@ -35,7 +32,6 @@ export async function createServiceBusConsumer(config: ServiceBusConfig): Promis
   }
   const deliveries = new WeakMap<ReceivedMessage, ServiceBusReceivedMessage>();
   const gate = new SettlementGate();
-  let sender: ServiceBusSender | undefined;
   let closed = false;
 
   const fail = (what: string) => (err: unknown) => {
@@ -50,6 +46,7 @@ export async function createServiceBusConsumer(config: ServiceBusConfig): Promis
   return {
     name: 'servicebus',
     target,
+    claimsOnReceive: false,
     async receive(max, waitMs) {
       const received = await receiver.receiveMessages(Math.max(1, max), { maxWaitTimeInMs: waitMs }).catch(fail('receive'));
       return received.map((sb) => {
@@ -69,14 +66,6 @@ export async function createServiceBusConsumer(config: ServiceBusConfig): Promis
           }),
         )
         .catch(fail('dead-letter')),
-    async deliverLater(m, at, next: TaskMessage) {
-      const original = sdkMessage(m);
-      sender ??= client.createSender(config.queue);
-      // Sent before the original is completed: a crash in between leaves two
-      // deliveries of the task (the completion API answers the extra one), never none.
-      await sender.sendMessages({ ...toServiceBusMessage(next), scheduledEnqueueTimeUtc: at }).catch(fail('schedule'));
-      await gate.run('complete', () => receiver.completeMessage(original)).catch(fail('complete'));
-    },
     async renew(m) {
       const until = await receiver.renewMessageLock(sdkMessage(m)).catch(fail('renew lock'));
       (m as { lockedUntil: Date }).lockedUntil = until;
@@ -85,7 +74,6 @@ export async function createServiceBusConsumer(config: ServiceBusConfig): Promis
     async close() {
       if (closed) return;
       closed = true;
-      await sender?.close().catch(() => undefined);
       await receiver.close().catch(() => undefined);
       await client.close().catch(() => undefined);
     },

@@ -1,8 +1,11 @@
-import type { ServiceBusMessage, ServiceBusMessageBatch, ServiceBusSender } from '@azure/service-bus';
-import { encodeTaskMessage, messageIdOf, type TaskMessage } from './message.js';
+import type { ServiceBusMessage, ServiceBusMessageBatch, ServiceBusReceiver, ServiceBusSender } from '@azure/service-bus';
+import { encodeTaskMessage, messageIdOf, tryParseTaskMessage, type TaskMessage } from './message.js';
 import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
 import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
-import type { SendReport, TransportProducer } from './transport.js';
+import type { DeadLetter, ScheduleReport, SendReport, TransportProducer } from './transport.js';
+
+/** How long reading the dead-letter queue waits for a first message: the sweep must not stall on an empty one. */
+const DEAD_LETTER_WAIT_MS = 500;
 
 /**
  * Azure Service Bus, producer half: one database batch is one
@@ -24,14 +27,48 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
     throw preflightError(err, target, redact);
   }
   let closed = false;
+  let deadLetters: ServiceBusReceiver | undefined;
   return {
     name: 'servicebus',
     writesWithTasks: false,
     target,
     send: (messages) => sendBatch(sender, messages, target, redact),
+    async schedule(messages, at) {
+      const report: ScheduleReport = { acknowledged: [], rejected: [], refs: new Map() };
+      if (messages.length === 0) return report;
+      try {
+        const sequenceNumbers = await sender.scheduleMessages(messages.map(toServiceBusMessage), at);
+        messages.forEach((m, i) => {
+          report.acknowledged.push(m.taskId);
+          const seq = sequenceNumbers[i];
+          if (seq !== undefined) report.refs.set(m.taskId, seq.toString());
+        });
+      } catch (err) {
+        report.error = classifyServiceBusError(err, target, redact);
+      }
+      return report;
+    },
+    async readDeadLetters(max) {
+      deadLetters ??= client.createReceiver(config.queue, { subQueueType: 'deadLetter', receiveMode: 'peekLock' });
+      const receiver = deadLetters;
+      const received = await receiver
+        .receiveMessages(max, { maxWaitTimeInMs: DEAD_LETTER_WAIT_MS })
+        .catch((err: unknown) => {
+          throw classifyServiceBusError(err, `dead-letter queue of ${target}`, redact);
+        });
+      return received.map((m): DeadLetter => {
+        const parsed = tryParseTaskMessage(m.body);
+        return {
+          message: 'message' in parsed ? parsed.message : undefined,
+          remove: () => receiver.completeMessage(m),
+          release: () => receiver.abandonMessage(m),
+        };
+      });
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await deadLetters?.close().catch(() => undefined);
       await sender.close().catch(() => undefined);
       await client.close().catch(() => undefined);
     },
@@ -98,7 +135,7 @@ async function packParts(
   return parts;
 }
 
-/** The Service Bus form of a task message; the consumer's deliverLater sends the same. */
+/** The Service Bus form of a task message. */
 export function toServiceBusMessage(message: TaskMessage): ServiceBusMessage {
   return {
     body: message,

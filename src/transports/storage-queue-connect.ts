@@ -15,6 +15,9 @@ export interface ConnectedQueue {
   redact: (text: string) => string;
 }
 
+/** The Azure Functions runtime's name for a queue's poison queue: `<queue>-poison`. */
+export const POISON_SUFFIX = '-poison';
+
 /** Azure's rule for queue names; checked here so a typo is an input error, not a 400 from the service. */
 const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 

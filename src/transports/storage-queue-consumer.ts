@@ -1,8 +1,8 @@
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import { pause } from '../concurrency/pause.js';
 import { InputError, TransportError } from '../errors.js';
-import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
-import { codecFor, connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
+import { tryParseTaskMessage } from './message.js';
+import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
 import { classifyStorageError } from './storage-queue-errors.js';
 import type { ConsumerOptions, ReceivedMessage, TransportConsumer } from './transport.js';
 
@@ -14,7 +14,6 @@ const MAX_PARALLEL_RECEIVES = 8;
 const POLL_MS = { first: 100, max: 2_000 };
 /** The service's limit on a visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
-const POISON_SUFFIX = '-poison';
 
 interface Held {
   messageId: string;
@@ -24,9 +23,8 @@ interface Held {
 /**
  * Azure Storage Queue, consumer half. A received message is hidden for
  * `leaseSeconds` (its visibility timeout); renew pushes that out, abandon
- * makes it visible at once, deliverLater hides it until the retry time with
- * the next attempt's text (the same message comes back, its dequeueCount
- * grown). Every update changes the pop receipt, which this consumer tracks.
+ * makes it visible at once. Every update changes the pop receipt, which this
+ * consumer tracks.
  * deadLetter moves the message to `<queue>-poison` (created when missing, as
  * the Azure Functions runtime does) with the reason, then deletes it. Every
  * request is bounded by GEO_STORAGE_TIMEOUT_MS.
@@ -57,9 +55,9 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
     return h;
   };
   /** Hides the message for `seconds` (optionally with new text) and keeps the new pop receipt. */
-  const update = async (m: ReceivedMessage, seconds: number, operation: string, text?: string): Promise<Date> => {
+  const update = async (m: ReceivedMessage, seconds: number, operation: string): Promise<Date> => {
     const h = holdOf(m);
-    const answer = await client.updateMessage(h.messageId, h.popReceipt, text, seconds, limit()).catch(fail(operation));
+    const answer = await client.updateMessage(h.messageId, h.popReceipt, undefined, seconds, limit()).catch(fail(operation));
     h.popReceipt = answer.popReceipt!;
     const until = answer.nextVisibleOn ?? new Date(Date.now() + seconds * 1000);
     Object.assign(m, { receipt: h.popReceipt, lockedUntil: until });
@@ -84,6 +82,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
   return {
     name: 'storage-queue',
     target,
+    claimsOnReceive: false,
     async receive(max, waitMs) {
       const deadline = Date.now() + waitMs;
       for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
@@ -99,10 +98,6 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
     },
     async abandon(m) {
       await update(m, 0, 'abandon');
-    },
-    async deliverLater(m, at, next: TaskMessage) {
-      const seconds = Math.max(0, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil((at.getTime() - Date.now()) / 1000)));
-      await update(m, seconds, 'deliver later', codec.encode(encodeTaskMessage(next)));
     },
     renew: (m) => update(m, visibility, 'renew'),
     async deadLetter(m, reason, description) {

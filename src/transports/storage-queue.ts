@@ -1,13 +1,21 @@
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue';
 import type { TransportError } from '../errors.js';
-import { encodeTaskMessage } from './message.js';
-import { codecFor, connectStorageQueue, type StorageConfig } from './storage-queue-connect.js';
+import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
+import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
 import { classifyStorageError, describeError, isTimeout, isTooLarge } from './storage-queue-errors.js';
-import type { SendReport, TransportProducer } from './transport.js';
+import type { DeadLetter, SendReport, TransportProducer } from './transport.js';
 
 /** Azure Storage Queue's limit on one message, counted on the encoded text. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** The service's limits on a visibility timeout, and on one receive. */
+const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
+const MAX_RECEIVE = 32;
+/**
+ * A poison message that is not geo's is hidden this long after the sweep
+ * looks at it, so the sweep reads past it instead of reading it every time.
+ */
+const NOT_OURS_HIDDEN_SECONDS = 3600;
 
 export interface StorageQueueOptions {
   /** Requests in flight across all batches of this process. */
@@ -37,45 +45,75 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
   // One try per request: the core retries with its own backoff and re-sends
   // only what is unacknowledged. The SDK's default (4 tries, 4 s doubling
   // delays) would hold a batch for minutes during an outage.
-  const { client, where, redact } = await connectStorageQueue(config, {
+  const { client, service, where, redact } = await connectStorageQueue(config, {
     pipeline: { retryOptions: { maxTries: 1, tryTimeoutInMs: requestTimeoutMs } },
     // One read before anything is written: no duplicate to fear, so a dead
     // endpoint may fail faster.
     timeoutMs: Math.min(requestTimeoutMs, 10_000),
   });
-  const { encode } = codecFor(config.messageEncoding);
+  const { encode, decode } = codecFor(config.messageEncoding);
   const requests = new RequestSlots(client, options.maxInFlight ?? 256, requestTimeoutMs);
+  const poison = service.getQueueClient(`${config.queue}${POISON_SUFFIX}`);
+  const target = `storage queue ${where.queue} in account ${where.account}`;
+
+  /** Sends each message as one request, visible after `visibilitySeconds`. */
+  async function sendEach(messages: TaskMessage[], visibilitySeconds: number): Promise<SendReport> {
+    const epoch = requests.epoch();
+    const report: SendReport = { acknowledged: [], rejected: [] };
+    const errors: TransportError[] = [];
+    await Promise.all(
+      messages.map(async (message) => {
+        const text = encode(encodeTaskMessage(message));
+        const bytes = Buffer.byteLength(text, 'utf8');
+        if (bytes > MAX_MESSAGE_BYTES) {
+          report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
+          return;
+        }
+        const failure = await requests.send(text, epoch, visibilitySeconds);
+        if (failure === undefined) {
+          report.acknowledged.push(message.taskId);
+        } else if (isTooLarge(describeError(failure, redact))) {
+          // The service's own count disagrees with ours: still this task's fault alone.
+          report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
+        } else {
+          errors.push(classifyStorageError(failure, where, redact));
+        }
+      }),
+    );
+    const error = worstOf(errors);
+    if (error) report.error = error;
+    return report;
+  }
 
   return {
     name: 'storage-queue',
     writesWithTasks: false,
-    target: `storage queue ${where.queue} in account ${where.account}`,
-    async send(messages) {
-      const epoch = requests.epoch();
-      const report: SendReport = { acknowledged: [], rejected: [] };
-      const errors: TransportError[] = [];
-      await Promise.all(
-        messages.map(async (message) => {
-          const text = encode(encodeTaskMessage(message));
-          const bytes = Buffer.byteLength(text, 'utf8');
-          if (bytes > MAX_MESSAGE_BYTES) {
-            report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
-            return;
-          }
-          const failure = await requests.send(text, epoch);
-          if (failure === undefined) {
-            report.acknowledged.push(message.taskId);
-          } else if (isTooLarge(describeError(failure, redact))) {
-            // The service's own count disagrees with ours: still this task's fault alone.
-            report.rejected.push({ taskId: message.taskId, reason: tooLargeReason(bytes, config.messageEncoding) });
-          } else {
-            errors.push(classifyStorageError(failure, where, redact));
-          }
-        }),
-      );
-      const error = worstOf(errors);
-      if (error) report.error = error;
-      return report;
+    target,
+    send: (messages) => sendEach(messages, 0),
+    async schedule(messages, at) {
+      const seconds = Math.max(0, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil((at.getTime() - Date.now()) / 1000)));
+      // A hidden message cannot be withdrawn by anything geo keeps: no refs.
+      return { ...(await sendEach(messages, seconds)), refs: new Map() };
+    },
+    async readDeadLetters(max) {
+      const limit = { abortSignal: AbortSignal.timeout(requestTimeoutMs) };
+      const answer = await poison
+        .receiveMessages({ numberOfMessages: Math.min(MAX_RECEIVE, max), visibilityTimeout: NOT_OURS_HIDDEN_SECONDS, ...limit })
+        .catch((err: unknown) => {
+          // No poison queue yet: nothing was ever poisoned.
+          if (describeError(err, redact).status === 404) return { receivedMessageItems: [] };
+          throw classifyStorageError(err, { ...where, queue: `${where.queue}${POISON_SUFFIX}` }, redact, 'read poison queue');
+        });
+      return answer.receivedMessageItems.map((item): DeadLetter => {
+        const parsed = tryParseTaskMessage(safeDecode(decode, item.messageText));
+        return {
+          message: 'message' in parsed ? parsed.message : undefined,
+          remove: async () => {
+            await poison.deleteMessage(item.messageId, item.popReceipt, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
+          },
+          release: async () => {},
+        };
+      });
     },
     async close() {
       // The SDK holds no connections of its own beyond Node's keep-alive agent.
@@ -111,15 +149,22 @@ class RequestSlots {
     return this.timeouts;
   }
 
-  /** Sends one message; resolves to the error instead of throwing, so one failure never hides the others. */
-  async send(text: string, epoch: number): Promise<unknown> {
+  /**
+   * Sends one message, visible after `visibilitySeconds` and never expiring
+   * (the service's default of 7 days would drop a task's only message in a
+   * long backlog); resolves to the error instead of throwing, so one failure
+   * never hides the others.
+   */
+  async send(text: string, epoch: number, visibilitySeconds: number): Promise<unknown> {
     await this.slots.acquire();
     try {
       if (this.timeouts > epoch) return this.lastTimeout;
       // core-client's per-request timeout (a plain timer, cheaper at thousands
       // of sends per second than an AbortSignal.timeout each). The storage SDK
       // passes it through without declaring it; a test proves it still fires.
-      await this.client.sendMessage(text, { requestOptions: { timeout: this.timeoutMs } } as QueueSendMessageOptions);
+      const options = { messageTimeToLive: -1, requestOptions: { timeout: this.timeoutMs } } as QueueSendMessageOptions;
+      if (visibilitySeconds > 0) options.visibilityTimeout = visibilitySeconds;
+      await this.client.sendMessage(text, options);
       return undefined;
     } catch (err) {
       if (isTimeout(err)) {
@@ -136,6 +181,15 @@ class RequestSlots {
 /** A permanent error stops the run, a busy one lowers concurrency: report the one that matters most. */
 function worstOf(errors: TransportError[]): TransportError | undefined {
   return errors.find((e) => !e.retryable) ?? errors.find((e) => e.throttled) ?? errors[0];
+}
+
+/** A poison message that is not base64 (not geo's) is read as it is. */
+function safeDecode(decode: (stored: string) => string, stored: string): string {
+  try {
+    return decode(stored);
+  } catch {
+    return stored;
+  }
 }
 
 function tooLargeReason(bytes: number, encoding: string): string {

@@ -15,6 +15,22 @@ export interface SendReport {
   error?: TransportError;
 }
 
+/** What one `schedule` achieved: a SendReport, plus the broker's handle per acknowledged task where it can withdraw the message. */
+export interface ScheduleReport extends SendReport {
+  /** Task id -> the broker's handle on its scheduled message (Service Bus: the sequence number). */
+  refs: Map<string, string>;
+}
+
+/** A message found on a dead-letter queue (Service Bus) or poison queue (Storage Queue). */
+export interface DeadLetter {
+  /** The task message, when the body is one of geo's; anything else is not geo's to touch. */
+  readonly message?: TaskMessage;
+  /** Removes it for good. */
+  remove(): Promise<void>;
+  /** Leaves it where it is (it is not geo's, or its task was not settled). */
+  release(): Promise<void>;
+}
+
 /**
  * The producer half: where task messages go. Implementations translate their
  * SDK's errors into TransportError (retryable, throttled or permanent) at
@@ -33,6 +49,19 @@ export interface TransportProducer {
   readonly target: string;
   /** Sends one batch of at most 100 messages. Never throws for a send failure: reports it. */
   send(messages: TaskMessage[]): Promise<SendReport>;
+  /**
+   * Sends messages that must not be delivered before `at` (a retry waiting
+   * out its delay): Service Bus schedules them, Storage Queue hides them
+   * until then. Never throws for a send failure: reports it.
+   */
+  schedule(messages: TaskMessage[], at: Date): Promise<ScheduleReport>;
+  /**
+   * Up to `max` messages from the queue's dead-letter (poison) queue, where a
+   * host may have put a task message after its own retries (Azure Functions
+   * does after maxDequeueCount / max delivery count). Absent when the
+   * transport has none (its queue is the database).
+   */
+  readDeadLetters?(max: number): Promise<DeadLetter[]>;
   /** Releases connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -58,20 +87,29 @@ export interface ReceivedMessage {
   readonly lockedUntil: Date;
   /**
    * Set when receiving already claimed the task in the database (the local
-   * transport): the worker must not call geo_claim_task again.
+   * transport): the worker must not claim it again.
    */
-  readonly claimed?: { attempt: number };
+  readonly claimed?: { claim: string; attempt: number; taskType: string; parameters: Record<string, unknown> };
 }
 
 /**
- * The consumer half: receives deliveries and settles each exactly once with
- * complete, abandon, deadLetter or deliverLater. Errors are TransportErrors
- * (a lost lock is `LOCK_LOST`, not retryable: the message comes back to
- * another receiver on its own).
+ * The consumer half: receives deliveries and settles each exactly once. A
+ * worker completes (acknowledges) every message of a geo task, whatever the
+ * task's outcome: the database owns redelivery. It abandons only a message it
+ * never looked at (received while stopping) and dead-letters only a body that
+ * is not a task message. Errors are TransportErrors (a lost lock is
+ * `LOCK_LOST`, not retryable: the message comes back to another receiver on
+ * its own).
  */
 export interface TransportConsumer {
   readonly name: TransportName;
   readonly target: string;
+  /**
+   * True when receiving claims the tasks in the database (the local queue:
+   * its task rows are its messages), so a task ready in the database is in
+   * the next receive; false for brokers, which deliver in their own time.
+   */
+  readonly claimsOnReceive: boolean;
   /**
    * Up to `max` deliveries; waits up to `waitMs` for the first one and
    * returns an empty list when none came. A malformed body is delivered with
@@ -84,12 +122,6 @@ export interface TransportConsumer {
   abandon(m: ReceivedMessage): Promise<void>;
   /** Never deliver it again: the dead-letter queue (Service Bus), `<queue>-poison` (Storage Queue). */
   deadLetter(m: ReceivedMessage, reason: string, description: string): Promise<void>;
-  /**
-   * Deliver `next` (the task's next attempt) at `at`, then settle this
-   * delivery. Service Bus: a new scheduled message with id messageIdOf(next);
-   * Storage Queue: the same message, hidden until `at`.
-   */
-  deliverLater(m: ReceivedMessage, at: Date, next: TaskMessage): Promise<void>;
   /** Extends the lock (visibility, lease) by the transport's lock duration; returns the new expiry. */
   renew(m: ReceivedMessage): Promise<Date>;
   /** Stops receiving and releases connections; unsettled deliveries come back when their locks expire. Safe twice. */
@@ -102,4 +134,6 @@ export interface ConsumerOptions {
   worker: string;
   /** Lock time for transports where the receiver chooses it (Storage Queue visibility, local lease). */
   leaseSeconds: number;
+  /** The job types this worker can run: a transport that claims while receiving (local) takes no task of another. */
+  jobTypes: readonly string[];
 }

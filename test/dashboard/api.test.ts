@@ -33,12 +33,15 @@ async function submit(args: string[]): Promise<string> {
  * any job's tasks, so those of other jobs are given back at once.
  */
 async function claimOf(jobId: string, max: number, worker = 'api-test') {
-  const claimed = await tasksClaimNext({ db: db.pool, worker, maxTasks: 100_000, leaseSeconds: 60 });
+  const claimed = await tasksClaimNext({ db: db.pool, worker, maxTasks: 100_000, leaseSeconds: 60, jobTypes: JOB_TYPES });
   const mine = claimed.filter((t) => t.taskId.startsWith(jobId.slice(0, 16))).slice(0, max);
   const kept = new Set(mine.map((t) => t.taskId));
-  await tasksRelease({ db: db.pool, worker, taskIds: claimed.filter((t) => !kept.has(t.taskId)).map((t) => t.taskId) });
+  await tasksRelease({ db: db.pool, held: claimed.filter((t) => !kept.has(t.taskId)) });
   return mine;
 }
+
+/** Every job type these tests submit (the local queue hands out only the types a worker names). */
+const JOB_TYPES = ['hello_world', 'tiles', 'boxes_test'];
 
 /** Task statuses by task id, straight from SQL (the ground truth every report reads). */
 async function taskStatuses(jobId: string): Promise<Map<string, string>> {
@@ -60,8 +63,8 @@ describe('the dashboard API', () => {
   it('GET /api/jobs/<id> is the document geo status <id> --json prints', async () => {
     const jobId = await submit(['hello_world', '--n', '300', '--param', 'name=api-status']);
     const claimed = await claimOf(jobId, 120);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 100).map((t) => ({ taskId: t.taskId, result: { message: 'm' } })) });
-    await tasksFail({ db: db.pool, taskId: claimed[100]!.taskId, error: 'boom', attempt: claimed[100]!.attempt, retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 100).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
+    await tasksFail({ db: db.pool, taskId: claimed[100]!.taskId, claim: claimed[100]!.claim, error: 'boom', retryable: false });
 
     const api = await getJson(`${dashboard.url}api/jobs/${jobId}`);
     const cli = parseJsonOutput(await runGeo(['status', jobId, '--json'], env));
@@ -87,8 +90,8 @@ describe('the dashboard API', () => {
   it('GET /api/jobs/<id>/tiles has one polygon per tile with its task id and SQL status; ?zoom= counts them per coarser tile', async () => {
     const jobId = await submit(['tiles', '--param', 'bbox=5.9,45.8,10.5,47.8', '--param', 'zoom=9']);
     const claimed = await claimOf(jobId, 20);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 12).map((t) => ({ taskId: t.taskId, result: {} })) });
-    await tasksFail({ db: db.pool, taskId: claimed[12]!.taskId, error: 'no data', attempt: claimed[12]!.attempt, retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 12).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
+    await tasksFail({ db: db.pool, taskId: claimed[12]!.taskId, claim: claimed[12]!.claim, error: 'no data', retryable: false });
     const truth = await taskStatuses(jobId);
     expect([...truth.values()].filter((s) => s === 'processing')).toHaveLength(7);
 
@@ -160,9 +163,9 @@ describe('the dashboard API', () => {
   it('problems: failed tasks grouped by message, stragglers with worker and attempt, problem batches', async () => {
     const jobId = await submit(['hello_world', '--n', '250', '--param', 'name=problems', '--batch-size', '50']);
     const mine = await claimOf(jobId, 250, 'slow-worker');
-    for (const t of mine.slice(0, 3)) await tasksFail({ db: db.pool, taskId: t.taskId, error: 'tile server said 503', attempt: t.attempt, retryable: false });
-    await tasksFail({ db: db.pool, taskId: mine[3]!.taskId, error: 'bad input', attempt: mine[3]!.attempt, retryable: false });
-    await tasksCompleteMany({ db: db.pool, completions: mine.slice(4, 200).map((t) => ({ taskId: t.taskId, result: {} })) });
+    for (const t of mine.slice(0, 3)) await tasksFail({ db: db.pool, taskId: t.taskId, claim: t.claim, error: 'tile server said 503', retryable: false });
+    await tasksFail({ db: db.pool, taskId: mine[3]!.taskId, claim: mine[3]!.claim, error: 'bad input', retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: mine.slice(4, 200).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
 
     const doc = await getJson<{
       problemBatches: { total: number; batches: Array<{ counts: { failed: number } }> };
@@ -193,6 +196,7 @@ describe('the dashboard API', () => {
       expect(mine.headers.get('content-type')).toMatch(/^text\/event-stream/);
       await mine.next((e) => e.event === 'ready');
       await everyone.next((e) => e.event === 'ready');
+      // Another job's progress first, then this one's (as geo_stage_finish sends them).
       await db.pool.query(`SELECT pg_notify('geo_progress', $1), pg_notify('geo_progress', $2)`, [`${other}:1`, `${jobId}:1`]);
       expect((await mine.next((e) => e.event === 'progress')).data).toEqual({ jobId, stage: 1 });
       await everyone.next((e) => e.event === 'progress' && e.data.jobId === jobId);
@@ -205,7 +209,7 @@ describe('the dashboard API', () => {
 
       // A finished stage is announced by geo_stage_finish itself.
       const claimed = await claimOf(jobId, 1000, 'events');
-      await tasksCompleteMany({ db: db.pool, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: 'x' } })) });
+      await tasksCompleteMany({ db: db.pool, completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'x' }) })) });
       expect((await mine.next((e) => e.event === 'stage-completed')).data).toEqual({ jobId, stage: 1 });
     } finally {
       mine.close();
@@ -241,8 +245,8 @@ describe('the jobs list', () => {
   beforeAll(async () => {
     // Three jobs per second of created_at, so paging must break ties by id.
     const { rows } = await db.pool.query<{ jobId: string }>(
-      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, status, stage_count, id_prefix, created_at)
-       SELECT md5(i::text) || md5('x' || i), CASE WHEN i % 2 = 0 THEN 'hello_world' ELSE 'tiles' END, '{}', 'local',
+      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, tasks_are_messages, status, stage_count, id_prefix, created_at)
+       SELECT md5(i::text) || md5('x' || i), CASE WHEN i % 2 = 0 THEN 'hello_world' ELSE 'tiles' END, '{}', 'local', true,
               CASE WHEN i % 7 = 0 THEN 'failed' WHEN i % 3 = 0 THEN 'processing' ELSE 'completed' END, 1,
               left(md5(i::text), 16), timestamptz '2020-01-01' + (i / 3) * interval '1 second'
        FROM generate_series(1, $1) AS i
@@ -364,7 +368,7 @@ describe('access', () => {
     try {
       const jobId = await submit(['hello_world', '--n', '2', '--param', 'name=secrets']);
       const claimed = await claimOf(jobId, 1000, 'w');
-      await tasksFail({ db: db.pool, taskId: claimed[0]!.taskId, error: `could not connect with ${secret}`, attempt: claimed[0]!.attempt, retryable: false });
+      await tasksFail({ db: db.pool, taskId: claimed[0]!.taskId, claim: claimed[0]!.claim, error: `could not connect with ${secret}`, retryable: false });
       const password = new URL(db.url).password;
       expect(password.length).toBeGreaterThan(0);
       const bodies = await Promise.all(

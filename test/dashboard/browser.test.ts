@@ -44,12 +44,15 @@ async function submit(args: string[]): Promise<string> {
 
 /** Claims up to `max` tasks of one job as `worker` (the local queue hands out any job's: the rest go back). */
 async function claimOf(jobId: string, max: number, worker: string) {
-  const claimed = await tasksClaimNext({ db: db.pool, worker, maxTasks: 100_000, leaseSeconds: 300 });
+  const claimed = await tasksClaimNext({ db: db.pool, worker, maxTasks: 100_000, leaseSeconds: 300, jobTypes: JOB_TYPES });
   const mine = claimed.filter((t) => t.taskId.startsWith(jobId.slice(0, 16))).slice(0, max);
   const kept = new Set(mine.map((t) => t.taskId));
-  await tasksRelease({ db: db.pool, worker, taskIds: claimed.filter((t) => !kept.has(t.taskId)).map((t) => t.taskId) });
+  await tasksRelease({ db: db.pool, held: claimed.filter((t) => !kept.has(t.taskId)) });
   return mine;
 }
+
+/** Every job type these tests submit (the local queue hands out only the types a worker names). */
+const JOB_TYPES = ['hello_world', 'tiles'];
 
 type Counts = { expected: number; written: number; pendingQueue: number; queued: number; processing: number; completed: number; failed: number };
 
@@ -121,8 +124,8 @@ describe('the dashboard in a browser', () => {
     const tilesJob = await submit(['tiles', '--param', 'bbox=5.9,45.8,10.5,47.8', '--param', 'zoom=11']);
     // Some tiles finished and failed before the worker starts, and some held by another worker for the whole run.
     const held = await claimOf(tilesJob, 200, 'holder');
-    await tasksCompleteMany({ db: db.pool, completions: held.slice(0, 150).map((t) => ({ taskId: t.taskId, result: {} })) });
-    for (const t of held.slice(150, 160)) await tasksFail({ db: db.pool, taskId: t.taskId, error: 'no imagery here', attempt: t.attempt, retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: held.slice(0, 150).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
+    for (const t of held.slice(150, 160)) await tasksFail({ db: db.pool, taskId: t.taskId, claim: t.claim, error: 'no imagery here', retryable: false });
     const helloJob = await submit(['hello_world', '--n', '25000', '--param', 'name=browser']);
 
     const work = startGeo(['work', '--concurrency', '4', '--until-idle', '--idle', '2s'], env);
@@ -194,7 +197,7 @@ describe('the dashboard in a browser', () => {
 
       // Running again, both jobs end; the open pages follow without a reload.
       stopChild(work.child, 'SIGCONT');
-      await tasksCompleteMany({ db: db.pool, completions: held.slice(160).map((t) => ({ taskId: t.taskId, result: {} })) });
+      await tasksCompleteMany({ db: db.pool, completions: held.slice(160).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
       const ended = await work.done;
       expect(ended.code, ended.stderr).toBe(0);
       expect(await jobStatus(helloJob)).toBe('completed');
@@ -214,7 +217,7 @@ describe('the dashboard in a browser', () => {
     }
   });
 
-  it('a change reaches an open page within 2 s of its SQL commit: counts on geo_progress, the stage status on its completion', async () => {
+  it('a change reaches an open page within 2 s of its SQL commit: counts on geo_progress, the stage status on its completion, both sent by the database', async () => {
     const jobId = await submit(['hello_world', '--n', '200', '--param', 'name=latency']);
     const page = await openJobPage(jobId);
     const claimed = await claimOf(jobId, 200, 'latency');
@@ -237,15 +240,14 @@ describe('the dashboard in a browser', () => {
 
     const counted = watch('#stages tr[data-stage="1"] td[data-field="completed"]', 'data-value');
     const t0 = Date.now();
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 120).map((t) => ({ taskId: t.taskId, result: { message: 'm' } })) });
-    // geo_progress comes from the completion side once the lead's migration lands; sent here as it will be.
-    await db.pool.query(`SELECT pg_notify('geo_progress', $1)`, [`${jobId}:1`]);
+    // geo_stage_finish sends geo_progress with the first completions of a second (migrations/006).
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
     const progressMs = (await counted) - t0;
     expect(await page.locator('#stages tr[data-stage="1"] td[data-field="completed"]').getAttribute('data-value')).toBe('120');
 
     const finished = watch('#stages tr[data-stage="1"]', 'data-status');
     const t1 = Date.now();
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(120).map((t) => ({ taskId: t.taskId, result: { message: 'm' } })) });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
     const stageMs = (await finished) - t1;
     expect(await page.locator('#stages tr[data-stage="1"]').getAttribute('data-status')).toBe('completed');
     console.info(`update latency, SQL commit to DOM: ${progressMs} ms (geo_progress), ${stageMs} ms (geo_stage_completed)`);

@@ -5,12 +5,11 @@ import { hostAllowed, isLoopbackHost, sameOriginWrite, tokenAuth } from '../../s
 import { bucketFor } from '../../src/dashboard/job-details.js';
 import { encodeCursor, parseJobsQuery } from '../../src/dashboard/jobs-list.js';
 import { cellStatus, spatialKind } from '../../src/dashboard/tiles.js';
+import { zeroTaskCounts, type TaskStatusCounts } from '../../src/statuses.js';
 import { parseNotification } from '../../src/store/dashboard-listen.js';
 
 const request = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
-const counts = (c: Partial<Record<'pending_queue' | 'queued' | 'processing' | 'completed' | 'failed', number>>) => ({
-  pending_queue: 0, queued: 0, processing: 0, completed: 0, failed: 0, ...c,
-});
+const counts = (c: Partial<TaskStatusCounts>): TaskStatusCounts => ({ ...zeroTaskCounts(), ...c });
 
 describe('dashboard rules', () => {
   it('loopback is 127.0.0.0/8, ::1 and localhost; nothing else', () => {
@@ -45,12 +44,14 @@ describe('dashboard rules', () => {
     expect(() => parseActionBody({ confirm: 'abc', reason: 5 }, 'abc')).toThrow(/reason/);
   });
 
-  it('a cell is failed if any task failed, completed only when all did, else its most advanced open state', () => {
+  it('a cell is failed if any task failed, completed when all finished, cancelled when none ran, else its most advanced open state', () => {
     expect(cellStatus(counts({ completed: 9, failed: 1 }))).toBe('failed');
     expect(cellStatus(counts({ completed: 10 }))).toBe('completed');
     expect(cellStatus(counts({ completed: 5, processing: 1, queued: 4 }))).toBe('processing');
     expect(cellStatus(counts({ completed: 5, queued: 5 }))).toBe('queued');
     expect(cellStatus(counts({ pending_queue: 3 }))).toBe('pending_queue');
+    expect(cellStatus(counts({ completed: 2, cancelled: 8 }))).toBe('completed');
+    expect(cellStatus(counts({ cancelled: 8 }))).toBe('cancelled');
   });
 
   it('tasks are mapped by a tile (top level or under tile) or a bbox of four numbers', () => {

@@ -7,6 +7,7 @@ export const STATUS_COLOURS = {
   processing: '#f0ad4e',
   completed: '#2e9e5b',
   failed: '#d9534f',
+  cancelled: '#5f6b76',
 };
 
 export function applyStatusColours(root = document.documentElement) {

@@ -63,9 +63,17 @@ export function showJobs(view, config) {
 
   const refresh = refresher(load, 500);
   refresh.now();
-  const stop = follow(undefined, () => refresh());
+  // One more read after the last progress event (it comes at most once a second per stage).
+  let trailing;
+  const stop = follow(undefined, (event) => {
+    refresh();
+    if (event !== 'progress') return;
+    clearTimeout(trailing);
+    trailing = setTimeout(refresh, 1500);
+  });
   return () => {
     stop();
+    clearTimeout(trailing);
     refresh.cancel();
   };
 }

@@ -53,6 +53,7 @@ export async function runDispatch(
   command: StageCommand,
   run: (options: StageRunOptions) => Promise<StageRun>,
 ): Promise<void> {
+  const session = await ctx.session(`geo ${command}`);
   const signal = interruption.graceful();
   let last: DispatchProgress | undefined;
   interruption.onQuit(() => stageQuitNote(last));
@@ -63,6 +64,7 @@ export async function runDispatch(
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
+      session: session.id,
       onProgress: (p) => {
         last = p;
         progress.update(stageProgress(p));

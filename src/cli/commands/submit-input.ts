@@ -85,6 +85,7 @@ async function dispatchItems(
   progress: Progress,
   onProgress: (p: DispatchProgress) => void,
 ) {
+  const session = await ctx.session('geo submit');
   return submitJob({
     db,
     transport,
@@ -95,6 +96,7 @@ async function dispatchItems(
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       leaseSeconds: ctx.config.leaseSeconds,
+      session: session.id,
       onProgress: (p) => {
         onProgress(p);
         progress.update({ ...stageProgress(p), label: 'writing' });

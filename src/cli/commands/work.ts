@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { workerName } from '../../core/work/options.js';
+import { jobTypeNames } from '../../core/job-types/registry.js';
+import { DEFAULT_MAX_PREFETCH } from '../../core/work/options.js';
 import { runWork } from '../../core/work/runtime.js';
 import { createConsumer } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
+import { ExitCode, EXIT } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { durationFlag, durationOption, intOption } from '../options.js';
 import { renderWork, workJson, workProgress } from '../render/work.js';
@@ -10,6 +12,7 @@ import { renderWork, workJson, workProgress } from '../render/work.js';
 interface WorkFlags {
   transport?: string;
   concurrency: number;
+  prefetch: number;
   untilIdle?: boolean;
   idle: number;
   maxTasks?: number;
@@ -22,26 +25,33 @@ interface WorkFlags {
 export function registerWork(program: Command, globals: () => GlobalOptions): void {
   program
     .command('work')
-    .description('run tasks: receive, claim, run the handler, complete; advance finished stages')
+    .description('run tasks: receive, claim, run the handler, report, acknowledge; advance finished stages; sweep')
     .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
-    .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency', 1, 256), 8)
-    .option('--until-idle', 'exit 0 once no task arrived for --idle and no stage waits to advance')
-    .addOption(durationFlag('--idle <duration>', 'how long without tasks counts as idle (--until-idle)', 3))
+    .option('--concurrency <n>', 'handlers running at once (never more)', intOption('--concurrency', 1, 256), 8)
+    .option(
+      '--prefetch <n>',
+      'most claimed tasks held beyond the running handlers; adapts below it (none while handlers take seconds)',
+      intOption('--prefetch', 0, 100_000),
+      DEFAULT_MAX_PREFETCH,
+    )
+    .option('--until-idle', 'stop once nothing is left that this worker can run or wait for (exit 1 if other workers still hold tasks)')
+    .addOption(durationFlag('--idle <duration>', 'how long without tasks before --until-idle looks whether all is done', 3))
     .option('--max-tasks <n>', 'stop after claiming this many tasks', intOption('--max-tasks', 1, 1_000_000_000))
-    .option('--advance-only', 'only queue next stages and complete jobs; run no tasks')
+    .option('--advance-only', 'run no tasks: only advance finished stages and sweep (deliver retries, recover what crashes left)')
     .option('--lease <duration>', 'task lease, renewed while a handler runs (env GEO_LEASE_SECONDS)', durationOption('--lease'))
     .addOption(durationFlag('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', 30))
     .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text')
     .action(async (flags: WorkFlags) => {
       await withContext({ ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding }, async (ctx) => {
         const leaseSeconds = Math.max(1, Math.round(flags.lease ?? ctx.config.leaseSeconds));
-        const worker = workerName();
         const db = await ctx.store(flags.concurrency + 8);
+        const session = await ctx.session('geo work');
+        const transport = ctx.config.transport ?? 'local';
         const consumer = flags.advanceOnly
           ? undefined
-          : await createConsumer(ctx.config.transport ?? 'local', ctx.config, { worker, leaseSeconds, db });
-        // Handlers cannot be stopped from outside: a second signal quits at once (leases lapse, messages come back).
-        interruption.onQuit(() => 'tasks in flight were not given back; their leases and locks lapse and other workers take them over');
+          : await createConsumer(transport, ctx.config, { worker: session.worker, leaseSeconds, jobTypes: jobTypeNames(), db });
+        // Handlers cannot be stopped from outside: a second signal quits at once (the session ends with the process, freeing its claims).
+        interruption.onQuit(() => 'tasks in flight were not given back; other workers take them over as soon as this process has exited');
         const signal = interruption.graceful();
         const progress = ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
         let summary;
@@ -51,8 +61,11 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
             consumer,
             transportFor: ctx.transportFor,
             options: {
-              worker,
+              worker: session.worker,
+              session: session.id,
+              transport,
               concurrency: flags.concurrency,
+              maxPrefetch: flags.prefetch,
               leaseSeconds,
               graceMs: flags.grace * 1000,
               untilIdle: flags.untilIdle ?? false,
@@ -69,10 +82,11 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
           progress.stop();
           await consumer?.close();
         }
-        // Failed tasks are their job's outcome (geo status), not the worker's: the exit code stays 0.
-        // A stop by signal ends geo as killed by it (130, 143), in main.
         if (ctx.output.jsonMode) ctx.output.json(workJson(summary));
         else renderWork(ctx.output, summary);
+        // Failed tasks are their job's outcome (geo status), not the worker's. A stop by signal ends
+        // geo as killed by it (130, 143), in main. Tasks other workers still hold mean the work is not done.
+        if (summary.heldByOthers.length > 0) throw new ExitCode(EXIT.incomplete);
       });
     });
 }

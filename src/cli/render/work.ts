@@ -15,6 +15,9 @@ export function workJson(s: WorkSummary) {
     malformed: s.malformed,
     duplicates: s.duplicates,
     busy: s.busy,
+    cancelled: s.cancelled,
+    missing: s.missing,
+    notServed: s.notServed,
     stale: s.stale,
     lockLost: s.lockLost,
     leaseLost: s.leaseLost,
@@ -28,6 +31,7 @@ export function workJson(s: WorkSummary) {
       error: a.error ? { code: a.error.code, message: a.error.message } : undefined,
     })),
     stoppedBy: s.stoppedBy,
+    heldByOthers: s.heldByOthers.map((h) => ({ worker: h.worker, tasks: h.tasks, leaseUntil: h.leaseUntil.toISOString() })),
     elapsedMs: s.elapsedMs,
     tasksPerSecond: s.tasksPerSecond,
   };
@@ -48,7 +52,10 @@ export function renderWork(output: Output, s: WorkSummary): void {
     [s.deadLettered, 'dead-lettered'],
     [s.malformed, 'malformed'],
     [s.duplicates, 'already finished'],
-    [s.busy, 'held by another worker'],
+    [s.busy, 'held by another claim'],
+    [s.cancelled, 'of ended jobs'],
+    [s.missing, 'no longer in the database'],
+    [s.notServed, 'of job types not loaded here (given back)'],
     [s.stale, 'stale reports'],
     [s.lockLost, 'locks lost'],
     [s.leaseLost, 'leases lost'],
@@ -61,4 +68,7 @@ export function renderWork(output: Output, s: WorkSummary): void {
     output.line(`  job ${a.jobId.slice(0, 16)} stage ${a.stage} finished: ${what}${a.error ? ` (${a.error.message})` : ''}`);
   }
   if (s.stoppedBy === 'signal') output.line('  stopped by a signal; tasks not finished were given back');
+  for (const h of s.heldByOthers) {
+    output.line(`  not done: ${formatCount(h.tasks)} tasks held by worker ${h.worker ?? '(unnamed)'} until ${h.leaseUntil.toISOString()} (its lease; it is not a geo process this can see)`);
+  }
 }

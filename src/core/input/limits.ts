@@ -47,7 +47,7 @@ export function messageLimitFor(transport: TransportName, options: { storageEnco
         stage: 1,
         batchId: `${prefix}-s1-b9999999`,
         parameters: {},
-        attempt: 0,
+        delivery: 0,
       });
       return Buffer.byteLength(sample) - 2;
     },

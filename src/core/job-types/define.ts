@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError } from '../../errors.js';
+import { GeoError, InputError, JobTypeError } from '../../errors.js';
 import { humanIssue } from './issues.js';
 import type { JobItems, JobType, StageDefinition, StageInputs, StageSizes, TaskDefinition } from './job-type.js';
 import type { ItemsSpec, JobTypeSpec, StageSpec, TaskSpec } from './spec.js';
@@ -82,7 +82,13 @@ export function defineJobType<P extends Record<string, unknown> = Record<string,
     items,
     stages,
     result: spec.result
-      ? async (p, inputs) => spec.result!(p, { results: (stage = stages.length) => inputs.results(stage) })
+      ? async (p, inputs) => {
+          try {
+            return await spec.result!(p, { results: (stage = stages.length) => inputs.results(stage) });
+          } catch (err) {
+            throw err instanceof GeoError ? err : new JobTypeError(`${spec.name} result()`, err);
+          }
+        }
       : undefined,
   };
   return Object.defineProperty(jobType, JOB_TYPE_BRAND, { value: true, enumerable: false }) as DefinedJobType<P>;
@@ -112,9 +118,9 @@ function structuralProblem<P extends Record<string, unknown>, I>(spec: JobTypeSp
 function jobItems<P, I>(spec: ItemsSpec<P, I>, stage: { task?(item: I, params: P): Record<string, unknown> }): JobItems<P> {
   return {
     schema: spec.schema,
-    key: (item) => spec.key(item as I),
-    parameters: stage.task ? (item, params) => stage.task!(item as I, params) : undefined,
-    fromParams: spec.fromParams ? (params) => spec.fromParams!(params) : undefined,
+    key: (item) => own('items.key()', () => spec.key(item as I)),
+    parameters: stage.task ? (item, params) => own('stage 1 task()', () => stage.task!(item as I, params)) : undefined,
+    fromParams: spec.fromParams ? (params) => own('items.fromParams()', () => spec.fromParams!(params)) : undefined,
     paramsHint: spec.paramsHint,
   };
 }
@@ -133,8 +139,9 @@ function stageDefinition<P extends Record<string, unknown>, I>(
       return {
         ...base,
         source: 'params',
-        taskCount: (p) => checkedCount(where, stage.count(p)),
-        tasks: (p) => numbered(where, checkedCount(where, stage.count(p)), stage.tasks(p)),
+        taskCount: (p) => checkedCount(where, own(`${where}: count()`, () => stage.count(p))),
+        tasks: (p) =>
+          numbered(where, checkedCount(where, own(`${where}: count()`, () => stage.count(p))), own(`${where}: tasks()`, () => stage.tasks(p))),
       };
     case 'items':
       return {
@@ -164,16 +171,58 @@ function numbered(
   tasks: Iterable<TaskSpec> | AsyncIterable<TaskSpec>,
 ): Iterable<TaskDefinition> | AsyncIterable<TaskDefinition> {
   const check = counter(where, count);
+  const label = `${where}: tasks()`;
   if (Symbol.iterator in tasks) {
     return (function* () {
-      for (const task of tasks) yield check.next(task);
+      for (const task of guarded(label, tasks)) yield check.next(task);
       check.end();
     })();
   }
   return (async function* () {
-    for await (const task of tasks) yield check.next(task);
+    for await (const task of guardedAsync(label, tasks)) yield check.next(task);
     check.end();
   })();
+}
+
+/** Runs a job type's own code: what it throws becomes a JobTypeError naming where (geo's own errors pass through). */
+function own<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw err instanceof GeoError ? err : new JobTypeError(where, err);
+  }
+}
+
+/** A job type's iterable, with what its iteration throws turned into a JobTypeError (see own). */
+function* guarded<T>(where: string, source: Iterable<T>): Generator<T> {
+  const it = own(where, () => source[Symbol.iterator]());
+  try {
+    for (;;) {
+      const next = own(where, () => it.next());
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    it.return?.();
+  }
+}
+
+async function* guardedAsync<T>(where: string, source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = own(where, () => source[Symbol.asyncIterator]());
+  try {
+    for (;;) {
+      let next: IteratorResult<T>;
+      try {
+        next = await it.next();
+      } catch (err) {
+        throw err instanceof GeoError ? err : new JobTypeError(where, err);
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await it.return?.();
+  }
 }
 
 function counter(where: string, count: number) {
@@ -214,14 +263,14 @@ function itemTasks<P>(where: string, items: JobItems<P>, params: P, inputs: Stag
       inputRequired(where.split(' ')[0]!);
     })();
   }
-  const source = generated.items();
+  const source = own('items.fromParams().items()', () => generated.items());
   if (Symbol.iterator in source) {
     return (function* () {
-      for (const item of source) yield task(item);
+      for (const item of guarded('items.fromParams().items()', source)) yield task(item);
     })();
   }
   return (async function* () {
-    for await (const item of source) yield task(item);
+    for await (const item of guardedAsync('items.fromParams().items()', source)) yield task(item);
   })();
 }
 
@@ -234,9 +283,9 @@ async function* resultTasks<P>(
   inputs: StageInputs,
 ): AsyncGenerator<TaskDefinition> {
   for await (const outcome of inputs.results(inputStage)) {
-    const key = stage.key ? stage.key(outcome as never, params) : `${taskType}-${outcome.taskIndex}`;
+    const key = stage.key ? own(`${where}: key()`, () => stage.key!(outcome as never, params)) : `${taskType}-${outcome.taskIndex}`;
     assertTaskKey(where, key);
-    yield { index: outcome.taskIndex, key, parameters: stage.task(outcome as never, params) };
+    yield { index: outcome.taskIndex, key, parameters: own(`${where}: task()`, () => stage.task(outcome as never, params)) };
   }
 }
 

@@ -47,8 +47,15 @@ export async function runAttempt(handler: TaskHandler, parameters: Record<string
   }
 }
 
-/** The error text stored with the task (and shown by `geo status`): the message, named when it is not a plain Error. */
+/**
+ * The error text stored with the task (and shown by `geo status`): the
+ * message, written the same way whether the handler threw an Error or a
+ * PermanentTaskError (whether it may be retried is recorded apart); an error
+ * class of the handler's own (TypeError, a library's) is named, since its
+ * name says what went wrong.
+ */
 export function failureText(err: unknown): string {
-  if (err instanceof Error) return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
-  return errorMessage(err);
+  if (!(err instanceof Error)) return errorMessage(err);
+  const plain = err.name === 'Error' || err instanceof PermanentTaskError || !err.name;
+  return plain ? err.message : `${err.name}: ${err.message}`;
 }

@@ -1,41 +1,52 @@
-import crypto from 'node:crypto';
-import os from 'node:os';
 import type { Advancement } from '../advance.js';
 import type { SendPolicy } from '../send-batch.js';
+import type { TaskHolder } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
 import type { WorkCounts } from './tally.js';
 
+/** The most claimed tasks a worker holds beyond its running handlers, unless told otherwise (--prefetch). */
+export const DEFAULT_MAX_PREFETCH = 1_000;
+
 export interface WorkOptions {
-  /** Names this worker in task leases; unique per process (workerName()). */
+  /** Names this worker in task claims: its session's worker name. */
   worker: string;
-  /** Handlers running at once. */
+  /** This process's session (core/session.ts): its claims are freed at once if it dies. */
+  session?: number | null;
+  /** Handlers running at once: never more. */
   concurrency: number;
+  /**
+   * The most claimed tasks held beyond the running handlers. The prefetch
+   * adapts below it to how long handlers take: none while they take seconds
+   * (so slow work spreads over workers), up to this for fast ones.
+   */
+  maxPrefetch: number;
   /** Task lease (and Storage Queue visibility) length; renewed while a handler runs. */
   leaseSeconds: number;
   /** After a stop request, how long tasks in flight may still finish before they are given back. */
   graceMs: number;
-  /** Stop once nothing arrived for `idleMs`, nothing is in flight or due for retry here, and no stage waits to advance. */
+  /** Stop once nothing arrived for `idleMs` and nothing is left that this worker could run or wait for. */
   untilIdle: boolean;
   idleMs: number;
   /** Stop receiving after this many tasks were claimed. */
   maxTasks?: number;
-  /** Only advance finished stages; receive nothing. */
+  /** Only advance finished stages and sweep; receive nothing. */
   advanceOnly: boolean;
-  /** Largest group a transport that claims while receiving (local) is asked for. Default 1,000; sized down for slow handlers. */
-  groupSize?: number;
-  /** Stage advancement runs at least this often. Default 5 s. */
+  /** Stage advancement and the sweep run at least this often. Default 5 s. */
   backstopMs?: number;
   /**
-   * How stage advancement queues next stages. Its lease (on the outbox row
-   * and the next stage's batches, GEO_LEASE_SECONDS) is the sender's, not the
-   * task lease: queueing a large stage takes longer than a short task lease.
+   * How stage advancement and the sweep queue and send. Their lease (on the
+   * outbox row and the next stage's batches, GEO_LEASE_SECONDS) is the
+   * sender's, not the task lease: queueing a large stage takes longer than a
+   * short task lease.
    */
   advance: { batchSize: number; concurrency: number; leaseSeconds: number; sendPolicy?: SendPolicy };
+  /** The transport this worker serves, for what --until-idle counts as left. */
+  transport: string;
   /** Aborting it asks the worker to stop (SIGINT, SIGTERM). */
   signal?: AbortSignal;
-  /** Called after each settled delivery or group with the counts so far. */
+  /** Called after each settled task with the counts so far. */
   onProgress?: (counts: Readonly<WorkCounts>) => void;
-  /** Things worth a line on stderr: lost locks, failed renewals. */
+  /** Things worth a line on stderr: lost locks, failed renewals, dead workers found. */
   onNotice?: (message: string) => void;
 }
 
@@ -46,9 +57,10 @@ export interface WorkSummary extends WorkCounts {
   tasksPerSecond: number;
   /** Why receiving stopped. */
   stoppedBy: Stopping['reason'];
-}
-
-/** A worker name unique to this process: host, pid, and a random tag (pids are reused across hosts and restarts). */
-export function workerName(): string {
-  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  /**
+   * With --until-idle: tasks other workers still held when this one stopped,
+   * under leases no live geo session vouches for. The job cannot finish
+   * before they end; the command exits 1.
+   */
+  heldByOthers: TaskHolder[];
 }

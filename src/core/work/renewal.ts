@@ -6,6 +6,8 @@ import type { ReceivedMessage, TransportConsumer } from '../../transports/transp
 /** A task this worker holds while its handler runs. */
 export interface HeldTask {
   taskId: string;
+  /** The claim's token: every renewal and report names it. */
+  claim: string;
   /** The delivery, when its message lock must be renewed too (not for deliveries the transport claimed itself). */
   delivery?: ReceivedMessage;
   /** Aborted when the lease is found taken over or the worker gives the task up; it is the handler's TaskContext signal. */
@@ -22,8 +24,8 @@ interface Tracked {
 }
 
 /**
- * Keeps the leases (geo_renew_tasks, one statement per tick for every task
- * held) and message locks (the consumer's renew) of running tasks alive,
+ * Keeps the claims' leases (geo_renew_tasks, one statement per tick for every
+ * task held, each renewal fenced by its claim) and message locks (the consumer's renew) of running tasks alive,
  * renewing each when half of it is left. The SDK's own lock renewal is off,
  * so a lock lives exactly as long as the worker holds the task. A task whose
  * lease another worker took over is aborted and counted; a lock lost is
@@ -39,7 +41,6 @@ export class Renewer {
     private readonly params: {
       db: Queryable;
       consumer: TransportConsumer;
-      worker: string;
       leaseSeconds: number;
       onLeaseLost: (taskId: string) => void;
       onLockLost: (taskId: string) => void;
@@ -85,10 +86,10 @@ export class Renewer {
 
   private async renewLeases(due: Tracked[], startedAt: number): Promise<void> {
     if (due.length === 0) return;
-    const { db, worker, leaseSeconds } = this.params;
+    const { db, leaseSeconds } = this.params;
     let held: Set<string>;
     try {
-      held = await tasksRenew({ db, worker, taskIds: due.map((t) => t.held.taskId), leaseSeconds });
+      held = await tasksRenew({ db, held: due.map((t) => t.held), leaseSeconds });
     } catch (err) {
       this.params.onError(`renewing ${due.length} task leases failed (they stay valid until they lapse): ${errorMessage(err)}`);
       return;

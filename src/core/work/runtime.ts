@@ -1,23 +1,29 @@
 import { pause } from '../../concurrency/pause.js';
 import { errorMessage } from '../../errors.js';
-import { stageCompletionsCountOpen } from '../../store/completion.js';
-import { stageCompletionsListen, type Listener } from '../../store/notify.js';
+import type { TaskHolder } from '../../store/holders.js';
+import { CHANNELS, listen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
+import { jobTypeNames } from '../job-types/registry.js';
+import { DEFAULT_SEND_POLICY } from '../send-batch.js';
 import type { TransportResolver } from '../targets.js';
 import { Advancer } from './advancer.js';
+import { judgeIdle } from './idle.js';
 import type { WorkOptions, WorkSummary } from './options.js';
-import { runReceiveLoop } from './receive-loop.js';
+import { runPipeline } from './pipeline.js';
+import { Renewer } from './renewal.js';
 import { Stopping } from './stopping.js';
-import { Tally } from './tally.js';
+import { Sweeper } from './sweeper.js';
+import { WorkTally } from './tally.js';
 
 /**
  * `geo work`: receives deliveries, runs their handlers (at most
  * `concurrency` at once), records outcomes through the completion API,
- * settles messages, and advances finished stages. Returns when asked to
- * stop (signal, --max-tasks, --until-idle) and everything in flight has
- * finished or been given back; throws when the database or the broker fails
- * for good.
+ * acknowledges messages, advances finished stages, and sweeps (delivers
+ * retries, takes over dead workers' tasks, finishes what crashes left).
+ * Returns when asked to stop (signal, --max-tasks, --until-idle) and
+ * everything in flight has finished or been given back; throws when the
+ * database or the broker fails for good.
  */
 export async function runWork(params: {
   db: Pool;
@@ -29,47 +35,92 @@ export async function runWork(params: {
   const { db, options } = params;
   const startedAt = Date.now();
   const notice = (message: string) => options.onNotice?.(message);
-  const tally = new Tally();
+  const tally = new WorkTally();
   const stopping = new Stopping(options.graceMs);
   const onAbort = () => stopping.request('signal');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
+  const backstopMs = options.backstopMs ?? 5_000;
+  const shared = { ...options.advance, session: options.session, signal: stopping.signal };
 
   const advancer = new Advancer({
     db,
     transportFor: params.transportFor,
-    options: { ...options.advance, signal: stopping.signal },
-    backstopMs: options.backstopMs ?? 5_000,
+    options: shared,
+    backstopMs,
     onAdvanced: (a) => tally.advanced.push(a),
     onError: notice,
   });
+  const sweeper = new Sweeper({
+    db,
+    transportFor: params.transportFor,
+    options: { ...shared, sendPolicy: options.advance.sendPolicy ?? DEFAULT_SEND_POLICY },
+    intervalMs: backstopMs,
+    notice,
+  });
   let listener: Listener | undefined;
   try {
-    listener = await stageCompletionsListen(db, () => advancer.request(), (err) =>
-      notice(`stage notifications stopped (${errorMessage(err)}); advancing on the timer only`),
+    listener = await listen(
+      db,
+      { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
+      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`),
     );
   } catch (err) {
-    notice(`cannot listen for stage notifications (${errorMessage(err)}); advancing on the timer only`);
+    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`);
   }
+  sweeper.request();
   advancer.request();
+
+  let heldByOthers: TaskHolder[] = [];
+  /** Whether the work is done, after nothing arrived since `quietSince` (--until-idle). */
+  const idle = async (quietSince: number): Promise<boolean> => {
+    if (!options.untilIdle || advancer.busy || sweeper.busy) return false;
+    if (Date.now() - Math.max(quietSince, advancer.lastAdvancedAt) < options.idleMs) return false;
+    const verdict = await judgeIdle({
+      db,
+      transport: options.transport,
+      tasksAreMessages: params.consumer?.claimsOnReceive ?? false,
+      jobTypes: jobTypeNames(),
+      worker: options.worker,
+    });
+    heldByOthers = verdict.heldByOthers;
+    return verdict.idle;
+  };
 
   try {
     if (options.advanceOnly || !params.consumer) await advanceOnly();
     else {
-      await runReceiveLoop({
+      const renewer = new Renewer({
         db,
         consumer: params.consumer,
-        options,
-        tally,
-        stopping,
-        advancer,
-        openStageCompletions,
-        notice,
+        leaseSeconds: options.leaseSeconds,
+        onLeaseLost: (taskId) => {
+          tally.add('leaseLost');
+          notice(`task ${taskId}: its claim was taken over while its handler ran`);
+        },
+        onLockLost: (taskId) => {
+          tally.add('lockLost');
+          notice(`task ${taskId}: its message lock was lost while its handler ran`);
+        },
+        onError: notice,
       });
+      const scope = {
+        db,
+        consumer: params.consumer,
+        worker: options.worker,
+        leaseSeconds: options.leaseSeconds,
+        tally,
+        renewer,
+        stopping,
+        stageFinished: () => advancer.request(),
+        notice,
+      };
+      await runPipeline({ scope, options, idle });
     }
   } finally {
     // An advancement in progress may finish (its signal aborts when the grace period ends).
     await advancer.close();
+    await sweeper.close();
     stopping.end();
     await listener?.close();
   }
@@ -80,14 +131,8 @@ export async function runWork(params: {
     elapsedMs,
     tasksPerSecond: elapsedMs > 0 ? Math.round((tally.counts.tasks / elapsedMs) * 1000) : 0,
     stoppedBy: stopping.reason,
+    heldByOthers,
   };
-
-  async function openStageCompletions(): Promise<boolean> {
-    const open = await stageCompletionsCountOpen({ db });
-    // An open row nobody is handling (its advancer died) is picked up once its lease lapses.
-    if (open > 0) advancer.request();
-    return open > 0;
-  }
 
   async function advanceOnly(): Promise<void> {
     const wake = new AbortController();
@@ -95,9 +140,7 @@ export async function runWork(params: {
     options.signal?.addEventListener('abort', () => wake.abort(), { once: true });
     while (!stopping.stopped) {
       await pause(Math.min(500, options.idleMs), wake.signal);
-      if (!options.untilIdle || stopping.stopped || advancer.busy) continue;
-      if (Date.now() - Math.max(startedAt, advancer.lastAdvancedAt) < options.idleMs) continue;
-      if (!(await openStageCompletions())) stopping.request('idle');
+      if (!stopping.stopped && (await idle(startedAt))) stopping.request('idle');
     }
   }
 }

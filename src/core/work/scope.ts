@@ -1,37 +1,51 @@
 import { GeoError, TransportError, errorMessage } from '../../errors.js';
 import { tasksRelease } from '../../store/completion.js';
 import type { Queryable } from '../../store/pool.js';
+import type { TaskMessage } from '../../transports/message.js';
 import type { ReceivedMessage, TransportConsumer } from '../../transports/transport.js';
+import type { TaskHandler } from '../job-types/job-type.js';
 import type { HeldTask, Renewer } from './renewal.js';
 import type { Stopping } from './stopping.js';
-import type { Tally } from './tally.js';
+import type { WorkTally } from './tally.js';
 
-/** What the per-delivery and per-group handling share within one worker run. */
+/** What the stages of one worker run share. */
 export interface WorkScope {
   db: Queryable;
   consumer: TransportConsumer;
   worker: string;
   leaseSeconds: number;
-  /** Handlers of one group run at most this many at once. */
-  concurrency: number;
-  tally: Tally;
+  tally: WorkTally;
   renewer: Renewer;
   stopping: Stopping;
-  /** Resolves once the receive loop has ended (no receive in flight). */
-  receivingEnded: Promise<void>;
   /** A completion or failure reported that it finished its stage. */
   stageFinished(): void;
-  /** A retry was scheduled for `at` (idle detection waits for it). */
-  retryScheduled(at: Date): void;
   notice(message: string): void;
 }
 
+/** A task this worker claimed, from its delivery to its report. */
+export interface ClaimedTask {
+  delivery: ReceivedMessage;
+  message: TaskMessage;
+  attempt: number;
+  taskType: string;
+  parameters: Record<string, unknown>;
+  held: HeldTask;
+  /** The handler that runs it, once the worker found it has one. */
+  handler?: TaskHandler;
+}
+
 /**
- * Settles a delivery. A lost lock is counted and logged, never fatal: the
- * message comes back and its next claim finds the task finished. Any other
- * transport error is logged for the same reason; errors that are not the
- * transport's (a bug, the database) go on up.
+ * Acknowledges a delivery: the worker's last duty for every message of a geo
+ * task, whatever became of the task (the database owns redelivery). A lost
+ * lock is counted and logged, never fatal: the message comes back and its
+ * next claim finds the task finished or held. Any other transport error is
+ * logged for the same reason; errors that are not the transport's (a bug,
+ * the database) go on up.
  */
+export async function acknowledge(scope: WorkScope, m: ReceivedMessage, held?: HeldTask): Promise<void> {
+  await settle(scope, m, held, 'acknowledge', () => scope.consumer.complete(m));
+}
+
 export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTask | undefined, what: string, run: () => Promise<void>): Promise<void> {
   try {
     await run();
@@ -40,7 +54,7 @@ export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTas
     if (err instanceof GeoError && err.code === 'LOCK_LOST') {
       if (!held?.lockLost) scope.tally.add('lockLost');
       if (held) held.lockLost = true;
-      scope.notice(`${what} of task ${task}: the message lock was lost; the message comes back and is settled then`);
+      scope.notice(`${what} of task ${task}: the message lock was lost; the message comes back and is acknowledged then`);
       return;
     }
     if (err instanceof TransportError) {
@@ -52,17 +66,14 @@ export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTas
 }
 
 /**
- * Gives unfinished tasks back at shutdown: their leases first
- * (geo_release_tasks; the attempt stays counted), so that a message given
- * back can be claimed at once, then the messages the transport did not claim itself.
+ * Gives claimed tasks back unrun (shutdown, or a job type this worker cannot
+ * run): their claims are released, which owes each a new delivery after
+ * `delaySeconds` (the attempt does not count), then their messages are
+ * acknowledged.
  */
-export async function giveBack(scope: WorkScope, items: ReadonlyArray<{ held: HeldTask; delivery: ReceivedMessage }>): Promise<void> {
-  if (items.length === 0) return;
-  // A receive still waiting would claim a released task straight back (the local queue's does).
-  await scope.receivingEnded;
-  await tasksRelease({ db: scope.db, worker: scope.worker, taskIds: items.map((i) => i.held.taskId) });
-  scope.tally.add('released', items.length);
-  await Promise.all(
-    items.filter((i) => !i.delivery.claimed).map((i) => settle(scope, i.delivery, i.held, 'abandon', () => scope.consumer.abandon(i.delivery))),
-  );
+export async function giveBack(scope: WorkScope, tasks: readonly ClaimedTask[], delaySeconds = 0): Promise<number> {
+  if (tasks.length === 0) return 0;
+  const released = await tasksRelease({ db: scope.db, held: tasks.map((t) => t.held), delaySeconds });
+  await Promise.all(tasks.map((t) => acknowledge(scope, t.delivery, t.held)));
+  return released;
 }

@@ -7,32 +7,54 @@ export interface WorkCounts {
   completed: number;
   /** Attempts that ended the task as failed (permanent error, or out of retries). */
   failed: number;
-  /** Attempts that failed and were scheduled again. */
+  /** Attempts that failed and will run again (geo delivers them at their retry time). */
   retried: number;
-  /** Deliveries moved to the dead-letter (poison) queue: malformed, unknown task, failed. */
+  /** Deliveries moved to the dead-letter (poison) queue: only bodies that are not task messages. */
   deadLettered: number;
   /** Deliveries whose body was not a task message. */
   malformed: number;
   /** Deliveries of tasks that were already finished (acknowledged, nothing run). */
   duplicates: number;
-  /** Deliveries of tasks another live worker held (left to come back when their lock lapses). */
+  /** Deliveries of tasks another live claim held (acknowledged: the holder reports, or geo delivers again). */
   busy: number;
-  /** Attempts whose report found the task taken over (geo_fail_task `stale`). */
+  /** Deliveries of tasks whose job or stage had ended (acknowledged, nothing run). */
+  cancelled: number;
+  /** Deliveries of tasks no longer in the database (acknowledged, nothing run). */
+  missing: number;
+  /** Tasks of job types this worker cannot run, given back for a worker that can. */
+  notServed: number;
+  /** Reports that found the claim no longer held the task (taken over): nothing recorded. */
   stale: number;
   /** Settlements or renewals refused because the message's lock was lost. */
   lockLost: number;
-  /** Tasks whose lease was taken over while their handler ran. */
+  /** Tasks whose claim was taken over while their handler ran. */
   leaseLost: number;
   /** Tasks given back unfinished at shutdown. */
   released: number;
 }
 
 export function emptyCounts(): WorkCounts {
-  return { tasks: 0, completed: 0, failed: 0, retried: 0, deadLettered: 0, malformed: 0, duplicates: 0, busy: 0, stale: 0, lockLost: 0, leaseLost: 0, released: 0 };
+  return {
+    tasks: 0,
+    completed: 0,
+    failed: 0,
+    retried: 0,
+    deadLettered: 0,
+    malformed: 0,
+    duplicates: 0,
+    busy: 0,
+    cancelled: 0,
+    missing: 0,
+    notServed: 0,
+    stale: 0,
+    lockLost: 0,
+    leaseLost: 0,
+    released: 0,
+  };
 }
 
 /** The counts of a run plus the stage advancements it made. */
-export class Tally {
+export class WorkTally {
   readonly counts = emptyCounts();
   readonly advanced: Advancement[] = [];
 

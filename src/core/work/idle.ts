@@ -1,0 +1,42 @@
+import { tasksHolders, tasksRemaining, type TaskHolder } from '../../store/holders.js';
+import type { Queryable } from '../../store/pool.js';
+import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
+
+/** Whether a quiet worker may stop (--until-idle), and whose tasks it leaves behind. */
+export interface IdleVerdict {
+  idle: boolean;
+  /** Tasks held under leases no live geo session vouches for: the job waits for them; the worker exits 1. */
+  heldByOthers: TaskHolder[];
+}
+
+/**
+ * Decides, once nothing arrived for a while and nothing is in flight here,
+ * whether the work this worker serves is done. It is not while a finished
+ * stage waits to be advanced (its next stage's tasks are coming), while
+ * retries wait out their delay, while tasks are ready in the local queue, or
+ * while another live geo worker runs tasks (they may fail and run again, or
+ * finish a stage). Tasks held by workers that are not geo cannot be waited
+ * for with certainty: they are reported, and the worker stops.
+ */
+export async function judgeIdle(params: {
+  db: Queryable;
+  /** The transport served; its tasks are what is counted. */
+  transport: string;
+  /** Whether its task rows are its messages: then a ready row will be claimed by the next receive. */
+  tasksAreMessages: boolean;
+  jobTypes: readonly string[];
+  /** This worker's own name: its claims are not others'. */
+  worker: string;
+}): Promise<IdleVerdict> {
+  const { db, transport } = params;
+  const [openStages, remaining, holders] = await Promise.all([
+    stageCompletionsCountOpen({ db }),
+    tasksRemaining(db, { transport, jobTypes: params.jobTypes }),
+    tasksHolders(db, { transport }),
+  ]);
+  const others = holders.filter((h) => h.worker !== params.worker);
+  const busyGeoWorkers = others.some((h) => h.session !== null);
+  const waiting = openStages > 0 || remaining.waiting > 0 || remaining.unsent > 0 || (params.tasksAreMessages && remaining.ready > 0);
+  if (waiting || busyGeoWorkers) return { idle: false, heldByOthers: [] };
+  return { idle: true, heldByOthers: others.filter((h) => h.session === null) };
+}

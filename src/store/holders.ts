@@ -1,0 +1,67 @@
+import type { Queryable } from './pool.js';
+
+/** Tasks one worker holds under live leases. */
+export interface TaskHolder {
+  worker: string | null;
+  tasks: number;
+  /** When the last of its leases ends, unless renewed. */
+  leaseUntil: Date;
+  /** The worker's live geo session (host and pid), or null for a worker that is not geo (judged by its lease alone). */
+  session: { host: string; pid: number } | null;
+}
+
+/**
+ * Who holds running tasks (status `processing` under a live lease), per
+ * worker: what the sweep and `geo work --until-idle` report as work they
+ * must wait for. The partial index over processing tasks serves it.
+ */
+export async function tasksHolders(db: Queryable, params: { jobId?: string; transport?: string } = {}): Promise<TaskHolder[]> {
+  const { rows } = await db.query<TaskHolder>(
+    `SELECT h.worker, h.tasks, h."leaseUntil",
+            CASE WHEN s.session_id IS NOT NULL THEN json_build_object('host', s.host, 'pid', s.pid) END AS session
+     FROM (SELECT t.worker, count(*)::int AS tasks, max(t.lease_until) AS "leaseUntil"
+           FROM tasks t JOIN jobs j ON j.job_id = t.job_id
+           WHERE t.status = 'processing' AND t.lease_until >= now()
+             AND ($1::text IS NULL OR t.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
+           GROUP BY t.worker) h
+     LEFT JOIN sessions s ON s.worker = h.worker AND s.session_id IN (SELECT geo_live_sessions())
+     ORDER BY h.tasks DESC, h.worker`,
+    [params.jobId ?? null, params.transport ?? null],
+  );
+  return rows;
+}
+
+/** What still waits, of the running jobs a worker serves: the `--until-idle` question "is anything left?". */
+export interface Remaining {
+  /** Tasks ready now (queued, due): a message is on its way or the local queue holds them. */
+  ready: number;
+  /** Tasks waiting out a retry delay. */
+  waiting: number;
+  /** When the first of those is due. */
+  nextDueAt: Date | null;
+  /** Tasks written but whose batch is not sent yet. */
+  unsent: number;
+}
+
+/**
+ * The unfinished, unclaimed tasks of running jobs on `transport`. Counted
+ * through the partial indexes (ready, pending batches), so proportional to
+ * what is left, not to the tasks table.
+ */
+export async function tasksRemaining(db: Queryable, params: { transport?: string; jobTypes?: readonly string[] }): Promise<Remaining> {
+  const { rows } = await db.query<Remaining>(
+    `WITH running AS (
+       SELECT j.job_id FROM jobs j
+       WHERE j.status = 'processing' AND ($1::text IS NULL OR j.processing_path = $1)
+         AND ($2::text[] IS NULL OR j.job_type = ANY($2::text[]))
+     )
+     SELECT count(*) FILTER (WHERE t.available_at IS NULL OR t.available_at <= now())::int AS ready,
+            count(*) FILTER (WHERE t.available_at > now())::int AS waiting,
+            min(t.available_at) FILTER (WHERE t.available_at > now()) AS "nextDueAt",
+            (SELECT count(*) FROM batches b JOIN running r ON r.job_id = b.job_id WHERE b.status = 'pending_queue')::int AS unsent
+     FROM tasks t JOIN running r ON r.job_id = t.job_id
+     WHERE t.status = 'queued'`,
+    [params.transport ?? null, params.jobTypes ?? null],
+  );
+  return rows[0]!;
+}
