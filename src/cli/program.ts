@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerResults } from './commands/results.js';
@@ -51,6 +52,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
   registerWork(program, globals);
   registerTypes(program, globals);
   registerResults(program, globals);
+  registerDashboard(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

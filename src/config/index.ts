@@ -37,6 +37,11 @@ const configSchema = z.object({
     queue: z.string().min(1),
     timeoutMs: z.coerce.number().int().min(100).max(600_000),
   }),
+  /**
+   * Required of every dashboard request when set, and to serve the dashboard
+   * on anything but loopback (`geo dashboard --host`).
+   */
+  dashboardToken: z.string().min(16, { error: 'must be at least 16 characters (for example: openssl rand -hex 24)' }).optional(),
   storage: z.object({
     connectionString: z.string().min(1).optional(),
     accountUrl: z.string().url().optional(),
@@ -81,6 +86,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
       queue: blankToUndefined(env.GEO_SERVICEBUS_QUEUE) ?? 'geo-tasks',
       timeoutMs: blankToUndefined(env.GEO_SERVICEBUS_TIMEOUT_MS) ?? 30_000,
     },
+    dashboardToken: blankToUndefined(env.GEO_DASHBOARD_TOKEN),
     storage: {
       connectionString: blankToUndefined(env.GEO_STORAGE_CONNECTION_STRING),
       accountUrl: blankToUndefined(env.GEO_STORAGE_ACCOUNT_URL),
@@ -119,6 +125,7 @@ const CONFIG_NAMES: Record<string, string> = {
   home: 'GEO_HOME',
   leaseSeconds: 'GEO_LEASE_SECONDS',
   testPauseAt: 'GEO_TEST_PAUSE_AT',
+  dashboardToken: 'GEO_DASHBOARD_TOKEN',
   'servicebus.queue': 'GEO_SERVICEBUS_QUEUE',
   'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',

@@ -95,3 +95,22 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     errors,
   };
 }
+
+/**
+ * The `geo status --json` document, also served as `GET /api/jobs/<id>` by
+ * the dashboard (contract conventions: camelCase, status and result on top).
+ */
+export function jobStatusJson(report: JobStatusReport) {
+  return {
+    jobId: report.jobId,
+    jobType: report.jobType,
+    status: report.status,
+    transport: report.transport,
+    currentStage: report.currentStage,
+    elapsedMs: report.elapsedMs,
+    tasksPerSecond: report.tasksPerSecond,
+    stages: report.stages,
+    result: report.result,
+    errors: report.errors,
+  };
+}

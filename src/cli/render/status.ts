@@ -3,22 +3,6 @@ import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
 import { formatTable, type Column } from '../table.js';
 
-/** The `--json` document of `geo status` (contract conventions: camelCase, status and result on top). */
-export function jobStatusJson(report: JobStatusReport) {
-  return {
-    jobId: report.jobId,
-    jobType: report.jobType,
-    status: report.status,
-    transport: report.transport,
-    currentStage: report.currentStage,
-    elapsedMs: report.elapsedMs,
-    tasksPerSecond: report.tasksPerSecond,
-    stages: report.stages,
-    result: report.result,
-    errors: report.errors,
-  };
-}
-
 // On a narrow terminal what goes first is what the headline or the other columns already
 // tell; stage, status, completed and failed stay (36 columns).
 const COLUMNS: Column[] = [
