@@ -63,6 +63,9 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   } finally {
     progress.stop();
     await rejected.close();
+    // What the connect opens is the context's to close, once it exists: a pool opened after the
+    // context closed would keep the process alive for its idle timeout (10 s after a refused file).
+    await connecting.catch(() => undefined);
   }
   render(ctx, result, rejected);
   if (result.refusal) throw new ExitCode(EXIT.input);
