@@ -11,6 +11,8 @@
  *   npm run build && npx tsx scripts/input-bench.ts [--lines 1000000] [--runs 3] [--base /path/to/other/bin/geo.js] [--build bin/geo.js]
  *   npx tsx scripts/input-bench.ts --lines 10000000 --runs 1 --only input   # peak RSS at 10 million lines
  *
+ * GEO_INPUT_WORKERS is passed on to every submit when set.
+ *
  * The input is every tile of the smallest zoom with enough tiles, cut at
  * --lines, as NDJSON ({"z":..,"x":..,"y":..} per line), written to a
  * temporary folder (or --file).
@@ -20,28 +22,17 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-const { values } = parseArgs({
-  options: {
-    lines: { type: 'string', default: '1000000' },
-    runs: { type: 'string', default: '3' },
-    base: { type: 'string' },
-    build: { type: 'string', default: path.join(ROOT, 'bin/geo.js') },
-    file: { type: 'string' },
-    only: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  },
-});
-const lines = Number(values.lines);
-const runs = Number(values.runs);
-const builds: Array<{ name: string; bin: string }> = [
-  ...(values.base ? [{ name: 'base', bin: path.resolve(values.base) }] : []),
-  { name: 'this', bin: path.resolve(values.build!) },
-];
-const kinds = (['n', 'input'] as const).filter((k) => !values.only || values.only === k);
+export interface InputBenchDocument {
+  lines: number;
+  runs: number;
+  results: Measured[];
+  summary: Array<ReturnType<typeof summarise>>;
+}
 
 interface Measured {
   build: string;
@@ -55,39 +46,54 @@ interface Measured {
   load: number;
 }
 
-const work = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-input-bench-'));
-try {
-  const file = values.file ? path.resolve(values.file) : await writeTiles(path.join(work, 'tiles.ndjson'), lines);
-  const results: Measured[] = [];
-  for (let run = 1; run <= runs; run++) {
-    for (const build of builds) {
-      const order = run % 2 === 1 ? kinds : [...kinds].reverse();
-      for (const kind of order) {
-        const args = kind === 'n' ? ['submit', 'hello_world', '--n', String(lines), '--json'] : ['submit', 'tiles', '--input', file, '--json'];
-        const measured = await timedOnFreshDatabase(build.bin, args, path.join(work, `home-${build.name}-${kind}-${run}`));
-        const doc = measured.doc as { tasks: number; input?: { elapsedMs: number } };
-        if (doc.tasks !== lines) throw new Error(`${build.name} ${kind}: ${doc.tasks} tasks, expected ${lines}`);
-        const result: Measured = {
-          build: build.name,
-          kind,
-          run,
-          wallMs: Math.round(measured.wallMs),
-          tasksPerSecond: Math.round((lines / measured.wallMs) * 1000),
-          peakRssMb: Math.round(measured.peakRssKb / 1024),
-          cpuSeconds: measured.cpuSeconds,
-          checkMs: doc.input?.elapsedMs,
-          load: measured.load,
-        };
-        results.push(result);
-        if (!values.json) process.stdout.write(`${line(result)}\n`);
+type Kind = Measured['kind'];
+
+/**
+ * Runs the pairs: for each run and each build, `--n` and `--input` on fresh
+ * databases (order alternating by run). `onResult` sees each submit as it ends.
+ */
+export async function measureInputAgainstN(params: {
+  lines: number;
+  runs: number;
+  builds: Array<{ name: string; bin: string }>;
+  kinds?: Kind[];
+  file?: string;
+  onResult?: (line: string) => void;
+}): Promise<InputBenchDocument> {
+  const { lines, runs, builds } = params;
+  const kinds = params.kinds ?? ['n', 'input'];
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-input-bench-'));
+  try {
+    const file = params.file ?? (await writeTiles(path.join(work, 'tiles.ndjson'), lines));
+    const results: Measured[] = [];
+    for (let round = 1; round <= runs; round++) {
+      for (const build of builds) {
+        const order = round % 2 === 1 ? kinds : [...kinds].reverse();
+        for (const kind of order) {
+          const args = kind === 'n' ? ['submit', 'hello_world', '--n', String(lines), '--json'] : ['submit', 'tiles', '--input', file, '--json'];
+          const measured = await timedOnFreshDatabase(build.bin, args, path.join(work, `home-${build.name}-${kind}-${round}`));
+          const doc = measured.doc as { tasks: number; input?: { elapsedMs: number } };
+          if (doc.tasks !== lines) throw new Error(`${build.name} ${kind}: ${doc.tasks} tasks, expected ${lines}`);
+          const result: Measured = {
+            build: build.name,
+            kind,
+            run: round,
+            wallMs: Math.round(measured.wallMs),
+            tasksPerSecond: Math.round((lines / measured.wallMs) * 1000),
+            peakRssMb: Math.round(measured.peakRssKb / 1024),
+            cpuSeconds: Number(measured.cpuSeconds.toFixed(2)),
+            checkMs: doc.input?.elapsedMs,
+            load: Number(measured.load.toFixed(2)),
+          };
+          results.push(result);
+          params.onResult?.(line(result));
+        }
       }
     }
+    return { lines, runs, results, summary: builds.map((build) => summarise(build.name, kinds, results.filter((r) => r.build === build.name))) };
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
   }
-  const summary = builds.map((build) => summarise(build.name, results.filter((r) => r.build === build.name)));
-  if (values.json) process.stdout.write(`${JSON.stringify({ lines, runs, file, results, summary }, null, 2)}\n`);
-  else for (const s of summary) process.stdout.write(`${s.text}\n`);
-} finally {
-  await fs.rm(work, { recursive: true, force: true });
 }
 
 function line(r: Measured): string {
@@ -95,7 +101,7 @@ function line(r: Measured): string {
   return `run ${r.run} ${r.build.padEnd(4)} ${r.kind.padEnd(5)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s ${String(r.tasksPerSecond).padStart(7)} tasks/s  peak RSS ${r.peakRssMb} MB  cpu ${r.cpuSeconds.toFixed(1)} s${check}  (load ${r.load.toFixed(1)})`;
 }
 
-function summarise(build: string, rows: Measured[]) {
+function summarise(build: string, kinds: Kind[], rows: Measured[]) {
   const of = (kind: string) => rows.filter((r) => r.kind === kind);
   const ratios = of('input')
     .map((input) => {
@@ -119,13 +125,17 @@ function summarise(build: string, rows: Measured[]) {
   return { ...summary, text };
 }
 
+export function describeInputBench(doc: InputBenchDocument): string {
+  return doc.summary.map((s) => s.text).join('\n');
+}
+
 /**
  * Starts an embedded database in `home` (untimed: initdb and migrations),
  * then runs `args` under /usr/bin/time, then stops the server and removes
  * the folder.
  */
 async function timedOnFreshDatabase(bin: string, args: string[], home: string) {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home };
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home, GEO_INPUT_WORKERS: process.env.GEO_INPUT_WORKERS };
   try {
     await run(process.execPath, [bin, 'migrate'], env);
     const timeFile = `${home}.time`;
@@ -163,7 +173,7 @@ async function writeTiles(file: string, count: number): Promise<string> {
   for (let i = 0; i < count; i++) {
     text += `{"z":${zoom},"x":${Math.floor(i / size)},"y":${i % size}}\n`;
     if (text.length > 1 << 20) {
-      if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
+      if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       text = '';
     }
   }
@@ -178,4 +188,28 @@ function median(values: number[]): number {
 
 function round(value: number, digits: number): number {
   return Number(value.toFixed(digits));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const { values } = parseArgs({
+    options: {
+      lines: { type: 'string', default: '1000000' },
+      runs: { type: 'string', default: '3' },
+      base: { type: 'string' },
+      build: { type: 'string', default: path.join(ROOT, 'bin/geo.js') },
+      file: { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const builds = [...(values.base ? [{ name: 'base', bin: path.resolve(values.base) }] : []), { name: 'this', bin: path.resolve(values.build!) }];
+  const doc = await measureInputAgainstN({
+    lines: Number(values.lines),
+    runs: Number(values.runs),
+    builds,
+    kinds: values.only ? [values.only as Kind] : undefined,
+    file: values.file ? path.resolve(values.file) : undefined,
+    onResult: values.json ? undefined : (text) => process.stdout.write(`${text}\n`),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(doc, null, 2)}\n` : `${describeInputBench(doc)}\n`);
 }

@@ -5,9 +5,9 @@ import type { CheckedChunk } from './checker.js';
 import type { LineChunk } from './lines.js';
 
 /**
- * A worker's garbage is short-lived (a chunk's lines, parsed and dropped), so
- * a small young generation keeps each worker's memory small without costing
- * speed; the old generation leaves room for items of a few MB.
+ * The old generation leaves room for items of a few MB. The young one keeps
+ * V8's default: capped at 8 MB, a worker spent 3.0 of its 5.3 s per million
+ * tiles collecting (a chunk's lines outlived the small young generation).
  */
 const WORKER_HEAP = { maxOldGenerationSizeMb: 96 };
 

@@ -133,7 +133,8 @@ class LineWriter {
   private used = 0;
 
   constructor(capacity: number) {
-    this.buffer = new Uint8Array(capacity);
+    // Not zeroed: every byte handed out is written first.
+    this.buffer = Buffer.allocUnsafeSlow(capacity);
   }
 
   /** Appends `text` and a newline. */
@@ -161,7 +162,7 @@ class LineWriter {
   }
 
   private grow(room: number): void {
-    const grown = new Uint8Array(Math.max(2 * this.buffer.length, this.used + room));
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buffer.length, this.used + room));
     grown.set(this.buffer.subarray(0, this.used));
     this.buffer = grown;
     this.view = undefined;

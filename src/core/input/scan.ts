@@ -1,8 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { GeoError, InputError } from '../../errors.js';
 import type { JobType } from '../job-types/job-type.js';
 import { loadedJobTypeModules } from '../job-types/loader.js';
-import fs from 'node:fs';
-import path from 'node:path';
 import { CheckPool } from './check-pool.js';
 import type { CheckWorkerData } from './check-worker.js';
 import { CHECKED, ItemChecker, type CheckedChunk } from './checker.js';
