@@ -1,0 +1,290 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, vi } from 'vitest';
+import { buildTaskMessage, encodeTaskMessage } from '../../../src/transports/message.js';
+import { parseJsonOutput, runGeo, type CliResult } from '../../support/cli.js';
+import type { TestDatabase } from '../../support/db.js';
+import { callsOf, readRecords, type HandlerRecord } from './records.js';
+import { pythonEnv } from './python.js';
+
+export const JOB_TYPE_MODULE = path.join(import.meta.dirname, 'functions-hello.mjs');
+export const TASKS = 2_000;
+/** The Functions app's lease (GEO_LEASE_SECONDS): short, so a killed worker's task comes back soon. */
+export const LEASE_SECONDS = 3;
+/** How often the test runs `geo retry-pending`, as cron would (every minute or five in production). */
+const CRON_EVERY_MS = 2_000;
+
+const every = (step: number, offset: number) => Array.from({ length: TASKS / step }, (_, k) => k * step + offset);
+
+/** What the handlers do besides their job (test/functions/support/handlers.py). */
+export const PLAN = {
+  raiseFirst: { greeting: every(100, 7), reply: every(100, 13) },
+  alwaysFail: { greeting: [1234] },
+  permanent: { greeting: [1500] },
+  block: { greeting: [900] },
+  slow: { greeting: { '321': 1.5 } },
+};
+/** Its message is put on the queue a second time. */
+const DUPLICATED = 42;
+/** Its first delivery is invoked twice at once on one host. */
+const DOUBLE_INVOKED = 321;
+const FOREIGN_BODY = '{"hello": "not a geo task"}';
+
+/** A transport's queue, its hosts and how to look at it, for one scenario. */
+export interface FunctionsLane {
+  transport: 'storage-queue' | 'servicebus';
+  /** Environment of a `geo` process on this lane (no DATABASE_URL, GEO_HOME or GEO_JOB_TYPES). */
+  geoEnv: Record<string, string>;
+  /** Starts the hosts; `python` is the environment their Python processes need beyond the transport's. */
+  startHosts(python: Record<string, string>, doubleInvoke: string): Promise<void>;
+  /** SIGKILLs the Python process `pid` (a worker process running a task) the way this host loses one. */
+  killWorker(pid: number): Promise<void>;
+  /** Puts a message on the queue as geo would write it (base64 on Storage Queue). */
+  sendTaskMessage(json: string, messageId: string): Promise<void>;
+  /** Puts a body on the queue that is not a geo task; returns what deadLettered() calls it. */
+  sendForeign(body: string): Promise<string>;
+  /** Messages still on the queue, visible, hidden, locked or scheduled. */
+  messagesLeft(): Promise<number>;
+  /**
+   * What is on the dead-letter (poison) queue: bodies (Storage Queue, as the
+   * hosts recorded poisoning them) or message ids (Service Bus).
+   */
+  deadLettered(records: HandlerRecord[]): Promise<string[]>;
+  /** The hosts' recent error output, for a failure message. */
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+interface CronRun {
+  result: CliResult;
+  json?: { advancedStages: Array<{ stage: number; action: string }>; redelivered: { sent: number } };
+}
+
+/**
+ * hello_world's two stages (functions_hello: fast retries) over the Functions
+ * example with everything that goes wrong in production, then proves the
+ * outcome from the database and the handlers' own records: every task ran to
+ * completion exactly once or failed with its error, the job ended, nothing
+ * waits for a message. geo's only process is a periodic retry-pending.
+ */
+export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promise<void> {
+  const t0 = Date.now(); const mark = (what: string) => console.log(`[timing] ${what} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-functions-'));
+  const records = path.join(home, 'records');
+  await fs.mkdir(records);
+  const geoEnv = { ...lane.geoEnv, DATABASE_URL: db.url, GEO_HOME: home, GEO_JOB_TYPES: JOB_TYPE_MODULE };
+  const cron = new AbortController();
+  let cronLoop: Promise<CronRun[]> | undefined;
+  try {
+    const submitted = await runGeo(['submit', 'functions_hello', '--param', `n=${TASKS}`, '--transport', lane.transport, '--json'], geoEnv, {
+      timeoutMs: 120_000,
+    });
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
+    const tasks = await taskRows(db, jobId, 1);
+    mark('submitted');
+
+    const duplicated = tasks.get(DUPLICATED)!;
+    await lane.sendTaskMessage(encodeTaskMessage(buildTaskMessage({ ...duplicated, jobType: 'functions_hello' })), `${duplicated.taskId}:copy`);
+    const foreign = await lane.sendForeign(FOREIGN_BODY);
+
+    await lane.startHosts(
+      pythonEnv({
+        DATABASE_URL: db.url,
+        GEO_LEASE_SECONDS: String(LEASE_SECONDS),
+        GEO_TEST_RECORDS: records,
+        GEO_TEST_PLAN: JSON.stringify(PLAN),
+      }),
+      tasks.get(DOUBLE_INVOKED)!.taskId,
+    );
+    cronLoop = runCron(geoEnv, cron.signal);
+
+    // The worker running greeting 900 is mid-task (its handler blocks): kill it.
+    const blocked = await vi.waitFor(
+      async () => {
+        const call = (await readRecords(records)).find((r) => r.kind === 'call' && r.taskType === 'greeting' && r.i === 900);
+        if (!call) throw new Error('greeting 900 has not started yet');
+        return call;
+      },
+      { timeout: 60_000, interval: 200 },
+    );
+    await lane.killWorker(blocked.pid);
+    mark('killed');
+
+    const status = await vi.waitFor(
+      async () => {
+        const { rows } = await db.pool.query<{ status: string }>('SELECT status FROM jobs WHERE job_id = $1', [jobId]);
+        if (rows[0]!.status === 'processing') {
+          throw new Error(`job still processing: ${JSON.stringify(await progress(db, jobId))}\n${lane.diagnostics()}`);
+        }
+        return rows[0]!.status;
+      },
+      { timeout: 150_000, interval: 500 },
+    );
+    expect(status).toBe('completed');
+    mark('job ended');
+    // Late copies (the killed worker's messages, stale retries) are acknowledged, not poisoned.
+    await vi.waitFor(
+      async () => {
+        const left = await lane.messagesLeft();
+        if (left > 0) throw new Error(`${left} messages still on the queue`);
+      },
+      { timeout: 60_000, interval: 500 },
+    );
+    cron.abort();
+    mark('drained');
+    const runs = await cronLoop;
+
+    const written = await readRecords(records);
+    await checkOutcome(db, jobId, written, blocked.pid);
+    // Only the foreign message was poisoned, and geo's sweep left it there.
+    expect(await lane.deadLettered(written)).toEqual([foreign]);
+    // Cron did the advancing and the redelivering, and never failed.
+    for (const run of runs) {
+      expect([0, 1], `exit ${run.result.code} ${run.result.signal}: ${run.result.stderr}`).toContain(run.result.code);
+      expect(run.json, run.result.stdout).toBeDefined();
+    }
+    expect(runs.some((r) => r.json!.advancedStages.some((a) => a.stage === 1 && a.action === 'queued-next-stage'))).toBe(true);
+    expect(runs.reduce((n, r) => n + r.json!.redelivered.sent, 0)).toBeGreaterThanOrEqual(PLAN.raiseFirst.greeting.length + PLAN.raiseFirst.reply.length);
+  } finally {
+    cron.abort();
+    await cronLoop?.catch(() => undefined);
+    await lane.stop();
+    await fs.rm(home, { recursive: true, force: true });
+  }
+}
+
+/** `geo retry-pending --json` every few seconds until stopped, one run at a time. */
+async function runCron(env: Record<string, string>, signal: AbortSignal): Promise<CronRun[]> {
+  const runs: CronRun[] = [];
+  while (!signal.aborted) {
+    const result = await runGeo(['retry-pending', '--json'], env, { timeoutMs: 60_000 });
+    let json: CronRun['json'] | undefined;
+    try {
+      json = parseJsonOutput<CronRun['json']>(result);
+    } catch {
+      // Reported with the exit code once the scenario ends.
+    }
+    runs.push({ result, json });
+    await sleep(CRON_EVERY_MS, undefined, { signal }).catch(() => undefined);
+  }
+  return runs;
+}
+
+interface TaskRow {
+  taskId: string;
+  jobId: string;
+  taskType: string;
+  stage: number;
+  batchId: string;
+  parameters: Record<string, unknown>;
+  status: string;
+  attempt: number;
+  result: Record<string, unknown> | null;
+  error: string | null;
+}
+
+/** A stage's tasks by index. */
+async function taskRows(db: TestDatabase, jobId: string, stage: number): Promise<Map<number, TaskRow>> {
+  const { rows } = await db.pool.query<TaskRow & { taskIndex: number }>(
+    `SELECT t.task_id AS "taskId", t.job_id AS "jobId", t.task_type AS "taskType", t.stage, t.batch_id AS "batchId",
+            t.parameters, geo_task_status(t.status, b.status) AS status, t.attempt, t.result, t.error, t.task_index AS "taskIndex"
+     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 AND t.stage = $2`,
+    [jobId, stage],
+  );
+  return new Map(rows.map((r) => [r.taskIndex, r]));
+}
+
+async function progress(db: TestDatabase, jobId: string): Promise<Record<string, number>> {
+  const { rows } = await db.pool.query<{ key: string; n: number }>(
+    `SELECT t.stage || ':' || geo_task_status(t.status, b.status) AS key, count(*)::int AS n
+     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY 1`,
+    [jobId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.key, r.n]));
+}
+
+const named = (list: number[], i: number) => list.includes(i);
+
+/** The database and the handlers' records agree on what each task went through. */
+async function checkOutcome(db: TestDatabase, jobId: string, records: HandlerRecord[], killedPid: number): Promise<void> {
+  const { rows: stages } = await db.pool.query<{ stage: number; status: string; completed: number; failed: number; tasks: number }>(
+    `SELECT stage, status, completed_count AS completed, failed_count AS failed, task_count AS tasks FROM stages WHERE job_id = $1 ORDER BY stage`,
+    [jobId],
+  );
+  expect(stages).toEqual([
+    { stage: 1, status: 'completed', completed: TASKS - 2, failed: 2, tasks: TASKS },
+    { stage: 2, status: 'completed', completed: TASKS, failed: 0, tasks: TASKS },
+  ]);
+  // Nothing waits: no task queued, pending or running.
+  expect(await progress(db, jobId)).toEqual({ '1:completed': TASKS - 2, '1:failed': 2, '2:completed': TASKS });
+
+  const greetings = await taskRows(db, jobId, 1);
+  const replies = await taskRows(db, jobId, 2);
+  for (const [stage, rows] of [[1, greetings], [2, replies]] as const) {
+    for (const [i, task] of rows) {
+      const calls = callsOf(records, task.taskType, i);
+      const started = calls.filter((r) => r.kind === 'call');
+      const returned = calls.filter((r) => r.kind === 'returned');
+      const raised = calls.filter((r) => r.kind === 'raised');
+      const where = `${task.taskType} ${i} (${task.taskId}): ${JSON.stringify(calls)}`;
+      // A call with no end was cut short by a SIGKILL of its process; no other process leaves one.
+      const interrupted = started.length - returned.length - raised.length;
+      for (const pid of new Set(calls.map((r) => r.pid))) {
+        const own = calls.filter((r) => r.pid === pid);
+        const open = own.filter((r) => r.kind === 'call').length - own.filter((r) => r.kind !== 'call').length;
+        expect(open === 0 || (pid === killedPid && open === 1), where).toBe(true);
+      }
+
+      if (stage === 1 && named(PLAN.alwaysFail.greeting, i)) {
+        expect(task, where).toMatchObject({ status: 'failed', error: 'RuntimeError: always fails (test)', attempt: 4 });
+        expect([returned.length, raised.length], where).toEqual([0, 4]);
+        continue;
+      }
+      if (stage === 1 && named(PLAN.permanent.greeting, i)) {
+        expect(task, where).toMatchObject({ status: 'failed', error: 'permanent failure (test)', attempt: 1 });
+        expect([returned.length, raised.length], where).toEqual([0, 1]);
+        continue;
+      }
+      // Completed exactly once: one handler call returned.
+      expect(task.status, where).toBe('completed');
+      expect(returned.length, where).toBe(1);
+      const raisesFirst = named(stage === 1 ? PLAN.raiseFirst.greeting : PLAN.raiseFirst.reply, i);
+      if (raisesFirst) {
+        // Its first call raised, unless a kill cut that call short.
+        expect(raised.length, where).toBeLessThanOrEqual(1);
+        expect(raised.length + interrupted, where).toBeGreaterThanOrEqual(1);
+      } else {
+        expect(raised.length, where).toBe(0);
+      }
+      if (stage === 1) {
+        expect(task.result).toEqual({ message: `Hello World from task ${i}!` });
+      } else {
+        const failedGreeting = named(PLAN.alwaysFail.greeting, i) || named(PLAN.permanent.greeting, i);
+        expect(task.result).toEqual({ reply: `Task ${i} heard: ${failedGreeting ? 'null' : `Hello World from task ${i}!`}` });
+      }
+    }
+  }
+
+  // The killed worker's task ran again elsewhere and completed.
+  const killed = callsOf(records, 'greeting', 900);
+  expect(killed.filter((r) => r.kind === 'call' && r.pid === killedPid)).toHaveLength(1);
+  expect(killed.filter((r) => r.kind !== 'call').map((r) => [r.kind, r.pid === killedPid])).toEqual([['returned', false]]);
+  expect(greetings.get(900)!.attempt).toBe(2);
+
+  const invocations = (taskId: string) => records.filter((r) => r.kind === 'invocation' && r.taskId === taskId);
+  // The message delivered twice ran once; its other delivery found the task running or finished.
+  const duplicate = invocations(greetings.get(DUPLICATED)!.taskId);
+  expect(duplicate.length).toBeGreaterThanOrEqual(2);
+  expect(duplicate.filter((r) => r.outcome === 'completed')).toHaveLength(1);
+  expect(duplicate.filter((r) => r.outcome !== 'completed').every((r) => r.outcome === 'busy' || r.outcome === 'finished')).toBe(true);
+  // Two invocations of one message at once on one host: one ran it, the other found it busy.
+  const doubled = invocations(greetings.get(DOUBLE_INVOKED)!.taskId);
+  const ran = doubled.filter((r) => r.outcome === 'completed');
+  expect(ran).toHaveLength(1);
+  expect(doubled.some((r) => r.outcome === 'busy' && r.pid === ran[0]!.pid)).toBe(true);
+  // Only the foreign message made a worker raise.
+  expect(records.filter((r) => r.kind === 'invocation' && r.raised !== undefined && r.taskId !== null).map((r) => r.raised)).toEqual([]);
+}
