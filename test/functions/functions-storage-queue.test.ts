@@ -8,7 +8,7 @@ import { runScenario, type FunctionsLane } from './support/scenario.js';
 
 /** Host processes at once (Function app instances), each running this many invocations. */
 const HOSTS = 3;
-const CONCURRENCY = 4;
+const CONCURRENCY = 8;
 
 let azurite: Azurite;
 let db: TestDatabase;

@@ -14,7 +14,7 @@ export const TASKS = 2_000;
 /** The Functions app's lease (GEO_LEASE_SECONDS): short, so a killed worker's task comes back soon. */
 export const LEASE_SECONDS = 3;
 /** How often the test runs `geo retry-pending`, as cron would (every minute or five in production). */
-const CRON_EVERY_MS = 2_000;
+const CRON_EVERY_MS = 3_000;
 
 const every = (step: number, offset: number) => Array.from({ length: TASKS / step }, (_, k) => k * step + offset);
 
@@ -70,7 +70,6 @@ interface CronRun {
  * waits for a message. geo's only process is a periodic retry-pending.
  */
 export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promise<void> {
-  const t0 = Date.now(); const mark = (what: string) => console.log(`[timing] ${what} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-functions-'));
   const records = path.join(home, 'records');
   await fs.mkdir(records);
@@ -84,7 +83,6 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
     expect(submitted.code, submitted.stderr).toBe(0);
     const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
     const tasks = await taskRows(db, jobId, 1);
-    mark('submitted');
 
     const duplicated = tasks.get(DUPLICATED)!;
     await lane.sendTaskMessage(encodeTaskMessage(buildTaskMessage({ ...duplicated, jobType: 'functions_hello' })), `${duplicated.taskId}:copy`);
@@ -111,7 +109,6 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
       { timeout: 60_000, interval: 200 },
     );
     await lane.killWorker(blocked.pid);
-    mark('killed');
 
     const status = await vi.waitFor(
       async () => {
@@ -124,7 +121,6 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
       { timeout: 150_000, interval: 500 },
     );
     expect(status).toBe('completed');
-    mark('job ended');
     // Late copies (the killed worker's messages, stale retries) are acknowledged, not poisoned.
     await vi.waitFor(
       async () => {
@@ -134,7 +130,6 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
       { timeout: 60_000, interval: 500 },
     );
     cron.abort();
-    mark('drained');
     const runs = await cronLoop;
 
     const written = await readRecords(records);
