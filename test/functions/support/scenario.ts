@@ -136,13 +136,20 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
     await checkOutcome(db, jobId, written, blocked.pid);
     // Only the foreign message was poisoned, and geo's sweep left it there.
     expect(await lane.deadLettered(written)).toEqual([foreign]);
-    // Cron did the advancing and the redelivering, and never failed.
+    // Cron did the advancing and the redelivering. A run may find the broker too slow to answer
+    // (exit 3: nothing claimed, the next run goes on); none is misconfigured or crashes.
     for (const run of runs) {
-      expect([0, 1], `exit ${run.result.code} ${run.result.signal}: ${run.result.stderr}`).toContain(run.result.code);
+      expect([0, 1, 3], `exit ${run.result.code} ${run.result.signal}: ${run.result.stderr}`).toContain(run.result.code);
       expect(run.json, run.result.stdout).toBeDefined();
     }
-    expect(runs.some((r) => r.json!.advancedStages.some((a) => a.stage === 1 && a.action === 'queued-next-stage'))).toBe(true);
-    expect(runs.reduce((n, r) => n + r.json!.redelivered.sent, 0)).toBeGreaterThanOrEqual(PLAN.raiseFirst.greeting.length + PLAN.raiseFirst.reply.length);
+    const done = runs.filter((r) => r.result.code !== 3);
+    expect(done.some((r) => r.json!.advancedStages.some((a) => a.stage === 1 && a.action === 'queued-next-stage'))).toBe(true);
+    expect(done.reduce((n, r) => n + r.json!.redelivered.sent, 0)).toBeGreaterThanOrEqual(
+      PLAN.raiseFirst.greeting.length + PLAN.raiseFirst.reply.length,
+    );
+    // With the job over, cron has nothing left to do and says so.
+    const last = await runGeo(['retry-pending', '--json'], geoEnv, { timeoutMs: 60_000 });
+    expect(last.code, last.stderr).toBe(0);
   } finally {
     cron.abort();
     await cronLoop?.catch(() => undefined);
