@@ -90,5 +90,5 @@ describe('the Azure Functions app on Storage Queue (a host loop like the Functio
   it('completes hello_world n=2,000 exactly once through failures, duplicates, a double invocation and a killed worker, advanced by cron retry-pending alone', async () => {
     await queueClientFor(azurite, 'fn-tasks').create();
     await runScenario(db, storageQueueLane('fn-tasks'));
-  }, 240_000);
+  }, 300_000);
 });
