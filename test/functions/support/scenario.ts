@@ -245,17 +245,19 @@ async function checkOutcome(db: TestDatabase, jobId: string, records: HandlerRec
       const count = (list: HandlerRecord[], kind: string, pid?: number) => list.filter((r) => r.kind === kind && (pid === undefined || r.pid === pid)).length;
       const returned = count(calls, 'returned');
       const raised = count(calls, 'raised');
-      // Every handler call ended (only the killed process may have cut one short)...
+      const ran = (r: HandlerRecord) => ['completed', 'retry', 'failed', 'stale', 'duplicate'].includes(r.outcome!);
+      const ended = (pid: number) => count(calls, 'returned', pid) + count(calls, 'raised', pid);
+      const reported = (pid: number) => (reportsOf.get(task.taskId) ?? []).filter((r) => r.pid === pid && ran(r)).length;
       const interrupted = count(calls, 'call') - returned - raised;
       for (const pid of new Set(calls.map((r) => r.pid))) {
-        const open = count(calls, 'call', pid) - count(calls, 'returned', pid) - count(calls, 'raised', pid);
-        expect(open === 0 || (pid === killedPid && open === 1), where).toBe(true);
+        if (pid === killedPid) continue;
+        // Every handler call ended and was reported to the database...
+        expect([count(calls, 'call', pid), reported(pid)], where).toEqual([ended(pid), ended(pid)]);
       }
-      // ...and every call that ended outside the killed process was reported to the database.
-      const ran = (o: string) => ['completed', 'retry', 'failed', 'stale', 'duplicate'].includes(o);
-      const endedElsewhere = calls.filter((r) => r.pid !== killedPid && (r.kind === 'returned' || r.kind === 'raised')).length;
-      const reportedElsewhere = (reportsOf.get(task.taskId) ?? []).filter((r) => r.pid !== killedPid && ran(r.outcome!)).length;
-      expect(reportedElsewhere, where).toBe(endedElsewhere);
+      // ...except that the killed process may have cut one short, or died between its end and its report.
+      expect(count(calls, 'call', killedPid) - ended(killedPid), where).toBeLessThanOrEqual(1);
+      const unreported = ended(killedPid) - reported(killedPid);
+      expect(unreported === 0 || unreported === 1, where).toBe(true);
       // A report the database refused: the worker's lease lapsed (a stalled process) and another
       // worker ran the task again; fencing keeps the late report out.
       const refused = reports.filter((o) => o === 'stale' || o === 'duplicate');
@@ -272,10 +274,14 @@ async function checkOutcome(db: TestDatabase, jobId: string, records: HandlerRec
         expect([returned, raised, reports.filter((o) => o === 'failed').length], where).toEqual([0, 1, 1]);
         continue;
       }
-      // Completed exactly once: one completion, by a handler call that returned.
+      // Completed exactly once: one handler call returned and completed it; any other call that
+      // returned had its report refused (or died with the killed process before reporting).
       expect(task.status, where).toBe('completed');
-      expect(reports.filter((o) => o === 'completed'), where).toEqual(['completed']);
-      expect(returned, where).toBe(1 + refused.length);
+      const completions = reports.filter((o) => o === 'completed').length;
+      expect(completions, where).toBeLessThanOrEqual(1);
+      expect(completions + unreported, where).toBeGreaterThanOrEqual(1);
+      expect(returned, where).toBeGreaterThanOrEqual(1);
+      expect(returned, where).toBeLessThanOrEqual(1 + refused.length + unreported);
       const raisesFirst = named(stage === 1 ? PLAN.raiseFirst.greeting : PLAN.raiseFirst.reply, i);
       if (raisesFirst) {
         // Its first call raised, unless a kill cut that call short.
