@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../src/core/job-types/job-type.js';
-import { newClaimToken } from '../src/core/leases.js';
+import { newClaimOwner } from '../src/core/leases.js';
 import { batchesInsert, type NewBatch } from '../src/store/batches.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../src/store/completion.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
@@ -103,6 +103,7 @@ async function writeStage(db: Pool): Promise<{ jobId: string; taskIds: string[] 
     jobType: 'hello_world',
     parameters,
     processingPath: 'local',
+    tasksAreMessages: true,
     idPrefix: prefix,
     destination: { transport: 'local' },
     stageCount: 1,
@@ -129,11 +130,11 @@ async function writeStage(db: Pool): Promise<{ jobId: string; taskIds: string[] 
     const batchIndex = start / 100;
     batches.push({ batchId: batchIdFor(prefix, 1, batchIndex), jobId, stage: 1, batchIndex, taskType: 'greeting', transport: 'local', tasks });
     if (batches.length === 10) {
-      await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, claimToken: newClaimToken() });
+      await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, owner: newClaimOwner(null) });
       batches = [];
     }
   }
-  if (batches.length > 0) await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, claimToken: newClaimToken() });
+  if (batches.length > 0) await batchesInsert(db, { batches, queued: true, leaseSeconds: 60, owner: newClaimOwner(null) });
   await stagesMarkWritten(db, { jobId, stage: 1, taskCount });
   return { jobId, taskIds };
 }
@@ -144,7 +145,7 @@ async function runSingle(db: pg.PoolClient, worker: string, queue: string[]): Pr
   for (let taskId = queue.pop(); taskId !== undefined; taskId = queue.pop()) {
     const claim = await tasksClaim({ db, taskId, worker, leaseSeconds: 60 });
     if (claim.outcome !== 'claimed') throw new Error(`${taskId}: ${claim.outcome}`);
-    const done = await tasksComplete({ db, taskId, result: { message: `done by ${worker}` } });
+    const done = await tasksComplete({ db, taskId, claim: claim.claim!, resultJson: JSON.stringify({ message: `done by ${worker}` }) });
     if (done.stageCompleted) finishers++;
   }
   return finishers;
@@ -154,9 +155,12 @@ async function runSingle(db: pg.PoolClient, worker: string, queue: string[]): Pr
 async function runGrouped(db: pg.PoolClient, worker: string, size: number): Promise<number> {
   let finishers = 0;
   for (;;) {
-    const claimed = await tasksClaimNext({ db, worker, maxTasks: size, leaseSeconds: 60 });
+    const claimed = await tasksClaimNext({ db, worker, maxTasks: size, leaseSeconds: 60, jobTypes: ['hello_world'] });
     if (claimed.length === 0) return finishers;
-    const answers = await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: `done by ${worker}` } })) });
+    const answers = await tasksCompleteMany({
+      db,
+      completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: `done by ${worker}` }) })),
+    });
     finishers += [...answers.values()].filter((a) => a.stageCompleted).length;
   }
 }

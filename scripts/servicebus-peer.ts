@@ -5,6 +5,9 @@
  *   npx tsx scripts/servicebus-peer.ts --port 5673 --latency 20 --throttle 1000
  *
  * Prints the connection string to use as GEO_SERVICEBUS_CONNECTION_STRING.
+ * With --tls it also listens for AMQPS on port 5671 (of --tls-host, default a
+ * drawn loopback address) for the Python SDK, and prints that connection
+ * string and the certificate file to pass as connection_verify.
  */
 import { parseArgs } from 'node:util';
 import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
@@ -16,16 +19,20 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '0' },
     throttle: { type: 'string' },
     'no-dedupe': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
+    'tls-host': { type: 'string' },
   },
 });
 
 const peer = await startServiceBusPeer({
   port: Number(values.port),
   queues: { [values.queue!]: { duplicateDetection: !values['no-dedupe'] } },
+  tls: values.tls && { host: values['tls-host'] },
 });
 peer.faults.setLatencyMs(Number(values.latency));
 if (values.throttle) peer.faults.throttle(Number(values.throttle));
 process.stdout.write(`${peer.connectionString()}\n`);
+if (peer.tls) process.stdout.write(`${peer.tls.connectionString()}\nconnection_verify=${peer.tls.caFile}\n`);
 
 let last = 0;
 const timer = setInterval(() => {

@@ -61,6 +61,5 @@ export async function benchJobCreate(
     retry: DEFAULT_RETRY_POLICY,
     acceptPartial: false,
     leaseSeconds: 60,
-    session: null,
   });
 }

@@ -86,7 +86,7 @@ export async function queueStage(params: {
     retry: retryPolicyOf(definition),
     acceptPartial: definition.acceptPartial ?? false,
     leaseSeconds: options.leaseSeconds,
-    session: options.session ?? null,
+    session: options.session,
   });
   if (stageRow.batchSize !== options.batchSize) {
     options.onNotice?.(

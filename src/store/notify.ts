@@ -40,7 +40,8 @@ export async function listen(
     onError(err);
   });
   try {
-    for (const channel of Object.keys(channels)) await client.query(`LISTEN ${channel}`);
+    // One round trip; the names are the constants above, never input.
+    await client.query(Object.keys(channels).map((channel) => `LISTEN ${channel};`).join(' '));
   } catch (err) {
     client.release(true);
     throw err;

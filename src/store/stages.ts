@@ -26,8 +26,8 @@ export interface NewStage {
   acceptPartial: boolean;
   /** The writer's lease: retry-pending leaves a stage alone while a live writer renews it. */
   leaseSeconds: number;
-  /** The writer's session, so its death frees the stage at once. */
-  session: number | null;
+  /** The writer's session, so its death frees the stage at once (none: its lease alone holds the stage). */
+  session?: number | null;
 }
 
 /**
@@ -57,7 +57,7 @@ export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<Stag
       stage.retry.maxMs,
       stage.acceptPartial,
       stage.leaseSeconds,
-      stage.session,
+      stage.session ?? null,
     ],
   );
   // Empty when a concurrent creator committed after this statement's snapshot.

@@ -4,7 +4,7 @@ import type { TransportError } from '../errors.js';
 import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
 import { classifyStorageError, describeError, isTimeout, isTooLarge } from './storage-queue-errors.js';
-import type { DeadLetter, ScheduleReport, SendReport, TransportProducer } from './transport.js';
+import type { DeadLetter, SendReport, TransportProducer } from './transport.js';
 
 /** Azure Storage Queue's limit on one message, counted on the encoded text. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;

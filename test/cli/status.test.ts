@@ -28,9 +28,9 @@ describe('geo status', () => {
     expect(submitted.code, submitted.stderr).toBe(0);
     const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
 
-    const claimed = await tasksClaimNext({ db: db.pool, worker: 'status-test', maxTasks: 500, leaseSeconds: 60 });
+    const claimed = await tasksClaimNext({ db: db.pool, worker: 'status-test', maxTasks: 500, leaseSeconds: 60, jobTypes: ['hello_world'] });
     expect(claimed).toHaveLength(500);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 300).map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 300).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
     const live = parseJsonOutput<StatusDoc>(await runGeo(['status', jobId.slice(0, 10), '--json'], env));
     expect(live).toMatchObject({ status: 'processing', currentStage: 1 });
     expect(live.stages).toEqual([
@@ -39,8 +39,8 @@ describe('geo status', () => {
     ]);
 
     const failing = claimed[300]!;
-    await tasksFail({ db: db.pool, taskId: failing.taskId, error: 'the tile server said 404', attempt: failing.attempt, retryable: false });
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(301).map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+    await tasksFail({ db: db.pool, taskId: failing.taskId, claim: failing.claim, error: 'the tile server said 404', retryable: false });
+    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(301).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
     const swept = await runGeo(['retry-pending'], env);
     expect(swept.code, swept.stderr).toBe(0);
 

@@ -1,8 +1,14 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tasksClaim, tasksClaimNext, tasksFail } from '../../src/store/completion.js';
+import { tasksClaim, tasksClaimNext as claimNext, tasksFail } from '../../src/store/completion.js';
+import type { Queryable } from '../../src/store/pool.js';
+import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { createJob, createStage, taskState } from './fixtures.js';
+import { createJob, createStage, lapseLease, taskState } from './fixtures.js';
+
+/** geo_claim_next for hello_world, the fixtures' job type (the worker's own filter is tested apart). */
+const tasksClaimNext = (params: { db: Queryable; worker: string; maxTasks: number; leaseSeconds: number; jobTypes?: string[] }) =>
+  claimNext({ jobTypes: ['hello_world'], ...params });
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -13,7 +19,7 @@ afterAll(async () => {
 });
 // geo_claim_next serves every local job in the database: each test starts from an empty queue.
 beforeEach(async () => {
-  await db.pool.query('TRUNCATE jobs, stages, batches, tasks, stage_completions');
+  await db.pool.query('TRUNCATE jobs, stages, batches, tasks, stage_completions, redeliveries');
 });
 
 async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -39,6 +45,7 @@ describe('geo_claim_next', () => {
       batchId: `${jobId.slice(0, 16)}-s1-b0`,
       taskType: 'work',
       parameters: { i: 2 },
+      claim: expect.stringMatching(/^\d+$/),
       attempt: 1,
     });
     expect(await taskState(db.pool, taskIds[0]!)).toMatchObject({ status: 'processing', worker: 'local-1', attempt: 1 });
@@ -67,7 +74,7 @@ describe('geo_claim_next', () => {
     const [later, due] = [taskIds[0]!, taskIds[1]!];
     for (const taskId of taskIds) {
       const claim = await tasksClaim({ db: db.pool, taskId, worker: 'w', leaseSeconds: 30 });
-      expect((await tasksFail({ db: db.pool, taskId, error: 'flaky', attempt: claim.attempt!, retryable: true })).outcome).toBe('retry');
+      expect((await tasksFail({ db: db.pool, taskId, claim: claim.claim!, error: 'flaky', retryable: true })).outcome).toBe('retry');
     }
     expect(await tasksClaimNext({ db: db.pool, worker: 'w', maxTasks: 10, leaseSeconds: 30 })).toEqual([]);
     await db.pool.query(`UPDATE tasks SET available_at = now() - interval '1 second' WHERE task_id = $1`, [due]);
@@ -76,11 +83,13 @@ describe('geo_claim_next', () => {
     expect((await taskState(db.pool, later)).status).toBe('queued');
   });
 
-  it("takes over a dead worker's lapsed lease as a new attempt, never a live one", async () => {
-    const { taskIds } = await createStage(db.pool, { taskCount: 2 });
+  it("takes a dead worker's task once the sweep put its lapsed claim back, as a new attempt; never a live one", async () => {
+    const { jobId, taskIds } = await createStage(db.pool, { taskCount: 2 });
     const [lapsed, live] = [taskIds[0]!, taskIds[1]!];
     await tasksClaimNext({ db: db.pool, worker: 'dead', maxTasks: 10, leaseSeconds: 300 });
-    await db.pool.query(`UPDATE tasks SET lease_until = now() - interval '1 second' WHERE task_id = $1`, [lapsed]);
+    await lapseLease(db.pool, lapsed);
+    expect(await tasksClaimNext({ db: db.pool, worker: 'alive', maxTasks: 10, leaseSeconds: 30 })).toEqual([]);
+    expect(await tasksRequeueLapsed(db.pool, { limit: 10, jobId })).toEqual({ requeued: 1, failed: 0, cancelled: 0 });
     const claimed = await tasksClaimNext({ db: db.pool, worker: 'alive', maxTasks: 10, leaseSeconds: 30 });
     expect(claimed.map((t) => [t.taskId, t.attempt])).toEqual([[lapsed, 2]]);
     expect(await taskState(db.pool, lapsed)).toMatchObject({ status: 'processing', worker: 'alive', attempt: 2 });
@@ -127,7 +136,16 @@ describe('geo_claim_next', () => {
     }
   });
 
-  it('reads expired leases through tasks_processing and ready tasks through tasks_ready among 200k tasks', async () => {
+  it('leaves the tasks of job types the worker cannot run, and of jobs that have ended', async () => {
+    const served = await createStage(db.pool, { taskCount: 2 });
+    const ended = await createStage(db.pool, { taskCount: 2 });
+    await db.pool.query(`UPDATE jobs SET status = 'failed' WHERE job_id = $1`, [ended.jobId]);
+    expect(await tasksClaimNext({ db: db.pool, worker: 'w', maxTasks: 10, leaseSeconds: 30, jobTypes: ['squares'] })).toEqual([]);
+    const claimed = await tasksClaimNext({ db: db.pool, worker: 'w', maxTasks: 10, leaseSeconds: 30, jobTypes: ['hello_world'] });
+    expect(claimed.map((t) => t.taskId).sort()).toEqual([...served.taskIds].sort());
+  });
+
+  it('reads ready tasks through tasks_ready among 200k tasks: due retries, then new tasks, no scan and no sort', async () => {
     const jobId = await createJob(db.pool);
     const other = await createJob(db.pool, { transport: 'servicebus' });
     await db.pool.query(
@@ -161,15 +179,14 @@ describe('geo_claim_next', () => {
       await client.query(`SET auto_explain.log_analyze = on`);
       await client.query(`SET auto_explain.log_level = notice`);
       await client.query(`SET client_min_messages = notice`);
-      // More than the lapsed leases and due retries together: all three sources are read.
+      // More than the due retries: both ranges of the index are read.
       const claimed = await tasksClaimNext({ db: client, worker: 'w2', maxTasks: 1_000, leaseSeconds: 30 });
       expect(claimed).toHaveLength(1_000);
-      expect(claimed.filter((t) => t.attempt === 1)).toHaveLength(800);
+      expect(claimed.filter((t) => t.attempt === 1)).toHaveLength(1_000);
       return notices.filter((n) => n.includes('UPDATE tasks t'));
     });
     expect(plans).toHaveLength(1);
     const plan = plans[0]!;
-    expect(plan).toMatch(/Index Scan using tasks_processing on tasks \S+ .*\n\s+Index Cond: \(lease_until < now\(\)\)/);
     expect(plan).toMatch(/Index Scan using tasks_ready on tasks \S+ .*\n\s+Index Cond: \(available_at <= now\(\)\)/);
     expect(plan).toMatch(/Index Scan using tasks_ready on tasks \S+ .*\n\s+Index Cond: \(available_at IS NULL\)/);
     expect(plan).not.toMatch(/Seq Scan on tasks|Sort/);

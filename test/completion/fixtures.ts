@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import type { TransportName } from '../../src/config/index.js';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { newClaimToken } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/leases.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
+import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import type { Queryable } from '../../src/store/pool.js';
 import { stagesEnsure, stagesMarkWritten } from '../../src/store/stages.js';
@@ -35,6 +36,7 @@ export async function createJob(db: Queryable, params: { transport?: TransportNa
     jobType: 'hello_world',
     parameters,
     processingPath: transport,
+    tasksAreMessages: transport === 'local',
     idPrefix: idPrefixFor(jobId),
     destination: { transport },
     stageCount: params.stageCount ?? 1,
@@ -59,6 +61,7 @@ export async function addStage(db: Queryable, jobId: string, spec: StageSpec): P
     },
     acceptPartial: spec.acceptPartial ?? false,
     leaseSeconds: 60,
+    session: null,
   });
   const job = await db.query<{ transport: string }>(`SELECT processing_path AS transport FROM jobs WHERE job_id = $1`, [jobId]);
   const transport = job.rows[0]!.transport;
@@ -82,7 +85,7 @@ export async function addStage(db: Queryable, jobId: string, spec: StageSpec): P
     });
   }
   if (batches.length > 0) {
-    await batchesInsert(db, { batches, queued: (spec.taskStatus ?? 'queued') === 'queued', leaseSeconds: 60, claimToken: newClaimToken() });
+    await batchesInsert(db, { batches, queued: (spec.taskStatus ?? 'queued') === 'queued', leaseSeconds: 60, owner: newClaimOwner(null) });
   }
   await stagesMarkWritten(db, { jobId, stage, taskCount: spec.taskCount });
   return { jobId, stage, taskIds };
@@ -97,6 +100,7 @@ export interface TaskState {
   status: string;
   worker: string | null;
   attempt: number;
+  claim: string | null;
   leaseUntil: Date | null;
   availableAt: Date | null;
   startedAt: Date | null;
@@ -106,7 +110,7 @@ export interface TaskState {
 
 export async function taskState(db: Queryable, taskId: string): Promise<TaskState> {
   const { rows } = await db.query<TaskState>(
-    `SELECT status, worker, attempt, lease_until AS "leaseUntil", available_at AS "availableAt", started_at AS "startedAt",
+    `SELECT status, worker, attempt, claim::text AS claim, lease_until AS "leaseUntil", available_at AS "availableAt", started_at AS "startedAt",
             result, error
      FROM tasks WHERE task_id = $1`,
     [taskId],
@@ -144,4 +148,21 @@ export async function stageState(db: Queryable, jobId: string, stage = 1): Promi
 export async function dbNow(db: Queryable): Promise<Date> {
   const { rows } = await db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
   return rows[0]!.now;
+}
+
+/** Claims a task for `worker` and returns its claim token (the claim must succeed). */
+export async function claimTask(db: Queryable, taskId: string, worker = 'w1', leaseSeconds = 30): Promise<string> {
+  const claim = await tasksClaim({ db, taskId, worker, leaseSeconds });
+  if (claim.outcome !== 'claimed') throw new Error(`claim of ${taskId} answered ${claim.outcome}`);
+  return claim.claim!;
+}
+
+/** Completes a task under `claim` with `result` (any JSON value; undefined is none). */
+export function completeTask(db: Queryable, taskId: string, claim: string, result: unknown = null) {
+  return tasksComplete({ db, taskId, claim, resultJson: result === undefined ? null : JSON.stringify(result) });
+}
+
+/** Makes a task's lease lapse now, as if its worker stopped renewing. */
+export async function lapseLease(db: Queryable, taskId: string): Promise<void> {
+  await db.query(`UPDATE tasks SET lease_until = now() - interval '1 second' WHERE task_id = $1`, [taskId]);
 }

@@ -56,8 +56,8 @@ interface Report {
 
 /** How a delivery is reported: each call runs `fn` (a SELECT returning `finished`) timed by the server. */
 interface CompletionApi {
-  complete(client: pg.Client, taskId: string): Promise<Report>;
-  fail(client: pg.Client, taskId: string, attempt: number): Promise<Report>;
+  complete(client: pg.Client, taskId: string, claim: string): Promise<Report>;
+  fail(client: pg.Client, taskId: string, claim: string): Promise<Report>;
 }
 
 async function timed(client: pg.Client, call: string, values: unknown[]): Promise<Report> {
@@ -72,10 +72,10 @@ async function timed(client: pg.Client, call: string, values: unknown[]): Promis
 }
 
 const realApi: CompletionApi = {
-  complete: (client, taskId) =>
-    timed(client, `SELECT stage_completed AS finished FROM geo_complete_task($1, '{"ok": true}')`, [taskId]),
-  fail: (client, taskId, attempt) =>
-    timed(client, `SELECT stage_completed AS finished FROM geo_fail_task($1, 'permanent', $2, false)`, [taskId, attempt]),
+  complete: (client, taskId, claim) =>
+    timed(client, `SELECT stage_completed AS finished FROM geo_complete_task($1, $2::bigint, '{"ok": true}')`, [taskId, claim]),
+  fail: (client, taskId, claim) =>
+    timed(client, `SELECT stage_completed AS finished FROM geo_fail_task($1, $2::bigint, 'permanent', false)`, [taskId, claim]),
 };
 
 // "Last task" decided by counting the stage's finished rows after the update,
@@ -109,7 +109,7 @@ END $$;`;
 
 const naiveApi: CompletionApi = {
   complete: (client, taskId) => timed(client, 'SELECT naive_complete_task($1) AS finished', [taskId]),
-  fail: (client, taskId, attempt) => timed(client, 'SELECT naive_fail_task($1, $2) AS finished', [taskId, attempt]),
+  fail: (client, taskId) => timed(client, 'SELECT naive_fail_task($1, 1) AS finished', [taskId]),
 };
 
 /** A small seeded generator, so a failing round can be replayed. */
@@ -158,8 +158,15 @@ async function raceStage(api: CompletionApi, jobId: string, stage: number, size:
   const { taskIds } = await addStage(setup, jobId, { stage, taskCount: size });
   const shuffled = shuffle(taskIds, rnd);
   const raced = shuffled.slice(0, Math.min(RACED_TASKS, size));
-  await tasksCompleteMany({ db: setup, completions: shuffled.slice(raced.length).map((taskId) => ({ taskId, result: null })) });
-  await setup.query(`SELECT geo_claim_task(id, 'racer', interval '5 minutes') FROM unnest($1::text[]) AS id`, [raced]);
+  const claimed = await setup.query<{ taskId: string; claim: string }>(
+    `SELECT task_id AS "taskId", claim::text AS claim FROM geo_claim_tasks($1::text[], 'racer', interval '5 minutes')`,
+    [taskIds],
+  );
+  const claims = new Map(claimed.rows.map((r) => [r.taskId, r.claim]));
+  await tasksCompleteMany({
+    db: setup,
+    completions: shuffled.slice(raced.length).map((taskId) => ({ taskId, claim: claims.get(taskId)!, resultJson: null })),
+  });
   // Every raced task gets at least one delivery; about one in four has one
   // delivery that fails permanently (and may lose to a duplicate that completes).
   const failing = new Set(raced.filter(() => rnd() < 0.25));
@@ -180,7 +187,8 @@ async function raceStage(api: CompletionApi, jobId: string, stage: number, size:
       await client.query('SELECT 1');
       if (++ready === CONNECTIONS) release();
       await go;
-      return delivery.action === 'fail' ? api.fail(client, delivery.taskId, 1) : api.complete(client, delivery.taskId);
+      const claim = claims.get(delivery.taskId)!;
+      return delivery.action === 'fail' ? api.fail(client, delivery.taskId, claim) : api.complete(client, delivery.taskId, claim);
     }),
   );
 

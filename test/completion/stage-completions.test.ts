@@ -1,15 +1,20 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { stagesFinish } from '../../src/store/completion.js';
 import {
-  stageCompletionsClaim,
+  stageCompletionsClaim as claimRows,
   stageCompletionsCountOpen,
   stageCompletionsMarkHandled,
-  stageCompletionsRecordError,
-  stagesFinish,
-  tasksComplete,
-} from '../../src/store/completion.js';
+  stageCompletionsRecordError as recordError,
+} from '../../src/store/stage-completions.js';
+import type { Queryable } from '../../src/store/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { addStage, createJob, createStage, stageState } from './fixtures.js';
+import { addStage, claimTask, completeTask, createJob, createStage, stageState } from './fixtures.js';
+
+/** Claims outbox rows for a run whose token is `token` (no session: its lease alone holds them). */
+const stageCompletionsClaim = (p: { db: Queryable; limit: number; leaseSeconds: number; token: string }) =>
+  claimRows({ ...p, owner: { token: p.token, session: null } });
+const stageCompletionsRecordError = (p: Omit<Parameters<typeof recordError>[0], 'unknownType'>) => recordError({ ...p, unknownType: false });
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -37,7 +42,7 @@ describe('geo_stage_finish', () => {
 
   it('leaves a finished stage finished: later counts are added, no second outbox row', async () => {
     const { jobId, taskIds } = await createStage(db.pool, { taskCount: 1 });
-    expect((await tasksComplete({ db: db.pool, taskId: taskIds[0]!, result: 1 })).stageCompleted).toBe(true);
+    expect((await completeTask(db.pool, taskIds[0]!, await claimTask(db.pool, taskIds[0]!), 1)).stageCompleted).toBe(true);
     expect(await stagesFinish({ db: db.pool, jobId, stage: 1, completed: 0, failed: 1 })).toBe(false);
     expect(await stageState(db.pool, jobId)).toMatchObject({ status: 'completed', failedCount: 1, outbox: [{ outcome: 'completed' }] });
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advanceStages } from '../../src/core/advance.js';
 import { jobStatus } from '../../src/core/job-status.js';
-import { getJobType } from '../../src/core/job-types/registry.js';
+import { getJobType, jobTypeNames } from '../../src/core/job-types/registry.js';
 import { loadJob } from '../../src/core/jobs.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail } from '../../src/store/completion.js';
 import type { Pool } from '../../src/store/pool.js';
@@ -23,11 +23,11 @@ const advance = () => advanceStages({ db: db.pool, transportFor: async () => cre
 /** Works the local queue the way geo work does, with the job types' own handlers, until it is empty. */
 async function work(pool: Pool, fail?: (taskId: string) => boolean): Promise<void> {
   for (;;) {
-    const claimed = await tasksClaimNext({ db: pool, worker: 'test', maxTasks: 500, leaseSeconds: 30 });
+    const claimed = await tasksClaimNext({ db: pool, worker: 'test', maxTasks: 500, leaseSeconds: 30, jobTypes: jobTypeNames() });
     if (claimed.length === 0) return;
     const ok = claimed.filter((t) => !fail?.(t.taskId));
     for (const t of claimed.filter((t) => fail?.(t.taskId))) {
-      await tasksFail({ db: pool, taskId: t.taskId, error: `no greeting for ${t.taskId}`, attempt: t.attempt, retryable: false });
+      await tasksFail({ db: pool, taskId: t.taskId, claim: t.claim, error: `no greeting for ${t.taskId}`, retryable: false });
     }
     const results = await Promise.all(
       ok.map(async (t) =>
@@ -40,7 +40,7 @@ async function work(pool: Pool, fail?: (taskId: string) => boolean): Promise<voi
         }),
       ),
     );
-    await tasksCompleteMany({ db: pool, completions: ok.map((t, i) => ({ taskId: t.taskId, result: results[i] })) });
+    await tasksCompleteMany({ db: pool, completions: ok.map((t, i) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify(results[i] ?? null) })) });
   }
 }
 

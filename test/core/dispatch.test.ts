@@ -40,7 +40,7 @@ describe('dispatch on the local transport', () => {
 
     const report = await batchReport(db.pool, jobId);
     expect(report.summary).toMatchObject({ batches: 100, tasks: 10_000, batchesByStatus: { queued: 100 } });
-    expect(report.summary.counts).toEqual({ pending_queue: 0, queued: 10_000, processing: 0, completed: 0, failed: 0 });
+    expect(report.summary.counts).toEqual({ pending_queue: 0, queued: 10_000, processing: 0, completed: 0, failed: 0, cancelled: 0 });
     expect(report.problems).toEqual([]);
     const truth = new Map(rows.map((r) => [r.batch_id as string, r.tasks as number]));
     for (const batch of report.batches) expect(batch.tasks).toBe(truth.get(batch.batchId));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryPending, type RetryPendingOptions } from '../../src/core/recovery.js';
+import { retryPending, type RetryPendingOptions } from '../../src/core/sweep/retry-pending.js';
 import { messageIdOf } from '../../src/transports/message.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport, busyError } from '../support/fake-transport.js';
@@ -19,8 +19,6 @@ const baseOptions: RetryPendingOptions = {
   dryRun: false,
   maxAttempts: 10,
   includeFailed: false,
-  staleAfterSeconds: 1_800,
-  maxTaskRetries: 3,
   leaseSeconds: 30,
   concurrency: 4,
   sendPolicy: FAST_SEND_POLICY,
@@ -48,7 +46,7 @@ describe('retry-pending', () => {
     expect(result.stillPending).toBe(0);
     expect(new Set(transport.sentTaskIds()).size).toBe(pendingBefore.pending_queue);
     // The same delivery as the crashed first send: message id = task id, so duplicate detection drops a repeat.
-    expect(transport.sent.every((batch) => batch.every((m) => m.attempt === 0))).toBe(true);
+    expect(transport.sent.every((batch) => batch.every((m) => m.delivery === 0))).toBe(true);
     expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: 300 });
   });
 
@@ -114,27 +112,33 @@ describe('retry-pending', () => {
     expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: 5_000 });
   });
 
-  it('re-queues tasks stuck in processing with a new message, and fails them past their retry limit', async () => {
+  it('delivers again, with a message of its own, each task whose claim lapsed; fails those on their last attempt', async () => {
     const submitted = await submitHelloWorld(db.pool, new FakeTransport(), { n: 10, name: 'stale' });
     const jobId = submitted.jobId;
+    // Claims whose worker stopped renewing: three were on their last allowed attempt (the stage allows 3 retries).
     await db.pool.query(
-      `UPDATE tasks SET status = 'processing', started_at = now() - interval '2 hours',
-              retry_count = CASE WHEN task_index < 3 THEN 3 ELSE 0 END
+      `UPDATE tasks SET status = 'processing', worker = 'gone', claim = nextval('geo_claims'), lease_until = now() - interval '1 second',
+              attempt = CASE WHEN task_index < 3 THEN 4 ELSE 1 END
        WHERE job_id = $1`,
       [jobId],
     );
     const transport = new FakeTransport();
     const result = await recover(transport, { jobId });
     expect(result).toMatchObject({ staleProcessingRequeued: 7, staleProcessingFailed: 3 });
+    expect(result.redelivered).toMatchObject({ sent: 7, failed: 0 });
     expect(transport.sentTaskIds()).toHaveLength(7);
-    // A re-delivery carries a message id of its own: duplicate detection would drop a second message
+    // A redelivery carries a message id of its own: duplicate detection would drop a second message
     // under the task id (the first send's), and the stage could never finish.
     const resent = transport.sent.flat();
-    expect(resent.every((m) => m.attempt >= 1 && messageIdOf(m) === `${m.taskId}:a${m.attempt}`)).toBe(true);
-    const rows = await db.pool.query(`SELECT status, retry_count, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1, 2 ORDER BY 1`, [jobId]);
+    expect(resent.every((m) => m.delivery >= 1 && messageIdOf(m) === `${m.taskId}:d${m.delivery}`)).toBe(true);
+    expect(new Set(resent.map((m) => m.delivery)).size).toBe(7);
+    const rows = await db.pool.query(`SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1 ORDER BY 1`, [jobId]);
     expect(rows.rows).toEqual([
-      { status: 'failed', retry_count: 3, n: 3 },
-      { status: 'queued', retry_count: 1, n: 7 },
+      { status: 'failed', n: 3 },
+      { status: 'queued', n: 7 },
     ]);
+    // Nothing is owed any more: every redelivery was sent.
+    expect(result.owed.unsent).toBe(0);
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM redeliveries WHERE job_id = $1`, [jobId])).rows[0].n).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newClaimToken } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/leases.js';
+import type { ClaimOwner } from '../../src/store/stage-completions.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import type { PoolClient, Queryable } from '../../src/store/pool.js';
@@ -22,7 +23,7 @@ const TASKS_PER_BATCH = 20;
 const CANARY_TRIALS = 60;
 const CORRECT_TRIALS = 20;
 
-type Insert = (db: Queryable, params: { batches: NewBatch[]; claimToken: string }) => Promise<Set<string>>;
+type Insert = (db: Queryable, params: { batches: NewBatch[]; owner: ClaimOwner }) => Promise<Set<string>>;
 
 /**
  * The insert as it was before the fix, defined here on purpose: the store's
@@ -31,7 +32,7 @@ type Insert = (db: Queryable, params: { batches: NewBatch[]; claimToken: string 
  * same batch at once then collide on batches_job_stage_index, a unique index
  * the targeted ON CONFLICT does not cover.
  */
-const insertTargetingBatchId: Insert = async (db, { batches, claimToken }) => {
+const insertTargetingBatchId: Insert = async (db, { batches, owner }) => {
   const tasks = batches.flatMap((b) => b.tasks.map((t) => ({ ...t, batchId: b.batchId, taskType: b.taskType })));
   const { rows } = await db.query<{ batchId: string }>(
     `WITH new_batches AS (
@@ -58,7 +59,7 @@ const insertTargetingBatchId: Insert = async (db, { batches, claimToken }) => {
       batches.map((b) => b.batchIndex),
       batches.map((b) => b.tasks.length),
       batches.map((b) => b.transport),
-      claimToken,
+      owner.token,
       tasks.map((t) => t.batchId),
       tasks.map((t) => t.taskId),
       tasks.map((t) => t.taskIndex),
@@ -69,8 +70,7 @@ const insertTargetingBatchId: Insert = async (db, { batches, claimToken }) => {
   return new Set(rows.map((r) => r.batchId));
 };
 
-const insertFromStore: Insert = (db, { batches, claimToken }) =>
-  batchesInsert(db, { batches, queued: false, leaseSeconds: 30, claimToken });
+const insertFromStore: Insert = (db, { batches, owner }) => batchesInsert(db, { batches, queued: false, leaseSeconds: 30, owner });
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -89,6 +89,7 @@ async function newJob(): Promise<{ jobId: string; groups: NewBatch[][] }> {
     jobType: 'hello_world',
     parameters: { jobId },
     processingPath: 'servicebus',
+    tasksAreMessages: false,
     idPrefix: prefix,
     destination: { transport: 'servicebus' },
     stageCount: 2,
@@ -131,11 +132,11 @@ async function trial(insert: Insert): Promise<TrialOutcome> {
     for (let i = 0; i < 2 * WORKERS; i++) clients.push(await db.pool.connect());
     const pids = await Promise.all(clients.map(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
     const submitters = [0, 1].map(async (s) => {
-      const claimToken = newClaimToken();
+      const owner = newClaimOwner(null);
       const created: string[] = [];
       const outcomes = await Promise.allSettled(
         groups.map(async (group, g) => {
-          for (const id of await insert(clients[s * WORKERS + g]!, { batches: group, claimToken })) created.push(id);
+          for (const id of await insert(clients[s * WORKERS + g]!, { batches: group, owner })) created.push(id);
         }),
       );
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatchStage } from '../../src/core/dispatch.js';
 import { idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { LeaseKeeper, newClaimToken } from '../../src/core/leases.js';
+import { LeaseKeeper, newClaimOwner } from '../../src/core/leases.js';
 import { batchesClaim, batchesRecordSends } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import { stagesEnsure } from '../../src/store/stages.js';
@@ -29,6 +29,7 @@ async function oneBatchJob(name: string) {
     jobType: 'owner_test',
     parameters,
     processingPath: 'servicebus',
+    tasksAreMessages: false,
     idPrefix,
     destination: { transport: 'servicebus' },
     stageCount: 1,
@@ -78,10 +79,10 @@ describe('claims have owners', () => {
 
     // The first sender's lease lapses (a long pause); another process takes the batch and records its own outcome.
     await db.pool.query(`UPDATE batches SET claimed_until = now() - interval '1 second' WHERE batch_id = $1`, [batchId]);
-    const secondToken = newClaimToken();
-    expect(await batchesClaim(db.pool, { batchId, leaseSeconds: 30, claimToken: secondToken })).toBe(true);
+    const second = newClaimOwner(null);
+    expect(await batchesClaim(db.pool, { batchId, leaseSeconds: 30, owner: second })).toBe(true);
     const recorded = await batchesRecordSends(db.pool, {
-      claimToken: secondToken,
+      claimToken: second.token,
       records: [{ batchId, acknowledged: taskIds.slice(0, 30), rejected: [], status: 'failed', attempts: 2, error: 'second owner gave up' }],
     });
     expect(recorded.get(batchId)).toEqual({ gaveUp: 70 });
@@ -112,7 +113,7 @@ describe('claims have owners', () => {
 
   it('LeaseKeeper marks a batch lost when its renewal finds another token, and keeps renewing the ones it owns', async () => {
     const jobId = await writePendingJob(db.pool, { n: 200, name: 'renewal' });
-    const keeper = new LeaseKeeper(db.pool, 1);
+    const keeper = new LeaseKeeper(db.pool, 1, null);
     try {
       const { rows } = await db.pool.query<{ batchId: string }>(
         `UPDATE batches SET claim_token = $2, claimed_until = now() + interval '1 second' WHERE job_id = $1
@@ -121,8 +122,8 @@ describe('claims have owners', () => {
       );
       const [kept, stolen] = rows.map((r) => r.batchId).sort();
       for (const id of [kept!, stolen!]) keeper.hold(id);
-      const otherToken = newClaimToken();
-      await db.pool.query(`UPDATE batches SET claim_token = $2 WHERE batch_id = $1`, [stolen, otherToken]);
+      const other = newClaimOwner(null);
+      await db.pool.query(`UPDATE batches SET claim_token = $2 WHERE batch_id = $1`, [stolen, other.token]);
       const { rows: initial } = await db.pool.query('SELECT claimed_until FROM batches WHERE batch_id = $1', [kept]);
 
       await pollUntil('the renewal to find the batch taken', () => (keeper.isLost(stolen!) ? true : undefined), { timeoutMs: 10_000 });
@@ -132,7 +133,7 @@ describe('claims have owners', () => {
       // The renewal extended its own claim and left the other owner's alone.
       expect(byId.get(kept!)!.claim_token).toBe(keeper.token);
       expect((byId.get(kept!)!.claimed_until as Date).getTime()).toBeGreaterThan((initial[0]!.claimed_until as Date).getTime());
-      expect(byId.get(stolen!)!.claim_token).toBe(otherToken);
+      expect(byId.get(stolen!)!.claim_token).toBe(other.token);
     } finally {
       keeper.stop();
     }

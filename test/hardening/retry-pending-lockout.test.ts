@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { destinationOf } from '../../src/config/destinations.js';
 import { loadConfig } from '../../src/config/index.js';
-import { newClaimToken } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/leases.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
@@ -28,7 +28,7 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     const destination = destinationOf('servicebus', loadConfig(env));
     await db.pool.query('UPDATE jobs SET destination = $2 WHERE job_id = $1', [jobId, JSON.stringify(destination)]);
     // One batch is another live process's: its claim must survive every run below.
-    const otherToken = newClaimToken();
+    const otherToken = newClaimOwner(null).token;
     const { rows: held } = await db.pool.query<{ batchId: string }>(
       `UPDATE batches SET claimed_until = now() + interval '1 hour', claim_token = $2
        WHERE batch_id = (SELECT batch_id FROM batches WHERE job_id = $1 ORDER BY batch_index LIMIT 1)

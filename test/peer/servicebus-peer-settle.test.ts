@@ -85,6 +85,68 @@ describe('Service Bus test peer: scheduled messages', () => {
   });
 });
 
+describe('Service Bus test peer: cancelling scheduled messages', () => {
+  it('cancelScheduledMessages removes a scheduled message before its time; the others still arrive', async () => {
+    const queue = newQueue();
+    const sender = client.createSender(queue);
+    const receiver = client.createReceiver(queue);
+    try {
+      const at = new Date(Date.now() + 1_000);
+      const numbers = await sender.scheduleMessages(
+        [
+          { messageId: 'keep', body: 1 },
+          { messageId: 'drop', body: 2 },
+        ],
+        at,
+      );
+      expect(numbers.map((n) => n.toNumber())).toEqual([1, 2]);
+      await sender.cancelScheduledMessages(numbers[1]!);
+      expect(peer.queue(queue).scheduledIds()).toEqual(['keep']);
+
+      const got = await receiveN(receiver, 1);
+      expect(got.map((m) => m.messageId)).toEqual(['keep']);
+      expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());
+      await receiver.completeMessage(got[0]!);
+      // Both were due at the same instant: an uncancelled 'drop' would be here now.
+      expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
+      expect(peer.queue(queue).scheduledIds()).toEqual([]);
+      expect(peer.queue(queue).activeCount()).toBe(0);
+    } finally {
+      await Promise.all([receiver.close(), sender.close()]);
+      peer.deleteQueue(queue);
+    }
+  });
+
+  it('a number that names no scheduled message cancels nothing: an active message stays, a duplicate has a number of its own', async () => {
+    const queue = `settle-${++queueNumber}`;
+    peer.createQueue(queue, { duplicateDetection: true });
+    const sender = client.createSender(queue);
+    const receiver = client.createReceiver(queue);
+    try {
+      const at = new Date(Date.now() + 60_000);
+      const [first] = await sender.scheduleMessages({ messageId: 'dup', body: 1 }, at);
+      const [second] = await sender.scheduleMessages({ messageId: 'dup', body: 2 }, at);
+      await sender.sendMessages({ messageId: 'live', body: 3 });
+      expect([first?.toNumber(), second?.toNumber()]).toEqual([1, 2]);
+      expect(peer.queue(queue).duplicatesDropped()).toBe(1);
+      expect(peer.queue(queue).scheduledIds()).toEqual(['dup']);
+
+      const [live] = await receiver.peekMessages(1);
+      expect(live?.sequenceNumber?.toNumber()).toBe(3);
+      // 2 was the dropped duplicate, 3 is already active, 99 never existed.
+      await sender.cancelScheduledMessages([second!, live!.sequenceNumber!, first!.add(98)]);
+      expect(peer.queue(queue).scheduledIds()).toEqual(['dup']);
+      expect(peer.queue(queue).messageIds()).toEqual(['live']);
+
+      await sender.cancelScheduledMessages(first!);
+      expect(peer.queue(queue).scheduledIds()).toEqual([]);
+    } finally {
+      await Promise.all([receiver.close(), sender.close()]);
+      peer.deleteQueue(queue);
+    }
+  });
+});
+
 describe('Service Bus test peer: dead-letter queue', () => {
   it('keeps each dead-lettered message with its reason and description, readable from the sub-queue too', async () => {
     const queue = newQueue();

@@ -105,7 +105,7 @@ function messages(count: number, from = 0): TaskMessage[] {
     stage: 1,
     batchId: 'b',
     parameters: { i: from + k },
-    attempt: 0,
+    delivery: 0,
   }));
 }
 

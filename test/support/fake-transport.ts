@@ -1,7 +1,7 @@
 import type { TransportName } from '../../src/config/index.js';
 import { TransportError } from '../../src/errors.js';
 import type { TaskMessage } from '../../src/transports/message.js';
-import type { SendReport, TransportProducer } from '../../src/transports/transport.js';
+import type { ScheduleReport, SendReport, TransportProducer } from '../../src/transports/transport.js';
 
 /**
  * A transport for pure-logic tests of the batch protocol: records what it
@@ -26,6 +26,10 @@ export class FakeTransport implements TransportProducer {
     if (override) return override;
     this.sent.push(messages);
     return { acknowledged: messages.map((m) => m.taskId), rejected: [] };
+  }
+
+  async schedule(messages: TaskMessage[]): Promise<ScheduleReport> {
+    return { ...(await this.send(messages)), refs: new Map() };
   }
 
   async close(): Promise<void> {}

@@ -1,6 +1,6 @@
 import type { TransportName } from '../../src/config/index.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { newClaimToken } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/leases.js';
 import { alignedBatches } from '../../src/core/batching.js';
 import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { prepareJob } from '../../src/core/jobs.js';
@@ -47,7 +47,7 @@ export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<
 export async function writePendingJob(db: Pool, params: { n: number; name: string }, transport = 'servicebus'): Promise<string> {
   const job = prepareJob('hello_world', params);
   const stage = job.jobType.stages[0]!;
-  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, idPrefix: idPrefixFor(job.jobId), destination: { transport: transport as TransportName }, stageCount: 2 });
+  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, tasksAreMessages: transport === 'local', idPrefix: idPrefixFor(job.jobId), destination: { transport: transport as TransportName }, stageCount: 2 });
   await stagesEnsure(db, {
     jobId: job.jobId,
     stage: 1,
@@ -73,7 +73,7 @@ export async function writePendingJob(db: Pool, params: { n: number; name: strin
       ],
       queued: false,
       leaseSeconds: 1,
-      claimToken: newClaimToken(),
+      owner: newClaimOwner(null),
     });
   }
   await db.query(`UPDATE batches SET claimed_until = NULL, claim_token = NULL WHERE job_id = $1`, [job.jobId]);

@@ -26,7 +26,7 @@ async function openQueue(): Promise<OpenQueue> {
   // Duplicate detection on, as the README asks: a retry must not be dropped as a duplicate of its first message.
   peer.createQueue(queue, { lockDurationMs: LOCK_MS, duplicateDetection: true });
   const geoConfig = config(queue);
-  const consumer = await createConsumer('servicebus', geoConfig, { worker: 'test', leaseSeconds: LOCK_MS / 1000 });
+  const consumer = await createConsumer('servicebus', geoConfig, { worker: 'test', leaseSeconds: LOCK_MS / 1000, jobTypes: [] });
   const producer = await createServiceBusProducer(geoConfig.servicebus);
   const raw = new ServiceBusClient(peer.connectionString());
   const rawSender = raw.createSender(queue);
@@ -36,6 +36,10 @@ async function openQueue(): Promise<OpenQueue> {
     lockMs: LOCK_MS,
     async send(messages) {
       const report = await producer.send(messages);
+      expect(report.acknowledged).toHaveLength(messages.length);
+    },
+    async schedule(messages, at) {
+      const report = await producer.schedule(messages, at);
       expect(report.acknowledged).toHaveLength(messages.length);
     },
     sendRaw: (body) => rawSender.sendMessages({ body: Buffer.from(body), contentType: 'application/octet-stream' }),
@@ -51,20 +55,22 @@ async function openQueue(): Promise<OpenQueue> {
   };
 }
 
-consumerBehaviour('servicebus', { open: openQueue, deliverLaterSendsNewMessage: true });
+consumerBehaviour('servicebus', { open: openQueue, keepsMessageIds: true });
 
 describe('servicebus consumer, broker side', () => {
-  it('deliverLater schedules the retry on the broker under its own id and completes the original', async () => {
+  it('a redelivery is scheduled on the broker under its own id, next to the first message, and its sequence number returned', async () => {
     const q = await openQueue();
     try {
       const [sent] = taskMessages(1, 'sched');
       await q.send([sent!]);
-      const [m] = await receiveAll(q.consumer, 1);
       const view = peer.queue(`consume-${queueNumber}`);
-      await q.consumer.deliverLater(m!, new Date(Date.now() + 60_000), { ...sent!, attempt: 3 });
-      expect(view.scheduledIds()).toEqual([`${sent!.taskId}:a3`]);
-      // The original is completed: nothing active, and duplicate detection did not drop the retry.
-      expect(view.activeCount()).toBe(0);
+      const producer = await createServiceBusProducer(config(`consume-${queueNumber}`).servicebus);
+      const report = await producer.schedule([{ ...sent!, delivery: 3 }], new Date(Date.now() + 60_000)).finally(() => producer.close());
+      expect(report.acknowledged).toEqual([sent!.taskId]);
+      expect(report.refs.get(sent!.taskId)).toMatch(/^\d+$/);
+      expect(view.scheduledIds()).toEqual([`${sent!.taskId}:d3`]);
+      // Duplicate detection did not drop the redelivery as a repeat of the first message.
+      expect(view.activeCount()).toBe(1);
       expect(view.duplicatesDropped()).toBe(0);
     } finally {
       await q.close();
@@ -72,7 +78,7 @@ describe('servicebus consumer, broker side', () => {
   });
 
   it('a queue that does not exist fails at open with QUEUE_NOT_FOUND, naming it', async () => {
-    const err = await createConsumer('servicebus', config('missing-queue'), { worker: 'test', leaseSeconds: 1 }).catch((e: unknown) => e);
+    const err = await createConsumer('servicebus', config('missing-queue'), { worker: 'test', leaseSeconds: 1, jobTypes: [] }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'QUEUE_NOT_FOUND', kind: 'input' });
     expect(String((err as Error).message)).toContain('missing-queue');
   });

@@ -40,7 +40,7 @@ function opener(encoding: 'base64' | 'text') {
     const queue = `consume-${encoding}-${++queueNumber}`;
     const geoConfig = config(queue, encoding);
     const producer = await createStorageQueueProducer({ ...geoConfig.storage, createQueue: true });
-    const consumer = await createConsumer('storage-queue', geoConfig, { worker: 'test', leaseSeconds: LEASE_SECONDS });
+    const consumer = await createConsumer('storage-queue', geoConfig, { worker: 'test', leaseSeconds: LEASE_SECONDS, jobTypes: [] });
     const raw = queueClientFor(azurite, queue);
     const poison = queueClientFor(azurite, `${queue}-poison`);
     return {
@@ -48,6 +48,10 @@ function opener(encoding: 'base64' | 'text') {
       lockMs: LEASE_SECONDS * 1000,
       async send(messages) {
         const report = await producer.send(messages);
+        expect(report.acknowledged).toHaveLength(messages.length);
+      },
+      async schedule(messages, at) {
+        const report = await producer.schedule(messages, at);
         expect(report.acknowledged).toHaveLength(messages.length);
       },
       sendRaw: async (body) => {
@@ -68,7 +72,7 @@ function opener(encoding: 'base64' | 'text') {
   };
 }
 
-consumerBehaviour('storage-queue (base64)', { open: opener('base64'), deliverLaterSendsNewMessage: false });
+consumerBehaviour('storage-queue (base64)', { open: opener('base64'), keepsMessageIds: false });
 
 describe('storage-queue consumer, queue side', () => {
   it('reads text-encoded messages as the producer wrote them', async () => {

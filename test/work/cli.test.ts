@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registerJobTypes } from '../../src/core/job-types/registry.js';
+import { jobTypeNames } from '../../src/core/job-types/registry.js';
 import { runWork } from '../../src/core/work/runtime.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../../src/store/completion.js';
 import { createConsumer } from '../../src/transports/index.js';
@@ -45,9 +46,12 @@ describe('geo work (local)', () => {
     try {
       const jobId = await submit(db, lane, 'hello_world', { n: 10, name: 'advance' });
       // A worker that is not geo: claims and completes stage 1 through the completion API only.
-      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 100, leaseSeconds: 30 });
+      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 100, leaseSeconds: 30, jobTypes: ['hello_world'] });
       expect(claimed).toHaveLength(10);
-      await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: `m${t.parameters.i}` } })) });
+      await tasksCompleteMany({
+        db,
+        completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: `m${t.parameters.i}` }) })),
+      });
       const run = await runGeo(['work', '--advance-only', '--until-idle', '--idle', '1s', '--json'], lane.env());
       expect(run.code, run.stderr).toBe(0);
       const doc = parseJsonOutput<{ tasks: number; advancedStages: Array<{ stage: number; action: string; queuedTasks: number }> }>(run);
@@ -73,7 +77,9 @@ describe('geo work (local)', () => {
         transportFor: () => lane.producer(),
         options: {
           worker: 'notified',
+          transport: lane.transport,
           concurrency: 1,
+          maxPrefetch: 0,
           leaseSeconds: 30,
           graceMs: 1_000,
           untilIdle: false,
@@ -87,11 +93,11 @@ describe('geo work (local)', () => {
       });
       // Listening (the start-up advance found nothing) before the stage finishes elsewhere.
       await waitFor('the worker to listen', async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query = 'LISTEN geo_stage_completed' AND datname = current_database()`);
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN geo_stage_completed%' AND datname = current_database()`);
         return rows.length > 0 ? true : undefined;
       });
-      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 10, leaseSeconds: 30 });
-      await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, result: { message: 'hi' } })) });
+      const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 10, leaseSeconds: 30, jobTypes: ['hello_world'] });
+      await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
       await waitFor('stage 2 to be queued', async () => ((await stageTasks(db, jobId, 2)).length === 5 ? true : undefined), 10_000);
       stop.abort();
       const summary = await running;
@@ -110,7 +116,7 @@ describe('geo work (local)', () => {
       const { child, done } = startGeo(['work', '--json'], lane.env());
       // Ready once its LISTEN connection is open.
       await waitFor('the worker to listen', async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query = 'LISTEN geo_stage_completed' AND datname = current_database()`);
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN geo_stage_completed%' AND datname = current_database()`);
         return rows.length > 0 ? true : undefined;
       });
       child.kill('SIGTERM');
@@ -137,28 +143,32 @@ describe('geo work (local)', () => {
       expect({ code: run.code, signal: run.signal }, run.stderr).toEqual({ code: null, signal: 'SIGTERM' });
       expect(parseJsonOutput(run)).toMatchObject({ tasks: 1, completed: 0, released: 1, stoppedBy: 'signal' });
       const { rows } = await db.query(`SELECT status, worker, attempt FROM tasks WHERE task_id = $1`, [task!.taskId]);
-      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 1 }]);
-      expect(await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 })).toMatchObject({ outcome: 'claimed' });
-      expect(await tasksComplete({ db, taskId: task!.taskId, result: null })).toMatchObject({ outcome: 'completed' });
+      // Given back: the attempt does not count.
+      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 0 }]);
+      const cleanup = await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 });
+      expect(cleanup).toMatchObject({ outcome: 'claimed' });
+      expect(await tasksComplete({ db, taskId: task!.taskId, claim: cleanup.claim!, resultJson: null })).toMatchObject({ outcome: 'completed' });
     } finally {
       await lane.close();
     }
   });
 
-  it('a stop request lets a running task use its grace period, then gives it back: queued again, its attempt counted, its handler aborted', async () => {
+  it('a stop request lets a running task use its grace period, then gives it back: queued again, the attempt not counted, its handler aborted', async () => {
     const db = harness.db.pool;
     const lane = await harness.lane();
     try {
       const jobId = await submit(db, lane, 'flaky_test', { n: 1, tag: 'grace' });
       const stop = new AbortController();
-      const consumer = await createConsumer('local', lane.config(), { worker: 'grace-worker', leaseSeconds: 30, db });
+      const consumer = await createConsumer('local', lane.config(), { worker: 'grace-worker', leaseSeconds: 30, jobTypes: jobTypeNames(), db });
       const running = runWork({
         db,
         consumer,
         transportFor: () => lane.producer(),
         options: {
           worker: 'grace-worker',
+          transport: consumer.name,
           concurrency: 1,
+          maxPrefetch: 0,
           leaseSeconds: 30,
           graceMs: 300,
           untilIdle: false,
@@ -176,11 +186,15 @@ describe('geo work (local)', () => {
       const summary = await running.finally(() => consumer.close());
       expect(summary).toMatchObject({ tasks: 1, completed: 0, released: 1, stoppedBy: 'signal' });
       const { rows } = await db.query(`SELECT status, worker, attempt FROM tasks WHERE task_id = $1`, [task!.taskId]);
-      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 1 }]);
+      expect(rows).toEqual([{ status: 'queued', worker: null, attempt: 0 }]);
       expect(abortedTasks.has(task!.taskId)).toBe(true);
       // Leaves nothing queued for a later test: the task is finished through the completion API.
-      expect(await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 })).toMatchObject({ outcome: 'claimed', attempt: 2 });
-      expect(await tasksComplete({ db, taskId: task!.taskId, result: null })).toMatchObject({ outcome: 'completed', stageCompleted: true });
+      const cleanup = await tasksClaim({ db, taskId: task!.taskId, worker: 'cleanup', leaseSeconds: 30 });
+      expect(cleanup).toMatchObject({ outcome: 'claimed', attempt: 1 });
+      expect(await tasksComplete({ db, taskId: task!.taskId, claim: cleanup.claim!, resultJson: null })).toMatchObject({
+        outcome: 'completed',
+        stageCompleted: true,
+      });
     } finally {
       await lane.close();
     }

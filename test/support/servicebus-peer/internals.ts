@@ -1,7 +1,7 @@
 // Every access to rhea state that its typings do not declare lives here, so
 // that a rhea upgrade breaks one file rather than the whole peer.
 import rhea from 'rhea';
-import type { Connection, Delivery, Receiver, Sender, Source, TerminusOptions } from 'rhea';
+import type { Connection, Container, Delivery, Receiver, Sender, Source, TerminusOptions } from 'rhea';
 import type { Socket } from 'node:net';
 
 interface AttachFields {
@@ -138,6 +138,16 @@ export function settleOutgoing(delivery: Delivery, state: Outcome): void {
   (delivery as unknown as OutgoingDelivery).remote_settled = true;
 }
 
+/**
+ * Settles an incoming send at once, whatever receive-settle-mode the sender
+ * asked for, as Service Bus does: uamqp attaches its senders with
+ * receive-settle-mode second and then waits for a settled disposition, which
+ * rhea would only send after a settle that uamqp never sends.
+ */
+export function settleIncoming(delivery: Delivery, state: Outcome): void {
+  delivery.update(true, state);
+}
+
 export function acceptSocket(connection: Connection, socket: Socket): void {
   (connection as unknown as ConnectionInternals).accept(socket);
 }
@@ -211,4 +221,33 @@ export async function writeDispositionsOneByOne(containerId: string): Promise<vo
     }
     outgoingProcess.call(this);
   };
+}
+
+interface ServerMechanism {
+  outcome: boolean | undefined;
+  username: string | undefined;
+  start(response?: Buffer, hostname?: string): void;
+}
+interface ServerMechanisms {
+  enable_anonymous(): void;
+  [name: string]: unknown;
+}
+
+/**
+ * SASL mechanisms the peer offers. ANONYMOUS is what @azure/service-bus ends
+ * up with; uamqp (the Python SDK) asks for MSSBCBS, Service Bus's "the token
+ * comes later over $cbs" mechanism: no credentials in SASL, always accepted.
+ * ANONYMOUS present also keeps rhea accepting clients that skip SASL.
+ */
+export function offerServiceBusSasl(container: Container): void {
+  const mechs = container.sasl_server_mechanisms as ServerMechanisms;
+  mechs.enable_anonymous();
+  mechs.MSSBCBS = (): ServerMechanism => ({
+    outcome: undefined,
+    username: undefined,
+    start(): void {
+      this.outcome = true;
+      this.username = 'MSSBCBS';
+    },
+  });
 }

@@ -1,7 +1,12 @@
-// TCP listener. Refusing connections really closes the listening socket, so
-// clients see ECONNREFUSED like an unreachable broker, then listens again on
-// the same port.
+// TCP or TLS listener. Refusing connections really closes the listening
+// socket, so clients see ECONNREFUSED like an unreachable broker, then listens
+// again on the same port.
 import { createServer, type Server, type Socket } from 'node:net';
+
+/** Makes a server that hands each accepted (for TLS: handshaken) socket to onSocket. */
+export type ServerFactory = (onSocket: (socket: Socket) => void) => Server;
+
+const plainTcp: ServerFactory = (onSocket) => createServer(onSocket);
 
 function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,6 +38,7 @@ export class Listener {
     private readonly onSocket: (socket: Socket) => void,
     private readonly onRefuse: () => void,
     private readonly log: (msg: string) => void,
+    private readonly serve: ServerFactory = plainTcp,
   ) {}
 
   async start(port: number): Promise<void> {
@@ -75,7 +81,12 @@ export class Listener {
   }
 
   private async open(port: number): Promise<number> {
-    const server = createServer((socket) => this.onConnection(socket));
+    const server = this.serve((socket) => this.onConnection(socket));
+    // Tracked from the TCP accept on: a TLS socket still in its handshake must be cut on close too.
+    server.on('connection', (raw: Socket) => {
+      this.sockets.add(raw);
+      raw.once('close', () => this.sockets.delete(raw));
+    });
     const bound = await listen(server, this.host, port);
     this.server = server;
     return bound;

@@ -99,6 +99,11 @@ export class LockTable {
     return [...this.locks.values()].map((l) => l.message);
   }
 
+  /** Held locks in expiry order. */
+  held(): Lock[] {
+    return [...this.locks.values()];
+  }
+
   clear(): void {
     for (const lock of this.locks.values()) lock.held = false;
     this.locks.clear();

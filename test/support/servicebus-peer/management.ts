@@ -85,10 +85,26 @@ function scheduleMessages(queue: PeerQueue, body: Body): Reply {
     const msg = rhea.message.decode(encoded) as unknown as Message;
     const messageId = typeof entry['message-id'] === 'string' ? (entry['message-id'] as string) : String(msg.message_id);
     msg.message_id = messageId;
-    queue.enqueue([{ messageId, msg, sizeBytes: encoded.length }], Date.now());
-    sequenceNumbers.push(queue.lastSequenceNumber);
+    sequenceNumbers.push(...queue.enqueue([{ messageId, msg, sizeBytes: encoded.length }], Date.now()));
   }
   return { status: 200, description: 'OK', body: { 'sequence-numbers': sequenceNumbers.map((n) => rhea.types.wrap_long(n)) } };
+}
+
+/** rhea decodes an AMQP long as a number, or as its 8 bytes when it does not fit one. */
+function sequenceNumberOf(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  if (Buffer.isBuffer(value) && value.length === 8) return Number(value.readBigInt64BE(0));
+  return undefined;
+}
+
+/** sender.cancelScheduledMessages(): numbers naming no scheduled message are ignored (see PeerQueue.cancelScheduled). */
+function cancelScheduledMessages(queue: PeerQueue, body: Body): Reply {
+  const values = body['sequence-numbers'];
+  if (!Array.isArray(values) || values.length === 0) return badRequest('sequence-numbers is missing.');
+  const sequenceNumbers = values.map(sequenceNumberOf);
+  if (sequenceNumbers.some((n) => n === undefined)) return badRequest('sequence-numbers must hold longs.');
+  queue.cancelScheduled(sequenceNumbers as number[]);
+  return { status: 200, description: 'OK' };
 }
 
 export function handleManagement(queue: PeerQueue, request: Message): Reply {
@@ -103,6 +119,8 @@ export function handleManagement(queue: PeerQueue, request: Message): Reply {
       return peek(queue, body);
     case 'com.microsoft:schedule-message':
       return scheduleMessages(queue, body);
+    case 'com.microsoft:cancel-scheduled-message':
+      return cancelScheduledMessages(queue, body);
     default:
       return {
         status: 501,

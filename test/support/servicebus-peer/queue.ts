@@ -47,28 +47,40 @@ export class PeerQueue {
     this.deadLetter = isDeadLetterQueue ? undefined : new PeerQueue(`${name}/$DeadLetterQueue`, opts, true);
   }
 
-  /** Stores an accepted transfer; returns how many messages were duplicates. */
-  enqueue(batch: readonly DecodedMessage[], now: number): number {
-    let duplicates = 0;
+  /**
+   * Stores an accepted transfer; returns each message's sequence number. A
+   * duplicate is acknowledged and dropped, but its number is spent, so a
+   * schedule-message reply never names another message.
+   */
+  enqueue(batch: readonly DecodedMessage[], now: number): number[] {
+    const sequenceNumbers: number[] = [];
+    let stored = 0;
     for (const decoded of batch) {
+      this.seq += 1;
+      sequenceNumbers.push(this.seq);
       if (this.dedupe?.check(decoded.messageId, now)) {
-        duplicates += 1;
+        this.dropped += 1;
         continue;
       }
-      this.seq += 1;
+      stored += 1;
       const at = scheduledTimeOf(decoded.msg, now);
       // Service Bus stamps a scheduled message's enqueued time when it becomes active.
       if (at !== undefined) this.scheduled.add({ seq: this.seq, enqueuedAt: at, decoded, deliveryCount: 0 }, at);
       else this.available.push({ seq: this.seq, enqueuedAt: now, decoded, deliveryCount: 0 });
     }
-    this.dropped += duplicates;
-    if (batch.length > duplicates) this.schedulePump();
-    return duplicates;
+    if (stored > 0) this.schedulePump();
+    return sequenceNumbers;
   }
 
-  /** The sequence number the next stored message gets (schedule-message replies with them). */
-  get lastSequenceNumber(): number {
-    return this.seq;
+  /**
+   * Removes scheduled messages before they become active. A number that names
+   * no scheduled message (already active, cancelled, or never scheduled) is
+   * ignored: cancelling cannot take back a message that is already deliverable.
+   */
+  cancelScheduled(sequenceNumbers: readonly number[]): number {
+    let removed = 0;
+    for (const seq of sequenceNumbers) if (this.scheduled.remove(seq)) removed += 1;
+    return removed;
   }
 
   scheduledIds(): string[] {

@@ -60,6 +60,8 @@ export class QueueRegistry {
       messageIds: () => queue.messageIds(),
       deadLetterIds: () => queue.deadLetter?.messageIds() ?? [],
       deadLetters: () => queue.deadLetters(),
+      locks: () =>
+        queue.locks.held().map((l) => ({ messageId: l.message.decoded.messageId, lockedUntil: l.lockedUntil, deliveryCount: l.message.deliveryCount })),
       scheduledIds: () => queue.scheduledIds(),
       duplicatesDropped: () => queue.duplicatesDropped(),
       purge: () => queue.purge(),

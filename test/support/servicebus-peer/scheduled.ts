@@ -31,6 +31,15 @@ export class ScheduledMessages {
     if (i === 0) this.arm();
   }
 
+  /** Drops the message with this sequence number; false when none is waiting. */
+  remove(seq: number): boolean {
+    const i = this.waiting.findIndex((w) => w.message.seq === seq);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    if (i === 0) this.arm();
+    return true;
+  }
+
   messages(): QueuedMessage[] {
     return this.waiting.map((w) => w.message);
   }

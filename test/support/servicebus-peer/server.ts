@@ -6,17 +6,17 @@ import type { Connection, ConnectionOptions, Container, EventContext, Receiver, 
 import type { SasCredentials } from './cbs.js';
 import { ConnectionSet, type PeerConnection } from './connection.js';
 import { Consumer, type SettlementKind } from './consumer.js';
-import { acceptSocket, prepareAttachReply, remoteAddresses } from './internals.js';
+import { acceptSocket, offerServiceBusSasl, outcome, prepareAttachReply, remoteAddresses, settleIncoming } from './internals.js';
 import { handleManagement } from './management.js';
 import type { PeerQueue } from './queue.js';
 import type { QueueRegistry, ResolvedAddress } from './registry.js';
-import { appProperty, respond } from './requests.js';
+import { appProperty, respond, type Reply } from './requests.js';
 import type { TransferHandler } from './transfers.js';
 
 type Role =
   | { kind: 'cbs' }
   | { kind: 'reply' }
-  | { kind: 'management'; queue: PeerQueue }
+  | { kind: 'management'; queue: PeerQueue; node: string }
   | { kind: 'producer'; queue: PeerQueue }
   | { kind: 'consumer'; consumer: Consumer };
 
@@ -47,6 +47,7 @@ export class AmqpServer {
       treat_modified_as_released: false,
       receiver_options: { autoaccept: false },
     });
+    offerServiceBusSasl(this.container);
     this.wire();
   }
 
@@ -159,7 +160,7 @@ export class AmqpServer {
     queue.links.set(receiver, (condition, description) => receiver.close({ condition, description }));
     conn.queueLinks.set(receiver, queue);
     if (resolved.management) {
-      this.roles.set(receiver, { kind: 'management', queue });
+      this.roles.set(receiver, { kind: 'management', queue, node: target ?? '' });
       prepareAttachReply(receiver, {});
       return;
     }
@@ -177,14 +178,23 @@ export class AmqpServer {
       this.deps.transfers.handle(conn, role.queue, delivery, message, format);
       return;
     }
-    delivery.accept();
+    settleIncoming(delivery, outcome.accepted());
+    let reply: Reply;
+    let node: string;
     if (role.kind === 'cbs') {
-      respond(conn.replies, message, conn.claims.handle(message, this.deps.credentials, this.deps.log));
+      reply = conn.claims.handle(message, this.deps.credentials, this.deps.log);
+      node = '$cbs';
     } else if (role.kind === 'management') {
-      const reply = handleManagement(role.queue, message);
+      reply = handleManagement(role.queue, message);
+      node = role.node;
       this.deps.log(`$management ${String(appProperty(message, 'operation'))} on ${role.queue.name}: ${reply.status}`);
-      respond(conn.replies, message, reply);
+    } else {
+      return;
     }
+    // rhea writes a tick's transfers before its dispositions, and uamqp drops
+    // a reply that arrives before the disposition of its request ("Did not
+    // receive send confirmation"): answer once that disposition is written.
+    setImmediate(() => respond(conn.replies, message, reply, node));
   }
 
   private onLinkClosed(amqp: Connection, link: Sender | Receiver): void {

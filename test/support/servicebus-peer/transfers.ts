@@ -2,6 +2,7 @@
 // record tests read through transfers().
 import type { Delivery, Message } from 'rhea';
 import { decodeTransfer, TransferMessageView, type DecodedMessage } from './codec.js';
+import { outcome, settleIncoming } from './internals.js';
 import type { FaultController, TransferDecision } from './faults.js';
 import type { PeerQueue } from './queue.js';
 import type { PeerTransfer } from './types.js';
@@ -43,12 +44,12 @@ export class TransferHandler {
       decoded = decodeTransfer(payload, format);
     } catch (err) {
       this.log(`transfer to ${queue.name} not decodable: ${String(err)}`);
-      delivery.reject({ condition: 'amqp:decode-error', description: String(err) });
+      settleIncoming(delivery, outcome.rejected('amqp:decode-error', String(err)));
       return;
     }
     record.messages = decoded.map((d) => new TransferMessageView(d));
     if (queue.closed) {
-      delivery.reject({ condition: 'amqp:not-found', description: `The messaging entity '${queue.name}' was deleted.` });
+      settleIncoming(delivery, outcome.rejected('amqp:not-found', `The messaging entity '${queue.name}' was deleted.`));
       return;
     }
     record.outcome = 'accepted';
@@ -68,17 +69,17 @@ export class TransferHandler {
         return;
       }
       if (decision.kind === 'reject') {
-        delivery.reject({ condition: decision.condition, description: decision.description });
+        settleIncoming(delivery, outcome.rejected(decision.condition, decision.description));
         return;
       }
       if (queue.closed) {
         record.outcome = 'rejected';
-        delivery.reject({ condition: 'amqp:not-found', description: `The messaging entity '${queue.name}' was deleted.` });
+        settleIncoming(delivery, outcome.rejected('amqp:not-found', `The messaging entity '${queue.name}' was deleted.`));
         return;
       }
       // Stored at settlement time: a rejected or dropped transfer must leave nothing behind.
       queue.enqueue(decoded, Date.now());
-      delivery.accept();
+      settleIncoming(delivery, outcome.accepted());
     };
 
     const latency = this.faults.latencyMs;

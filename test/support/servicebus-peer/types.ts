@@ -12,9 +12,18 @@ export interface PeerQueueOptions {
   maxDeliveryCount?: number;
 }
 
+export interface PeerTlsOptions {
+  /** Default: a loopback address drawn from 127.0.0.0/8, so that peers do not share port 5671. */
+  host?: string;
+  /** Default 5671, the only port the Python SDK connects to over AMQPS. */
+  port?: number;
+}
+
 export interface ServiceBusPeerOptions {
   /** 0 (default) picks an ephemeral port. */
   port?: number;
+  /** Also listen for AMQP over TLS (what the Python SDK needs); off by default. */
+  tls?: boolean | PeerTlsOptions;
   /** Default 'RootManageSharedAccessKey'. */
   keyName?: string;
   /** Default: a fixed test key (see DEFAULT_TEST_KEY). */
@@ -43,6 +52,13 @@ export interface PeerTransfer {
   outcome: 'accepted' | 'rejected' | 'dropped';
 }
 
+export interface PeerLockView {
+  messageId: string;
+  /** Epoch ms; moved on by renew-lock. */
+  lockedUntil: number;
+  deliveryCount: number;
+}
+
 export interface PeerQueueView {
   /** Messages not dead-lettered: available, locked and deferred. */
   activeCount(): number;
@@ -53,6 +69,8 @@ export interface PeerQueueView {
   deadLetterIds(): string[];
   /** The dead-letter list with each message's DeadLetterReason and DeadLetterErrorDescription. */
   deadLetters(): Array<{ messageId: string; reason?: string; description?: string }>;
+  /** Messages locked by peekLock receivers, in expiry order. */
+  locks(): PeerLockView[];
   /** Ids of messages scheduled for later (not counted as active until their time), in due order. */
   scheduledIds(): string[];
   /** Messages acknowledged but not stored because duplicate detection recognised their id. */
@@ -77,10 +95,24 @@ export interface PeerFaults {
   clear(): void;
 }
 
+/** The TLS endpoint of a peer started with `tls`. */
+export interface PeerTlsEndpoint {
+  readonly host: string;
+  readonly port: number;
+  /** PEM file of the peer's self-signed certificate, for the client to trust (removed by close()). */
+  readonly caFile: string;
+  readonly caPem: string;
+  /** No UseDevelopmentEmulator: the client connects with TLS. The port is left out when it is 5671. */
+  connectionString(opts?: { key?: string; keyName?: string }): string;
+}
+
 export interface ServiceBusPeer {
   readonly port: number;
   readonly host: string;
+  /** Plain AMQP, UseDevelopmentEmulator=true (TLS off), as the Node SDK uses it. */
   connectionString(opts?: { key?: string; keyName?: string }): string;
+  /** Set when the peer was started with `tls`. */
+  readonly tls?: PeerTlsEndpoint;
   createQueue(name: string, opts?: PeerQueueOptions): void;
   deleteQueue(name: string): void;
   queue(name: string): PeerQueueView;

@@ -1,5 +1,6 @@
 import type { Pool } from '../../../src/store/pool.js';
 import { prepareJob } from '../../../src/core/jobs.js';
+import { jobTypeNames } from '../../../src/core/job-types/registry.js';
 import { submitJob } from '../../../src/core/submit.js';
 import type { WorkOptions, WorkSummary } from '../../../src/core/work/options.js';
 import { runWork } from '../../../src/core/work/runtime.js';
@@ -14,7 +15,7 @@ export async function runWorkers(db: Pool, lane: Lane, count: number, options: P
     Array.from({ length: count }, async () => {
       const worker = `test-worker-${++workers}`;
       const leaseSeconds = options.leaseSeconds ?? LOCK_SECONDS;
-      const consumer = await createConsumer(lane.transport, lane.config(), { worker, leaseSeconds, db });
+      const consumer = await createConsumer(lane.transport, lane.config(), { worker, leaseSeconds, jobTypes: jobTypeNames(), db });
       try {
         return await runWork({
           db,
@@ -22,7 +23,9 @@ export async function runWorkers(db: Pool, lane: Lane, count: number, options: P
           transportFor: () => lane.producer(),
           options: {
             worker,
+            transport: consumer.name,
             concurrency: 4,
+            maxPrefetch: 1_000,
             leaseSeconds,
             graceMs: 5_000,
             untilIdle: true,
