@@ -7,7 +7,7 @@ import { buildTaskMessage, encodeTaskMessage } from '../../src/transports/messag
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { EXAMPLE_DIR, pythonEnv, runPython, SUPPORT_DIR } from './support/python.js';
-import { JOB_TYPE_MODULE } from './support/scenario.js';
+import { JOB_TYPE_MODULE } from './support/plan.js';
 
 const fixture = useServiceBusFixture();
 const TASKS = 30;
