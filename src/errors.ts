@@ -82,6 +82,16 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   BENCH_QUEUE_IS_TASK_QUEUE: 'input',
   BENCH_LATENCY_NOT_LOCAL: 'input',
   BENCH_SCHEMA_DENIED: 'input',
+  // geo dashboard: its start-up, and the answers of its API (HTTP status by kind and code).
+  DASHBOARD_TOKEN_REQUIRED: 'input',
+  DASHBOARD_ADDRESS_IN_USE: 'input',
+  DASHBOARD_LISTEN_FAILED: 'input',
+  INVALID_QUERY: 'input',
+  TASK_NOT_FOUND: 'input',
+  NOT_FOUND: 'input',
+  METHOD_NOT_ALLOWED: 'input',
+  ACTION_NOT_AVAILABLE: 'input',
+  ACTION_NOT_CONFIRMED: 'input',
   // Dependencies.
   DATABASE_AUTH_FAILED: 'dependency',
   DATABASE_UNREACHABLE: 'dependency',

@@ -1,3 +1,7 @@
+import cliTruncate from 'cli-truncate';
+import stringWidth from 'string-width';
+import wrapAnsi from 'wrap-ansi';
+
 export { formatCount, plural } from '../words.js';
 
 const EXACT_UNITS: Array<[string, number]> = [
@@ -32,7 +36,26 @@ export function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** `text` cut to at most `width` characters, the last one an ellipsis when something was cut. */
+/** The columns `text` takes on a terminal: a wide character (CJK, most emoji) takes two, a combining mark none. */
+export function textWidth(text: string): number {
+  return stringWidth(text);
+}
+
+/** `text` cut to at most `width` columns, the last one an ellipsis when something was cut. */
 export function fitText(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+  if (width <= 0) return '';
+  return cliTruncate(text, width);
+}
+
+/**
+ * `text` as lines of at most `width` columns, broken at spaces; only a word
+ * longer than a whole line is broken inside. The first line keeps the text's
+ * leading spaces. `width` Infinity or below 1: one line, unchanged (a file, a
+ * pipe, --wide).
+ */
+export function wrapText(text: string, width: number): string[] {
+  if (!Number.isFinite(width) || width < 1 || textWidth(text) <= width) return [text];
+  const lead = /^ */.exec(text)![0];
+  const lines = wrapAnsi(text.slice(lead.length), Math.max(1, width - lead.length), { hard: true, trim: true }).split('\n');
+  return lines.map((line, i) => (i === 0 ? `${lead}${line}` : line));
 }

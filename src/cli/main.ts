@@ -10,7 +10,7 @@ import { dropIrrelevantWarnings } from './warnings.js';
 
 /** Runs geo with `argv` and returns the exit code; the only place errors are printed. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram({ json: jsonRequested({}, argv) });
   try {
     await program.parseAsync(argv);
     return EXIT.ok;

@@ -1,5 +1,5 @@
 import { startProgress, type Progress, type ProgressState } from './progress.js';
-import { wrap } from './table.js';
+import { wrapText } from './format.js';
 import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
@@ -28,7 +28,7 @@ export class Output {
   paragraph(text: string, indent = '  '): void {
     if (!this.fitted) return this.line(text);
     // Every line wrapped to leave room for the indent, so continuation lines fit too.
-    wrap(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
+    wrapText(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
   }
 
   /**

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDatabase } from './commands/database.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerResults } from './commands/results.js';
@@ -11,6 +12,7 @@ import { registerSubmit } from './commands/submit.js';
 import { registerTypes } from './commands/types.js';
 import { registerWork } from './commands/work.js';
 import type { GlobalOptions } from './context.js';
+import { GeoCommand } from './help-json.js';
 import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
 
@@ -19,11 +21,17 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** The command table. Each command lives in its own module under commands/. */
-export function buildProgram(): Command {
-  const program = new Command('geo')
+/**
+ * The command table. Each command lives in its own module under commands/.
+ * `json`: --json was given, so --version and --help print JSON documents.
+ */
+export function buildProgram(options: { json?: boolean } = {}): Command {
+  const version = packageVersion();
+  const program = new GeoCommand('geo');
+  program.jsonOutput = options.json ?? false;
+  program
     .description('fan jobs out into tasks: PostgreSQL plus a queue, in aligned batches, nothing lost')
-    .version(packageVersion(), '-V, --version')
+    .version(program.jsonOutput ? JSON.stringify({ version }, null, 2) : version, '-V, --version', 'print the version (under --json: {"version"})')
     .option('--json', 'print one JSON document on stdout; people-facing output goes to stderr')
     .option('--verbose', 'show stack traces on errors')
     .option('--database-url <url>', 'PostgreSQL connection URL (env DATABASE_URL)')
@@ -44,6 +52,7 @@ export function buildProgram(): Command {
   registerWork(program, globals);
   registerTypes(program, globals);
   registerResults(program, globals);
+  registerDashboard(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,5 +1,6 @@
-import { fitText, formatCount, formatDuration } from './format.js';
-import type { LiveLine, Screen } from './terminal.js';
+import ora from 'ora';
+import { fitText, formatCount, formatDuration, textWidth } from './format.js';
+import { SpinnerStream, type Screen } from './terminal.js';
 
 /** Where a long command is, as its progress display shows it. */
 export interface ProgressState {
@@ -21,24 +22,41 @@ export interface Progress {
 }
 
 const NO_PROGRESS: Progress = { update() {}, stop() {} };
+/** How often the line is redrawn (ora's interval): the spinner turns and new figures show. */
 const REDRAW_MS = 100;
 /** Rate and ETA come from the last few seconds, so a rate that changes shows soon. */
 const RATE_WINDOW_MS = 5_000;
 const MIN_BAR = 10;
 
 /**
- * A progress bar with done / total, rate and ETA on stderr, drawn only when
- * stderr is a terminal with a known width; elsewhere (a pipe, a file, a
- * width-0 pseudo-terminal) it does nothing at all. One reusable display for
- * every long command (submit, queue-stage, retry-pending, bench, and later
- * work and results).
+ * A spinner with done / total, a bar, rate and ETA on stderr (ora), drawn only
+ * when stderr is a terminal with a known width; elsewhere (a pipe, a file, a
+ * width-0 pseudo-terminal, TERM=dumb) it does nothing at all. One reusable
+ * display for every long command (submit, queue-stage, retry-pending, bench,
+ * results). ora is told not to touch stdin (`discardStdin: false`: its raw
+ * mode would turn Ctrl-C into a byte instead of SIGINT) and not to hide the
+ * cursor (geo ends a Ctrl-C by re-raising the signal, which skips the exit
+ * hook that would show it again).
  */
 export function startProgress(screen: Screen, first: ProgressState, clock: () => number = Date.now): Progress {
-  let state = first;
+  if (!screen.stderr.interactive) return NO_PROGRESS;
   const samples: Array<{ at: number; done: number }> = [];
-  const line: LiveLine = { render: (columns) => progressLine(state, rateOf(samples), columns) };
-  if (!screen.attach(line)) return NO_PROGRESS;
-  let lastDraw = clock();
+  const spinner = ora({
+    stream: new SpinnerStream(screen.stderr) as unknown as NodeJS.WriteStream,
+    isEnabled: true,
+    discardStdin: false,
+    hideCursor: false,
+    interval: REDRAW_MS,
+  });
+  // The spinner's frame and the space after it come before the text.
+  const frameWidth = textWidth(spinner.spinner.frames[0] ?? '') + 1;
+  let state = first;
+  const fit = () => {
+    spinner.text = progressLine(state, rateOf(samples), screen.stderr.columns - frameWidth);
+  };
+  fit();
+  screen.attach(spinner);
+  spinner.start();
   return {
     update(next) {
       const now = clock();
@@ -46,12 +64,10 @@ export function startProgress(screen: Screen, first: ProgressState, clock: () =>
       state = next;
       samples.push({ at: now, done: next.done });
       while (samples.length > 2 && samples[0]!.at < now - RATE_WINDOW_MS) samples.shift();
-      if (now - lastDraw < REDRAW_MS) return;
-      lastDraw = now;
-      screen.redraw();
+      fit();
     },
     stop() {
-      screen.detach(line);
+      screen.detach(spinner);
     },
   };
 }
@@ -87,7 +103,7 @@ export function progressLine(state: ProgressState, rate: number | undefined, col
   if (total !== undefined && total > 0) {
     const fraction = Math.min(1, done / total);
     const percent = `${String(Math.floor(fraction * 100)).padStart(3)}%`;
-    const barWidth = max - label.length - percent.length - words.length - 5;
+    const barWidth = max - textWidth(label) - percent.length - textWidth(words) - 5;
     if (barWidth >= MIN_BAR) {
       const filled = Math.round(fraction * barWidth);
       return `${label}[${'█'.repeat(filled)}${'░'.repeat(barWidth - filled)}] ${percent}  ${words}`;

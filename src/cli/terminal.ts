@@ -18,11 +18,19 @@ type NodeStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number; d
 export class GuardedStream implements OutStream {
   private closed = false;
   failure?: Error;
+  /**
+   * The stream's own write, taken before anything replaces it: a running ora
+   * spinner hooks process.stdout and process.stderr to keep stray writes
+   * (console.log) off its line, while geo's own writes go through the Screen,
+   * which clears and redraws the line itself, so they must not be handled twice.
+   */
+  private readonly send: (text: string) => void;
 
   constructor(
     private readonly stream: NodeStream,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
+    this.send = stream.write.bind(stream);
     stream.on('error', (err: NodeJS.ErrnoException) => {
       this.closed = true;
       if (err.code !== 'EPIPE') this.failure ??= err;
@@ -31,7 +39,7 @@ export class GuardedStream implements OutStream {
 
   write(text: string): void {
     if (this.closed || this.stream.destroyed) return;
-    this.stream.write(text);
+    this.send(text);
   }
 
   get isTTY(): boolean {
@@ -48,10 +56,15 @@ export class GuardedStream implements OutStream {
   }
 }
 
-/** The one line a progress display redraws in place. */
+/**
+ * The one line a progress display keeps on stderr (an ora spinner): cleared
+ * before any other line is written and drawn again after it.
+ */
 export interface LiveLine {
-  /** The text to draw now, already fitted to the width. */
-  render(columns: number): string;
+  clear(): unknown;
+  render(): unknown;
+  /** Clears it and stops its redraws for good. */
+  stop(): unknown;
 }
 
 /**
@@ -61,7 +74,6 @@ export interface LiveLine {
  */
 export class Screen {
   private live?: LiveLine;
-  private drawn = false;
 
   constructor(
     readonly stdout: OutStream,
@@ -76,33 +88,21 @@ export class Screen {
     this.around(() => this.stderr.write(text));
   }
 
-  /** Shows `line` on stderr, redrawn by `redraw`; false when stderr cannot hold a live line. */
-  attach(line: LiveLine): boolean {
-    if (!this.stderr.interactive) return false;
+  /** Keeps `line` below everything printed until `detach`; the caller has checked that stderr is interactive. */
+  attach(line: LiveLine): void {
     this.clear();
     this.live = line;
-    this.redraw();
-    return true;
   }
 
   detach(line: LiveLine): void {
     if (this.live !== line) return;
     this.clear();
-    this.live = undefined;
   }
 
-  redraw(): void {
-    if (!this.live || !this.stderr.interactive) return;
-    // Never wider than the terminal, so the line never wraps and \r always returns to its start.
-    this.stderr.write(`\r${this.live.render(this.stderr.columns)}\x1b[K`);
-    this.drawn = true;
-  }
-
-  /** Removes the live line from the screen (before an immediate exit). */
+  /** Removes the live line from the screen for good (before an immediate exit, or when its command ends). */
   clear(): void {
-    if (!this.drawn) return;
-    this.stderr.write('\r\x1b[K');
-    this.drawn = false;
+    this.live?.stop();
+    this.live = undefined;
   }
 
   /**
@@ -114,10 +114,52 @@ export class Screen {
   }
 
   private around(write: () => void): void {
-    const hadLine = this.drawn;
-    this.clear();
+    this.live?.clear();
     write();
-    if (hadLine) this.redraw();
+    this.live?.render();
+  }
+}
+
+/**
+ * What ora needs of its stream, over geo's guarded stderr: cursor moves as
+ * the escape sequences a terminal takes (`\r` for the line's start), and
+ * writes that never report back-pressure (a terminal's stderr drains fast and
+ * a progress line is redrawn anyway).
+ */
+export class SpinnerStream {
+  readonly isTTY = true;
+
+  constructor(private readonly out: OutStream) {}
+
+  get columns(): number {
+    return this.out.columns;
+  }
+
+  write(text: string): boolean {
+    this.out.write(text);
+    return true;
+  }
+
+  cursorTo(x: number): boolean {
+    return this.write(x === 0 ? '\r' : `\x1b[${x + 1}G`);
+  }
+
+  moveCursor(dx: number, dy: number): boolean {
+    const horizontal = dx > 0 ? `\x1b[${dx}C` : dx < 0 ? `\x1b[${-dx}D` : '';
+    const vertical = dy > 0 ? `\x1b[${dy}B` : dy < 0 ? `\x1b[${-dy}A` : '';
+    return this.write(horizontal + vertical);
+  }
+
+  clearLine(direction: -1 | 0 | 1): boolean {
+    return this.write(direction === 1 ? '\x1b[K' : direction === -1 ? '\x1b[1K' : '\x1b[2K');
+  }
+
+  once(): this {
+    return this;
+  }
+
+  removeListener(): this {
+    return this;
   }
 }
 

@@ -18,7 +18,7 @@ const configSchema = z.object({
   databaseUrl: databaseUrl.optional(),
   home: z.string().min(1),
   /** Unset: `local` for new jobs, the job's own transport for existing ones. */
-  transport: z.enum(TRANSPORT_NAMES).optional(),
+  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listed(TRANSPORT_NAMES)}` }).optional(),
   leaseSeconds: z.coerce.number().int().min(1).max(86_400),
   verbose: z.boolean(),
   /**
@@ -37,6 +37,11 @@ const configSchema = z.object({
     queue: z.string().min(1),
     timeoutMs: z.coerce.number().int().min(100).max(600_000),
   }),
+  /**
+   * Required of every dashboard request when set, and to serve the dashboard
+   * on anything but loopback (`geo dashboard --host`).
+   */
+  dashboardToken: z.string().min(16, { error: 'must be at least 16 characters (for example: openssl rand -hex 24)' }).optional(),
   storage: z.object({
     connectionString: z.string().min(1).optional(),
     accountUrl: z.string().url().optional(),
@@ -44,7 +49,7 @@ const configSchema = z.object({
     /** Create the queue when it does not exist (otherwise that is an error naming it). */
     createQueue: z.boolean(),
     /** base64 is what the Azure Functions queue trigger expects by default. */
-    messageEncoding: z.enum(['base64', 'text']),
+    messageEncoding: z.enum(['base64', 'text'], { error: (issue) => `must be base64 or text (got ${show(issue.input)})` }),
     /** Bounds every Storage Queue request; one that runs out is a retryable error. */
     timeoutMs: z.coerce.number().int().min(100).max(600_000),
   }),
@@ -81,6 +86,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
       queue: blankToUndefined(env.GEO_SERVICEBUS_QUEUE) ?? 'geo-tasks',
       timeoutMs: blankToUndefined(env.GEO_SERVICEBUS_TIMEOUT_MS) ?? 30_000,
     },
+    dashboardToken: blankToUndefined(env.GEO_DASHBOARD_TOKEN),
     storage: {
       connectionString: blankToUndefined(env.GEO_STORAGE_CONNECTION_STRING),
       accountUrl: blankToUndefined(env.GEO_STORAGE_ACCOUNT_URL),
@@ -92,23 +98,38 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, CONFIG_NAMES));
+    // A value is named where it came from: the flag when one was given, else the variable.
+    const names = {
+      ...CONFIG_NAMES,
+      transport: flags.transport !== undefined ? '--transport' : 'GEO_TRANSPORT',
+      'storage.messageEncoding': flags.messageEncoding !== undefined ? '--message-encoding' : 'GEO_STORAGE_MESSAGE_ENCODING',
+    };
+    throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, names));
   }
   return parsed.data;
+}
+
+/** A value as a message quotes it. */
+function show(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** "a, b or c". */
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** Names the user knows (env variables) for each config path. */
 const CONFIG_NAMES: Record<string, string> = {
   databaseUrl: 'DATABASE_URL',
   home: 'GEO_HOME',
-  transport: 'GEO_TRANSPORT (--transport)',
   leaseSeconds: 'GEO_LEASE_SECONDS',
   testPauseAt: 'GEO_TEST_PAUSE_AT',
+  dashboardToken: 'GEO_DASHBOARD_TOKEN',
   'servicebus.queue': 'GEO_SERVICEBUS_QUEUE',
   'servicebus.timeoutMs': 'GEO_SERVICEBUS_TIMEOUT_MS',
   'storage.accountUrl': 'GEO_STORAGE_ACCOUNT_URL',
   'storage.queue': 'GEO_STORAGE_QUEUE',
-  'storage.messageEncoding': 'GEO_STORAGE_MESSAGE_ENCODING (--message-encoding)',
   'storage.timeoutMs': 'GEO_STORAGE_TIMEOUT_MS',
 };
 

@@ -6,6 +6,7 @@ import {
   stageCompletionsClaim,
   stageCompletionsMarkHandled,
   stageCompletionsRecordError,
+  stageCompletionsRenew,
   type StageCompletionRow,
 } from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
@@ -92,10 +93,18 @@ export async function advanceStages(params: { db: Pool; transportFor: TransportR
     const [row] = await stageCompletionsClaim({ db, limit: 1, leaseSeconds: options.leaseSeconds, owner, excludeJobs: options.excludeJobs });
     if (!row) break;
     let attempt: Attempt;
+    // Queueing a large next stage can outlast the lease: renewed meanwhile, so no second advancer starts it too.
+    const renewal = setInterval(() => {
+      stageCompletionsRenew({ db, jobId: row.jobId, stage: row.stage, token: owner.token, leaseSeconds: options.leaseSeconds }).catch(
+        () => undefined, // A failed renewal leaves the lease to lapse; the next advancer then takes over, idempotently.
+      );
+    }, (options.leaseSeconds * 1000) / 3);
     try {
       attempt = await advanceOne(row);
     } catch (err) {
       attempt = { kind: 'retry', error: asGeoError(err), unknownType: false };
+    } finally {
+      clearInterval(renewal);
     }
     if (attempt.kind === 'done') {
       await stageCompletionsMarkHandled({ db, jobId: row.jobId, stage: row.stage, token: owner.token });

@@ -3,14 +3,15 @@ import type { JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { statusJob, statusStages } from '../store/status.js';
 import { tasksFirstErrors, type TaskError } from '../store/tasks.js';
-import { getJobType } from './job-types/registry.js';
+import { findJobType } from './job-types/registry.js';
 
 /** How many failed tasks' errors a status shows. */
 const FIRST_ERRORS = 5;
 
 export interface StageProgress {
   stage: number;
-  name: string;
+  /** Null for a stage not created yet when its job type is not loaded in this process (its name is known only there). */
+  name: string | null;
   /** `pending`: not created yet (its input stage has not finished). */
   status: StageStatus | 'pending';
   expected: number;
@@ -62,10 +63,12 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     tasksFirstErrors(db, { jobId: job.jobId, limit: FIRST_ERRORS }),
   ]);
   const now = times!.now.getTime();
-  const definitions = getJobType(job.jobType).stages;
-  const stages: StageProgress[] = definitions.map((definition) => {
-    const row = rows.find((r) => r.stage === definition.stage);
-    if (!row) return { ...NOT_CREATED, stage: definition.stage, name: definition.name };
+  // Everything shown is in the database; the job type, when loaded here, only names the stages not created yet.
+  const definitions = findJobType(job.jobType)?.jobType.stages ?? [];
+  const numbers = Array.from({ length: Math.max(job.stageCount, ...rows.map((r) => r.stage)) }, (_, i) => i + 1);
+  const stages: StageProgress[] = numbers.map((stage) => {
+    const row = rows.find((r) => r.stage === stage);
+    if (!row) return { ...NOT_CREATED, stage, name: definitions.find((d) => d.stage === stage)?.name ?? null };
     const elapsedMs = (row.completedAt?.getTime() ?? now) - row.createdAt.getTime();
     const finished = row.completed + row.failed;
     return {
@@ -90,5 +93,24 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
     result: times!.result,
     errors,
+  };
+}
+
+/**
+ * The `geo status --json` document, also served as `GET /api/jobs/<id>` by
+ * the dashboard (contract conventions: camelCase, status and result on top).
+ */
+export function jobStatusJson(report: JobStatusReport) {
+  return {
+    jobId: report.jobId,
+    jobType: report.jobType,
+    status: report.status,
+    transport: report.transport,
+    currentStage: report.currentStage,
+    elapsedMs: report.elapsedMs,
+    tasksPerSecond: report.tasksPerSecond,
+    stages: report.stages,
+    result: report.result,
+    errors: report.errors,
   };
 }

@@ -1,6 +1,7 @@
 import { InputError } from '../errors.js';
+import type { JobStatus } from '../statuses.js';
 import { formatCount } from '../words.js';
-import type { JobRow } from '../store/jobs.js';
+import { jobsGet, type JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import { stagesEnsure, stagesGet } from '../store/stages.js';
 import { tasksStreamResults } from '../store/tasks.js';
@@ -29,6 +30,8 @@ export interface StageRunOptions {
 export interface StageRunResult extends DispatchResult {
   jobId: string;
   jobType: string;
+  /** The job's status after the run: a job already `completed` or `failed` has nothing left to queue. */
+  jobStatus: JobStatus;
   stage: number;
   stageName: string;
   transport: string;
@@ -122,10 +125,13 @@ export async function queueStage(params: {
         `stage ${definition.inputStage} is not complete (${inputState}); run queue-stage again once it is`,
     );
   }
+  // Read again: a fast worker may have finished the job while this run wrote its stage.
+  const after = await jobsGet(db, job.jobId);
   return {
     ...result,
     jobId: job.jobId,
     jobType: job.jobType,
+    jobStatus: after?.status ?? job.status,
     stage: definition.stage,
     stageName: definition.name,
     transport: transport.name,

@@ -39,7 +39,7 @@ export interface Remaining {
   waiting: number;
   /** When the first of those is due. */
   nextDueAt: Date | null;
-  /** Tasks written but whose batch is not sent yet. */
+  /** Tasks written but whose batch is not sent yet, or owed a message not sent yet. */
   unsent: number;
 }
 
@@ -58,7 +58,8 @@ export async function tasksRemaining(db: Queryable, params: { transport?: string
      SELECT count(*) FILTER (WHERE t.available_at IS NULL OR t.available_at <= now())::int AS ready,
             count(*) FILTER (WHERE t.available_at > now())::int AS waiting,
             min(t.available_at) FILTER (WHERE t.available_at > now()) AS "nextDueAt",
-            (SELECT count(*) FROM batches b JOIN running r ON r.job_id = b.job_id WHERE b.status = 'pending_queue')::int AS unsent
+            ((SELECT count(*) FROM batches b JOIN running r ON r.job_id = b.job_id WHERE b.status = 'pending_queue')
+             + (SELECT count(*) FROM redeliveries rd JOIN running r ON r.job_id = rd.job_id WHERE rd.sent_at IS NULL))::int AS unsent
      FROM tasks t JOIN running r ON r.job_id = t.job_id
      WHERE t.status = 'queued'`,
     [params.transport ?? null, params.jobTypes ?? null],

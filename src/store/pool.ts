@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { DependencyError, InputError } from '../errors.js';
 import { redact, urlSecrets } from '../secrets/redact.js';
+import { clientConfigFor } from './connection-config.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -24,12 +25,13 @@ export interface OpenPoolOptions {
  */
 export async function openPool(options: OpenPoolOptions): Promise<Pool> {
   const pool = new pg.Pool({
-    connectionString: options.connectionString,
     max: options.max ?? 10,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 10_000,
     // Lets operators (and the fault tests) tell geo's sessions apart in pg_stat_activity.
     application_name: options.applicationName ?? 'geo',
+    // What the URL says wins, as when pg parsed it itself.
+    ...clientConfigFor(options.connectionString),
   });
   // A server that goes away under an idle client emits 'error' on the pool;
   // the next query reports it, so an unhandled-error crash is the wrong outcome.

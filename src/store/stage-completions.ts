@@ -55,6 +55,16 @@ export async function stageCompletionsClaim(params: {
   return rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
 }
 
+/** Extends the claim `token` holds on a stage completion while it is being acted on; false when it no longer holds it. */
+export async function stageCompletionsRenew(params: { db: Queryable; jobId: string; stage: number; token: string; leaseSeconds: number }): Promise<boolean> {
+  const { rowCount } = await params.db.query(
+    `UPDATE stage_completions SET claimed_until = now() + make_interval(secs => $4)
+     WHERE job_id = $1 AND stage = $2 AND claim_token = $3 AND handled_at IS NULL`,
+    [params.jobId, params.stage, params.token, params.leaseSeconds],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /** Records that a claimed stage completion was acted on; false when `token` no longer holds it. */
 export async function stageCompletionsMarkHandled(params: { db: Queryable; jobId: string; stage: number; token: string }): Promise<boolean> {
   const { rowCount } = await params.db.query(

@@ -28,6 +28,8 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
   }
   let closed = false;
   let deadLetters: ServiceBusReceiver | undefined;
+  // One read at a time: a receiver refuses a second receive while one runs (several sweeps may share this producer).
+  let reading: Promise<unknown> = Promise.resolve();
   return {
     name: 'servicebus',
     writesWithTasks: false,
@@ -51,11 +53,11 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
     async readDeadLetters(max) {
       deadLetters ??= client.createReceiver(config.queue, { subQueueType: 'deadLetter', receiveMode: 'peekLock' });
       const receiver = deadLetters;
-      const received = await receiver
-        .receiveMessages(max, { maxWaitTimeInMs: DEAD_LETTER_WAIT_MS })
-        .catch((err: unknown) => {
-          throw classifyServiceBusError(err, `dead-letter queue of ${target}`, redact);
-        });
+      const read = reading.then(() => receiver.receiveMessages(max, { maxWaitTimeInMs: DEAD_LETTER_WAIT_MS }));
+      reading = read.catch(() => undefined);
+      const received = await read.catch((err: unknown) => {
+        throw classifyServiceBusError(err, `dead-letter queue of ${target}`, redact);
+      });
       return received.map((m): DeadLetter => {
         const parsed = tryParseTaskMessage(m.body);
         return {

@@ -47,9 +47,11 @@ export async function connectStorageQueue(
   } catch (err) {
     const info = describeError(err, redact);
     if (info.status === 404) {
+      // Steps that work from anywhere; a command that can create the queue itself adds its option.
       throw new InputError(
         'QUEUE_NOT_FOUND',
-        `${on} does not exist; create it, or run with --create-queue (GEO_STORAGE_QUEUE names the queue)`,
+        `${on} does not exist; create it (az storage queue create --name ${where.queue} --account-name ${where.account}), ` +
+          'or name another with GEO_STORAGE_QUEUE',
       );
     }
     // An identity that may only send (Storage Queue Data Message Sender) can

@@ -84,10 +84,13 @@ describe('bad input (subprocess): one-line error, exit 2, nothing written', () =
     [['submit', 'hello_world', '--n', '2.5'], /n: must be a whole number/],
     [['submit', 'hello_world', '--n', 'many'], /n: must be a number/],
     [['submit', 'hello_world', '--n', '10000001'], /n: must be at most 10,000,000/],
+    [['submit', 'hello_world', '--n', '99999999999999999999'], /^geo: hello_world: n: must be at most 10,000,000\n$/],
     [['submit', 'hello_world', '--n', '5', '--param', 'colour=red'], /unknown parameter "colour"/],
     [['submit', 'hello_world', '--n', '5', '--param', 'oops'], /--param takes key=value/],
     [['submit', 'hello_world', '--n', '5', '--batch-size', '101'], /--batch-size must be a whole number from 1 to 100/],
-    [['submit', 'hello_world', '--n', '5', '--transport', 'kafka'], /GEO_TRANSPORT \(--transport\)/],
+    [['submit', 'hello_world', '--n', '5', '--transport', 'kafka'], /^geo: --transport: unknown transport "kafka": use local, servicebus or storage-queue\n$/],
+    // A job type without items given --input: that, not a parameter the file was meant to replace.
+    [['submit', 'hello_world', '--input', 'items.ndjson'], /^geo: hello_world takes no input items; --input is for job types built from items/],
   ])('%j', async (args, message) => {
     const before = await jobCount();
     const result = await runGeo(args, env);
@@ -102,6 +105,12 @@ describe('bad input (subprocess): one-line error, exit 2, nothing written', () =
     const result = await runGeo(['submit', 'hello_world', '--n', '5'], { ...env, DATABASE_URL: 'localhost:5432' });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/DATABASE_URL: must be a postgres/);
+  });
+
+  it('an unknown transport names where it came from and lists the transports, in one line', async () => {
+    const result = await runGeo(['submit', 'hello_world', '--n', '5'], { ...env, GEO_TRANSPORT: 'bogus' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('geo: GEO_TRANSPORT: unknown transport "bogus": use local, servicebus or storage-queue\n');
   });
 
   it('an unknown job id is exit 2', async () => {

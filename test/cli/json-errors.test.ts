@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,11 +45,47 @@ describe('under --json every failure is one {"error": {"code", "message"}} on st
   });
 
   it('help and version are success, not errors', async () => {
-    const help = await runGeo(['batches', '--help', '--json'], env);
+    const help = await runGeo(['batches', '--help'], env);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: geo batches \[options\] <jobId>/);
     const version = await runGeo(['--version'], env);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
+
+  it('under --json, --version and --help each print one JSON document', async () => {
+    const { version } = JSON.parse(await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    for (const args of [['--json', '--version'], ['--version', '--json'], ['--json', '-V']]) {
+      const result = await runGeo(args, env);
+      expect(result.code).toBe(0);
+      expect(parseJsonOutput(result)).toEqual({ version });
+    }
+
+    const all = await runGeo(['--json', '--help'], env);
+    expect(all.code).toBe(0);
+    const program = parseJsonOutput<Described>(all);
+    expect(program).toMatchObject({ name: 'geo', usage: 'geo [options] [command]' });
+    expect(program.options.map((o) => o.flags)).toContain('--json');
+    expect(program.commands.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['geo submit', 'geo queue-stage', 'geo retry-pending', 'geo batches', 'geo status', 'geo work', 'geo results', 'geo db']),
+    );
+    expect(program.commands.find((c) => c.name === 'geo db')!.commands.map((c) => c.name)).toEqual(['geo db status', 'geo db stop']);
+
+    const batches = await runGeo(['batches', '--help', '--json'], env);
+    expect(batches.code).toBe(0);
+    const described = parseJsonOutput<Described>(batches);
+    expect(described).toMatchObject({ name: 'geo batches', usage: 'geo batches [options] <jobId>', arguments: [{ name: 'jobId', required: true }] });
+    expect(described.options).toContainEqual({ flags: '--limit <n>', description: 'rows to list at most (default: 50; under --json: all)' });
+    // The same through the help command, and the defaults as they are typed.
+    const retry = parseJsonOutput<Described>(await runGeo(['--json', 'help', 'retry-pending'], env));
+    expect(retry.options).toContainEqual(expect.objectContaining({ flags: '--older-than <duration>', default: '0s' }));
+  });
 });
+
+interface Described {
+  name: string;
+  usage: string;
+  arguments: Array<{ name: string; required: boolean }>;
+  options: Array<{ flags: string; description: string; default?: unknown }>;
+  commands: Described[];
+}

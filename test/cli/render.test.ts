@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatDurationOption, plural } from '../../src/cli/format.js';
+import { fitText, formatDuration, formatDurationOption, plural, textWidth, wrapText } from '../../src/cli/format.js';
 import { Output } from '../../src/cli/output.js';
 import { progressLine, rateOf, startProgress } from '../../src/cli/progress.js';
-import { formatTable, wrap, type Column } from '../../src/cli/table.js';
+import { formatTable, type Column } from '../../src/cli/table.js';
 import { Screen, type OutStream } from '../../src/cli/terminal.js';
 
 /** A stream that records what is written, with the size a terminal would report. */
@@ -71,8 +71,27 @@ describe('formatTable', () => {
     ]);
   });
 
+  it('measures what a terminal shows: wide characters take two columns, so columns stay aligned and lines fit', () => {
+    const { text } = formatTable(
+      [{ header: 'city' }, { header: 'tasks', align: 'right' }, { header: 'last error', flex: true }],
+      [
+        ['東京', '10', 'タイルサーバーが応答しませんでした (503)'],
+        ['paris', '200', 'refused'],
+      ],
+      36,
+    );
+    const lines = text.split('\n');
+    // Right-aligned under its header: each line's tasks cell ends at the terminal column where "tasks" ends.
+    const endOf = (line: string, cell: string) => textWidth(line.slice(0, line.indexOf(cell) + cell.length));
+    expect([endOf(lines[0]!, 'tasks'), endOf(lines[1]!, '10'), endOf(lines[2]!, '200')]).toEqual([12, 12, 12]);
+    for (const line of lines) expect(textWidth(line), line).toBeLessThanOrEqual(35);
+    expect(lines[1]).toMatch(/^東京 {6}10 {2}タイル.*…$/);
+    expect(fitText('東京大阪', 5)).toBe('東京…');
+    expect(textWidth(progressLine({ done: 5, total: 10, unit: 'tasks', label: 'checking 東京.csv' }, 3, 40))).toBeLessThanOrEqual(39);
+  });
+
   it('wrap splits at spaces and never returns a line over the width', () => {
-    const lines = wrap('latency: per batch from INSERT to recorded send (aligned), per task (individual)', 30);
+    const lines = wrapText('latency: per batch from INSERT to recorded send (aligned), per task (individual)', 30);
     expect(lines).toEqual(['latency: per batch from INSERT', 'to recorded send (aligned),', 'per task (individual)']);
   });
 });
@@ -101,12 +120,14 @@ describe('the progress line', () => {
     expect(rateOf([{ at: 1_000, done: 100 }, { at: 3_000, done: 500 }])).toBe(200);
   });
 
-  it('is drawn only on an interactive stderr, and erased when it stops', () => {
+  it('is drawn only on an interactive stderr (an ora spinner, then the bar), and erased when it stops', () => {
     const tty = fakeStream(80);
     const screen = new Screen(fakeStream(80), tty);
     const progress = startProgress(screen, { done: 0, total: 10, unit: 'tasks' });
     progress.stop();
-    expect(tty.text).toMatch(/^\r\[░+\]   0%   0 \/ 10 tasks\x1b\[K\r\x1b\[K$/);
+    // Drawn from the line's start, spinner frame first; cleared to the line's end when stopped.
+    expect(withoutStyles(tty.text)).toMatch(/^\r\S \[░+\] {3}0% {3}0 \/ 10 tasks\r\x1b\[K$/);
+    expect(withoutStyles(tty.text).split('\r').every((state) => state.replace(/\x1b\[K/, '').length <= 79)).toBe(true);
 
     for (const stderr of [fakeStream(0, true), fakeStream(0, false)]) {
       const quiet = startProgress(new Screen(fakeStream(80), stderr), { done: 0, total: 10, unit: 'tasks' });
@@ -122,10 +143,21 @@ describe('the progress line', () => {
     const progress = output.progress({ done: 1, total: 2, unit: 'tasks' });
     output.notice('geo: a notice');
     progress.stop();
-    const parts = tty.text.split('\r');
-    expect(parts).toEqual(['', expect.stringMatching(/^\[█+░+\]/), '\x1b[Kgeo: a notice\n', expect.stringMatching(/^\[█+░+\]/), '\x1b[K']);
+    const parts = withoutStyles(tty.text).split('\r');
+    expect(parts).toEqual([
+      '',
+      expect.stringMatching(/^\S \[█+░+\]/),
+      '\x1b[Kgeo: a notice\n',
+      expect.stringMatching(/^\S \[█+░+\]/),
+      '\x1b[K',
+    ]);
   });
 });
+
+/** What was written less colours and ora's synchronized-output brackets: line moves and clears stay. */
+function withoutStyles(text: string): string {
+  return text.replace(/\x1b\[\d*(;\d+)*m|\x1b\[\?2026[hl]/g, '');
+}
 
 describe('words and durations', () => {
   it('plural', () => {

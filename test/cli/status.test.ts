@@ -16,9 +16,10 @@ afterAll(async () => {
 });
 
 interface StatusDoc {
+  jobType?: string;
   status: string;
   currentStage: number;
-  stages: Array<{ stage: number; status: string; expected: number; queued: number; processing: number; completed: number; failed: number }>;
+  stages: Array<{ stage: number; name?: string | null; status: string; expected: number; queued: number; processing: number; completed: number; failed: number }>;
   errors: Array<{ taskId: string; error: string }>;
 }
 
@@ -52,5 +53,30 @@ describe('geo status', () => {
     const human = await runGeo(['status', jobId], env);
     expect(human.stdout).toMatch(/hello_world via local: failed/);
     expect(human.stdout).toContain(`${failing.taskId}: the tile server said 404`);
+  });
+
+  it('shows a job whose job-type module is not loaded here, as batches and results do: everything is in the database', async () => {
+    const modules = path.resolve(import.meta.dirname, '../../examples/scenes.mjs');
+    const input = path.resolve(import.meta.dirname, '../../examples/scenes.csv');
+    const submitted = await runGeo(['--job-types', modules, 'submit', 'scene_footprints', '--input', input, '--json'], env);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const { jobId, tasks } = parseJsonOutput<{ jobId: string; tasks: number }>(submitted);
+
+    // No --job-types: the module is not loaded in this process (the case named).
+    const types = parseJsonOutput<{ jobTypes: Array<{ name: string }> }>(await runGeo(['types', '--json'], env));
+    expect(types.jobTypes.map((t) => t.name)).not.toContain('scene_footprints');
+    const json = await runGeo(['status', jobId.slice(0, 12), '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    const doc = parseJsonOutput<StatusDoc>(json);
+    expect(doc).toMatchObject({ jobType: 'scene_footprints', status: 'processing', currentStage: 1 });
+    expect(doc.stages).toEqual([
+      expect.objectContaining({ stage: 1, name: 'footprint', status: 'processing', expected: tasks, queued: tasks }),
+      // Not created yet, and its name is known only to the module.
+      expect.objectContaining({ stage: 2, name: null, status: 'pending', expected: 0 }),
+    ]);
+    const human = await runGeo(['status', jobId.slice(0, 12)], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/scene_footprints via local: processing, stage 1 of 2/);
+    expect(human.stdout).toMatch(/\n2\s+-\s+pending\s/);
   });
 });

@@ -54,8 +54,9 @@ describe('each job is recovered to its own destination (real binary, Service Bus
     // It sent what it could (so not 2) and left a job behind (so not 0).
     expect(result.code, result.stderr).toBe(1);
     const doc = parseJsonOutput<RetryDoc>(result);
-    // Job A's batches are claimed and re-sent; job B's stage is finished (its pending batches resumed).
-    expect(doc).toMatchObject({ claimedBatches: 3, requeuedTasks: 300, stillPending: 200 });
+    // Job A's batches are claimed and re-sent; job B's stage is finished, its pending batches resumed:
+    // every batch and task this run sent is counted, those of the stage it finished included.
+    expect(doc).toMatchObject({ claimedBatches: 6, requeuedTasks: 600, sentTasks: 600, stillPending: 200 });
     expect(doc.stages).toEqual([
       expect.objectContaining({ jobId: jobB, stage: 1, writtenTasks: 300, finished: true }),
       expect.objectContaining({ jobId: storageJob, stage: 1, finished: false, heldByLiveWriter: false }),

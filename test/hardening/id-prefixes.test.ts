@@ -45,8 +45,8 @@ describe('task and batch ids carry 16 hex digits of the job id (real binary)', (
     // Another job with the same first 16 hex digits (crafted: finding a real one takes 2^32 hashes).
     const other = prefix + (jobId.slice(16, 17) === 'f' ? '0' : 'f').repeat(48);
     await db.pool.query(
-      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, stage_count)
-       VALUES ($1, 'hello_world', '{"n": 1, "name": "crafted"}', 'local', $2, 2)`,
+      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, tasks_are_messages, id_prefix, stage_count)
+       VALUES ($1, 'hello_world', '{"n": 1, "name": "crafted"}', 'local', true, $2, 2)`,
       [other, prefix],
     );
     const counts = async () =>

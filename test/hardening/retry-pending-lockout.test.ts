@@ -63,9 +63,10 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     expect(unconfiguredDoc.claimedBatches).toBe(0);
     expect(await snapshot()).toEqual(before);
 
-    // Healthy: everything but the batch another live process holds, which is reported, not hidden.
+    // Healthy: everything but the batch another live process holds, which is reported, not hidden:
+    // work is left that only that process (or its lease lapsing) can finish, so the run exits 1.
     const healthy = await runGeo(['retry-pending', '--json'], env);
-    expect(healthy.code, healthy.stderr).toBe(0);
+    expect(healthy.code, healthy.stderr).toBe(1);
     expect(parseJsonOutput<RetryDoc>(healthy)).toMatchObject({
       claimedBatches: 9,
       requeuedTasks: 900,

@@ -103,10 +103,18 @@ describe('parameters given as text', () => {
     ['', 'n: must not be empty'],
     ['0', 'n: must be at least 1'],
     ['101', 'n: must be at most 100'],
+    // Far out of range: one message, not also "not a whole number" (it has no exact value).
+    ['99999999999999999999', 'n: must be at most 100'],
+    ['-99999999999999999999', 'n: must be at least 1'],
   ])('refuses n=%j with a specific message', (n, message) => {
     const result = schema.safeParse({ n });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([message]);
+  });
+
+  it('a whole number without a maximum, too large to be exact: one message saying so', () => {
+    const unbounded = z.object({ n: integer() });
+    expect(unbounded.safeParse({ n: '99999999999999999999' }).error!.issues.map((i) => i.message)).toEqual(['is too large (at most 9,007,199,254,740,991)']);
   });
 
   it('refuses decimal numbers written with an exponent', () => {

@@ -78,6 +78,23 @@ describe('geo results', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it('an --output that is a folder is a clear input error, exit 2, under --json a JSON error document', async () => {
+    const folder = path.join(dir, 'out');
+    await fs.mkdir(folder);
+    const human = await runGeo(['results', jobId, '--output', folder], env, { timeoutMs: 30_000 });
+    expect(human.code, human.stderr).toBe(2);
+    expect(human.stdout).toBe('');
+    expect(human.stderr).toBe(`geo: --output ${folder} is a folder: name a file to write the results to\n`);
+    const json = await runGeo(['results', jobId, '--output', folder, '--json'], env, { timeoutMs: 30_000 });
+    expect(json.code).toBe(2);
+    expect(parseJsonOutput(json)).toEqual({
+      error: { code: 'OUTPUT_UNWRITABLE', message: `--output ${folder} is a folder: name a file to write the results to` },
+    });
+    // Nothing left behind, the folder untouched.
+    expect(await fs.readdir(folder)).toEqual([]);
+    expect((await fs.readdir(dir)).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
   it('pages past batches with no matching task instead of stopping there', async () => {
     const seen: string[] = [];
     let pages = 0;

@@ -7,7 +7,7 @@ import { parseTaskMessage } from '../../src/transports/message.js';
 import { DEV_KEY, drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { taskStatusCounts } from '../support/submit.js';
+import { taskStatusCounts, writePendingJob } from '../support/submit.js';
 
 let azurite: Azurite;
 let db: TestDatabase;
@@ -130,5 +130,31 @@ describe('geo submit --transport storage-queue', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('GEO_STORAGE_CONNECTION_STRING');
     expect(result.stderr).toContain('GEO_STORAGE_ACCOUNT_URL');
+  });
+});
+
+describe('a storage queue that does not exist', () => {
+  it('each command suggests only steps it has: retry-pending the az command (it has no --create-queue), queue-stage its --create-queue', async () => {
+    const jobId = await writePendingJob(db.pool, { n: 200, name: 'queue-gone' }, 'storage-queue');
+    const missing = { GEO_STORAGE_QUEUE: 'gone-queue' };
+
+    const swept = await geo(['retry-pending', '--job', jobId.slice(0, 12), '--json'], missing);
+    expect(swept.code, swept.stderr).toBe(2);
+    const [unreachable] = parseJsonOutput<{ unreachable: Array<{ jobId: string; reason: string }> }>(swept).unreachable;
+    expect(unreachable!.jobId).toBe(jobId);
+    expect(unreachable!.reason).toContain(`storage queue gone-queue in account ${azurite.accountName} does not exist`);
+    expect(unreachable!.reason).toContain(`az storage queue create --name gone-queue --account-name ${azurite.accountName}`);
+    expect(swept.stdout + swept.stderr).not.toContain('--create-queue');
+    const human = await geo(['retry-pending', '--job', jobId.slice(0, 12)], missing);
+    expect(human.code).toBe(2);
+    expect(human.stdout).toContain('does not exist; create it (az storage queue create');
+    expect(human.stdout + human.stderr).not.toContain('--create-queue');
+
+    const queued = await geo(['queue-stage', jobId.slice(0, 12), '1', '--json'], missing);
+    expect(queued.code).toBe(2);
+    const { error } = parseJsonOutput<{ error: { code: string; message: string } }>(queued);
+    expect(error.code).toBe('QUEUE_NOT_FOUND');
+    expect(error.message).toMatch(/does not exist; create it \(az storage queue create .*\), or name another with GEO_STORAGE_QUEUE, or run this command again with --create-queue$/);
+    expect(await taskStatusCounts(db.pool, jobId)).toEqual({ pending_queue: 200 });
   });
 });

@@ -93,4 +93,19 @@ describe('GEO_HOME problems are one clear line and exit 2', () => {
       await fs.rm(folder, { recursive: true, force: true });
     }
   });
+
+  it('a GEO_HOME where the file system takes no new folders (/proc/nope): GEO_HOME_UNWRITABLE at once, exit 2', async () => {
+    const home = '/proc/nope';
+    // The case named: the parent exists and mkdir there answers ENOENT, on which Node's recursive mkdir loops forever.
+    await expect(fs.stat('/proc')).resolves.toBeDefined();
+    await expect(fs.mkdir(home)).rejects.toMatchObject({ code: 'ENOENT' });
+    const started = Date.now();
+    const result = await runGeo(['submit', 'hello_world', '--n', '3', '--json'], { GEO_HOME: home }, { timeoutMs: 30_000 });
+    expect(result.signal, 'geo was still running after 30 s').toBeNull();
+    expect(result.code, result.stderr).toBe(2);
+    const error = errorOf(result);
+    expect(error).toEqual({ code: 'GEO_HOME_UNWRITABLE', message: expect.stringContaining(`GEO_HOME ${home} cannot be created: /proc takes no new folders`) });
+    expect(result.stderr.trim().split('\n')).toEqual([`geo: ${error.message}`]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

@@ -74,6 +74,7 @@ describe('a terminal of width 0 (script without a size)', () => {
   });
 });
 
+// Each live line starts with ora's spinner frame and a space (`\S ` below).
 describe('progress on an 80-column terminal', () => {
   it('submit: a bar with done / total, rate and ETA that never wraps, then the summary stays', async () => {
     const result = await runInTerminal(['submit', 'hello_world', '--n', '200000', '--param', 'name=bar'], { env, columns: 80 });
@@ -109,7 +110,7 @@ describe('progress on an 80-column terminal', () => {
     const jobId = await writePendingJob(db.pool, { n: 100_000, name: 'sweep-bar' }, 'local');
     const result = await runInTerminal(['retry-pending', '--job', jobId.slice(0, 12)], { env, columns: 80 });
     expect(result.status).toBe(0);
-    expect(liveLineStates(result.screen).some((s) => /^[1-9][\d,]* batches claimed\s+[\d,]+\/s\s+[1-9][\d,]* tasks re-queued$/.test(s))).toBe(true);
+    expect(liveLineStates(result.screen).some((s) => /^\S [1-9][\d,]* batches claimed\s+[\d,]+\/s\s+[1-9][\d,]* tasks re-queued$/.test(s))).toBe(true);
     expect(visibleLines(result.screen)[0]).toMatch(/^claimed 1,000 batches, re-queued 100,000 tasks in [\d.]+s$/);
   });
 
@@ -117,8 +118,8 @@ describe('progress on an 80-column terminal', () => {
     const result = await runInTerminal(['bench', '--path', 'local', '--n', '20000', '--individual-n', '500'], { env, columns: 80 });
     expect(result.status).toBe(0);
     const states = liveLineStates(result.screen);
-    expect(states.some((s) => /^local aligned \[[█░]+\]\s+\d+%\s+[\d,]+ \/ 20,000 tasks/.test(s))).toBe(true);
-    expect(states.some((s) => /^local individual /.test(s))).toBe(true);
+    expect(states.some((s) => /^\S local aligned \[[█░]+\]\s+\d+%\s+[\d,]+ \/ 20,000 tasks/.test(s))).toBe(true);
+    expect(states.some((s) => /^\S local individual /.test(s))).toBe(true);
   });
 
   it('nothing of the progress reaches stdout when stdout is a file', async () => {

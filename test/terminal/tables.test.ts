@@ -92,3 +92,27 @@ describe('tables on an 80-column terminal', () => {
     expect(lines.join('\n')).toMatch(/\(not shown at this width: max ms, db s[^)]*--wide or\s+--json\s+shows them\)/);
   });
 });
+
+describe('geo status on a 40-column terminal', () => {
+  it('fits the width: columns the headline repeats go first, the rest fit, errors wrap between words', async () => {
+    const failing = `${jobId.slice(0, 16)}-s1-greet-707`;
+    // A short word, then one of 28 characters: splitting only where a space falls in the line's
+    // second half cut that word in two.
+    const refused = 'refused by tiles-eu-west-3.example.com: 403 Forbidden for the request';
+    await db.pool.query('UPDATE tasks SET error = $2 WHERE task_id = $1', [failing, refused]);
+    const result = await runInTerminal(['status', jobId.slice(0, 12)], { env, columns: 40 });
+    expect(result.status).toBe(0);
+    const lines = visibleLines(result.screen);
+    // Only the job id, one word longer than the terminal, may run over.
+    for (const line of lines.filter((l) => !l.startsWith('job '))) expect(line.length, line).toBeLessThanOrEqual(39);
+    const header = lines.find((l) => l.startsWith('stage '))!;
+    expect(header).toMatch(/^stage\s+status\s+completed\s+failed$/);
+    expect(lines.map((l) => l.trim()).join(' ')).toMatch(/\(not shown at this width: .*--wide or --json shows them\)/);
+    // The error, cut into lines at spaces only: its words joined again are the message itself.
+    const first = lines.indexOf('first errors:');
+    expect(first).toBeGreaterThan(0);
+    const errorLines = lines.slice(first + 1).filter((l) => l.startsWith('  '));
+    expect(errorLines.length).toBeGreaterThan(1);
+    expect(errorLines.map((l) => l.trim()).join(' ')).toBe(`${failing}: ${refused}`);
+  });
+});

@@ -4,7 +4,7 @@ import { loadJob } from '../../core/jobs.js';
 import { queueStage } from '../../core/stage.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
-import { addDispatchOptions, assertFlagsApply, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';
 
 export function registerQueueStage(program: Command, globals: () => GlobalOptions): void {
   addDispatchOptions(
@@ -19,11 +19,12 @@ export function registerQueueStage(program: Command, globals: () => GlobalOption
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
       const db = await ctx.store(flags.concurrency + 2);
       const job = await loadJob(db, jobId);
-      assertFlagsApply(flags, ctx.config.transport ?? (job.processingPath as TransportName));
+      const name = ctx.config.transport ?? (job.processingPath as TransportName);
+      assertFlagsApply(flags, name);
       // The job's own destination, or (with --transport) a deliberate mismatch that queueStage refuses.
-      const transport = ctx.config.transport
-        ? await ctx.transport(ctx.config.transport)
-        : await ctx.transportFor({ transport: job.processingPath as TransportName, destination: job.destination });
+      const transport = await openRunTransport(name, () =>
+        ctx.config.transport ? ctx.transport(ctx.config.transport) : ctx.transportFor({ transport: name, destination: job.destination }),
+      );
       await runDispatch(ctx, flags, 'queue-stage', (options) => queueStage({ db, transport, job, stage, force: flags.force, options }));
     });
   });

@@ -90,6 +90,9 @@ async function writePage(stream: NodeJS.WritableStream & { destroyed?: boolean }
 
 /** A file written under a temporary name and renamed when complete, so a reader never sees half of it. */
 async function openOutput(file: string) {
+  // Checked before anything is read: the rename at the end cannot replace a folder.
+  const existing = await fs.promises.stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new InputError('OUTPUT_UNWRITABLE', `--output ${file} is a folder: name a file to write the results to`);
   const partial = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
   const stream = fs.createWriteStream(partial, { flags: 'wx' });
   try {
@@ -97,10 +100,13 @@ async function openOutput(file: string) {
   } catch (err) {
     throw new InputError('OUTPUT_UNWRITABLE', `--output ${file} cannot be written: ${(err as Error).message}`);
   }
-  const finish = async () => {
-    stream.end();
-    await once(stream, 'close');
-  };
+  let closed: Promise<void> | undefined;
+  // Once only: a discard after a failed commit must not wait for a second 'close' that never comes.
+  const finish = () =>
+    (closed ??= (async () => {
+      stream.end();
+      await once(stream, 'close');
+    })());
   return {
     stream,
     async commit() {

@@ -3,7 +3,7 @@ import type { TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
 import type { DispatchProgress, PhaseObserver } from '../../core/dispatch.js';
 import type { StageRunOptions } from '../../core/stage.js';
-import { InputError } from '../../errors.js';
+import { GeoError, InputError } from '../../errors.js';
 import { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
@@ -39,6 +39,22 @@ export function assertFlagsApply(flags: DispatchFlags, transport: TransportName)
   const given = [flags.messageEncoding !== undefined && '--message-encoding', flags.createQueue && '--create-queue'].filter(Boolean);
   if (given.length > 0) {
     throw new InputError('OPTION_NOT_APPLICABLE', `${given.join(' and ')}: for the storage-queue transport only (this run uses ${transport})`);
+  }
+}
+
+/**
+ * Opens the run's transport. A storage queue that does not exist is reported
+ * by the transport with steps that work from any command; submit and
+ * queue-stage can create it themselves, so they say so too.
+ */
+export async function openRunTransport<T>(transport: TransportName, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND' && transport === 'storage-queue') {
+      throw new InputError(err.code, `${err.message}, or run this command again with --create-queue`, { cause: err });
+    }
+    throw err;
   }
 }
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { jobStatus } from '../../core/job-status.js';
+import { jobStatus, jobStatusJson } from '../../core/job-status.js';
 import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
-import { jobStatusJson, renderJobStatus } from '../render/status.js';
+import { renderJobStatus } from '../render/status.js';
 
 /** How often --watch refreshes. */
 const WATCH_MS = 1_000;

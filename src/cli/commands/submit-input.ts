@@ -15,7 +15,7 @@ import { interruption } from '../interrupt.js';
 import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
-import { pauseAt, type DispatchFlags } from './stage-options.js';
+import { openRunTransport, pauseAt, type DispatchFlags } from './stage-options.js';
 
 export interface InputFlags {
   input: string;
@@ -71,7 +71,8 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
 }
 
 async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: TransportProducer }> {
-  const transport = await ctx.transport();
+  const name = ctx.config.transport ?? 'local';
+  const transport = await openRunTransport(name, () => ctx.transport(name));
   return { transport, db: await ctx.store(flags.concurrency + 2) };
 }
 

@@ -5,7 +5,7 @@ import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { collectParam } from '../options.js';
-import { addDispatchOptions, assertFlagsApply, contextFlags, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';
 import { runInputSubmit } from './submit-input.js';
 
 interface SubmitFlags extends DispatchFlags {
@@ -40,15 +40,16 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
       if (stray.length > 0) throw new InputError('INVALID_OPTION', `${stray.join(', ')} only go with --input`);
     }
     // Validate before anything connects, so bad input writes nothing.
-    const job = prepareJob(type, raw);
+    const job = prepareJob(type, raw, { input: flags.input !== undefined });
     checkItemsSource(job, { input: flags.input !== undefined });
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
-      assertFlagsApply(flags, ctx.config.transport ?? 'local');
+      const name = ctx.config.transport ?? 'local';
+      assertFlagsApply(flags, name);
       if (flags.input !== undefined) {
         await runInputSubmit(ctx, { ...flags, input: flags.input }, job);
         return;
       }
-      const transport = await ctx.transport();
+      const transport = await openRunTransport(name, () => ctx.transport(name));
       const db = await ctx.store(flags.concurrency + 2);
       await runDispatch(ctx, flags, 'submit', (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
     });

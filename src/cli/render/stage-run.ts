@@ -12,6 +12,7 @@ export function stageRunJson(result: StageRun) {
   return {
     jobId: result.jobId,
     jobType: result.jobType,
+    jobStatus: result.jobStatus,
     stage: result.stage,
     stageName: result.stageName,
     transport: result.transport,
@@ -46,6 +47,9 @@ export function stageQuitNote(p: DispatchProgress | undefined): string {
 export function renderStageRun(output: Output, command: StageCommand, result: StageRun): void {
   output.line(`job ${result.jobId}`);
   output.line(`  ${result.jobType} stage ${result.stage} (${result.stageName}) ${verb(command, result)} via ${result.transport}`);
+  // The counts below are of sending; a job that has ended says so, or "queued" reads as work to come.
+  if (result.jobStatus === 'completed') output.line(`  the job has completed (geo results ${result.jobId.slice(0, 12)} prints its results)`);
+  if (result.jobStatus === 'failed') output.line(`  the job has failed (geo status ${result.jobId.slice(0, 12)} shows why)`);
   output.line(
     `  ${plural(result.tasks, 'task')} in ${plural(result.batches, 'batch', 'batches')}: ` +
       `${formatCount(result.queued)} queued, ${formatCount(result.pendingQueue)} pending_queue, ${formatCount(result.failed)} failed` +
@@ -64,9 +68,11 @@ export function renderStageRun(output: Output, command: StageCommand, result: St
   output.line(`  status: geo batches ${result.jobId.slice(0, 12)}`);
 }
 
-/** "already ..." only when the run found everything done and did nothing. */
+/** "already ..." only when the run found everything done and did nothing; a run that stopped early says so first. */
 function verb(command: StageCommand, result: StageRun): string {
-  const idle = result.createdTasks === 0 && result.pendingQueue === 0 && result.notWritten === 0 && !result.stoppedBy;
+  const doing = command === 'submit' ? 'submitting' : 'queuing';
+  if (result.stoppedBy) return `${result.stoppedBy.code === 'INTERRUPTED' ? 'interrupted' : 'stopped'} while ${doing}`;
+  const idle = result.createdTasks === 0 && result.pendingQueue === 0 && result.notWritten === 0;
   if (command === 'submit') return idle && result.jobCreated === false ? 'already submitted' : 'submitted';
   return idle ? 'already queued' : 'queued';
 }

@@ -3,45 +3,32 @@ import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
 import { formatTable, type Column } from '../table.js';
 
-/** The `--json` document of `geo status` (contract conventions: camelCase, status and result on top). */
-export function jobStatusJson(report: JobStatusReport) {
-  return {
-    jobId: report.jobId,
-    jobType: report.jobType,
-    status: report.status,
-    transport: report.transport,
-    currentStage: report.currentStage,
-    elapsedMs: report.elapsedMs,
-    tasksPerSecond: report.tasksPerSecond,
-    stages: report.stages,
-    result: report.result,
-    errors: report.errors,
-  };
-}
-
+// On a narrow terminal what goes first is what the headline or the other columns already
+// tell; stage, status, completed and failed stay (36 columns).
 const COLUMNS: Column[] = [
   { header: 'stage' },
   { header: 'name', flex: true },
   { header: 'status' },
-  { header: 'expected', align: 'right' },
-  { header: 'pending', align: 'right', drop: 2 },
-  { header: 'queued', align: 'right' },
-  { header: 'processing', align: 'right' },
+  { header: 'expected', align: 'right', drop: 5 },
+  { header: 'pending', align: 'right', drop: 7 },
+  { header: 'queued', align: 'right', drop: 4 },
+  { header: 'processing', align: 'right', drop: 3 },
   { header: 'completed', align: 'right' },
   { header: 'failed', align: 'right' },
-  { header: 'tasks/s', align: 'right', drop: 1 },
+  { header: 'tasks/s', align: 'right', drop: 6 },
 ];
 
 /** The status for people: a headline, one row per stage, the first errors, the result once there is one. */
 export function renderJobStatus(output: Output, report: JobStatusReport): void {
   output.line(`job ${report.jobId}`);
-  output.line(
+  output.paragraph(
     `  ${report.jobType} via ${report.transport}: ${report.status}, stage ${report.currentStage} of ${report.stages.length}, ` +
       `${formatDuration(report.elapsedMs)}, ${formatCount(report.tasksPerSecond)} tasks/s`,
+    '    ',
   );
   const rows = report.stages.map((s) => [
     String(s.stage),
-    s.name,
+    s.name ?? '-',
     s.status,
     formatCount(s.expected),
     formatCount(s.pendingQueue),
@@ -51,7 +38,9 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
     formatCount(s.failed),
     formatCount(s.tasksPerSecond),
   ]);
-  output.line(formatTable(COLUMNS, rows, output.width).text);
+  const table = formatTable(COLUMNS, rows, output.width);
+  output.line(table.text);
+  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
   if (report.errors.length > 0) {
     output.line('first errors:');
     for (const e of report.errors) output.paragraph(`  ${e.taskId}: ${e.error ?? '(no message)'}`, '    ');

@@ -15,21 +15,27 @@ export interface RangeOptions {
  * message saying why: a typo there would otherwise submit a job of another size.
  */
 export function integer(options: RangeOptions = {}) {
-  let inner = z.number({ error: (issue) => notANumber(issue.input, 'whole number') }).int({
-    error: (issue) => `must be a whole number (got ${show(issue.input)})`,
-  });
-  if (options.min !== undefined) inner = inner.min(options.min, { error: `must be at least ${formatNumber(options.min)}` });
-  if (options.max !== undefined) inner = inner.max(options.max, { error: `must be at most ${formatNumber(options.max)}` });
+  // The range first, and each check the last one to fail: 99999999999999999999 is "at most
+  // 10,000,000", not also "not a whole number" (a number that large has no exact value).
+  let inner = z.number({ error: (issue) => notANumber(issue.input, 'whole number') });
+  if (options.min !== undefined) inner = inner.min(options.min, { error: `must be at least ${formatNumber(options.min)}`, abort: true });
+  if (options.max !== undefined) inner = inner.max(options.max, { error: `must be at most ${formatNumber(options.max)}`, abort: true });
+  inner = inner.int({ error: (issue) => notWhole(issue.input) });
   return z
     .preprocess((value) => (typeof value === 'string' && DECIMAL_INTEGER.test(value.trim()) ? Number(value.trim()) : value), inner)
     .meta(jsonSchemaOf('integer', options));
 }
 
+function notWhole(input: unknown): string {
+  if (typeof input === 'number' && Number.isInteger(input)) return `is too large (at most ${formatNumber(Number.MAX_SAFE_INTEGER)})`;
+  return `must be a whole number (got ${show(input)})`;
+}
+
 /** A number given as a JSON number or as plain decimal text (`12.5`, `-0.25`); no exponents, no hex. */
 export function number(options: RangeOptions = {}) {
   let inner = z.number({ error: (issue) => notANumber(issue.input, 'number') });
-  if (options.min !== undefined) inner = inner.min(options.min, { error: `must be at least ${formatNumber(options.min)}` });
-  if (options.max !== undefined) inner = inner.max(options.max, { error: `must be at most ${formatNumber(options.max)}` });
+  if (options.min !== undefined) inner = inner.min(options.min, { error: `must be at least ${formatNumber(options.min)}`, abort: true });
+  if (options.max !== undefined) inner = inner.max(options.max, { error: `must be at most ${formatNumber(options.max)}`, abort: true });
   return z
     .preprocess((value) => (typeof value === 'string' && DECIMAL_NUMBER.test(value.trim()) ? Number(value.trim()) : value), inner)
     .meta(jsonSchemaOf('number', options));

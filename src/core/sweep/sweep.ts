@@ -59,8 +59,8 @@ export async function sweep(params: {
   deadLetterTransports: () => Parameters<typeof drainDeadLetters>[0]['transports'];
   unreachable: readonly UnreachableJob[];
   options: SweepOptions;
-  /** Steps a caller does itself or not at all (geo work advances on its own). */
-  skip?: { advance?: boolean };
+  /** Steps a caller does itself or less often (geo work advances on its own, and reads dead letters now and then). */
+  skip?: { advance?: boolean; deadLetters?: boolean };
 }): Promise<SweepReport> {
   const { db, options } = params;
   const excludeJobs = params.unreachable.map((u) => u.jobId);
@@ -92,7 +92,7 @@ export async function sweep(params: {
   });
   stoppedBy ??= redelivered.stoppedBy;
   await redeliveriesPruneDelivered(db);
-  const deadLetters = interrupted()
+  const deadLetters = interrupted() || params.skip?.deadLetters
     ? { redelivered: 0, removed: 0 }
     : await drainDeadLetters({ db, transports: params.deadLetterTransports(), signal: options.signal });
   // Owed deliveries from the dead-letter queues go out in this pass too.

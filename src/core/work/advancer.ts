@@ -28,7 +28,10 @@ export class Advancer {
       onError: (message: string) => void;
     },
   ) {
-    this.timer = setInterval(() => this.request(), params.backstopMs);
+    // A tick while a call runs is dropped, not folded in (see Sweeper).
+    this.timer = setInterval(() => {
+      if (!this.current) this.request();
+    }, params.backstopMs);
     this.timer.unref();
   }
 

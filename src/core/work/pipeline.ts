@@ -39,7 +39,12 @@ export async function runPipeline(params: {
   const { scope, options } = params;
   const { consumer, stopping, tally, renewer } = scope;
   const wakeup = new Wakeup();
-  const prefetch = new Prefetch(options.concurrency, options.maxPrefetch);
+  // A broker message held unstarted keeps its lock (renewed a request at a time) from every other
+  // worker: a broker gets one receive's worth at most, enough to hide the round trip.
+  const prefetch = new Prefetch(
+    options.concurrency,
+    consumer.claimsOnReceive ? options.maxPrefetch : Math.min(options.maxPrefetch, options.concurrency),
+  );
   const ready: ClaimedTask[] = [];
   const work = new Set<Promise<void>>();
   const completions = new Completions(scope, () => settled());
@@ -124,7 +129,10 @@ export async function runPipeline(params: {
     lastArrival = claimedAt;
     const served: ClaimedTask[] = [];
     const notServed: ClaimedTask[] = [];
-    for (const task of await claimDeliveries(scope, received)) {
+    const claimed = await claimDeliveries(scope, received);
+    // Deliveries acknowledged unrun (finished, busy, cancelled) count as progress too.
+    if (claimed.length < received.length) settled();
+    for (const task of claimed) {
       const lookup = findHandler({ ...task.message, taskType: task.taskType });
       if ('reason' in lookup) notServed.push(task);
       else served.push({ ...task, handler: lookup.handler });

@@ -16,6 +16,9 @@ import { Stopping } from './stopping.js';
 import { Sweeper } from './sweeper.js';
 import { WorkTally } from './tally.js';
 
+/** The sweep runs at least this often; a retry or a release owed a message wakes it at once. */
+const SWEEP_INTERVAL_MS = 5_000;
+
 /**
  * `geo work`: receives deliveries, runs their handlers (at most
  * `concurrency` at once), records outcomes through the completion API,
@@ -55,7 +58,7 @@ export async function runWork(params: {
     db,
     transportFor: params.transportFor,
     options: { ...shared, sendPolicy: options.advance.sendPolicy ?? DEFAULT_SEND_POLICY },
-    intervalMs: backstopMs,
+    intervalMs: SWEEP_INTERVAL_MS,
     notice,
   });
   let listener: Listener | undefined;
@@ -74,7 +77,7 @@ export async function runWork(params: {
   let heldByOthers: TaskHolder[] = [];
   /** Whether the work is done, after nothing arrived since `quietSince` (--until-idle). */
   const idle = async (quietSince: number): Promise<boolean> => {
-    if (!options.untilIdle || advancer.busy || sweeper.busy) return false;
+    if (!options.untilIdle || advancer.busy) return false;
     if (Date.now() - Math.max(quietSince, advancer.lastAdvancedAt) < options.idleMs) return false;
     const verdict = await judgeIdle({
       db,

@@ -7,6 +7,12 @@ import type { SendPolicy } from '../send-batch.js';
 import type { TransportResolver } from '../targets.js';
 
 /**
+ * Dead-letter queues are read at most this often: a host poisons a message
+ * only after its own retries, and reading an empty queue waits on the broker.
+ */
+const DEAD_LETTER_INTERVAL_MS = 30_000;
+
+/**
  * Runs the sweep (core/sweep/sweep.ts) inside a worker, one pass at a time:
  * on a timer, and soon after the database says a task is owed a message (a
  * retry, a release). So a deployment of workers alone, with no cron, still
@@ -20,6 +26,7 @@ export class Sweeper {
   private readonly timer: NodeJS.Timeout;
   /** Problems already told, so a persistent one is told once. */
   private readonly told = new Set<string>();
+  private deadLettersReadAt = 0;
 
   constructor(
     private readonly params: {
@@ -30,7 +37,10 @@ export class Sweeper {
       notice: (message: string) => void;
     },
   ) {
-    this.timer = setInterval(() => this.request(), params.intervalMs);
+    // A tick while a pass runs is dropped, not folded in: a pass slower than the timer must not run back to back forever.
+    this.timer = setInterval(() => {
+      if (!this.current) this.request();
+    }, params.intervalMs);
     this.timer.unref();
   }
 
@@ -68,12 +78,14 @@ export class Sweeper {
     const { db, options } = this.params;
     const destinations = await openDestinations(db, this.params.transportFor, { includeFailed: false });
     for (const u of destinations.unreachable) this.tell(`job ${u.jobId.slice(0, 16)} (${u.destination}) cannot be reached from here: ${u.reason}`);
+    const readDeadLetters = Date.now() - this.deadLettersReadAt >= DEAD_LETTER_INTERVAL_MS;
+    if (readDeadLetters) this.deadLettersReadAt = Date.now();
     return sweep({
       db,
       transportFor: destinations.transportFor,
       deadLetterTransports: destinations.opened,
       unreachable: destinations.unreachable,
-      skip: { advance: true },
+      skip: { advance: true, deadLetters: !readDeadLetters },
       options: {
         ...options,
         olderThanSeconds: 0,

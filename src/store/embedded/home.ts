@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { InputError } from '../../errors.js';
 
 const USE_DATABASE_URL = 'or set DATABASE_URL to use your own server';
@@ -30,10 +31,42 @@ export async function assertHomeIsFolder(home: string): Promise<void> {
  */
 export async function ensureWritableFolder(dir: string, home: string): Promise<void> {
   try {
-    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    await makeFolder(dir, 0o755);
     await fs.access(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     throw homeError(err, home, dir) ?? err;
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents, one level at a time. Not
+ * `mkdir({ recursive: true })`: where the file system answers ENOENT for a
+ * folder whose parent exists (/proc, /sys), Node's recursive mkdir creates
+ * the parent, finds it there, and tries the folder again, forever (a whole
+ * core spent). Here that answer is an error like any other.
+ */
+export async function makeFolder(dir: string, mode: number): Promise<void> {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !(await isPresent(at)); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const folder of missing) {
+    await fs.mkdir(folder, { mode }).catch((err: NodeJS.ErrnoException) => {
+      // Another process may have made it meanwhile.
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
+/** Whether something is at `at`; false only when nothing is (ENOENT), any other failure thrown. */
+async function isPresent(at: string): Promise<boolean> {
+  try {
+    await fs.stat(at);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }
 
@@ -43,6 +76,16 @@ function homeError(err: unknown, home: string, dir: string): InputError | undefi
   if (code === 'ENOTDIR' || code === 'EEXIST') {
     const what = dir === home ? 'is not a folder (part of its path is a file)' : `cannot hold the database: ${dir} is not a folder`;
     return notAFolder(home, what, err);
+  }
+  if (code === 'ENOENT') {
+    // mkdir of a folder whose parent exists (makeFolder made the parents): the file system takes no new folders there.
+    const what = dir === home || dir.startsWith(`${home}/`) ? `GEO_HOME ${home}` : `${dir} (the database folder for GEO_HOME ${home})`;
+    return new InputError(
+      'GEO_HOME_UNWRITABLE',
+      `${what} cannot be created: ${path.dirname((err as NodeJS.ErrnoException).path ?? dir)} takes no new folders; ` +
+        `set GEO_HOME to a folder you can write, ${USE_DATABASE_URL}`,
+      { cause: err },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     const why = code === 'EROFS' ? 'is on a read-only file system' : `is not writable by this user (uid ${os.userInfo().uid})`;

@@ -10,7 +10,7 @@ import { DependencyError, errorMessage, InputError } from '../../errors.js';
 import { postgresBinaries, type PostgresBinaries } from './binaries.js';
 import { describeClients, serverClientsList, type ServerClient } from './clients.js';
 import { withFileLock, processAlive } from './file-lock.js';
-import { assertHomeIsFolder, ensureWritableFolder } from './home.js';
+import { assertHomeIsFolder, ensureWritableFolder, makeFolder } from './home.js';
 import { canTraverse, ensurePostgresUser, type OsUser } from './os-user.js';
 
 const run = promisify(execFile);
@@ -157,7 +157,7 @@ async function resolveLayout(given: string): Promise<Layout> {
 async function initialise(layout: Layout, bins: PostgresBinaries): Promise<ServerState> {
   const state: ServerState = { port: await freePort(), user: 'geo', password: crypto.randomBytes(18).toString('base64url') };
   await fs.rm(layout.dataDir, { recursive: true, force: true });
-  await fs.mkdir(layout.dataDir, { recursive: true, mode: 0o700 });
+  await makeFolder(layout.dataDir, 0o700);
   const pwFile = path.join(layout.base, `.pw-${process.pid}`);
   await fs.writeFile(pwFile, `${state.password}\n`, { mode: 0o600 });
   try {
