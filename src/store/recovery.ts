@@ -39,7 +39,8 @@ const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coale
   AND (b.claimed_until IS NULL OR b.claimed_until < now())
   AND b.created_at <= now() - make_interval(secs => $1)
   AND ($2::text IS NULL OR b.job_id = $2) AND ($3::text IS NULL OR b.transport = $3)
-  AND NOT (b.job_id = ANY(coalesce($6::text[], '{}')))`;
+  AND NOT (b.job_id = ANY(coalesce($6::text[], '{}')))
+  AND (SELECT j.status = 'processing' AND j.paused_at IS NULL FROM jobs j WHERE j.job_id = b.job_id)`;
 
 /**
  * Claims up to `limit` pending batches whose sender's lease has lapsed and
