@@ -1,5 +1,5 @@
 import type { CancelResult, RetryFailedResult, StateChange } from '../../core/control.js';
-import { formatCount, plural } from '../format.js';
+import { plural } from '../format.js';
 import type { Output } from '../output.js';
 
 /** The `--json` document of `geo cancel`. */
@@ -59,6 +59,6 @@ export function renderRetryFailed(output: Output, r: RetryFailedResult): void {
     output.line(`job ${r.jobId}: nothing failed, nothing to run again`);
     return;
   }
-  output.line(`job ${r.jobId} reopened: ${plural(r.tasks, 'failed task')} run again, ${formatCount(r.stages)} stages reopened`);
+  output.line(`job ${r.jobId} reopened: ${plural(r.tasks, 'failed task')} run again, ${plural(r.stages, 'stage')} reopened`);
   output.line('  a running geo work (or geo retry-pending) takes it from here; geo status follows it');
 }
