@@ -53,6 +53,8 @@ describe('the link check', () => {
         '[e](../shared/ARCHITECTURE.md), [f](src.ts#top).',
         '',
         `The design follows shared/ARCHITECTURE.md; the checkout lives in ${path.join(parent, 'repo')}.`,
+        // The same characters ending a longer path are not that folder.
+        `Not outside: vendor${path.join(parent, 'repo')}/x.`,
         '',
         '```sh',
         'echo "[not a link](nowhere.md)"',

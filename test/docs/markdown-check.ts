@@ -100,11 +100,13 @@ export async function checkMarkdown(root: string): Promise<Problem[]> {
     return set;
   };
   const outside = `${path.dirname(path.resolve(root))}${path.sep}`;
+  // The path where it starts a path of its own, not where it ends another (`src/core/work/` is not `/work/`).
+  const outsidePath = new RegExp(`(?<![\\w.~/-])${outside.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
 
   for (const file of files) {
     const text = await read(file);
     if (/\.\.\/shared\b/.test(text) || /(?<![\w./-])shared\/\S/.test(text)) problems.push(`${file}: refers to a shared/ folder outside the repository`);
-    if (text.includes(outside)) problems.push(`${file}: names an absolute path outside the repository (${outside})`);
+    if (outsidePath.test(text)) problems.push(`${file}: names an absolute path outside the repository (${outside})`);
     for (const href of linksOf(text)) {
       const problem = await checkLink(file, href);
       if (problem) problems.push(`${file}: ${problem}`);
