@@ -86,7 +86,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
         else renderWork(ctx.output, summary);
         // Failed tasks are their job's outcome (geo status), not the worker's. A stop by signal ends
         // geo as killed by it (130, 143), in main. Tasks other workers still hold mean the work is not done.
-        if (summary.heldByOthers.length > 0) throw new ExitCode(EXIT.incomplete);
+        if (summary.heldByOthers.length + summary.jobsNotServed.length > 0) throw new ExitCode(EXIT.incomplete);
       });
     });
 }

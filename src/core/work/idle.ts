@@ -1,4 +1,4 @@
-import { tasksHolders, tasksRemaining, type TaskHolder } from '../../store/holders.js';
+import { jobsNotServed, tasksHolders, tasksRemaining, type TaskHolder, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
 
@@ -7,6 +7,8 @@ export interface IdleVerdict {
   idle: boolean;
   /** Tasks held under leases no live geo session vouches for: the job waits for them; the worker exits 1. */
   heldByOthers: TaskHolder[];
+  /** Running jobs of job types this worker has no module for: they wait for a worker that has; the worker exits 1. */
+  notServed: UnservedJob[];
 }
 
 /**
@@ -29,14 +31,15 @@ export async function judgeIdle(params: {
   worker: string;
 }): Promise<IdleVerdict> {
   const { db, transport } = params;
-  const [openStages, remaining, holders] = await Promise.all([
+  const [openStages, remaining, holders, notServed] = await Promise.all([
     stageCompletionsCountOpen({ db }),
     tasksRemaining(db, { transport, jobTypes: params.jobTypes }),
     tasksHolders(db, { transport }),
+    jobsNotServed(db, { transport, jobTypes: params.jobTypes }),
   ]);
   const others = holders.filter((h) => h.worker !== params.worker);
   const busyGeoWorkers = others.some((h) => h.session !== null);
   const waiting = openStages > 0 || remaining.waiting > 0 || remaining.unsent > 0 || (params.tasksAreMessages && remaining.ready > 0);
-  if (waiting || busyGeoWorkers) return { idle: false, heldByOthers: [] };
-  return { idle: true, heldByOthers: others.filter((h) => h.session === null) };
+  if (waiting || busyGeoWorkers) return { idle: false, heldByOthers: [], notServed: [] };
+  return { idle: true, heldByOthers: others.filter((h) => h.session === null), notServed };
 }

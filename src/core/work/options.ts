@@ -1,6 +1,6 @@
 import type { Advancement } from '../advance.js';
 import type { SendPolicy } from '../send-batch.js';
-import type { TaskHolder } from '../../store/holders.js';
+import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
 import type { WorkCounts } from './tally.js';
 
@@ -63,4 +63,6 @@ export interface WorkSummary extends WorkCounts {
    * before they end; the command exits 1.
    */
   heldByOthers: TaskHolder[];
+  /** With --until-idle: running jobs of job types this worker has no module for (the command exits 1). */
+  jobsNotServed: UnservedJob[];
 }

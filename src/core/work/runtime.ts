@@ -1,6 +1,6 @@
 import { pause } from '../../concurrency/pause.js';
 import { errorMessage } from '../../errors.js';
-import type { TaskHolder } from '../../store/holders.js';
+import { jobsNotServed, type TaskHolder, type UnservedJob } from '../../store/holders.js';
 import { CHANNELS, listen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
@@ -73,8 +73,26 @@ export async function runWork(params: {
   }
   sweeper.request();
   advancer.request();
+  // Tasks of a job type no module here defines are left alone (the local queue does not claim them,
+  // a broker's are given back): said once per job type, at start and as new jobs appear.
+  const told = new Set<string>();
+  const tellNotServed = async () => {
+    if (options.advanceOnly) return;
+    for (const job of await jobsNotServed(db, { transport: options.transport, jobTypes: jobTypeNames() })) {
+      if (told.has(job.jobType)) continue;
+      told.add(job.jobType);
+      notice(
+        `job ${job.jobId.slice(0, 16)} is of job type "${job.jobType}", which no module here defines: its tasks are left ` +
+          'for a worker started with --job-types (or GEO_JOB_TYPES) naming it',
+      );
+    }
+  };
+  const notServedTimer = setInterval(() => void tellNotServed().catch((err: unknown) => notice(errorMessage(err))), SWEEP_INTERVAL_MS);
+  notServedTimer.unref();
+  await tellNotServed();
 
   let heldByOthers: TaskHolder[] = [];
+  let notServed: UnservedJob[] = [];
   /** Whether the work is done, after nothing arrived since `quietSince` (--until-idle). */
   const idle = async (quietSince: number): Promise<boolean> => {
     if (!options.untilIdle || advancer.busy) return false;
@@ -87,6 +105,7 @@ export async function runWork(params: {
       worker: options.worker,
     });
     heldByOthers = verdict.heldByOthers;
+    notServed = verdict.notServed;
     return verdict.idle;
   };
 
@@ -122,6 +141,7 @@ export async function runWork(params: {
     }
   } finally {
     // An advancement in progress may finish (its signal aborts when the grace period ends).
+    clearInterval(notServedTimer);
     await advancer.close();
     await sweeper.close();
     stopping.end();
@@ -135,6 +155,7 @@ export async function runWork(params: {
     tasksPerSecond: elapsedMs > 0 ? Math.round((tally.counts.tasks / elapsedMs) * 1000) : 0,
     stoppedBy: stopping.reason,
     heldByOthers,
+    jobsNotServed: notServed,
   };
 
   async function advanceOnly(): Promise<void> {
