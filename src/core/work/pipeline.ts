@@ -49,8 +49,18 @@ export async function runPipeline(params: {
   const work = new Set<Promise<void>>();
   const completions = new Completions(scope, () => settled());
   const unserved = new Set<string>();
+  // Handlers still running when the grace period ends are given up: each waits on its own entry
+  // here, so no per-task reaction piles up on the one long-lived stop promise.
+  const abandon = new Set<() => void>();
+  void stopping.givenUp.then(() => {
+    for (const give of abandon) give();
+  });
   let running = 0;
-  let receiving: Promise<void> | undefined;
+  // Receives in flight, and the tasks they asked for. A transport that claims while receiving (the
+  // local queue) gets a second one, so one claim statement runs while the other's tasks are handled.
+  const receives = new Set<Promise<void>>();
+  const maxReceives = consumer.claimsOnReceive ? 2 : 1;
+  let requested = 0;
   let claimedSoFar = 0;
   let failure: unknown;
   let receiveFailures = 0;
@@ -73,23 +83,23 @@ export async function runPipeline(params: {
     options.onProgress?.(tally.counts);
     wakeup.fire();
   };
-  const budget = () => (options.maxTasks === undefined ? Infinity : options.maxTasks - claimedSoFar);
+  const budget = () => (options.maxTasks === undefined ? Infinity : options.maxTasks - claimedSoFar - requested);
   stopping.signal.addEventListener('abort', () => renewer.abortAll(), { once: true });
   options.signal?.addEventListener('abort', () => wakeup.fire(), { once: true });
 
   try {
     while (!stopping.stopped) {
       while (running < options.concurrency && ready.length > 0) start(ready.shift()!);
-      if (budget() <= 0 && running === 0 && ready.length === 0) {
+      if (budget() <= 0 && receives.size === 0 && running === 0 && ready.length === 0) {
         stopping.request('max-tasks');
         break;
       }
-      if (!receiving) receiving = receiveMore();
+      receiveMore();
       await wakeup.wait();
     }
   } finally {
     // Receiving ended: what arrives from the last receive and what is claimed but not started goes back.
-    await receiving;
+    await Promise.all(receives);
     await giveBackUnstarted();
     while (work.size > 0) await Promise.all(work);
     await completions.drain().catch((err: unknown) => (failure ??= err));
@@ -97,19 +107,22 @@ export async function runPipeline(params: {
   }
   if (failure) throw failure;
 
-  /** One receive, if the slots and prefetch want more; resolves when it is claimed and queued. */
-  function receiveMore(): Promise<void> | undefined {
+  /** Starts one more receive, if the slots and prefetch want more; it claims and queues what arrives. */
+  function receiveMore(): void {
+    if (receives.size >= maxReceives) return;
     const target = options.concurrency + prefetch.size();
-    const have = running + ready.length;
+    const have = running + ready.length + requested;
     const want = Math.min(target - have, budget());
     // While every slot is busy and half the prefetch is left, wait to refill it in bulk.
-    if (want <= 0 || (have >= options.concurrency && want < target / 2)) return undefined;
-    const p = receiveAndClaim(want).finally(() => {
-      receiving = undefined;
+    if (want <= 0 || (have >= options.concurrency && want < target / 2)) return;
+    requested += want;
+    const p: Promise<void> = receiveAndClaim(want).finally(() => {
+      requested -= want;
+      receives.delete(p);
       wakeup.fire();
     });
+    receives.add(p);
     track(p);
-    return p;
   }
 
   async function receiveAndClaim(want: number): Promise<void> {
@@ -120,8 +133,8 @@ export async function runPipeline(params: {
       return;
     }
     if (received.length === 0) {
-      // Only this receive in flight: nothing running, waiting, or being recorded.
-      const quiet = running === 0 && ready.length === 0 && work.size <= 1 && completions.idle;
+      // Only receives in flight: nothing running, waiting, or being recorded.
+      const quiet = running === 0 && ready.length === 0 && work.size <= receives.size && completions.idle;
       if (quiet && (await params.idle(lastArrival))) stopping.request('idle');
       return;
     }
@@ -166,12 +179,26 @@ export async function runPipeline(params: {
 
   async function run(task: ClaimedTask): Promise<void> {
     const { message, held } = task;
-    const context = { taskId: message.taskId, jobId: message.jobId, stage: message.stage, attempt: task.attempt, signal: held.lost.signal };
+    const context = {
+      taskId: message.taskId,
+      jobId: message.jobId,
+      stage: message.stage,
+      attempt: task.attempt,
+      // Read lazily: see Lost.
+      get signal() {
+        return held.lost.signal;
+      },
+    };
     const startedAt = performance.now();
-    const ended: AttemptOutcome | typeof GIVEN_UP = await Promise.race([
-      runAttempt(task.handler!, task.parameters, context),
-      stopping.givenUp.then((): typeof GIVEN_UP => GIVEN_UP),
-    ]);
+    let give!: () => void;
+    const givenUp = new Promise<typeof GIVEN_UP>((resolve) => (give = () => resolve(GIVEN_UP)));
+    abandon.add(give);
+    let ended: AttemptOutcome | typeof GIVEN_UP;
+    try {
+      ended = await Promise.race([runAttempt(task.handler!, task.parameters, context), givenUp]);
+    } finally {
+      abandon.delete(give);
+    }
     prefetch.record(performance.now() - startedAt);
     if (ended === GIVEN_UP) {
       renewer.release(held);
