@@ -146,6 +146,7 @@ export async function runPipeline(params: {
     // Deliveries acknowledged unrun (finished, busy, cancelled) count as progress too.
     if (claimed.length < received.length) settled();
     for (const task of claimed) {
+      scope.events.taskClaimed?.(task.message.jobType);
       const lookup = findHandler({ ...task.message, taskType: task.taskType });
       if ('reason' in lookup) notServed.push(task);
       else served.push({ ...task, handler: lookup.handler });
@@ -165,7 +166,7 @@ export async function runPipeline(params: {
     } catch (err) {
       if (receiveFailures++ === 0) failingSince = Date.now();
       if (!(err instanceof TransportError && err.retryable) || Date.now() - failingSince > RECEIVE_GIVE_UP_MS) throw err;
-      scope.notice(`receive failed (trying again): ${errorMessage(err)}`);
+      scope.notice(`receive failed (trying again): ${errorMessage(err)}`, { event: 'receive_failed' });
       await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (receiveFailures - 1)), options.signal);
       return undefined;
     }
@@ -189,6 +190,15 @@ export async function runPipeline(params: {
         return held.lost.signal;
       },
     };
+    task.span = scope.events.startSpan?.('geo.task', {
+      'geo.task_id': message.taskId,
+      'geo.job_id': message.jobId,
+      'geo.job_type': message.jobType,
+      'geo.stage': message.stage,
+      'geo.batch_id': message.batchId,
+      'geo.attempt': task.attempt,
+      'geo.worker': scope.worker,
+    });
     const startedAt = performance.now();
     let give!: () => void;
     const givenUp = new Promise<typeof GIVEN_UP>((resolve) => (give = () => resolve(GIVEN_UP)));
@@ -199,7 +209,8 @@ export async function runPipeline(params: {
     } finally {
       abandon.delete(give);
     }
-    prefetch.record(performance.now() - startedAt);
+    task.handlerMs = performance.now() - startedAt;
+    prefetch.record(task.handlerMs);
     if (ended === GIVEN_UP) {
       renewer.release(held);
       tally.add('released', await giveBack(scope, [task]));
@@ -225,6 +236,7 @@ export async function runPipeline(params: {
       scope.notice(
         `job ${t.message.jobId.slice(0, 16)}: no module here defines job type "${t.message.jobType}"; ` +
           'its tasks are left for a worker started with --job-types naming it',
+        { event: 'job_type_not_served', jobId: t.message.jobId, jobType: t.message.jobType },
       );
     }
     tally.add('notServed', tasks.length);

@@ -5,6 +5,7 @@ import { CHANNELS, listen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
 import { jobTypeNames } from '../job-types/registry.js';
+import type { Notify, WorkEvents } from '../events.js';
 import { DEFAULT_SEND_POLICY } from '../send-batch.js';
 import type { TransportResolver } from '../targets.js';
 import { Advancer } from './advancer.js';
@@ -37,7 +38,8 @@ export async function runWork(params: {
 }): Promise<WorkSummary> {
   const { db, options } = params;
   const startedAt = Date.now();
-  const notice = (message: string) => options.onNotice?.(message);
+  const notice: Notify = (message, detail) => options.onNotice?.(message, detail);
+  const events: WorkEvents = options.events ?? {};
   const tally = new WorkTally();
   const stopping = new Stopping(options.graceMs);
   const onAbort = () => stopping.request('signal');
@@ -49,10 +51,13 @@ export async function runWork(params: {
   const advancer = new Advancer({
     db,
     transportFor: params.transportFor,
-    options: shared,
+    options: { ...shared, events },
     backstopMs,
-    onAdvanced: (a) => tally.advanced.push(a),
-    onError: notice,
+    onAdvanced: (a) => {
+      tally.advanced.push(a);
+      events.stageAdvanced?.(a);
+    },
+    onError: (message) => notice(message, { event: 'advance_failed' }),
   });
   const sweeper = new Sweeper({
     db,
@@ -66,10 +71,10 @@ export async function runWork(params: {
     listener = await listen(
       db,
       { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
-      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`),
+      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' }),
     );
   } catch (err) {
-    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`);
+    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' });
   }
   sweeper.request();
   advancer.request();
@@ -84,6 +89,7 @@ export async function runWork(params: {
       notice(
         `job ${job.jobId.slice(0, 16)} is of job type "${job.jobType}", which no module here defines: its tasks are left ` +
           'for a worker started with --job-types (or GEO_JOB_TYPES) naming it',
+        { event: 'job_type_not_served', jobId: job.jobId, jobType: job.jobType },
       );
     }
   };
@@ -118,13 +124,16 @@ export async function runWork(params: {
         leaseSeconds: options.leaseSeconds,
         onLeaseLost: (taskId) => {
           tally.add('leaseLost');
-          notice(`task ${taskId}: its claim was taken over while its handler ran`);
+          events.leaseLost?.();
+          notice(`task ${taskId}: its claim was taken over while its handler ran`, { event: 'lease_lost', taskId });
         },
         onLockLost: (taskId) => {
           tally.add('lockLost');
-          notice(`task ${taskId}: its message lock was lost while its handler ran`);
+          events.lockLost?.();
+          notice(`task ${taskId}: its message lock was lost while its handler ran`, { event: 'lock_lost', taskId });
         },
-        onError: notice,
+        onRenewed: (n) => events.leaseRenewed?.(n),
+        onError: (message) => notice(message, { event: 'renewal_failed' }),
       });
       const scope = {
         db,
@@ -136,6 +145,7 @@ export async function runWork(params: {
         stopping,
         stageFinished: () => advancer.request(),
         notice,
+        events,
       };
       await runPipeline({ scope, options, idle });
     }
