@@ -2,7 +2,7 @@ import { configForDestination, describeDestination, destinationOf, type Destinat
 import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
 import { startSession, type Session } from '../core/session.js';
 import type { TransportResolver } from '../core/targets.js';
-import { urlSecrets } from '../secrets/redact.js';
+import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
 import { createProducer, type TransportProducer } from '../transports/index.js';
@@ -30,6 +30,7 @@ export class CommandContext {
   private readonly transports: TransportProducer[] = [];
   private readonly byDestination = new Map<string, Promise<TransportProducer>>();
   private readonly deferred: Array<() => Promise<void>> = [];
+  private redactKnown?: (text: string) => string;
 
   constructor(
     readonly config: GeoConfig,
@@ -58,6 +59,8 @@ export class CommandContext {
       poolSize: poolSize + 1,
       onNotice: (message) => this.output.notice(message),
     });
+    // The database's password (the embedded server's too) is known now.
+    this.redactKnown = undefined;
     return this.pool;
   }
 
@@ -117,6 +120,9 @@ export class CommandContext {
     const password = (this.pool?.options as { password?: unknown } | undefined)?.password;
     return [...whole, ...(c.otlp.endpoint ? urlSecrets(c.otlp.endpoint) : []), ...(typeof password === 'string' && password ? [password] : [])];
   }
+
+  /** Removes every secret this run knows from a text. */
+  readonly redact = (text: string): string => (this.redactKnown ??= redactor(this.secrets()))(text);
 
   /** Runs `fn` when the command ends, before its transports and database close (last deferred first). */
   defer(fn: () => Promise<void>): void {

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import type { DispatchEvents, TraceSpan } from '../core/events.js';
 import { createLogger, type Logger } from '../observability/logging.js';
 import { startTracing, type Tracing } from '../observability/tracing.js';
-import { redact } from '../secrets/redact.js';
 import type { CommandContext } from './context.js';
 import { packageVersion } from './version.js';
 
@@ -23,7 +22,7 @@ export function commandLogger(ctx: CommandContext, command: string): Logger {
     format: ctx.config.log.format,
     level: ctx.config.log.level,
     write: (line) => ctx.output.notice(line),
-    redact: (text) => redact(text, ctx.secrets()),
+    redact: ctx.redact,
     base: { command },
   });
 }
@@ -33,7 +32,12 @@ export function commandLogger(ctx: CommandContext, command: string): Logger {
  * loaded otherwise); the last spans are sent when the command ends.
  */
 export async function commandTracing(ctx: CommandContext, onExportError: (message: string) => void): Promise<Tracing | undefined> {
-  const tracing = await startTracing({ endpoint: ctx.config.otlp.endpoint, serviceVersion: packageVersion(), onExportError });
+  const tracing = await startTracing({
+    endpoint: ctx.config.otlp.endpoint,
+    serviceVersion: packageVersion(),
+    redact: ctx.redact,
+    onExportError,
+  });
   if (tracing) ctx.defer(() => tracing.shutdown());
   return tracing;
 }
@@ -53,7 +57,7 @@ export async function dispatchTracing(
   return {
     events: { startSpan: (name, attributes, parent) => tracing.startSpan(name, attributes, parent ?? root) },
     end(result, error) {
-      const failure = error !== undefined ? redact(String(error instanceof Error ? error.message : error), ctx.secrets()) : result?.stoppedBy?.message;
+      const failure = error !== undefined ? ctx.redact(String(error instanceof Error ? error.message : error)) : result?.stoppedBy?.message;
       root.end(failure, result && { 'geo.job_id': result.jobId, 'geo.stage': result.stage });
     },
   };

@@ -17,7 +17,12 @@ const SHUTDOWN_TIMEOUT_MS = 5_000;
  * batches from a BatchSpanProcessor, off the path of the work. Only
  * tracing.ts imports this module, and only when an endpoint is set.
  */
-export function startOtlpTracing(params: { serviceVersion: string; onExportError: (message: string) => void }): Tracing {
+export function startOtlpTracing(params: {
+  serviceVersion: string;
+  redact: (text: string) => string;
+  onExportError: (message: string) => void;
+}): Tracing {
+  const { redact } = params;
   let told = false;
   // The SDK reports export failures through its diagnostic logger (silent by default).
   diag.setLogger(
@@ -50,7 +55,8 @@ export function startOtlpTracing(params: { serviceVersion: string; onExportError
       const handle: TraceSpan = {
         end(error, more) {
           if (more) span.setAttributes(defined(more));
-          if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+          // Attributes are ids, names and counts; an error's text is a handler's or a broker's, and may quote a secret.
+          if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: redact(error) });
           span.end();
         },
       };

@@ -17,6 +17,8 @@ export interface Tracing {
 export async function startTracing(params: {
   endpoint: string | undefined;
   serviceVersion: string;
+  /** Removes secrets from span texts (an error message may quote a connection string). */
+  redact: (text: string) => string;
   /** Told once when spans cannot be exported (the collector is down or refuses them). */
   onExportError: (message: string) => void;
 }): Promise<Tracing | undefined> {

@@ -6,7 +6,6 @@ import { combineEvents } from '../../observability/combine.js';
 import { workerMetrics } from '../../observability/metrics.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { logWorkStarted, logWorkStopped, workLog } from '../../observability/work-log.js';
-import { redact } from '../../secrets/redact.js';
 import { createConsumer } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { ExitCode, EXIT } from '../exit-codes.js';
@@ -66,7 +65,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
           registry: metrics.registry,
           host: flags.metricsHost,
           port: flags.metricsPort!,
-          redact: (text) => redact(text, ctx.secrets()),
+          redact: ctx.redact,
           onError: (message) => log.warn('metrics_scrape_failed', message),
         }));
       if (server) ctx.defer(() => server.close());
