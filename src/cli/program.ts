@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GlobalOptions } from './context.js';
 import { GeoCommand } from './help-json.js';
 import { screen } from './terminal.js';
+import { packageVersion } from './version.js';
 
 type Register = (program: Command, globals: () => GlobalOptions) => void;
 
@@ -22,6 +22,9 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   { names: ['migrate', 'db'], load: async () => (await import('./commands/database.js')).registerDatabase },
   { names: ['bench'], load: async () => (await import('./commands/bench.js')).registerBench },
   { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['cancel'], load: async () => (await import('./commands/cancel.js')).registerCancel },
+  { names: ['pause', 'resume'], load: async () => (await import('./commands/pause.js')).registerPause },
+  { names: ['retry-failed'], load: async () => (await import('./commands/retry-failed.js')).registerRetryFailed },
   { names: ['work'], load: async () => (await import('./commands/work.js')).registerWork },
   { names: ['types'], load: async () => (await import('./commands/types.js')).registerTypes },
   { names: ['results'], load: async () => (await import('./commands/results.js')).registerResults },
@@ -32,11 +35,6 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<Register> }> = [
 const GLOBAL_VALUE_OPTIONS = new Set(['--database-url', '--job-types']);
 const GLOBAL_FLAGS = new Set(['--json', '--verbose', '--wide']);
 const VERSION_FLAGS = new Set(['-V', '--version']);
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /**
  * The program for `argv` (as process.argv: node, script, arguments), with
