@@ -12,7 +12,7 @@ import type { CommandContext } from '../context.js';
 import { EXIT, ExitCode, finishRun } from '../exit-codes.js';
 import { formatCount, plural } from '../format.js';
 import { interruption } from '../interrupt.js';
-import { dispatchTracing } from '../observe.js';
+import { dispatchTracing } from '../tracing.js';
 import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
