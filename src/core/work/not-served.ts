@@ -1,6 +1,7 @@
 import { errorMessage } from '../../errors.js';
 import { jobsNotServed } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
+import type { Notify } from '../events.js';
 import { jobTypeNames } from '../job-types/registry.js';
 
 /**
@@ -12,7 +13,7 @@ export async function reportJobsNotServed(params: {
   db: Queryable;
   transport: string;
   everyMs: number;
-  notice: (message: string) => void;
+  notice: Notify;
 }): Promise<() => void> {
   const { db, notice } = params;
   const told = new Set<string>();
@@ -23,6 +24,7 @@ export async function reportJobsNotServed(params: {
       notice(
         `job ${job.jobId.slice(0, 16)} is of job type "${job.jobType}", which no module here defines: its tasks are left ` +
           'for a worker started with --job-types (or GEO_JOB_TYPES) naming it',
+        { event: 'job_type_not_served', jobId: job.jobId, jobType: job.jobType },
       );
     }
   };

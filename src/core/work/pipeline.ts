@@ -168,6 +168,7 @@ class Pipeline {
     // Deliveries acknowledged unrun (finished, busy, cancelled) count as progress too.
     if (claimed.length < received.length) this.settled();
     for (const task of claimed) {
+      this.scope.events.taskClaimed?.(task.message.jobType);
       const lookup = findHandler({ ...task.message, taskType: task.taskType });
       if ('reason' in lookup) notServed.push(task);
       else served.push({ ...task, handler: lookup.handler });
@@ -188,7 +189,7 @@ class Pipeline {
     } catch (err) {
       if (this.receiveFailures++ === 0) this.failingSince = Date.now();
       if (!(err instanceof TransportError && err.retryable) || Date.now() - this.failingSince > RECEIVE_GIVE_UP_MS) throw err;
-      this.scope.notice(`receive failed (trying again): ${errorMessage(err)}`);
+      this.scope.notice(`receive failed (trying again): ${errorMessage(err)}`, { event: 'receive_failed' });
       await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (this.receiveFailures - 1)), options.signal);
       return undefined;
     }
@@ -202,9 +203,20 @@ class Pipeline {
 
   private async runTask(task: ClaimedTask): Promise<void> {
     const { scope } = this;
+    const { message } = task;
+    task.span = scope.events.startSpan?.('geo.task', {
+      'geo.task_id': message.taskId,
+      'geo.job_id': message.jobId,
+      'geo.job_type': message.jobType,
+      'geo.stage': message.stage,
+      'geo.batch_id': message.batchId,
+      'geo.attempt': task.attempt,
+      'geo.worker': scope.worker,
+    });
     const startedAt = performance.now();
     const ended = await this.attempt(task);
-    this.prefetch.record(performance.now() - startedAt);
+    task.handlerMs = performance.now() - startedAt;
+    this.prefetch.record(task.handlerMs);
     if (ended === GIVEN_UP) {
       scope.renewer.release(task.held);
       scope.tally.add('released', await giveBack(scope, [task]));
@@ -253,6 +265,7 @@ class Pipeline {
       this.scope.notice(
         `job ${t.message.jobId.slice(0, 16)}: no module here defines job type "${t.message.jobType}"; ` +
           'its tasks are left for a worker started with --job-types naming it',
+        { event: 'job_type_not_served', jobId: t.message.jobId, jobType: t.message.jobType },
       );
     }
     this.scope.tally.add('notServed', tasks.length);

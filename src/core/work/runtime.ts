@@ -3,6 +3,7 @@ import { errorMessage } from '../../errors.js';
 import { CHANNELS, listen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
+import type { Notify, WorkEvents } from '../events.js';
 import { DEFAULT_SEND_POLICY } from '../send-batch.js';
 import type { TransportResolver } from '../targets.js';
 import { Advancer } from './advancer.js';
@@ -37,7 +38,8 @@ export async function runWork(params: {
 }): Promise<WorkSummary> {
   const { db, options, consumer } = params;
   const startedAt = Date.now();
-  const notice = (message: string) => options.onNotice?.(message);
+  const notice: Notify = (message, detail) => options.onNotice?.(message, detail);
+  const events: WorkEvents = options.events ?? {};
   const tally = new WorkTally();
   const stopping = new Stopping(options.graceMs);
   const onAbort = () => stopping.request('signal');
@@ -47,10 +49,13 @@ export async function runWork(params: {
   const advancer = new Advancer({
     db,
     transportFor: params.transportFor,
-    options: shared,
+    options: { ...shared, events },
     backstopMs: options.backstopMs ?? 5_000,
-    onAdvanced: (a) => tally.advanced.push(a),
-    onError: notice,
+    onAdvanced: (a) => {
+      tally.advanced.push(a);
+      events.stageAdvanced?.(a);
+    },
+    onError: (message) => notice(message, { event: 'advance_failed' }),
   });
   const sweeper = new Sweeper({
     db,
@@ -77,7 +82,7 @@ export async function runWork(params: {
   });
   try {
     if (serving) {
-      const scope = workScope({ db, consumer, options, tally, stopping, notice, stageFinished: () => advancer.request() });
+      const scope = workScope({ db, consumer, options, tally, stopping, notice, events, stageFinished: () => advancer.request() });
       await runPipeline({ scope, options, idle: (quietSince) => idle.check(quietSince) });
     } else await advanceOnly(options, stopping, () => idle.check(startedAt));
   } finally {
@@ -101,15 +106,15 @@ export async function runWork(params: {
 }
 
 /** Wakes the advancer when a stage completes and the sweeper when a redelivery is owed; both also run on timers. */
-async function listenForWork(db: Pool, advancer: Advancer, sweeper: Sweeper, notice: (message: string) => void): Promise<Listener | undefined> {
+async function listenForWork(db: Pool, advancer: Advancer, sweeper: Sweeper, notice: Notify): Promise<Listener | undefined> {
   try {
     return await listen(
       db,
       { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
-      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`),
+      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' }),
     );
   } catch (err) {
-    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`);
+    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' });
     return undefined;
   }
 }
@@ -120,25 +125,29 @@ function workScope(params: {
   options: WorkOptions;
   tally: WorkTally;
   stopping: Stopping;
-  notice: (message: string) => void;
+  notice: Notify;
+  events: WorkEvents;
   stageFinished: () => void;
 }): WorkScope {
-  const { db, consumer, tally, stopping, notice, stageFinished, options } = params;
+  const { db, consumer, tally, stopping, notice, events, stageFinished, options } = params;
   const renewer = new Renewer({
     db,
     consumer,
     leaseSeconds: options.leaseSeconds,
     onLeaseLost: (taskId) => {
       tally.add('leaseLost');
-      notice(`task ${taskId}: its claim was taken over while its handler ran`);
+      events.leaseLost?.();
+      notice(`task ${taskId}: its claim was taken over while its handler ran`, { event: 'lease_lost', taskId });
     },
     onLockLost: (taskId) => {
       tally.add('lockLost');
-      notice(`task ${taskId}: its message lock was lost while its handler ran`);
+      events.lockLost?.();
+      notice(`task ${taskId}: its message lock was lost while its handler ran`, { event: 'lock_lost', taskId });
     },
-    onError: notice,
+    onRenewed: (n) => events.leaseRenewed?.(n),
+    onError: (message) => notice(message, { event: 'renewal_failed' }),
   });
-  return { db, consumer, worker: options.worker, leaseSeconds: options.leaseSeconds, tally, renewer, stopping, stageFinished, notice };
+  return { db, consumer, worker: options.worker, leaseSeconds: options.leaseSeconds, tally, renewer, stopping, stageFinished, notice, events };
 }
 
 /** --advance-only: no receiving; advancement and the sweep run until a stop (or --until-idle finds the work done). */
