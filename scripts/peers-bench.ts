@@ -100,6 +100,8 @@ const figures: Array<RunFigures & { system: string; run: number; load1: number }
 const loadBefore = os.loadavg();
 let serverVersion = '';
 const started = Date.now();
+// A run that fails (a full disk, a peer that gave up) ends the bench, but what was measured before it is still reported.
+let failure: string | undefined;
 try {
   await admin(adminUrl, `CREATE DATABASE ${peersDatabase}`);
   serverVersion = await admin(peersUrl, 'SHOW server_version');
@@ -115,6 +117,9 @@ try {
       }
     }
   }
+} catch (err) {
+  failure = err instanceof Error ? err.message : String(err);
+  progress(`stopped: ${failure}`);
 } finally {
   await admin(adminUrl, `DROP DATABASE IF EXISTS ${peersDatabase} WITH (FORCE)`).catch(() => undefined);
   if (home) {
@@ -146,6 +151,7 @@ const document = {
   machine: { cpus: os.cpus().length, node: process.version, postgres: serverVersion },
   loadAverage: { before: loadBefore, after: loadAfter },
   wallSeconds: Math.round((Date.now() - started) / 1000),
+  ...(failure ? { error: failure } : {}),
   rows,
 };
 
@@ -156,6 +162,7 @@ for (const r of rows) say(`| ${r.row} | ${n(r.medianJobsPerSecond)} | ${n(r.minJ
 say(`load average (1, 5, 15 min): before ${loadBefore.map((l) => l.toFixed(2)).join(', ')}; after ${loadAfter.map((l) => l.toFixed(2)).join(', ')}`);
 if (values.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
 if (values.out) await fs.writeFile(values.out, `${JSON.stringify(document, null, 2)}\n`);
+if (failure) process.exitCode = 1;
 
 function n(x: number): string {
   return Math.round(x).toLocaleString('en-US');
