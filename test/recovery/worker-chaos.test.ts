@@ -1,0 +1,175 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { TransportName } from '../../src/config/index.js';
+import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { findProblems, type ChaosJob, type Fault } from './support/chaos-checks.js';
+import { useChaosFixture } from './support/chaos-fixture.js';
+import { finishAsDeployed, unendedJobs } from './support/chaos-finish.js';
+import { FAULTS } from './support/chaos-plan.mjs';
+import { ChaosWorkers } from './support/chaos-workers.js';
+
+// Chaos per transport: 20 s in `npm test`, longer with `npm run chaos` (GEO_CHAOS_SECONDS).
+const SECONDS = Number(process.env.GEO_CHAOS_SECONDS ?? 20);
+const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261215);
+const WORKERS = 4;
+/** A kill every 1.5-3 s: the workload's cadence, not a synchronisation. */
+const KILL_EVERY_MS = { min: 1_500, max: 3_000 };
+/** Of the kills, the share aimed at any worker (starting, idle or busy) rather than one holding tasks. */
+const ANY_STATE_KILLS = 0.25;
+/**
+ * New jobs keep arriving while workers die, so there is always work to be
+ * killed in: whenever fewer than this many are open (looked at every second),
+ * until the last few seconds of the chaos.
+ */
+const OPEN_JOBS = 3;
+const SUBMIT_UNTIL_LEFT_MS = 5_000;
+const WORK_ARGS = ['--concurrency', '4', '--lease', '5s'];
+/** Generous: what the chaos left is finished by a worker and cron alone. */
+const FINISH_DEADLINE_MS = 180_000;
+const TRANSPORTS: TransportName[] = ['local', 'servicebus', 'storage-queue'];
+const FAULT_WEIGHTS: Array<[Fault, number]> = [['none', 0.4], ['permanent', 0.15], ['bigint', 0.15], ['stage2', 0.15], ['result', 0.15]];
+
+/** mulberry32: the run's choices (job sizes and faults, which worker dies when) from the seed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+TRANSPORTS.forEach((transport, t) => {
+  describe(`geo work processes SIGKILLed at random over ${transport} (seed ${SEED}, ${SECONDS} s of chaos)`, () => {
+    const fixture = useChaosFixture(transport);
+
+    it(
+      'every job ends completed or failed as its faults decide, no task is left unfinished, nothing is owed, pending or dead-lettered',
+      async () => {
+        const db = fixture.db.pool;
+        const env = fixture.env();
+        const jobRandom = random(SEED * 7 + t);
+        const killRandom = random(SEED * 13 + t);
+        const jobs: ChaosJob[] = [];
+        let submitted = 0;
+        const submit = async (fault?: Fault) => {
+          let roll = jobRandom();
+          fault ??= FAULT_WEIGHTS.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'none';
+          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: 50 + Math.floor(jobRandom() * 100) };
+          const params = Object.entries(job).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
+          const run = await runGeo(['submit', 'chaos', ...params, '--json'], env, { timeoutMs: 120_000 });
+          expect(run.code, run.stderr).toBe(0);
+          jobs.push({ ...job, jobId: parseJsonOutput<{ jobId: string }>(run).jobId });
+        };
+        // One job of each fault first (submitted at once); more arrive during the chaos.
+        await Promise.all(FAULTS.map((fault) => submit(fault)));
+
+        const startedAt = Date.now();
+        const workers = new ChaosWorkers(db, env, WORK_ARGS);
+        for (let i = 0; i < WORKERS; i++) workers.start();
+        const endAt = startedAt + SECONDS * 1000;
+        const submitting = (async () => {
+          while (Date.now() + SUBMIT_UNTIL_LEFT_MS < endAt) {
+            if ((await unendedJobs(db, jobs.map((j) => j.jobId))).length < OPEN_JOBS) await submit();
+            else await sleep(1_000);
+          }
+        })().then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        while (Date.now() < endAt) {
+          await sleep(KILL_EVERY_MS.min + killRandom() * (KILL_EVERY_MS.max - KILL_EVERY_MS.min));
+          await workers.killOne((n) => Math.floor(killRandom() * n), killRandom() < ANY_STATE_KILLS);
+          // A worker that ended on its own (a crash, recorded) is replaced too, so the chaos goes on.
+          while (workers.count < WORKERS) workers.start();
+        }
+        const submitError = await submitting;
+        if (submitError) throw submitError;
+        await workers.killAll();
+        const chaosSeconds = (Date.now() - startedAt) / 1000;
+
+        const finish = await finishAsDeployed({
+          db,
+          env,
+          jobIds: jobs.map((j) => j.jobId),
+          workArgs: ['--concurrency', '8', '--lease', '5s', '--idle', '2s', '--json'],
+          cron: transport !== 'local',
+          cronMs: 3_000,
+          deadlineMs: FINISH_DEADLINE_MS,
+          maxWorkRuns: 5,
+        });
+        const afterwards = await runGeo(['retry-pending', '--json'], env, { timeoutMs: 120_000 });
+        const { problems, outcome } = await findProblems(db, jobs);
+        const deadLettered = await fixture.deadLettered();
+
+        const kills = workers.kills;
+        const midTask = kills.filter((k) => k.killedHolding > 0);
+        const summary = {
+          transport,
+          seed: SEED,
+          chaosSeconds,
+          workersStarted: workers.started,
+          kills: kills.length,
+          killsMidTask: midTask.length,
+          claimsKilled: midTask.reduce((n, k) => n + k.killedHolding, 0),
+          // Per kill: claims held just before it / still unreported after it (- when the worker had no session yet).
+          killed: kills.map((k) => (k.registered ? `${k.held}/${k.killedHolding}` : '-')).join(' '),
+          crashes: workers.crashes.length,
+          brokerGaveUp: workers.dependencyExits.length,
+          submitted: jobs.length,
+          faults: jobs.reduce<Record<string, number>>((acc, j) => ((acc[j.fault] = (acc[j.fault] ?? 0) + 1), acc), {}),
+          ...outcome,
+          finishSeconds: finish.seconds,
+          finishWorkRuns: finish.workRuns.map((r) => r.code ?? r.signal),
+          finishRetryPendingRuns: finish.retryRuns.map((r) => r.code),
+          retryPendingAfterwards: afterwards.code,
+          deadLettered: deadLettered.length,
+          problems: problems.length,
+        };
+        const failed =
+          problems.length > 0 || workers.crashes.length > 0 || !finish.ended || deadLettered.length > 0 || afterwards.code !== 0;
+        let evidence = '';
+        if (failed) {
+          evidence = path.join(os.tmpdir(), `geo-chaos-${transport}-${SEED}-${process.pid}.log`);
+          await fs.writeFile(
+            evidence,
+            [
+              JSON.stringify(summary, null, 2),
+              'jobs:',
+              ...jobs.map((j) => JSON.stringify(j)),
+              'problems:',
+              ...problems,
+              'dead-lettered:',
+              ...deadLettered,
+              '--- retry-pending afterwards:',
+              afterwards.stdout,
+              afterwards.stderr,
+              ...finish.workRuns.map((r, i) => `--- finishing geo work ${i + 1} (${r.code ?? r.signal}):\n${r.stdout}\n${r.stderr}`),
+              ...finish.retryRuns.map((r, i) => `--- cron retry-pending ${i + 1} (${r.code}):\n${r.stdout}\n${r.stderr}`),
+              ...workers.logs,
+            ].join('\n'),
+          );
+        }
+        console.info(`worker chaos ${JSON.stringify(summary)}${evidence ? ` evidence: ${evidence}` : ''}`);
+
+        expect(workers.crashes.map((c) => `pid ${c.pid} exited ${c.code ?? c.signal}: ${c.stderr.slice(-2000)}`)).toEqual([]);
+        expect(finish.ended, `jobs still open after ${FINISH_DEADLINE_MS / 1000} s; evidence: ${evidence}`).toBe(true);
+        expect(problems.slice(0, 30)).toEqual([]);
+        expect(deadLettered).toEqual([]);
+        expect(afterwards.code, afterwards.stdout + afterwards.stderr).toBe(0);
+        for (const run of finish.workRuns) expect(run.code, run.stderr.slice(-2000)).toBe(0);
+        // The kills landed while workers held tasks, not only between them.
+        expect(midTask.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(SECONDS / 8)));
+        // The faults happened: retries, and every kind of job ended.
+        expect(outcome.retriedTasks).toBeGreaterThan(0);
+      },
+      (SECONDS + 300) * 1000,
+    );
+  });
+});
