@@ -1,13 +1,12 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
-import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { parseJsonOutput, runGeo, type CliResult } from '../support/cli.js';
 import { findProblems, type ChaosJob, type Fault } from './support/chaos-checks.js';
 import { useChaosFixture } from './support/chaos-fixture.js';
 import { finishAsDeployed, unendedJobs } from './support/chaos-finish.js';
 import { FAULTS } from './support/chaos-plan.mjs';
+import { writeEvidence } from './support/chaos-evidence.js';
+import { runChaos } from './support/chaos-loop.js';
 import { ChaosWorkers } from './support/chaos-workers.js';
 
 // Chaos per transport: 20 s in `npm test`, longer with `npm run chaos` (GEO_CHAOS_SECONDS).
@@ -43,7 +42,14 @@ function random(seed: number): () => number {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Dead letters a `retry-pending --json` run took back. */
+function deadLettersRemoved(run: CliResult): number {
+  try {
+    return parseJsonOutput<{ deadLetters?: { removed?: number } }>(run).deadLetters?.removed ?? 0;
+  } catch {
+    return 0;
+  }
+}
 
 TRANSPORTS.forEach((transport, t) => {
   describe(`geo work processes SIGKILLed at random over ${transport} (seed ${SEED}, ${SECONDS} s of chaos)`, () => {
@@ -70,29 +76,19 @@ TRANSPORTS.forEach((transport, t) => {
         // One job of each fault first (submitted at once); more arrive during the chaos.
         await Promise.all(FAULTS.map((fault) => submit(fault)));
 
-        const startedAt = Date.now();
         const workers = new ChaosWorkers(db, env, WORK_ARGS);
-        for (let i = 0; i < WORKERS; i++) workers.start();
-        const endAt = startedAt + SECONDS * 1000;
-        const submitting = (async () => {
-          while (Date.now() + SUBMIT_UNTIL_LEFT_MS < endAt) {
+        const chaosSeconds = await runChaos({
+          workers,
+          count: WORKERS,
+          seconds: SECONDS,
+          random: killRandom,
+          killEveryMs: KILL_EVERY_MS,
+          anyState: ANY_STATE_KILLS,
+          topUp: async () => {
             if ((await unendedJobs(db, jobs.map((j) => j.jobId))).length < OPEN_JOBS) await submit();
-            else await sleep(1_000);
-          }
-        })().then(
-          () => undefined,
-          (err: unknown) => err,
-        );
-        while (Date.now() < endAt) {
-          await sleep(KILL_EVERY_MS.min + killRandom() * (KILL_EVERY_MS.max - KILL_EVERY_MS.min));
-          await workers.killOne((n) => Math.floor(killRandom() * n), killRandom() < ANY_STATE_KILLS);
-          // A worker that ended on its own (a crash, recorded) is replaced too, so the chaos goes on.
-          while (workers.count < WORKERS) workers.start();
-        }
-        const submitError = await submitting;
-        if (submitError) throw submitError;
-        await workers.killAll();
-        const chaosSeconds = (Date.now() - startedAt) / 1000;
+          },
+          topUpUntilLeftMs: SUBMIT_UNTIL_LEFT_MS,
+        });
 
         const finish = await finishAsDeployed({
           db,
@@ -128,46 +124,42 @@ TRANSPORTS.forEach((transport, t) => {
           finishSeconds: finish.seconds,
           finishWorkRuns: finish.workRuns.map((r) => r.code ?? r.signal),
           finishRetryPendingRuns: finish.retryRuns.map((r) => r.code),
+          // geo's messages the broker dead-lettered, taken back by retry-pending (the workers' sweeps take some too, unseen here).
+          deadLettersTakenBack: [...finish.retryRuns, afterwards].reduce((n, r) => n + deadLettersRemoved(r), 0),
           retryPendingAfterwards: afterwards.code,
           deadLettered: deadLettered.length,
           problems: problems.length,
         };
-        const failed =
-          problems.length > 0 || workers.crashes.length > 0 || !finish.ended || deadLettered.length > 0 || afterwards.code !== 0;
-        let evidence = '';
-        if (failed) {
-          evidence = path.join(os.tmpdir(), `geo-chaos-${transport}-${SEED}-${process.pid}.log`);
-          await fs.writeFile(
-            evidence,
-            [
-              JSON.stringify(summary, null, 2),
-              'jobs:',
-              ...jobs.map((j) => JSON.stringify(j)),
-              'problems:',
-              ...problems,
-              'dead-lettered:',
-              ...deadLettered,
-              '--- retry-pending afterwards:',
-              afterwards.stdout,
-              afterwards.stderr,
-              ...finish.workRuns.map((r, i) => `--- finishing geo work ${i + 1} (${r.code ?? r.signal}):\n${r.stdout}\n${r.stderr}`),
-              ...finish.retryRuns.map((r, i) => `--- cron retry-pending ${i + 1} (${r.code}):\n${r.stdout}\n${r.stderr}`),
-              ...workers.logs,
-            ].join('\n'),
-          );
-        }
-        console.info(`worker chaos ${JSON.stringify(summary)}${evidence ? ` evidence: ${evidence}` : ''}`);
+        console.info(`worker chaos ${JSON.stringify(summary)}`);
 
-        expect(workers.crashes.map((c) => `pid ${c.pid} exited ${c.code ?? c.signal}: ${c.stderr.slice(-2000)}`)).toEqual([]);
-        expect(finish.ended, `jobs still open after ${FINISH_DEADLINE_MS / 1000} s; evidence: ${evidence}`).toBe(true);
-        expect(problems.slice(0, 30)).toEqual([]);
-        expect(deadLettered).toEqual([]);
-        expect(afterwards.code, afterwards.stdout + afterwards.stderr).toBe(0);
-        for (const run of finish.workRuns) expect(run.code, run.stderr.slice(-2000)).toBe(0);
-        // The kills landed while workers held tasks, not only between them.
-        expect(midTask.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(SECONDS / 8)));
-        // The faults happened: retries, and every kind of job ended.
-        expect(outcome.retriedTasks).toBeGreaterThan(0);
+        try {
+          expect(workers.crashes.map((c) => `pid ${c.pid} exited ${c.code ?? c.signal}: ${c.stderr.slice(-2000)}`)).toEqual([]);
+          expect(finish.ended, `jobs still open after ${FINISH_DEADLINE_MS / 1000} s`).toBe(true);
+          expect(problems.slice(0, 30)).toEqual([]);
+          expect(deadLettered).toEqual([]);
+          expect(afterwards.code, afterwards.stdout + afterwards.stderr).toBe(0);
+          for (const run of finish.workRuns) expect(run.code, run.stderr.slice(-2000)).toBe(0);
+          // The kills landed while workers held tasks, not only between them.
+          expect(midTask.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(SECONDS / 8)));
+          expect(outcome.retriedTasks).toBeGreaterThan(0);
+        } catch (err) {
+          const file = await writeEvidence({
+            db,
+            name: `${transport}-${SEED}`,
+            summary,
+            jobs,
+            problems,
+            deadLettered,
+            commands: [
+              { title: 'retry-pending afterwards', run: afterwards },
+              ...finish.workRuns.map((run, i) => ({ title: `finishing geo work ${i + 1}`, run })),
+              ...finish.retryRuns.map((run, i) => ({ title: `cron retry-pending ${i + 1}`, run })),
+            ],
+            workerLogs: workers.logs,
+          });
+          console.info(`worker chaos over ${transport} failed (seed ${SEED}); evidence: ${file}`);
+          throw err;
+        }
       },
       (SECONDS + 300) * 1000,
     );

@@ -1,0 +1,50 @@
+import type { ChaosWorkers } from './chaos-workers.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The chaos: keeps `count` workers running for `seconds`, SIGKILLing one
+ * every `killEveryMs` (a share `anyState` of the kills aimed at any worker,
+ * the rest at one holding tasks) and starting a fresh one, while `topUp`
+ * keeps jobs coming (called every second until `topUpUntilLeftMs` before the
+ * end). Every worker still running at the end is SIGKILLed too, also when
+ * the chaos fails. The cadences are the workload, not a synchronisation.
+ * Returns how long it lasted, in seconds.
+ */
+export async function runChaos(params: {
+  workers: ChaosWorkers;
+  count: number;
+  seconds: number;
+  random: () => number;
+  killEveryMs: { min: number; max: number };
+  anyState: number;
+  topUp: () => Promise<void>;
+  topUpUntilLeftMs: number;
+}): Promise<number> {
+  const { workers, random } = params;
+  const startedAt = Date.now();
+  const endAt = startedAt + params.seconds * 1000;
+  try {
+    for (let i = 0; i < params.count; i++) workers.start();
+    const submitting = (async () => {
+      while (Date.now() + params.topUpUntilLeftMs < endAt) {
+        await params.topUp();
+        await sleep(1_000);
+      }
+    })().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    while (Date.now() < endAt) {
+      await sleep(params.killEveryMs.min + random() * (params.killEveryMs.max - params.killEveryMs.min));
+      await workers.killOne((n) => Math.floor(random() * n), random() < params.anyState);
+      // A worker that ended on its own (recorded) is replaced too, so the chaos goes on.
+      while (workers.count < params.count) workers.start();
+    }
+    const submitError = await submitting;
+    if (submitError) throw submitError;
+  } finally {
+    await workers.killAll();
+  }
+  return (Date.now() - startedAt) / 1000;
+}
