@@ -139,8 +139,9 @@ TRANSPORTS.forEach((transport, t) => {
           expect(deadLettered).toEqual([]);
           expect(afterwards.code, afterwards.stdout + afterwards.stderr).toBe(0);
           for (const run of finish.workRuns) expect(run.code, run.stderr.slice(-2000)).toBe(0);
-          // The kills landed while workers held tasks, not only between them.
-          expect(midTask.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(SECONDS / 8)));
+          // The kills landed while workers held tasks, not only between them (a quarter aim at any worker, and a
+          // holder may finish its tasks between the look and the kill).
+          expect(midTask.length).toBeGreaterThanOrEqual(Math.max(3, Math.floor(kills.length / 3)));
           expect(outcome.retriedTasks).toBeGreaterThan(0);
         } catch (err) {
           const file = await writeEvidence({
