@@ -7,9 +7,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * every `killEveryMs` (a share `anyState` of the kills aimed at any worker,
  * the rest at one holding tasks) and starting a fresh one, while `topUp`
  * keeps jobs coming (called every second until `topUpUntilLeftMs` before the
- * end). Every worker still running at the end is SIGKILLed too, also when
- * the chaos fails. The cadences are the workload, not a synchronisation.
- * Returns how long it lasted, in seconds.
+ * end). When the time is up before `enough` holds (on a loaded machine
+ * workers spend much of their short lives starting), it goes on until it
+ * does, for at most `seconds` more. Every worker still running at the end is
+ * SIGKILLed too, also when the chaos fails. The cadences are the workload,
+ * not a synchronisation. Returns how long it lasted, in seconds.
  */
 export async function runChaos(params: {
   workers: ChaosWorkers;
@@ -20,30 +22,35 @@ export async function runChaos(params: {
   anyState: number;
   topUp: () => Promise<void>;
   topUpUntilLeftMs: number;
+  enough: () => boolean;
 }): Promise<number> {
   const { workers, random } = params;
   const startedAt = Date.now();
   const endAt = startedAt + params.seconds * 1000;
+  const going = () => Date.now() < endAt || (!params.enough() && Date.now() < endAt + params.seconds * 1000);
+  let killing = true;
   try {
     for (let i = 0; i < params.count; i++) workers.start();
     const submitting = (async () => {
-      while (Date.now() + params.topUpUntilLeftMs < endAt) {
-        await params.topUp();
+      while (killing) {
+        if (Date.now() + params.topUpUntilLeftMs < endAt || !params.enough()) await params.topUp();
         await sleep(1_000);
       }
     })().then(
       () => undefined,
       (err: unknown) => err,
     );
-    while (Date.now() < endAt) {
+    while (going()) {
       await sleep(params.killEveryMs.min + random() * (params.killEveryMs.max - params.killEveryMs.min));
       await workers.killOne((n) => Math.floor(random() * n), random() < params.anyState);
       // A worker that ended on its own (recorded) is replaced too, so the chaos goes on.
       while (workers.count < params.count) workers.start();
     }
+    killing = false;
     const submitError = await submitting;
     if (submitError) throw submitError;
   } finally {
+    killing = false;
     await workers.killAll();
   }
   return (Date.now() - startedAt) / 1000;
