@@ -23,6 +23,15 @@ const ANY_STATE_KILLS = 0.25;
  * until the last few seconds of the chaos.
  */
 const OPEN_JOBS = 3;
+/**
+ * Stage-1 tasks per job: the local queue runs them several times faster than
+ * the brokers, and a worker with nothing to hold cannot be killed mid-task.
+ */
+const TASKS: Record<TransportName, { min: number; max: number }> = {
+  local: { min: 250, max: 500 },
+  servicebus: { min: 50, max: 150 },
+  'storage-queue': { min: 50, max: 150 },
+};
 /** Kills that must land while the worker holds claims it never reports; the chaos goes on (up to twice as long) until they have. */
 const MID_TASK_KILLS = Math.max(3, Math.floor(SECONDS / 10));
 const SUBMIT_UNTIL_LEFT_MS = 5_000;
@@ -69,7 +78,7 @@ TRANSPORTS.forEach((transport, t) => {
         const submit = async (fault?: Fault) => {
           let roll = jobRandom();
           fault ??= FAULT_WEIGHTS.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'none';
-          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: 50 + Math.floor(jobRandom() * 100) };
+          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: TASKS[transport].min + Math.floor(jobRandom() * (TASKS[transport].max - TASKS[transport].min)) };
           const params = Object.entries(job).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
           const run = await runGeo(['submit', 'chaos', ...params, '--json'], env, { timeoutMs: 120_000 });
           expect(run.code, run.stderr).toBe(0);
@@ -87,7 +96,8 @@ TRANSPORTS.forEach((transport, t) => {
           killEveryMs: KILL_EVERY_MS,
           anyState: ANY_STATE_KILLS,
           topUp: async () => {
-            if ((await unendedJobs(db, jobs.map((j) => j.jobId))).length < OPEN_JOBS) await submit();
+            const open = (await unendedJobs(db, jobs.map((j) => j.jobId))).length;
+            await Promise.all(Array.from({ length: OPEN_JOBS - open }, () => submit()));
           },
           topUpUntilLeftMs: SUBMIT_UNTIL_LEFT_MS,
           enough: () => workers.kills.filter((k) => k.killedHolding > 0).length >= MID_TASK_KILLS,
