@@ -15,8 +15,8 @@ const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261215);
 const WORKERS = 4;
 /** A kill every 1.5-3 s: the workload's cadence, not a synchronisation. */
 const KILL_EVERY_MS = { min: 1_500, max: 3_000 };
-/** Of the kills, the share aimed at any worker (starting, idle or busy) rather than one holding tasks. */
-const ANY_STATE_KILLS = 0.25;
+/** Of the kills, the share aimed at any started worker (idle or busy) rather than one holding tasks. */
+const ANY_STATE_KILLS = 0.2;
 /**
  * New jobs keep arriving while workers die, so there is always work to be
  * killed in: whenever fewer than this many are open (looked at every second),
@@ -127,8 +127,8 @@ TRANSPORTS.forEach((transport, t) => {
           kills: kills.length,
           killsMidTask: midTask.length,
           claimsKilled: midTask.reduce((n, k) => n + k.killedHolding, 0),
-          // Per kill: claims held just before it / still unreported after it (- when the worker had no session yet).
-          killed: kills.map((k) => (k.registered ? `${k.held}/${k.killedHolding}` : '-')).join(' '),
+          // Per kill: claims held just before it / still unreported after it.
+          killed: kills.map((k) => `${k.held}/${k.killedHolding}`).join(' '),
           crashes: workers.crashes.length,
           brokerGaveUp: workers.dependencyExits.length,
           submitted: jobs.length,

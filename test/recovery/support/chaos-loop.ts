@@ -4,8 +4,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The chaos: keeps `count` workers running for `seconds`, SIGKILLing one
- * every `killEveryMs` (a share `anyState` of the kills aimed at any worker,
- * the rest at one holding tasks) and starting a fresh one, while `topUp`
+ * every `killEveryMs` (a share `anyState` of the kills aimed at any started
+ * worker, the rest at one holding tasks) and starting a fresh one, while `topUp`
  * keeps jobs coming (called every second until `topUpUntilLeftMs` before the
  * end). When the time is up before `enough` holds (on a loaded machine
  * workers spend much of their short lives starting), it goes on until it

@@ -6,8 +6,6 @@ import { startGeo, type CliResult } from '../../support/cli.js';
 /** One SIGKILL of a worker, with what the database said it held. */
 export interface KillRecord {
   pid: number;
-  /** Its session was registered (it had started far enough to claim). */
-  registered: boolean;
   /** Tasks `processing` under its worker name just before the kill. */
   held: number;
   /** Of those, claims still `processing` and unreported after it died: the kill landed mid-task. */
@@ -75,11 +73,11 @@ export class ChaosWorkers {
   }
 
   /**
-   * SIGKILLs a worker `pick` chooses: with `anyState`, among all running ones
-   * (starting, idle or busy); otherwise among those holding tasks, and none
-   * when no worker holds any. On a loaded machine a worker takes seconds to
-   * start receiving, so a uniform choice alone would mostly kill workers that
-   * never got going.
+   * SIGKILLs a worker `pick` chooses: with `anyState`, among those that
+   * registered their session (idle or busy); otherwise among those holding
+   * tasks; none when there is no such worker. A worker still starting is left
+   * to start: on a loaded machine that takes seconds, and killing workers
+   * before they claim anything would leave the chaos without work in flight.
    */
   async killOne(pick: (n: number) => number, anyState: boolean): Promise<KillRecord | undefined> {
     const workers = [...this.running];
@@ -89,17 +87,17 @@ export class ChaosWorkers {
       [workers.map((w) => w.child.pid), os.hostname()],
     );
     const byPid = new Map(sessions.map((s) => [s.pid, s]));
-    const candidates = anyState ? workers : workers.filter((w) => (byPid.get(w.child.pid!)?.held ?? 0) > 0);
+    const candidates = workers.filter((w) => {
+      const session = byPid.get(w.child.pid!);
+      return session !== undefined && (anyState || session.held > 0);
+    });
     if (candidates.length === 0) return undefined;
     const worker = candidates[pick(candidates.length)]!;
     const pid = worker.child.pid!;
-    const name = byPid.get(pid)?.worker;
-    const held = name
-      ? (await this.db.query<{ taskId: string; claim: string }>(
-          `SELECT task_id AS "taskId", claim::text AS claim FROM tasks WHERE worker = $1 AND status = 'processing'`,
-          [name],
-        )).rows
-      : [];
+    const { rows: held } = await this.db.query<{ taskId: string; claim: string }>(
+      `SELECT task_id AS "taskId", claim::text AS claim FROM tasks WHERE worker = $1 AND status = 'processing'`,
+      [byPid.get(pid)!.worker],
+    );
     worker.killed = true;
     worker.child.kill('SIGKILL');
     await worker.done;
@@ -113,7 +111,7 @@ export class ChaosWorkers {
       );
       killedHolding = rows[0]!.n;
     }
-    const record = { pid, registered: name !== undefined, held: held.length, killedHolding };
+    const record = { pid, held: held.length, killedHolding };
     this.kills.push(record);
     return record;
   }
