@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TransportName } from '../../src/config/index.js';
+import { tasksClaimNext, tasksFail, tasksRelease } from '../../src/store/completion.js';
+import { jobsFail } from '../../src/store/jobs.js';
+import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { claimTask, createStage, taskState } from './fixtures.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/**
+ * Found by the worker chaos test (seed 23, local): a stage-2 builder threw
+ * while tasks of its first batch ran; the job failed (jobsFail cancels only
+ * tasks not yet claimed), then a running task's handler failed, retryably.
+ * geo_fail_task put it back to `queued` in a failed job: geo_claim_next takes
+ * only tasks of running jobs and the sweep only `processing` ones, so it
+ * stayed `queued` for good (on a broker, a message was owed for it too).
+ */
+describe('a task whose job failed while it ran', () => {
+  const reports = [
+    ['a retryable failure', (taskId: string, claim: string) => tasksFail({ db: db.pool, taskId, claim, error: 'boom', retryable: true })],
+    ['a give-back (a stopping worker)', (taskId: string, claim: string) => tasksRelease({ db: db.pool, held: [{ taskId, claim }] })],
+  ] as const;
+  const transports: TransportName[] = ['local', 'servicebus'];
+
+  it.each(transports.flatMap((transport) => reports.map(([what, report]) => [what, transport, report] as const)))(
+    '%s reported after the job failed leaves it cancelled (%s), not queued where no claim or sweep will ever take it',
+    async (_what, transport, report) => {
+      const { jobId, taskIds } = await createStage(db.pool, { taskCount: 2, transport, maxRetries: 3 });
+      const taskId = taskIds[0]!;
+      const claim = await claimTask(db.pool, taskId);
+      // As advancement does when a stage's builder throws.
+      await jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
+      expect((await taskState(db.pool, taskIds[1]!)).status).toBe('cancelled');
+
+      await report(taskId, claim);
+
+      // Nothing takes a queued task of a failed job: not the local queue, not the sweep.
+      expect(await tasksClaimNext({ db: db.pool, worker: 'w2', maxTasks: 10, leaseSeconds: 30, jobTypes: ['hello_world'] })).toEqual([]);
+      await tasksRequeueLapsed(db.pool, { limit: 100, jobId, excludeJobs: [] });
+      expect((await taskState(db.pool, taskId)).status).toBe('cancelled');
+      const { rows: owed } = await db.pool.query(`SELECT task_id FROM redeliveries WHERE task_id = $1`, [taskId]);
+      expect(owed).toEqual([]);
+    },
+  );
+});
