@@ -44,6 +44,10 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   JOB_TYPE_EMPTY: 'input',
   ID_COLLISION: 'input',
   STAGE_NOT_FOUND: 'input',
+  // Steering a run (cancel, pause, resume, retry-failed) that cannot apply to the job as it is.
+  JOB_ENDED: 'input',
+  JOB_CANCELLED: 'input',
+  TASK_NOT_IN_JOB: 'input',
   // Job types and their modules (--job-types, GEO_JOB_TYPES).
   JOB_TYPE_INVALID: 'input',
   JOB_TYPE_DUPLICATE: 'input',
@@ -86,6 +90,9 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   DASHBOARD_TOKEN_REQUIRED: 'input',
   DASHBOARD_ADDRESS_IN_USE: 'input',
   DASHBOARD_LISTEN_FAILED: 'input',
+  // geo work --metrics-port.
+  METRICS_ADDRESS_IN_USE: 'input',
+  METRICS_LISTEN_FAILED: 'input',
   INVALID_QUERY: 'input',
   TASK_NOT_FOUND: 'input',
   NOT_FOUND: 'input',

@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
+import { registerCancel } from './commands/cancel.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerDatabase } from './commands/database.js';
+import { registerPause } from './commands/pause.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerResults } from './commands/results.js';
+import { registerRetryFailed } from './commands/retry-failed.js';
 import { registerRetryPending } from './commands/retry-pending.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
@@ -15,11 +17,7 @@ import type { GlobalOptions } from './context.js';
 import { GeoCommand } from './help-json.js';
 import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from './version.js';
 
 /**
  * The command table. Each command lives in its own module under commands/.
@@ -49,6 +47,9 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
   registerDatabase(program, globals);
   registerBench(program, globals);
   registerStatus(program, globals);
+  registerCancel(program, globals);
+  registerPause(program, globals);
+  registerRetryFailed(program, globals);
   registerWork(program, globals);
   registerTypes(program, globals);
   registerResults(program, globals);

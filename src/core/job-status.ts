@@ -21,6 +21,8 @@ export interface StageProgress {
   processing: number;
   completed: number;
   failed: number;
+  /** Tasks that will never run: their job ended (cancelled, or failed elsewhere) before they started. */
+  cancelled: number;
   elapsedMs: number;
   /** Finished tasks per second since the stage was created. */
   tasksPerSecond: number;
@@ -30,6 +32,10 @@ export interface JobStatusReport {
   jobId: string;
   jobType: string;
   status: JobStatus;
+  /** Set while the job is paused: since when. */
+  pausedAt: Date | null;
+  /** Why it was cancelled, when it was and a reason was given. */
+  cancelReason: string | null;
   transport: string;
   /** The first stage not completed (a failed one is where its job stopped), or the last one. */
   currentStage: number;
@@ -51,6 +57,7 @@ const NOT_CREATED = {
   processing: 0,
   completed: 0,
   failed: 0,
+  cancelled: 0,
   elapsedMs: 0,
   tasksPerSecond: 0,
 } as const;
@@ -71,9 +78,15 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     if (!row) return { ...NOT_CREATED, stage, name: definitions.find((d) => d.stage === stage)?.name ?? null };
     const elapsedMs = (row.completedAt?.getTime() ?? now) - row.createdAt.getTime();
     const finished = row.completed + row.failed;
+    const waiting = Math.max(0, row.written - row.pendingQueue - row.processing - finished);
+    // Once the job has ended, what had not started never will: counted as cancelled, whether or
+    // not its rows are marked yet (geo cancel marks them in chunks, each claim marks its own).
+    const ended = job.status !== 'processing';
     return {
       ...row,
-      queued: Math.max(0, row.written - row.pendingQueue - row.processing - finished),
+      pendingQueue: ended ? 0 : row.pendingQueue,
+      queued: ended ? 0 : waiting,
+      cancelled: ended ? waiting + row.pendingQueue : 0,
       elapsedMs,
       tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
     };
@@ -86,6 +99,8 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     jobId: job.jobId,
     jobType: job.jobType,
     status: job.status,
+    pausedAt: job.pausedAt,
+    cancelReason: job.status === 'cancelled' ? (times!.errors as { reason?: string } | null)?.reason ?? null : null,
     transport: job.processingPath,
     currentStage: current.stage,
     stages,
@@ -105,6 +120,8 @@ export function jobStatusJson(report: JobStatusReport) {
     jobId: report.jobId,
     jobType: report.jobType,
     status: report.status,
+    pausedAt: report.pausedAt?.toISOString() ?? null,
+    cancelReason: report.cancelReason ?? undefined,
     transport: report.transport,
     currentStage: report.currentStage,
     elapsedMs: report.elapsedMs,

@@ -1,5 +1,6 @@
 import type { AdaptiveLimiter } from '../concurrency/limiter.js';
 import { batchesClaim, batchesStatus } from '../store/batches.js';
+import { sessionsReapDead } from '../store/sessions.js';
 import type { Queryable } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { sleep } from './backoff.js';
@@ -30,6 +31,8 @@ export async function settleOtherSenders(params: {
   const triedOnce = new Set<string>();
   let waiting = [...new Set(params.batchIds)];
   while (waiting.length > 0) {
+    // A sender whose process died lets go of its batches at once (its session ended), not a lease later.
+    await sessionsReapDead(db);
     const rows = await batchesStatus(db, waiting);
     const stillWaiting: string[] = [];
     const takeOver = [];

@@ -52,7 +52,7 @@ export async function tasksRemaining(db: Queryable, params: { transport?: string
   const { rows } = await db.query<Remaining>(
     `WITH running AS (
        SELECT j.job_id FROM jobs j
-       WHERE j.status = 'processing' AND ($1::text IS NULL OR j.processing_path = $1)
+       WHERE j.status = 'processing' AND j.paused_at IS NULL AND ($1::text IS NULL OR j.processing_path = $1)
          AND ($2::text[] IS NULL OR j.job_type = ANY($2::text[]))
      )
      SELECT count(*) FILTER (WHERE t.available_at IS NULL OR t.available_at <= now())::int AS ready,
@@ -65,4 +65,25 @@ export async function tasksRemaining(db: Queryable, params: { transport?: string
     [params.transport ?? null, params.jobTypes ?? null],
   );
   return rows[0]!;
+}
+
+/** A running job this worker has no module for: its tasks wait for a worker that has. */
+export interface UnservedJob {
+  jobId: string;
+  jobType: string;
+  /** Its unfinished tasks, by its stage counters. */
+  tasks: number;
+}
+
+/** Running jobs on `transport` whose job type is not among `jobTypes`, with what is left of them. */
+export async function jobsNotServed(db: Queryable, params: { transport: string; jobTypes: readonly string[] }): Promise<UnservedJob[]> {
+  const { rows } = await db.query<UnservedJob>(
+    `SELECT j.job_id AS "jobId", j.job_type AS "jobType",
+            coalesce((SELECT sum(s.task_count - s.completed_count - s.failed_count) FROM stages s WHERE s.job_id = j.job_id), 0)::int AS tasks
+     FROM jobs j
+     WHERE j.status = 'processing' AND j.paused_at IS NULL AND j.processing_path = $1 AND NOT (j.job_type = ANY($2::text[]))
+     ORDER BY j.created_at`,
+    [params.transport, params.jobTypes],
+  );
+  return rows;
 }

@@ -10,10 +10,18 @@ export interface OpenStoreOptions {
   onNotice?: (message: string) => void;
 }
 
+/**
+ * The URL geo connects with: `databaseUrl` when given, else the embedded
+ * server's under `home` (started when it is not running). It holds the
+ * password: print it only when the user asks for it (`geo db url`).
+ */
+export async function databaseUrlOf(options: Omit<OpenStoreOptions, 'poolSize'>): Promise<string> {
+  return options.databaseUrl ?? (await ensureEmbeddedServer({ home: options.home, onNotice: options.onNotice })).connectionString;
+}
+
 /** Connects to PostgreSQL (starting the embedded server if needed) and brings the schema up to date. */
 export async function openStore(options: OpenStoreOptions): Promise<Pool> {
-  const connectionString =
-    options.databaseUrl ?? (await ensureEmbeddedServer({ home: options.home, onNotice: options.onNotice })).connectionString;
+  const connectionString = await databaseUrlOf(options);
   const pool = await openPool({ connectionString, max: options.poolSize });
   try {
     await migrate(pool);

@@ -15,13 +15,15 @@ export interface JobRow {
   /** Where its messages go; null for jobs written before destinations were recorded. */
   destination: Destination | null;
   status: JobStatus;
+  /** Set while the job is paused (geo pause): since when. */
+  pausedAt: Date | null;
   stageCount: number;
   createdAt: Date;
 }
 
 const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
   tasks_are_messages AS "tasksAreMessages",
-  id_prefix AS "idPrefix", destination, status, stage_count AS "stageCount", created_at AS "createdAt"`;
+  id_prefix AS "idPrefix", destination, status, paused_at AS "pausedAt", stage_count AS "stageCount", created_at AS "createdAt"`;
 
 /**
  * Creates the job unless it exists; returns the stored row either way, so a

@@ -39,7 +39,8 @@ const DUE_CONDITION = `b.status = 'pending_queue' AND b.next_attempt_at <= coale
   AND (b.claimed_until IS NULL OR b.claimed_until < now())
   AND b.created_at <= now() - make_interval(secs => $1)
   AND ($2::text IS NULL OR b.job_id = $2) AND ($3::text IS NULL OR b.transport = $3)
-  AND NOT (b.job_id = ANY(coalesce($6::text[], '{}')))`;
+  AND NOT (b.job_id = ANY(coalesce($6::text[], '{}')))
+  AND (SELECT j.status = 'processing' AND j.paused_at IS NULL FROM jobs j WHERE j.job_id = b.job_id)`;
 
 /**
  * Claims up to `limit` pending batches whose sender's lease has lapsed and
@@ -126,6 +127,8 @@ export interface PendingSummary {
   /** Of those, batches (and their tasks) under a live claim of some process. */
   heldBatches: number;
   heldTasks: number;
+  /** Of the held ones, the tasks whose claim a live geo session holds: work in progress of a live process. */
+  sessionTasks: number;
   /** Batches waiting out their backoff before the next attempt. */
   backoffBatches: number;
 }
@@ -136,8 +139,10 @@ export async function pendingSummary(db: Queryable, params: { jobId?: string; tr
     `SELECT coalesce(sum(p.n), 0)::int AS "pendingTasks", count(*)::int AS "pendingBatches",
             count(*) FILTER (WHERE p.held)::int AS "heldBatches",
             coalesce(sum(p.n) FILTER (WHERE p.held), 0)::int AS "heldTasks",
+            coalesce(sum(p.n) FILTER (WHERE p.held AND p.live), 0)::int AS "sessionTasks",
             count(*) FILTER (WHERE NOT p.held AND p.next_attempt_at > now())::int AS "backoffBatches"
      FROM (SELECT coalesce(b.claimed_until > now(), false) AS held, b.next_attempt_at,
+                  b.claim_session IN (SELECT geo_live_sessions()) AS live,
                   (SELECT count(*) FROM tasks t WHERE t.batch_id = b.batch_id AND t.status = 'pending_queue') AS n
            FROM batches b
            WHERE b.status = 'pending_queue' AND ($1::text IS NULL OR b.job_id = $1) AND ($2::text IS NULL OR b.transport = $2)) p`,

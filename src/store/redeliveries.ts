@@ -109,6 +109,8 @@ export async function redeliveriesClaimDue(
        SELECT r.task_id FROM redeliveries r
        WHERE r.sent_at IS NULL AND r.next_attempt_at <= now() AND (r.claimed_until IS NULL OR r.claimed_until < now())
          AND ($2::text IS NULL OR r.job_id = $2) AND NOT (r.job_id = ANY(coalesce($3::text[], '{}')))
+         -- A paused job's owed messages wait for its resume.
+         AND (SELECT j.paused_at IS NULL FROM jobs j WHERE j.job_id = r.job_id)
        ORDER BY r.next_attempt_at LIMIT $1
        FOR UPDATE SKIP LOCKED
      )

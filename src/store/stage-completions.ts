@@ -45,6 +45,8 @@ export async function stageCompletionsClaim(params: {
      FROM (SELECT job_id, stage FROM stage_completions
            WHERE handled_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
              AND NOT (job_id = ANY(coalesce($4::text[], '{}')))
+             -- A paused job's next stage waits for its resume.
+             AND (SELECT j.paused_at IS NULL FROM jobs j WHERE j.job_id = stage_completions.job_id)
            ORDER BY created_at LIMIT $1
            FOR UPDATE SKIP LOCKED) open
      WHERE sc.job_id = open.job_id AND sc.stage = open.stage

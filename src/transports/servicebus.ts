@@ -1,4 +1,5 @@
 import type { ServiceBusMessage, ServiceBusMessageBatch, ServiceBusReceiver, ServiceBusSender } from '@azure/service-bus';
+import Long from 'long';
 import { encodeTaskMessage, messageIdOf, tryParseTaskMessage, type TaskMessage } from './message.js';
 import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
 import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
@@ -49,6 +50,12 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
         report.error = classifyServiceBusError(err, target, redact);
       }
       return report;
+    },
+    async cancelScheduled(refs) {
+      if (refs.length === 0) return;
+      await sender.cancelScheduledMessages(refs.map((ref) => Long.fromString(ref))).catch((err: unknown) => {
+        throw classifyServiceBusError(err, `cancel scheduled messages on ${target}`, redact);
+      });
     },
     async readDeadLetters(max) {
       deadLetters ??= client.createReceiver(config.queue, { subQueueType: 'deadLetter', receiveMode: 'peekLock' });

@@ -12,10 +12,10 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
 const MAX_RECEIVE = 32;
 /**
- * A poison message that is not geo's is hidden this long after the sweep
- * looks at it, so the sweep reads past it instead of reading it every time.
+ * How long the sweep hides the poison messages it reads while it goes
+ * through the queue; one that is not geo's is made visible again at once after.
  */
-const NOT_OURS_HIDDEN_SECONDS = 3600;
+const READING_SECONDS = 60;
 
 export interface StorageQueueOptions {
   /** Requests in flight across all batches of this process. */
@@ -98,7 +98,7 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
     async readDeadLetters(max) {
       const limit = { abortSignal: AbortSignal.timeout(requestTimeoutMs) };
       const answer = await poison
-        .receiveMessages({ numberOfMessages: Math.min(MAX_RECEIVE, max), visibilityTimeout: NOT_OURS_HIDDEN_SECONDS, ...limit })
+        .receiveMessages({ numberOfMessages: Math.min(MAX_RECEIVE, max), visibilityTimeout: READING_SECONDS, ...limit })
         .catch((err: unknown) => {
           // No poison queue yet: nothing was ever poisoned.
           if (describeError(err, redact).status === 404) return { receivedMessageItems: [] };
@@ -111,7 +111,9 @@ export async function createStorageQueueProducer(config: StorageConfig, options:
           remove: async () => {
             await poison.deleteMessage(item.messageId, item.popReceipt, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
           },
-          release: async () => {},
+          release: async () => {
+            await poison.updateMessage(item.messageId, item.popReceipt, undefined, 0, { abortSignal: AbortSignal.timeout(requestTimeoutMs) });
+          },
         };
       });
     },

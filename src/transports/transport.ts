@@ -62,6 +62,13 @@ export interface TransportProducer {
    * transport has none (its queue is the database).
    */
   readDeadLetters?(max: number): Promise<DeadLetter[]>;
+  /**
+   * Withdraws messages `schedule` put on the broker for later, by the refs it
+   * returned (a cancelled job's retries). Absent when the broker keeps no
+   * handle on them (Storage Queue: the hidden message runs into a claim that
+   * answers `cancelled`).
+   */
+  cancelScheduled?(refs: readonly string[]): Promise<void>;
   /** Releases connections. Safe to call twice. */
   close(): Promise<void>;
 }

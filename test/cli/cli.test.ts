@@ -48,7 +48,7 @@ describe('geo submit (subprocess)', () => {
       stage: 1,
       tasks: 100,
       status: 'queued',
-      counts: { pending_queue: 0, queued: 100, processing: 0, completed: 0, failed: 0 },
+      counts: { pending_queue: 0, queued: 100, processing: 0, completed: 0, failed: 0, cancelled: 0 },
       attempts: 1,
       lastError: null,
     });

@@ -59,7 +59,7 @@ describe('geo retry-pending --dry-run (subprocess)', () => {
     expect(lines).toContain('  would claim 15 pending batches:');
     expect(lines.find((l) => l.startsWith('job '))).toMatch(/^job\s+batch\s+transport\s+attempts\s+last error$/);
     expect(lines.filter((l) => new RegExp(`^${pending}\\s+${pending.slice(0, 16)}-s1-b\\d+\\s+local\\s+0$`).test(l))).toHaveLength(15);
-    expect(lines).toContain('  held by other live processes: 5 batches (500 tasks), left to them');
+    expect(lines).toContain('  being sent by other live processes: 5 batches (500 tasks)');
 
     const json = parseJsonOutput<{ heldByOthers: unknown; wouldClaim: Array<{ jobId: string }> }>(
       await runGeo(['retry-pending', '--dry-run', '--job', pending.slice(0, 12), '--json'], env),

@@ -69,7 +69,7 @@ describe('under --json every failure is one {"error": {"code", "message"}} on st
     expect(program.commands.map((c) => c.name)).toEqual(
       expect.arrayContaining(['geo submit', 'geo queue-stage', 'geo retry-pending', 'geo batches', 'geo status', 'geo work', 'geo results', 'geo db']),
     );
-    expect(program.commands.find((c) => c.name === 'geo db')!.commands.map((c) => c.name)).toEqual(['geo db status', 'geo db stop']);
+    expect(program.commands.find((c) => c.name === 'geo db')!.commands.map((c) => c.name)).toEqual(['geo db status', 'geo db url', 'geo db stop']);
 
     const batches = await runGeo(['batches', '--help', '--json'], env);
     expect(batches.code).toBe(0);

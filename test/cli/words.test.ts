@@ -48,8 +48,10 @@ describe('words and numbers (subprocess)', () => {
   });
 
   it('help shows duration defaults as durations', async () => {
+    const work = await runGeo(['work', '--help'], env);
+    expect(work.stdout.replace(/\s+/g, ' ')).toContain('how long without tasks before --until-idle looks whether all is done (default: 3s)');
+    expect(work.stdout.replace(/\s+/g, ' ')).toContain('how long tasks in flight may finish before they are given back (default: 30s)');
     const help = await runGeo(['retry-pending', '--help'], env);
-    expect(help.stdout.replace(/\s+/g, ' ')).toContain('a processing task older than this had a dead worker (default: 30m)');
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('only batches created at least this long ago (90s, 5m, 2h) (default: 0s)');
     expect(help.stdout).not.toMatch(/default: 1800/);
   });

@@ -63,8 +63,8 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     expect(unconfiguredDoc.claimedBatches).toBe(0);
     expect(await snapshot()).toEqual(before);
 
-    // Healthy: everything but the batch another live process holds, which is reported, not hidden:
-    // work is left that only that process (or its lease lapsing) can finish, so the run exits 1.
+    // Healthy: everything but the batch another process holds, which is reported, not hidden. No live
+    // geo session vouches for that claim (only its lease does), so the work is left behind: exit 1.
     const healthy = await runGeo(['retry-pending', '--json'], env);
     expect(healthy.code, healthy.stderr).toBe(1);
     expect(parseJsonOutput<RetryDoc>(healthy)).toMatchObject({

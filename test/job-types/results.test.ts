@@ -70,7 +70,7 @@ describe('geo results', () => {
 
   it.each([
     [['--stage', '3'], /job .* \(hello_world\) has no stage 3; its stages: 1 \(greeting\), 2 \(reply\)/],
-    [['--status', 'done'], /--status must be one of pending_queue, queued, processing, completed, failed \(got "done"\)/],
+    [['--status', 'done'], /--status must be one of pending_queue, queued, processing, completed, failed, cancelled \(got "done"\)/],
     [['--json'], /geo results --json needs --output FILE/],
   ])('refuses %j with exit 2', async (args, message) => {
     const result = await runGeo(['results', jobId, ...args], env);

@@ -40,7 +40,7 @@ describe('geo submit --transport servicebus', () => {
     expect(ids).toHaveLength(10_000);
     expect(new Set(ids).size).toBe(10_000);
     const first = taskMessageSchema.parse(bodies.find((b) => (b as { taskId: string }).taskId.endsWith('-s1-greet-0')));
-    expect(first).toMatchObject({ jobId: doc.jobId, jobType: 'hello_world', taskType: 'greeting', stage: 1, attempt: 0 });
+    expect(first).toMatchObject({ jobId: doc.jobId, jobType: 'hello_world', taskType: 'greeting', stage: 1, delivery: 0 });
     expect(first.batchId).toBe(`${String(doc.jobId).slice(0, 16)}-s1-b0`);
     expect(first.parameters).toEqual({ i: 0, message: 'Hello sb from task 0!' });
     expect(await statusCounts(String(doc.jobId))).toEqual({ queued: 10_000 });

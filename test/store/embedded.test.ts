@@ -62,6 +62,44 @@ describe('the embedded PostgreSQL', () => {
     expect(parseJsonOutput(result)).toMatchObject({ queued: 300, createdTasks: 0 });
   });
 
+  it('geo db url prints a URL a worker connects with, and no other output shows the password', async () => {
+    const text = await runGeo(['db', 'url'], env, { timeoutMs: 120_000 });
+    expect(text.code, text.stderr).toBe(0);
+    const url = text.stdout.trim();
+    expect(text.stdout).toBe(`${url}\n`);
+    const password = decodeURIComponent(new URL(url).password);
+    expect(password.length).toBeGreaterThan(10);
+    expect(parseJsonOutput(await runGeo(['db', 'url', '--json'], env))).toEqual({ url });
+
+    // The URL reaches the completion API, as a worker in another language would use it.
+    const worker = new pg.Client({ connectionString: url });
+    await worker.connect();
+    try {
+      const { rows } = await worker.query("SELECT outcome FROM geo_claim_task('no-such-task', 'url-test', interval '1 minute')");
+      expect(rows).toEqual([{ outcome: 'missing' }]);
+    } finally {
+      await worker.end();
+    }
+
+    const status = await runGeo(['db', 'status', '--json'], env);
+    expect(parseJsonOutput(status)).not.toHaveProperty('url');
+    const statusText = await runGeo(['db', 'status'], env);
+    const submitted = await runGeo(['submit', 'hello_world', '--n', '3', '--param', 'name=url', '--json'], env);
+    const failed = await runGeo(['status', 'ffffffffffff'], env);
+    expect(failed.code).toBe(2);
+    for (const r of [status, statusText, submitted, failed]) expect(r.stdout + r.stderr).not.toContain(password);
+
+    expect(parseJsonOutput(await runGeo(['db', 'status', '--show-url', '--json'], env))).toMatchObject({ running: true, url });
+    expect((await runGeo(['db', 'status', '--show-url'], env)).stdout.split('\n')).toContain(url);
+  });
+
+  it('geo db url with DATABASE_URL set prints that URL, the database geo uses', async () => {
+    const own = (await ensureEmbeddedServer({ home })).connectionString;
+    const result = await runGeo(['db', 'url', '--json'], { ...env, DATABASE_URL: own });
+    expect(result.code, result.stderr).toBe(0);
+    expect(parseJsonOutput(result)).toEqual({ url: own });
+  });
+
   it('geo db status and geo db stop report and stop the server', async () => {
     const status = parseJsonOutput(await runGeo(['db', 'status', '--json'], env));
     expect(status).toMatchObject({ running: true, dataDir: expect.stringContaining('data') });

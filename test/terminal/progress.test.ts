@@ -111,7 +111,7 @@ describe('progress on an 80-column terminal', () => {
     const result = await runInTerminal(['retry-pending', '--job', jobId.slice(0, 12)], { env, columns: 80 });
     expect(result.status).toBe(0);
     expect(liveLineStates(result.screen).some((s) => /^\S [1-9][\d,]* batches claimed\s+[\d,]+\/s\s+[1-9][\d,]* tasks re-queued$/.test(s))).toBe(true);
-    expect(visibleLines(result.screen)[0]).toMatch(/^claimed 1,000 batches, re-queued 100,000 tasks in [\d.]+s$/);
+    expect(visibleLines(result.screen)[0]).toMatch(/^claimed 1,000 batches, re-queued 100,000 tasks, sent 100,000 tasks in all, in [\d.]+s$/);
   });
 
   it('bench shows the bar per path and mode', async () => {

@@ -63,7 +63,7 @@ describe('tables on an 80-column terminal', () => {
     const result = await runInTerminal(['batches', jobId.slice(0, 12), '--wide'], { env, columns: 80 });
     expect(result.status).toBe(0);
     const lines = visibleLines(result.screen);
-    expect(lines.find((l) => l.startsWith('batch '))).toMatch(/^batch\s+status\s+tasks\s+pending_queue\s+queued\s+processing\s+completed\s+failed\s+attempts\s+last error$/);
+    expect(lines.find((l) => l.startsWith('batch '))).toMatch(/^batch\s+status\s+tasks\s+pending_queue\s+queued\s+processing\s+completed\s+failed\s+cancelled\s+attempts\s+last error$/);
     const row = lines.find((l) => l.startsWith(`${jobId.slice(0, 16)}-s1-b4 `))!;
     expect(row.endsWith(UNREACHABLE)).toBe(true);
   });

@@ -38,7 +38,9 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: Bat
     .join(', ');
   output.line(`job ${report.jobId}`);
   output.line(`  ${plural(summary.batches, 'batch', 'batches')} (${byStatus || 'none'}), ${plural(summary.tasks, 'task')}:`);
-  output.line(`  ${TASK_STATUSES.map((s) => `${s} ${formatCount(summary.counts[s])}`).join(', ')}`);
+  // `cancelled` only when some task is: most jobs never have one, and the line must fit 80 columns.
+  const counted = TASK_STATUSES.filter((s) => s !== 'cancelled' || summary.counts[s] > 0);
+  output.line(`  ${counted.map((s) => `${s} ${formatCount(summary.counts[s])}`).join(', ')}`);
   for (const stage of report.incompleteStages) {
     output.paragraph(
       `  problem: stage ${stage.stage} (${stage.name}) is not fully written: ${formatCount(stage.writtenTasks)} of ` +

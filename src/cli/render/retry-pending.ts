@@ -15,6 +15,7 @@ export function retryPendingJson(result: RetryPendingResult, dryRun: boolean) {
     sentTasks: result.sentTasks,
     stillPending: result.stillPending,
     heldByOthers: result.heldByOthers,
+    heldByLiveSessions: result.heldByLiveSessions,
     notWritten: result.notWritten,
     stages: result.stages.map((st) => ({
       jobId: st.jobId,

@@ -15,6 +15,7 @@ const COLUMNS: Column[] = [
   { header: 'processing', align: 'right', drop: 3 },
   { header: 'completed', align: 'right' },
   { header: 'failed', align: 'right' },
+  { header: 'cancelled', align: 'right', drop: 8 },
   { header: 'tasks/s', align: 'right', drop: 6 },
 ];
 
@@ -22,10 +23,14 @@ const COLUMNS: Column[] = [
 export function renderJobStatus(output: Output, report: JobStatusReport): void {
   output.line(`job ${report.jobId}`);
   output.paragraph(
-    `  ${report.jobType} via ${report.transport}: ${report.status}, stage ${report.currentStage} of ${report.stages.length}, ` +
+    `  ${report.jobType} via ${report.transport}: ${report.status}${report.pausedAt ? ` (paused since ${report.pausedAt.toISOString()})` : ''}` +
+      `${report.cancelReason ? ` (${report.cancelReason})` : ''}, stage ${report.currentStage} of ${report.stages.length}, ` +
       `${formatDuration(report.elapsedMs)}, ${formatCount(report.tasksPerSecond)} tasks/s`,
     '    ',
   );
+  // `cancelled` only for a job that has some: most never do.
+  const anyCancelled = report.stages.some((s) => s.cancelled > 0);
+  const columns = anyCancelled ? COLUMNS : COLUMNS.filter((c) => c.header !== 'cancelled');
   const rows = report.stages.map((s) => [
     String(s.stage),
     s.name ?? '-',
@@ -36,9 +41,10 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
     formatCount(s.processing),
     formatCount(s.completed),
     formatCount(s.failed),
+    ...(anyCancelled ? [formatCount(s.cancelled)] : []),
     formatCount(s.tasksPerSecond),
   ]);
-  const table = formatTable(COLUMNS, rows, output.width);
+  const table = formatTable(columns, rows, output.width);
   output.line(table.text);
   if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
   if (report.errors.length > 0) {

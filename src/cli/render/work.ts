@@ -17,7 +17,7 @@ export function workJson(s: WorkSummary) {
     busy: s.busy,
     cancelled: s.cancelled,
     missing: s.missing,
-    notServed: s.notServed,
+    jobsNotServed: s.jobsNotServed,
     stale: s.stale,
     lockLost: s.lockLost,
     leaseLost: s.leaseLost,
@@ -32,6 +32,7 @@ export function workJson(s: WorkSummary) {
     })),
     stoppedBy: s.stoppedBy,
     heldByOthers: s.heldByOthers.map((h) => ({ worker: h.worker, tasks: h.tasks, leaseUntil: h.leaseUntil.toISOString() })),
+    notServed: s.notServed,
     elapsedMs: s.elapsedMs,
     tasksPerSecond: s.tasksPerSecond,
   };
@@ -68,6 +69,9 @@ export function renderWork(output: Output, s: WorkSummary): void {
     output.line(`  job ${a.jobId.slice(0, 16)} stage ${a.stage} finished: ${what}${a.error ? ` (${a.error.message})` : ''}`);
   }
   if (s.stoppedBy === 'signal') output.line('  stopped by a signal; tasks not finished were given back');
+  for (const j of s.jobsNotServed) {
+    output.line(`  not done: job ${j.jobId.slice(0, 16)} (${formatCount(j.tasks)} tasks left) is of job type "${j.jobType}", which no module here defines`);
+  }
   for (const h of s.heldByOthers) {
     output.line(`  not done: ${formatCount(h.tasks)} tasks held by worker ${h.worker ?? '(unnamed)'} until ${h.leaseUntil.toISOString()} (its lease; it is not a geo process this can see)`);
   }

@@ -34,8 +34,10 @@ export interface RetryPendingResult {
   sentTasks: number;
   /** Tasks in pending batches after this run, whoever holds them. */
   stillPending: number;
-  /** Pending batches, and their tasks, that another live process holds (it is sending them). */
+  /** Pending batches, and their tasks, under another process's live claim (it is sending them). */
   heldByOthers: { batches: number; tasks: number };
+  /** Of those tasks, the ones a live geo process provably holds (its session): work in progress, not left behind. */
+  heldByLiveSessions: number;
   /** Batches moved to `failed` by this run. */
   failed: number;
   failedTasks: number;
@@ -88,6 +90,7 @@ export async function retryPending(params: { db: Pool; transportFor: TransportRe
     sentTasks: 0,
     stillPending: 0,
     heldByOthers: { batches: 0, tasks: 0 },
+    heldByLiveSessions: 0,
     failed: 0,
     failedTasks: 0,
     staleProcessingRequeued: 0,
@@ -154,6 +157,7 @@ export async function retryPending(params: { db: Pool; transportFor: TransportRe
     ]);
     result.stillPending = pending.pendingTasks;
     result.heldByOthers = { batches: pending.heldBatches, tasks: pending.heldTasks };
+    result.heldByLiveSessions = pending.sessionTasks;
     result.heldTasks = holders;
     result.owed = owed;
     result.failingAdvancements = failing;
@@ -164,14 +168,21 @@ export async function retryPending(params: { db: Pool; transportFor: TransportRe
   }
 }
 
-/** Whether a run left work that only waiting (or a fix) can finish: retry-pending's exit 1. */
+/**
+ * What a run left that no live geo process is working on: retry-pending's
+ * exit 1. Work a live geo process provably holds (its session: a submit
+ * still writing, another retry-pending sending, a geo work running tasks) is
+ * reported but is its work in progress; work held only under a lease (a
+ * worker that is not geo, which may be dead) or not held at all is left.
+ */
 export function workLeft(result: RetryPendingResult): number {
   return (
-    result.stillPending +
+    result.stillPending -
+    result.heldByLiveSessions +
     result.failed +
     result.unreachable.length +
-    result.stages.filter((s) => !s.finished).length +
-    result.heldTasks.reduce((n, h) => n + h.tasks, 0) +
+    result.stages.filter((s) => !s.finished && !s.writer).length +
+    result.heldTasks.filter((h) => !h.session).reduce((n, h) => n + h.tasks, 0) +
     result.owed.unsent +
     result.failingAdvancements.length
   );

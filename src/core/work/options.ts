@@ -1,6 +1,7 @@
 import type { Advancement } from '../advance.js';
+import type { Notify, WorkEvents } from '../events.js';
 import type { SendPolicy } from '../send-batch.js';
-import type { TaskHolder } from '../../store/holders.js';
+import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
 import type { WorkCounts } from './tally.js';
 
@@ -46,8 +47,10 @@ export interface WorkOptions {
   signal?: AbortSignal;
   /** Called after each settled task with the counts so far. */
   onProgress?: (counts: Readonly<WorkCounts>) => void;
-  /** Things worth a line on stderr: lost locks, failed renewals, dead workers found. */
-  onNotice?: (message: string) => void;
+  /** Things worth a log line: lost locks, failed renewals, dead workers found. */
+  onNotice?: Notify;
+  /** Observers: metrics, log lines of notable events, trace spans (core/events.ts). */
+  events?: WorkEvents;
 }
 
 export interface WorkSummary extends WorkCounts {
@@ -63,4 +66,6 @@ export interface WorkSummary extends WorkCounts {
    * before they end; the command exits 1.
    */
   heldByOthers: TaskHolder[];
+  /** With --until-idle: running jobs of job types this worker has no module for (the command exits 1). */
+  jobsNotServed: UnservedJob[];
 }

@@ -131,6 +131,18 @@ export async function embeddedServerInfo(home: string): Promise<{ dataDir: strin
   return { dataDir: layout.dataDir, port: state?.port, running: pid !== undefined && processAlive(pid) };
 }
 
+/**
+ * The running embedded server's connection URL, password included, or
+ * undefined when it does not run (its port may change when it starts). Only
+ * for output the user asked for (`geo db status --show-url`).
+ */
+export async function embeddedServerUrl(home: string): Promise<string | undefined> {
+  const layout = await resolveLayout(home);
+  const state = await readState(layout);
+  const pid = await postmasterPid(layout.dataDir);
+  return state && pid !== undefined && processAlive(pid) ? urlOf(state) : undefined;
+}
+
 async function resolveLayout(given: string): Promise<Layout> {
   const home = path.resolve(given);
   await assertHomeIsFolder(home);
@@ -259,8 +271,11 @@ function clientConfig(state: ServerState) {
 }
 
 function describe(layout: Layout, state: ServerState): EmbeddedServer {
-  const url = `postgresql://${state.user}:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`;
-  return { connectionString: url, dataDir: layout.dataDir, port: state.port };
+  return { connectionString: urlOf(state), dataDir: layout.dataDir, port: state.port };
+}
+
+function urlOf(state: ServerState): string {
+  return `postgresql://${state.user}:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`;
 }
 
 async function readState(layout: Layout): Promise<ServerState | undefined> {

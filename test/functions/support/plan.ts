@@ -1,0 +1,27 @@
+import path from 'node:path';
+
+// The end-to-end scenario's job and what goes wrong in it (scenario.ts runs it, outcome.ts checks it).
+
+/** functions_hello: hello_world's stages with fast retries (see the module). */
+export const JOB_TYPE_MODULE = path.join(import.meta.dirname, 'functions-hello.mjs');
+export const TASKS = 2_000;
+/** The Functions app's lease (GEO_LEASE_SECONDS): short, so a killed worker's task comes back soon. */
+export const LEASE_SECONDS = 5;
+
+/** Its handler blocks on its first call, and the test kills that worker process. */
+export const BLOCKED = 150;
+/** Its message is put on the queue a second time. */
+export const DUPLICATED = 42;
+/** Its first delivery is invoked twice at once on one host (its handler is slow, so the two overlap). */
+export const DOUBLE_INVOKED = 321;
+
+const every = (step: number, offset: number) => Array.from({ length: TASKS / step }, (_, k) => k * step + offset);
+
+/** What the handlers do besides their job (test/functions/support/handlers.py). */
+export const PLAN = {
+  raiseFirst: { greeting: every(100, 7), reply: every(100, 13) },
+  alwaysFail: { greeting: [1234] },
+  permanent: { greeting: [1500] },
+  block: { greeting: [BLOCKED] },
+  slow: { greeting: { [DOUBLE_INVOKED]: 1.5 } },
+};
