@@ -3,6 +3,7 @@ import type { TransportName } from '../../src/config/index.js';
 import { tasksClaimNext, tasksFail, tasksRelease } from '../../src/store/completion.js';
 import { jobsFail } from '../../src/store/jobs.js';
 import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
+import { pollUntil } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { claimTask, createStage, taskState } from './fixtures.js';
 
@@ -49,4 +50,46 @@ describe('a task whose job failed while it ran', () => {
       expect(owed).toEqual([]);
     },
   );
+});
+
+/**
+ * Found by the worker chaos test (seed 5, Storage Queue): a stage-2 task's
+ * retryable failure was recorded 60 ms after its job began to fail, and the
+ * task stayed `queued`. The report held the job row FOR SHARE when the job's
+ * failure came: its UPDATE of the job waited for the report to commit, and a
+ * cancel of the job's queued tasks in that same statement reads with the
+ * snapshot taken before the wait, when the task was still `processing`.
+ */
+describe('a retryable failure committed while the job fails', () => {
+  it('is cancelled by the failing job once the report commits, not left queued', async () => {
+    const { jobId, taskIds } = await createStage(db.pool, { taskCount: 2, transport: 'storage-queue', maxRetries: 3 });
+    const taskId = taskIds[0]!;
+    const claim = await claimTask(db.pool, taskId);
+    const reporter = await db.pool.connect();
+    try {
+      await reporter.query('BEGIN');
+      const { rows } = await reporter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      expect((await tasksFail({ db: reporter, taskId, claim, error: 'boom', retryable: true })).outcome).toBe('retry');
+
+      const failing = jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
+      // The job's failure waits on the report's lock on the job row.
+      await pollUntil('the job failure to wait on the report', async () => {
+        const { rows: waiting } = await db.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`,
+          [rows[0]!.pid],
+        );
+        return waiting.length > 0 ? true : undefined;
+      });
+      await reporter.query('COMMIT');
+      expect(await failing).toBe(true);
+    } finally {
+      await reporter.query('ROLLBACK').catch(() => undefined);
+      reporter.release();
+    }
+
+    expect((await taskState(db.pool, taskId)).status).toBe('cancelled');
+    expect((await taskState(db.pool, taskIds[1]!)).status).toBe('cancelled');
+    const { rows: owed } = await db.pool.query(`SELECT task_id FROM redeliveries WHERE job_id = $1`, [jobId]);
+    expect(owed).toEqual([]);
+  });
 });
