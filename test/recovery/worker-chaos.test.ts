@@ -9,8 +9,8 @@ import { writeEvidence } from './support/chaos-evidence.js';
 import { runChaos } from './support/chaos-loop.js';
 import { ChaosWorkers } from './support/chaos-workers.js';
 
-// Chaos per transport: 20 s in `npm test`, longer with `npm run chaos` (GEO_CHAOS_SECONDS).
-const SECONDS = Number(process.env.GEO_CHAOS_SECONDS ?? 20);
+// Chaos per transport: 15 s in `npm test`, longer with `npm run chaos` (GEO_CHAOS_SECONDS).
+const SECONDS = Number(process.env.GEO_CHAOS_SECONDS ?? 15);
 const SEED = Number(process.env.GEO_CHAOS_SEED ?? 20261215);
 const WORKERS = 4;
 /** A kill every 1.5-3 s: the workload's cadence, not a synchronisation. */
@@ -28,9 +28,9 @@ const OPEN_JOBS = 3;
  * the brokers, and a worker with nothing to hold cannot be killed mid-task.
  */
 const TASKS: Record<TransportName, { min: number; max: number }> = {
-  local: { min: 250, max: 500 },
-  servicebus: { min: 50, max: 150 },
-  'storage-queue': { min: 50, max: 150 },
+  local: { min: 150, max: 300 },
+  servicebus: { min: 40, max: 120 },
+  'storage-queue': { min: 40, max: 120 },
 };
 /** Kills that must land while the worker holds claims it never reports; the chaos goes on (up to twice as long) until they have. */
 const MID_TASK_KILLS = Math.max(3, Math.floor(SECONDS / 10));
@@ -193,7 +193,8 @@ TRANSPORTS.forEach((transport, t) => {
           throw err;
         }
       },
-      (SECONDS + 300) * 1000,
+      // Past the chaos (at most twice its time) and the finish's deadline, so a run that fails them writes its evidence.
+      (2 * SECONDS + FINISH_DEADLINE_MS / 1000 + 240) * 1000,
     );
   });
 });

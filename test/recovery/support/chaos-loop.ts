@@ -1,6 +1,8 @@
 import type { ChaosWorkers } from './chaos-workers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How often a kill that found no worker holding tasks looks again. */
+const KILL_LOOK_MS = 100;
 
 /**
  * The chaos: keeps `count` workers running for `seconds`, SIGKILLing one
@@ -42,7 +44,11 @@ export async function runChaos(params: {
     );
     while (going()) {
       await sleep(params.killEveryMs.min + random() * (params.killEveryMs.max - params.killEveryMs.min));
-      await workers.killOne((n) => Math.floor(random() * n), random() < params.anyState);
+      const anyState = random() < params.anyState;
+      // A broker worker holds tasks only moments at a time (it mostly waits
+      // on the broker): when none holds any, look again shortly, within the slot.
+      const lookUntil = Date.now() + params.killEveryMs.min;
+      while (!(await workers.killOne((n) => Math.floor(random() * n), anyState)) && Date.now() < lookUntil) await sleep(KILL_LOOK_MS);
       // A worker that ended on its own (recorded) is replaced too, so the chaos goes on.
       while (workers.count < params.count) workers.start();
     }
