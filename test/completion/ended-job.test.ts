@@ -5,7 +5,7 @@ import { jobsFail } from '../../src/store/jobs.js';
 import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
 import { pollUntil } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { claimTask, createStage, taskState } from './fixtures.js';
+import { claimTask, createStage, lapseLease, taskState } from './fixtures.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -89,6 +89,55 @@ describe('a retryable failure committed while the job fails', () => {
 
     expect((await taskState(db.pool, taskId)).status).toBe('cancelled');
     expect((await taskState(db.pool, taskIds[1]!)).status).toBe('cancelled');
+    const { rows: owed } = await db.pool.query(`SELECT task_id FROM redeliveries WHERE job_id = $1`, [jobId]);
+    expect(owed).toEqual([]);
+  });
+});
+
+/**
+ * The sweep's side of the same race: it puts a dead worker's task back
+ * (`queued`, a message owed) after deciding, from its statement's snapshot,
+ * that the job still runs. A job failing meanwhile cancels only the tasks its
+ * own snapshot shows queued, so a sweep that commits after that left the task
+ * queued for good. Here the sweep is held between its decision and its
+ * commit by an uncommitted row owing the same task a message.
+ */
+describe('a lapsed lease put back by the sweep while the job fails', () => {
+  it('is cancelled, not left queued with a message owed', async () => {
+    const { jobId, taskIds } = await createStage(db.pool, { taskCount: 2, transport: 'servicebus', maxRetries: 3 });
+    const taskId = taskIds[0]!;
+    await claimTask(db.pool, taskId);
+    await lapseLease(db.pool, taskId);
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`INSERT INTO redeliveries (task_id, job_id, deliver_at, reason) VALUES ($1, $2, now(), 'retry')`, [taskId, jobId]);
+      const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const sweeping = tasksRequeueLapsed(db.pool, { limit: 100, jobId, excludeJobs: [] });
+      await pollUntil('the sweep to wait on the owed row', async () => {
+        const { rows: waiting } = await db.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`,
+          [rows[0]!.pid],
+        );
+        return waiting.length > 0 ? true : undefined;
+      });
+      const failing = jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
+      // The failure either waits for the sweep (which read the job as running) or finishes first; both must end the same.
+      await Promise.race([failing, pollUntil('the job failure to wait on the sweep', async () => {
+        const { rows: waiting } = await db.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE jobs SET status%'`,
+        );
+        return waiting.length > 0 ? true : undefined;
+      })]);
+      await holder.query('ROLLBACK');
+      await sweeping;
+      expect(await failing).toBe(true);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+
+    expect((await taskState(db.pool, taskId)).status).toBe('cancelled');
     const { rows: owed } = await db.pool.query(`SELECT task_id FROM redeliveries WHERE job_id = $1`, [jobId]);
     expect(owed).toEqual([]);
   });
