@@ -32,7 +32,7 @@ const TASKS: Record<TransportName, { min: number; max: number }> = {
   servicebus: { min: 40, max: 120 },
   'storage-queue': { min: 40, max: 120 },
 };
-/** Kills that must land while the worker holds claims it never reports; the chaos goes on (up to twice as long) until they have. */
+/** Kills that must land while the worker holds claims it never reports; the chaos goes on (up to three times as long) until they have. */
 const MID_TASK_KILLS = Math.max(3, Math.floor(SECONDS / 10));
 const SUBMIT_UNTIL_LEFT_MS = 5_000;
 const WORK_ARGS = ['--concurrency', '4', '--lease', '5s'];
@@ -193,8 +193,8 @@ TRANSPORTS.forEach((transport, t) => {
           throw err;
         }
       },
-      // Past the chaos (at most twice its time) and the finish's deadline, so a run that fails them writes its evidence.
-      (2 * SECONDS + FINISH_DEADLINE_MS / 1000 + 240) * 1000,
+      // Past the chaos (at most three times its time) and the finish's deadline, so a run that fails them writes its evidence.
+      (3 * SECONDS + FINISH_DEADLINE_MS / 1000 + 240) * 1000,
     );
   });
 });

@@ -11,7 +11,7 @@ const KILL_LOOK_MS = 100;
  * keeps jobs coming (called every second until `topUpUntilLeftMs` before the
  * end). When the time is up before `enough` holds (on a loaded machine
  * workers spend much of their short lives starting), it goes on until it
- * does, for at most `seconds` more. Every worker still running at the end is
+ * does, for at most twice `seconds` more. Every worker still running at the end is
  * SIGKILLed too, also when the chaos fails. The cadences are the workload,
  * not a synchronisation. Returns how long it lasted, in seconds.
  */
@@ -29,7 +29,7 @@ export async function runChaos(params: {
   const { workers, random } = params;
   const startedAt = Date.now();
   const endAt = startedAt + params.seconds * 1000;
-  const going = () => Date.now() < endAt || (!params.enough() && Date.now() < endAt + params.seconds * 1000);
+  const going = () => Date.now() < endAt || (!params.enough() && Date.now() < endAt + 2 * params.seconds * 1000);
   let killing = true;
   try {
     for (let i = 0; i < params.count; i++) workers.start();
