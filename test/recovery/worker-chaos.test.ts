@@ -193,8 +193,9 @@ TRANSPORTS.forEach((transport, t) => {
           throw err;
         }
       },
-      // Past the chaos (at most three times its time) and the finish's deadline, so a run that fails them writes its evidence.
-      (3 * SECONDS + FINISH_DEADLINE_MS / 1000 + 240) * 1000,
+      // Past the workers' start (up to 180 s), the chaos (at most three times its time) and the
+      // finish's deadline, so a run that fails them writes its evidence.
+      (180 + 3 * SECONDS + FINISH_DEADLINE_MS / 1000 + 240) * 1000,
     );
   });
 });

@@ -1,11 +1,15 @@
+import { pollUntil } from '../../support/barrier.js';
 import type { ChaosWorkers } from './chaos-workers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How often a kill that found no worker holding tasks looks again. */
 const KILL_LOOK_MS = 100;
+/** How long the first workers may take to start before the chaos fails. */
+const START_DEADLINE_MS = 180_000;
 
 /**
- * The chaos: keeps `count` workers running for `seconds`, SIGKILLing one
+ * The chaos: starts `count` workers and, once they all registered their
+ * sessions, keeps them running for `seconds`, SIGKILLing one
  * every `killEveryMs` (a share `anyState` of the kills aimed at any started
  * worker, the rest at one holding tasks) and starting a fresh one, while `topUp`
  * keeps jobs coming (called every second until `topUpUntilLeftMs` before the
@@ -27,12 +31,25 @@ export async function runChaos(params: {
   enough: () => boolean;
 }): Promise<number> {
   const { workers, random } = params;
-  const startedAt = Date.now();
-  const endAt = startedAt + params.seconds * 1000;
+  let startedAt = Date.now();
+  let endAt = startedAt + params.seconds * 1000;
   const going = () => Date.now() < endAt || (!params.enough() && Date.now() < endAt + 2 * params.seconds * 1000);
   let killing = true;
   try {
     for (let i = 0; i < params.count; i++) workers.start();
+    // The clock starts once the workers run: on a loaded machine starting
+    // takes them longer than a short chaos lasts.
+    await pollUntil(
+      'the chaos workers to start',
+      async () => {
+        // One that gave up on a broker too busy to answer (exit 3) is replaced.
+        while (workers.count < params.count) workers.start();
+        return (await workers.registered()) >= params.count ? true : undefined;
+      },
+      { timeoutMs: START_DEADLINE_MS, intervalMs: 200 },
+    );
+    startedAt = Date.now();
+    endAt = startedAt + params.seconds * 1000;
     const submitting = (async () => {
       while (killing) {
         if (Date.now() + params.topUpUntilLeftMs < endAt || !params.enough()) await params.topUp();
