@@ -27,10 +27,12 @@ const OPEN_JOBS = 3;
  * Stage-1 tasks per job: the local queue runs them several times faster than
  * the brokers, and a worker with nothing to hold cannot be killed mid-task.
  */
-const TASKS: Record<TransportName, { min: number; max: number }> = {
+const TASKS: Record<TransportName, { min: number; max: number; slowestMs?: number }> = {
   local: { min: 150, max: 300 },
-  servicebus: { min: 40, max: 120 },
-  'storage-queue': { min: 40, max: 120 },
+  // Slower handlers: a broker worker otherwise holds a task only for the moment between two
+  // reads of the database, and a kill aimed at one holding tasks finds it has none.
+  servicebus: { min: 40, max: 120, slowestMs: 400 },
+  'storage-queue': { min: 40, max: 120, slowestMs: 400 },
 };
 /** Kills that must land while the worker holds claims it never reports; the chaos goes on (up to three times as long) until they have. */
 const MID_TASK_KILLS = Math.max(3, Math.floor(SECONDS / 10));
@@ -96,7 +98,8 @@ TRANSPORTS.forEach((transport, t) => {
         const submit = async (fault?: Fault) => {
           let roll = jobRandom();
           fault ??= FAULT_WEIGHTS.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'none';
-          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: TASKS[transport].min + Math.floor(jobRandom() * (TASKS[transport].max - TASKS[transport].min)) };
+          const { min, max, slowestMs } = TASKS[transport];
+          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: min + Math.floor(jobRandom() * (max - min)), ...(slowestMs ? { slowestMs } : {}) };
           const params = Object.entries(job).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
           const run = await runPatiently(['submit', 'chaos', ...params, '--json'], env);
           expect(run.code, run.stderr).toBe(0);

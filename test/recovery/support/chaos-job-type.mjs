@@ -10,7 +10,7 @@ import { bigintTask, FAULTS, MESSAGES, permanentTasks, RETRY, stage2BreaksAt, ta
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The job as the plan reads it, from a task's parameters. */
-const jobOf = (p) => ({ seed: p.seed, tag: p.tag, fault: p.fault, n: p.n });
+const jobOf = (p) => ({ seed: p.seed, tag: p.tag, fault: p.fault, n: p.n, ...(p.slowestMs === undefined ? {} : { slowestMs: p.slowestMs }) });
 
 export const chaos = defineJobType({
   name: 'chaos',
@@ -21,6 +21,7 @@ export const chaos = defineJobType({
       seed: integer({ min: 0 }),
       tag: z.string().min(1),
       fault: z.enum(FAULTS),
+      slowestMs: integer({ min: 3, max: 10_000 }).optional(),
     })
     .strict(),
   stages: [

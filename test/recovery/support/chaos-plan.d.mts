@@ -7,6 +7,8 @@ export interface PlanJob {
   tag: string;
   fault: Fault;
   n: number;
+  /** The slowest a handler may take, in ms (default 40). */
+  slowestMs?: number;
 }
 
 export const FAULTS: Fault[];

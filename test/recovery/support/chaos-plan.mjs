@@ -60,13 +60,14 @@ export function valueOf(job, i) {
 }
 
 /**
- * How task `i` of `stage` behaves: how long its handler takes (2-40 ms) and
+ * How task `i` of `stage` behaves: how long its handler takes (2 ms to the
+ * job's `slowestMs`, 40 unless given) and
  * how many first attempts throw a retryable error (15% of tasks once, 5% twice).
  */
 export function taskPlan(job, stage, i) {
   const failing = chance(job.seed, job.tag, stage, i, 'fail');
   return {
-    delayMs: 2 + Math.floor(chance(job.seed, job.tag, stage, i, 'delay') * 39),
+    delayMs: 2 + Math.floor(chance(job.seed, job.tag, stage, i, 'delay') * ((job.slowestMs ?? 40) - 1)),
     failFirst: failing < 0.05 ? 2 : failing < 0.2 ? 1 : 0,
   };
 }
