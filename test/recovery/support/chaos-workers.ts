@@ -75,7 +75,8 @@ export class ChaosWorkers {
   /**
    * SIGKILLs a worker `pick` chooses: with `anyState`, among those that
    * registered their session (idle or busy); otherwise among those holding
-   * tasks; none when there is no such worker. A worker still starting is left
+   * tasks (still holding them when it is killed); none when there is no such
+   * worker. A worker still starting is left
    * to start: on a loaded machine that takes seconds, and killing workers
    * before they claim anything would leave the chaos without work in flight.
    */
@@ -98,6 +99,8 @@ export class ChaosWorkers {
       `SELECT task_id AS "taskId", claim::text AS claim FROM tasks WHERE worker = $1 AND status = 'processing'`,
       [byPid.get(pid)!.worker],
     );
+    // Its tasks finished between the two reads: no kill mid-task to be had from it now.
+    if (!anyState && held.length === 0) return undefined;
     worker.killed = true;
     worker.child.kill('SIGKILL');
     await worker.done;
