@@ -47,6 +47,7 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   // Steering a run (cancel, pause, resume, retry-failed) that cannot apply to the job as it is.
   JOB_ENDED: 'input',
   JOB_CANCELLED: 'input',
+  JOB_PRUNING: 'input',
   TASK_NOT_IN_JOB: 'input',
   // Job types and their modules (--job-types, GEO_JOB_TYPES).
   JOB_TYPE_INVALID: 'input',

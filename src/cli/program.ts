@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { registerArchive } from './commands/archive.js';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerDatabase } from './commands/database.js';
+import { registerJobs } from './commands/jobs.js';
 import { registerPause } from './commands/pause.js';
+import { registerPrune } from './commands/prune.js';
 import { registerQueueStage } from './commands/queue-stage.js';
 import { registerResults } from './commands/results.js';
 import { registerRetryFailed } from './commands/retry-failed.js';
@@ -51,10 +54,13 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
   registerBatches(program, globals);
   registerDatabase(program, globals);
   registerBench(program, globals);
+  registerJobs(program, globals);
   registerStatus(program, globals);
   registerCancel(program, globals);
   registerPause(program, globals);
   registerRetryFailed(program, globals);
+  registerArchive(program, globals);
+  registerPrune(program, globals);
   registerWork(program, globals);
   registerTypes(program, globals);
   registerResults(program, globals);

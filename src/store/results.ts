@@ -7,6 +7,8 @@ export interface ResultRow {
   status: TaskStatus;
   result: string | null;
   error: string | null;
+  /** The earlier runs retry-failed kept (JSON text), null for almost every task. */
+  history: string | null;
 }
 
 /** Pages read ahead of the one being consumed: with a pool they run on other connections, in parallel. */
@@ -64,9 +66,9 @@ async function batchPage(db: Queryable, jobId: string, stage: number, after: num
 
 async function pageTasks(db: Queryable, batches: Array<{ batchId: string }>, status?: TaskStatus): Promise<ResultRow[]> {
   const { rows } = await db.query<ResultRow>(
-    `SELECT "taskId", status, result, error FROM (
+    `SELECT "taskId", status, result, error, history FROM (
        SELECT t.task_id AS "taskId", t.task_index, geo_task_status(t.status, b.status) AS status,
-              t.result::text AS result, t.error
+              t.result::text AS result, t.error, t.history::text AS history
        FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.batch_id = ANY($1::text[])
      ) page
      WHERE $2::text IS NULL OR status = $2

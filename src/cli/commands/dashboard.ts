@@ -28,7 +28,7 @@ export function registerDashboard(program: Command, globals: () => GlobalOptions
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(10);
         const { config } = ctx;
-        const actions = coreActions(db);
+        const actions = coreActions(db, ctx.transportFor);
         const dashboard = await startDashboard({
           db,
           host: flags.host,
