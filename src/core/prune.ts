@@ -133,7 +133,7 @@ export async function pruneJobs(params: {
       const page = await pruneCandidates(db, { statuses: options.statuses, cutoff: options.cutoff, after, limit: CANDIDATES_PAGE });
       if (page.length === 0) break;
       const last = page[page.length - 1]!;
-      after = { finishedAt: last.finishedAt, jobId: last.jobId };
+      after = { finishedMicros: last.finishedMicros, jobId: last.jobId };
       progress.tasksFound += page.reduce((sum, c) => sum + c.tasks, 0);
       for (const candidate of page) {
         if (signal?.aborted) break;

@@ -2,20 +2,20 @@ import type { Queryable } from './pool.js';
 
 /**
  * A job's rows as archive lines (geo archive, geo prune --archive-dir): each
- * line a JSON object built by PostgreSQL, so stored JSON (parameters, results,
- * history) is copied into the line without being parsed here. Keys keep the
- * order written (json, not jsonb).
+ * line a JSON object built by PostgreSQL (row_to_json: compact, keys in
+ * column order), so stored JSON (parameters, results, history) is copied
+ * into the line without being parsed here.
  */
 
 /** The job's line: `{"record": "job", ...}`. */
 export async function archiveJobLine(db: Queryable, jobId: string): Promise<string | undefined> {
   const { rows } = await db.query<{ line: string }>(
-    `SELECT json_build_object(
-       'record', 'job', 'jobId', j.job_id, 'jobType', j.job_type, 'status', j.status, 'parameters', j.parameters,
-       'transport', j.processing_path, 'destination', j.destination, 'stageCount', j.stage_count,
-       'result', j.result, 'errors', j.errors, 'createdAt', j.created_at, 'completedAt', j.completed_at,
-       'archivedAt', now())::text AS line
-     FROM jobs j WHERE j.job_id = $1`,
+    `SELECT row_to_json(x)::text AS line FROM (
+       SELECT 'job' AS record, j.job_id AS "jobId", j.job_type AS "jobType", j.status, j.parameters,
+              j.processing_path AS transport, j.destination, j.stage_count AS "stageCount", j.result, j.errors,
+              j.created_at AS "createdAt", j.completed_at AS "completedAt", now() AS "archivedAt"
+       FROM jobs j WHERE j.job_id = $1
+     ) x`,
     [jobId],
   );
   return rows[0]?.line;
@@ -24,11 +24,12 @@ export async function archiveJobLine(db: Queryable, jobId: string): Promise<stri
 /** One line per stage, in stage order: `{"record": "stage", ...}`. */
 export async function archiveStageLines(db: Queryable, jobId: string): Promise<string[]> {
   const { rows } = await db.query<{ line: string }>(
-    `SELECT json_build_object(
-       'record', 'stage', 'stage', s.stage, 'name', s.name, 'status', s.status, 'taskCount', s.task_count,
-       'completed', s.completed_count, 'failed', s.failed_count, 'retried', s.retried_count, 'batchSize', s.batch_size,
-       'error', s.error, 'createdAt', s.created_at, 'completedAt', s.completed_at)::text AS line
-     FROM stages s WHERE s.job_id = $1 ORDER BY s.stage`,
+    `SELECT row_to_json(x)::text AS line FROM (
+       SELECT 'stage' AS record, s.stage, s.name, s.status, s.task_count AS "taskCount", s.completed_count AS completed,
+              s.failed_count AS failed, s.retried_count AS retried, s.batch_size AS "batchSize", s.error,
+              s.created_at AS "createdAt", s.completed_at AS "completedAt"
+       FROM stages s WHERE s.job_id = $1 ORDER BY s.stage
+     ) x`,
     [jobId],
   );
   return rows.map((r) => r.line);
@@ -60,17 +61,17 @@ export async function* archiveTaskPages(
     const last = batches[batches.length - 1]!;
     after = { stage: last.stage, batchIndex: last.batchIndex };
     const { rows } = await db.query<{ line: string }>(
-      `SELECT json_build_object(
-         'record', 'task', 'taskId', t.task_id, 'stage', t.stage, 'taskIndex', t.task_index, 'batchId', t.batch_id,
-         'taskType', t.task_type,
-         'status', CASE WHEN j.status <> 'processing' AND geo_task_status(t.status, b.status) IN ('pending_queue', 'queued')
-                        THEN 'cancelled' ELSE geo_task_status(t.status, b.status) END,
-         'attempt', t.attempt,
-         'parameters', t.parameters, 'result', t.result, 'error', t.error, 'history', t.history, 'worker', t.worker,
-         'createdAt', t.created_at, 'startedAt', t.started_at, 'completedAt', t.completed_at)::text AS line
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id JOIN jobs j ON j.job_id = b.job_id
-       WHERE t.batch_id = ANY($1::text[])
-       ORDER BY t.stage, t.task_index`,
+      `SELECT row_to_json(x)::text AS line FROM (
+         SELECT 'task' AS record, t.task_id AS "taskId", t.stage, t.task_index AS "taskIndex", t.batch_id AS "batchId",
+                t.task_type AS "taskType",
+                CASE WHEN j.status <> 'processing' AND geo_task_status(t.status, b.status) IN ('pending_queue', 'queued')
+                     THEN 'cancelled' ELSE geo_task_status(t.status, b.status) END AS status,
+                t.attempt, t.parameters, t.result, t.error, t.history, t.worker,
+                t.created_at AS "createdAt", t.started_at AS "startedAt", t.completed_at AS "completedAt"
+         FROM tasks t JOIN batches b ON b.batch_id = t.batch_id JOIN jobs j ON j.job_id = b.job_id
+         WHERE t.batch_id = ANY($1::text[])
+         ORDER BY t.stage, t.task_index
+       ) x`,
       [batches.map((b) => b.batchId)],
     );
     let text = '';

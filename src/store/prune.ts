@@ -19,10 +19,12 @@ export interface PruneCandidate {
   tasks: number;
   /** Set when an earlier prune began deleting it (and was stopped). */
   pruneStartedAt: Date | null;
+  /** finishedAt in microseconds since the epoch (a Date keeps only milliseconds): the paging cursor. */
+  finishedMicros: string;
 }
 
 export interface CandidatesCursor {
-  finishedAt: Date;
+  finishedMicros: string;
   jobId: string;
 }
 
@@ -38,13 +40,15 @@ export async function pruneCandidates(
   const { rows } = await db.query<PruneCandidate>(
     `SELECT j.job_id AS "jobId", j.job_type AS "jobType", j.status, coalesce(j.completed_at, j.updated_at) AS "finishedAt",
             coalesce((SELECT sum(s.task_count) FROM stages s WHERE s.job_id = j.job_id), 0)::bigint::float8 AS tasks,
-            j.prune_started_at AS "pruneStartedAt"
+            j.prune_started_at AS "pruneStartedAt",
+            (extract(epoch FROM coalesce(j.completed_at, j.updated_at)) * 1000000)::bigint::text AS "finishedMicros"
      FROM jobs j
      WHERE j.status = ANY($1::text[]) AND j.status <> 'processing' AND coalesce(j.completed_at, j.updated_at) < $2
-       AND ($3::timestamptz IS NULL OR (coalesce(j.completed_at, j.updated_at), j.job_id) > ($3, $4::text))
+       AND ($3::bigint IS NULL
+            OR (coalesce(j.completed_at, j.updated_at), j.job_id) > ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::text))
      ORDER BY coalesce(j.completed_at, j.updated_at), j.job_id
      LIMIT $5`,
-    [params.statuses, params.cutoff, params.after?.finishedAt ?? null, params.after?.jobId ?? null, params.limit],
+    [params.statuses, params.cutoff, params.after?.finishedMicros ?? null, params.after?.jobId ?? null, params.limit],
   );
   return rows;
 }
