@@ -16,7 +16,11 @@ ALTER TABLE jobs ADD COLUMN prune_started_at timestamptz;
 -- deleting answers `pruning` and is left alone. The job row is locked first,
 -- as geo prune's mark takes it, so the two are ordered: a prune that marked
 -- the job first wins; a job reopened first is no longer finished, and the
--- prune leaves it.
+-- prune leaves it. The lock is FOR NO KEY UPDATE, not 007's FOR UPDATE: a
+-- completion finishing a stage holds its task row and then takes KEY SHARE on
+-- the job row (the foreign key of the stage_completions row it writes), which
+-- FOR UPDATE blocks while this waits for that task row: a deadlock
+-- (test/control/race.test.ts found it).
 CREATE OR REPLACE FUNCTION geo_retry_failed(job_id text, stage integer, task_ids text[])
 RETURNS TABLE (outcome text, tasks integer, stages integer)
 LANGUAGE plpgsql AS $$
@@ -28,7 +32,7 @@ DECLARE
   r record;
 BEGIN
   SELECT j.status, j.tasks_are_messages, j.prune_started_at INTO v_job
-  FROM jobs j WHERE j.job_id = geo_retry_failed.job_id FOR UPDATE;
+  FROM jobs j WHERE j.job_id = geo_retry_failed.job_id FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RETURN QUERY SELECT 'missing'::text, 0, 0;
     RETURN;

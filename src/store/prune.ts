@@ -82,9 +82,9 @@ export type PruneBeginOutcome = 'begun' | 'running-tasks' | 'not-finished' | 'mi
 /**
  * Marks the job as being deleted, if it is still finished, of `statuses`,
  * ended before `cutoff`, and none of its tasks is running (a cancelled job's
- * tasks finish as they would). The mark is taken on the locked job row, as
- * geo_retry_failed locks it: a job reopened first is not marked, and a
- * marked job is never reopened (migrations/009).
+ * tasks finish as they would). The mark is taken on the job row locked as
+ * geo_retry_failed locks it (FOR NO KEY UPDATE): a job reopened first is not
+ * marked, and a marked job is never reopened (migrations/009).
  */
 export async function pruneBegin(
   db: Queryable,
@@ -95,7 +95,7 @@ export async function pruneBegin(
        SELECT j.job_id, j.status = ANY($2::text[]) AND j.status <> 'processing' AND coalesce(j.completed_at, j.updated_at) < $3 AS finished,
               EXISTS (SELECT 1 FROM tasks t WHERE t.status = 'processing' AND t.job_id = j.job_id) AS running
        FROM jobs j WHERE j.job_id = $1
-       FOR UPDATE
+       FOR NO KEY UPDATE
      ), marked AS (
        UPDATE jobs j SET prune_started_at = coalesce(j.prune_started_at, now())
        FROM job WHERE j.job_id = job.job_id AND job.finished AND NOT job.running
