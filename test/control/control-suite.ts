@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
 import { cancelJob } from '../../src/core/control.js';
 import { loadJob } from '../../src/core/jobs.js';
+import { PRUNABLE_STATUSES, pruneJobs } from '../../src/core/prune.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { useWorkHarness, type Lane } from '../work/support/harness.js';
 import { waitFor } from '../work/support/inspect.js';
@@ -178,6 +179,8 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const db = harness.db.pool;
       const l = await lane();
       const per = sizes.prunedJobTasks;
+      // The jobs of the tests before are not this test's: gone first.
+      await pruneJobs({ db, options: { statuses: PRUNABLE_STATUSES, cutoff: new Date(), dryRun: false } });
       const finished: string[] = [];
       for (let j = 0; j < 20; j++) {
         finished.push(await submit(db, l, 'control_test', { n: per, fail: j % 7 === 3, tag: `${transport}-pruned-${j}` }));
