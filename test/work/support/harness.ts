@@ -25,7 +25,7 @@ export interface Lane {
   sendRaw?(body: string): Promise<void>;
   /** What was dead-lettered (moved to the poison queue), with reasons (brokers only). */
   deadLettered?(): Promise<Array<{ body: string; reason?: string; description?: string }>>;
-  /** Messages still on the queue: available, locked or scheduled (brokers only; Azurite's count is approximate). */
+  /** Messages still on the queue: available, locked or scheduled (Service Bus only: the peer knows exactly). */
   queuedMessages?(): Promise<number>;
   /** Messages the broker accepted for a stage's tasks, by task id (Service Bus only: the peer counts every send). */
   acceptedMessages?(jobId: string, stage: number): Map<string, number>;
@@ -119,7 +119,6 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
         lane.sendRaw = async (body) => {
           await client.sendMessage(Buffer.from(body).toString('base64'));
         };
-        lane.queuedMessages = async () => (await client.getProperties()).approximateMessagesCount ?? 0;
         lane.deadLettered = async () => {
           const poison = queueClientFor(azurite!, `${queue}-poison`);
           if (!(await poison.exists())) return [];
