@@ -542,13 +542,12 @@ BEGIN
   )
   SELECT i.id,
          CASE WHEN i.first AND d.id IS NOT NULL THEN 'completed'
-              WHEN t.task_id IS NULL THEN 'missing'
-              WHEN t.status = 'completed' AND t.claim = i.claim THEN 'duplicate'
-              ELSE 'stale' END,
+              -- Read only for what this call did not complete (rare): no second lookup per task.
+              ELSE coalesce((SELECT CASE WHEN t.status = 'completed' AND t.claim = i.claim THEN 'duplicate' ELSE 'stale' END
+                             FROM tasks t WHERE t.task_id = i.id), 'missing') END,
          coalesce(i.first AND i.id = ANY (v_finishers), false)
   FROM input i
   LEFT JOIN unnest(v_done) AS d (id) ON d.id = i.id
-  LEFT JOIN tasks t ON t.task_id = i.id
   ORDER BY i.n;
 END
 $$;

@@ -9,6 +9,7 @@
  *   npm run build && npx tsx scripts/work-bench.ts                 # n 100,000, concurrency 16, 3 runs
  *   npx tsx scripts/work-bench.ts --n 20000 --runs 1 --concurrency 8
  *   DATABASE_URL=postgres://... npx tsx scripts/work-bench.ts
+ *   npx tsx scripts/work-bench.ts --vs /path/to/other/bin/geo.js   # the two builds alternately, same server
  *
  * Without DATABASE_URL it starts an embedded server in a temporary GEO_HOME
  * and stops it at the end. Each run works in a fresh database, dropped after
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     n: { type: 'string', default: '100000' },
     concurrency: { type: 'string', default: '16' },
     runs: { type: 'string', default: '3' },
+    vs: { type: 'string' },
   },
 });
 const n = Number(values.n);
@@ -41,21 +43,39 @@ if (!adminUrl) {
   adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
 }
 
-const results = [];
+const bins = values.vs ? [BIN, path.resolve(values.vs)] : [BIN];
+const results: Array<Awaited<ReturnType<typeof measure>>> = [];
 try {
-  for (let run = 1; run <= runs; run++) results.push(await measure(run));
+  // Alternating, so both builds see the same machine load.
+  for (let run = 1; run <= runs; run++) for (const bin of bins) results.push(await measure(run, bin));
 } finally {
   if (home) {
     await stopEmbeddedServer(home, { force: true });
     await fs.rm(home, { recursive: true, force: true });
   }
 }
-const rates = results.map((r) => r.tasksPerSecond).sort((a, b) => a - b);
+const median = (bin: string) => {
+  const rates = results.filter((r) => r.bin === bin).map((r) => r.tasksPerSecond).sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)] ?? 0;
+};
+const medians = Object.fromEntries(bins.map((bin) => [bin, median(bin)]));
 process.stdout.write(
-  `${JSON.stringify({ n, tasks: 2 * n, concurrency: Number(values.concurrency), runs: results, medianTasksPerSecond: rates[Math.floor(rates.length / 2)], loadAverage: os.loadavg() }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      n,
+      tasks: 2 * n,
+      concurrency: Number(values.concurrency),
+      runs: results,
+      medianTasksPerSecond: median(BIN),
+      ...(values.vs ? { medians, ratio: Math.round((median(BIN) / median(bins[1]!)) * 1000) / 1000 } : {}),
+      loadAverage: os.loadavg(),
+    },
+    null,
+    2,
+  )}\n`,
 );
 
-async function measure(run: number) {
+async function measure(run: number, bin: string) {
   const database = `geo_work_bench_${crypto.randomBytes(4).toString('hex')}`;
   await admin(`CREATE DATABASE ${database}`);
   const url = new URL(adminUrl!);
@@ -63,9 +83,9 @@ async function measure(run: number) {
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url.toString(), GEO_HOME: home ?? os.tmpdir() };
   try {
     // Migrations first, outside the timing.
-    await geo(['migrate'], env);
-    const submit = await geo(['submit', 'hello_world', '--n', String(n), '--param', `name=bench${run}`, '--json'], env);
-    const work = await geo(['work', '--concurrency', String(values.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
+    await geo(bin, ['migrate'], env);
+    const submit = await geo(bin, ['submit', 'hello_world', '--n', String(n), '--param', `name=bench${run}`, '--json'], env);
+    const work = await geo(bin, ['work', '--concurrency', String(values.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
     const doc = JSON.parse(work.stdout) as { tasks: number; completed: number; elapsedMs: number };
     const client = new pg.Client({ connectionString: url.toString() });
     await client.connect();
@@ -77,6 +97,7 @@ async function measure(run: number) {
       if (rows.length !== 1 || job.status !== 'completed' || doc.completed !== 2 * n) throw new Error(`run ${run} did not complete: ${work.stdout}`);
       return {
         run,
+        bin,
         tasksPerSecond: Math.round((2 * n) / job.seconds),
         jobSeconds: Math.round(job.seconds * 100) / 100,
         submitWallMs: submit.wallMs,
@@ -91,10 +112,10 @@ async function measure(run: number) {
   }
 }
 
-function geo(args: string[], env: Record<string, string | undefined>): Promise<{ stdout: string; wallMs: number }> {
+function geo(bin: string, args: string[], env: Record<string, string | undefined>): Promise<{ stdout: string; wallMs: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { registerArchive } from './commands/archive.js';
 import { registerBatches } from './commands/batches.js';
@@ -21,11 +20,7 @@ import type { GlobalOptions } from './context.js';
 import { GeoCommand } from './help-json.js';
 import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from './version.js';
 
 /**
  * The command table. Each command lives in its own module under commands/.

@@ -1,6 +1,6 @@
 import { tasksClaimMany, type TaskClaim } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
-import type { HeldTask } from './renewal.js';
+import { Lost, type HeldTask } from './renewal.js';
 import { acknowledge, settle, type ClaimedTask, type WorkScope } from './scope.js';
 import type { WorkCounts } from './tally.js';
 
@@ -70,6 +70,15 @@ function fromDelivery(
 ): ClaimedTask {
   const message = delivery.message!;
   // A delivery the transport claimed has no lock of its own to renew: its claim's lease is the lock.
-  const held: HeldTask = { taskId: message.taskId, claim: claim.claim, delivery: delivery.claimed ? undefined : delivery, lost: new AbortController() };
-  return { delivery, message, attempt: claim.attempt, taskType: claim.taskType, parameters: claim.parameters, held };
+  const held: HeldTask = { taskId: message.taskId, claim: claim.claim, delivery: delivery.claimed ? undefined : delivery, lost: new Lost() };
+  return {
+    delivery,
+    message,
+    attempt: claim.attempt,
+    taskType: claim.taskType,
+    parameters: claim.parameters,
+    held,
+    handlerMs: 0,
+    span: undefined,
+  };
 }

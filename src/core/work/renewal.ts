@@ -3,6 +3,27 @@ import { tasksRenew } from '../../store/completion.js';
 import type { Queryable } from '../../store/pool.js';
 import type { ReceivedMessage, TransportConsumer } from '../../transports/transport.js';
 
+/**
+ * Aborted when a held task's claim is found taken over or the worker gives
+ * it up. The AbortController behind it is made only if a handler reads its
+ * signal: most never do, and one per task costs more than the task.
+ */
+export class Lost {
+  private controller: AbortController | undefined;
+  private done = false;
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.done) this.controller.abort();
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    this.done = true;
+    this.controller?.abort();
+  }
+}
+
 /** A task this worker holds while its handler runs. */
 export interface HeldTask {
   taskId: string;
@@ -11,7 +32,7 @@ export interface HeldTask {
   /** The delivery, when its message lock must be renewed too (not for deliveries the transport claimed itself). */
   delivery?: ReceivedMessage;
   /** Aborted when the lease is found taken over or the worker gives the task up; it is the handler's TaskContext signal. */
-  readonly lost: AbortController;
+  readonly lost: Lost;
   /** Set once a lost message lock was counted, so it is counted once. */
   lockLost?: boolean;
 }
@@ -44,6 +65,8 @@ export class Renewer {
       leaseSeconds: number;
       onLeaseLost: (taskId: string) => void;
       onLockLost: (taskId: string) => void;
+      /** `n` leases renewed by one statement. */
+      onRenewed?: (n: number) => void;
       onError: (message: string) => void;
     },
   ) {
@@ -94,6 +117,7 @@ export class Renewer {
       this.params.onError(`renewing ${due.length} task leases failed (they stay valid until they lapse): ${errorMessage(err)}`);
       return;
     }
+    this.params.onRenewed?.(held.size);
     for (const t of due) {
       if (!this.tracked.has(t.held)) continue;
       if (held.has(t.held.taskId)) {

@@ -13,9 +13,11 @@ export interface FailedAttempt {
 }
 
 /**
- * Records successful results in grouped statements (geo_complete_tasks), as
- * many as have accumulated while the previous statement ran: one statement
- * per result while handlers are slow, one per many while they are fast. Then
+ * Records successful results in grouped statements (geo_complete_tasks): the
+ * results of one turn of the event loop together (fast handlers finish
+ * hundreds in one turn), and as many as accumulated while the previous
+ * statements ran: one statement per result while handlers are slow, one per
+ * many while they are fast. Then
  * acknowledges each task's message. A group the database refuses as a whole
  * (a value it cannot store that slipped past encodeResult) is recorded task
  * by task, so only the bad result fails.
@@ -23,6 +25,7 @@ export interface FailedAttempt {
 export class Completions {
   private buffer: Array<{ task: ClaimedTask; json: string | null }> = [];
   private flushing = 0;
+  private scheduled = false;
   private readonly done = new Set<Promise<void>>();
   private failure: unknown;
 
@@ -34,16 +37,24 @@ export class Completions {
 
   add(task: ClaimedTask, json: string | null): void {
     this.buffer.push({ task, json });
-    this.pump();
+    if (this.buffer.length >= MAX_GROUP) this.pump();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    }
   }
 
   /** True while nothing waits to be recorded. */
   get idle(): boolean {
-    return this.buffer.length === 0 && this.flushing === 0;
+    return this.buffer.length === 0 && this.flushing === 0 && !this.scheduled;
   }
 
   /** Resolves when every result added so far is recorded; rethrows a failure of the database. */
   async drain(): Promise<void> {
+    this.pump();
     while (this.done.size > 0) await Promise.all(this.done);
     if (this.failure) throw this.failure;
   }
@@ -86,6 +97,8 @@ export class Completions {
         scope.renewer.release(task.held);
         const answer = answers.get(task.message.taskId);
         scope.tally.add(answer?.outcome === 'completed' ? 'completed' : answer?.outcome === 'duplicate' ? 'duplicates' : 'stale');
+        if (answer?.outcome === 'completed') scope.events.taskCompleted?.(task.message.jobType, task.handlerMs);
+        task.span?.end(undefined, { 'geo.outcome': answer?.outcome ?? 'stale' });
         if (answer?.stageCompleted) scope.stageFinished();
         await acknowledge(scope, task.delivery, task.held);
         this.onSettled();
@@ -119,6 +132,17 @@ export async function reportFailure(scope: WorkScope, task: ClaimedTask, failure
   if (answer.outcome === 'retry') scope.tally.add('retried');
   else if (answer.outcome === 'failed') scope.tally.add('failed');
   else scope.tally.add('stale');
+  if (answer.outcome === 'retry' || answer.outcome === 'failed') {
+    const { message } = task;
+    scope.events.taskFailed?.(message.jobType, answer.outcome === 'retry', task.handlerMs, {
+      taskId: message.taskId,
+      jobId: message.jobId,
+      attempt: task.attempt,
+      error: failure.error,
+      retryAt: answer.retryAt,
+    });
+  }
+  task.span?.end(failure.error, { 'geo.outcome': answer.outcome });
   if (answer.stageCompleted) scope.stageFinished();
   await acknowledge(scope, task.delivery, task.held);
 }
