@@ -80,7 +80,8 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
         const ran = starts.length;
         expect(ran).toBeGreaterThanOrEqual(cancelTasks / 4);
         expect(ran).toBeLessThan(cancelTasks);
-        expect(total(summaries, 'cancelled')).toBeGreaterThan(0);
+        // A broker delivered messages of the cancelled job, acknowledged unrun; the local queue's claim skips them.
+        if (transport !== 'local') expect(total(summaries, 'cancelled')).toBeGreaterThan(0);
 
         expect(await jobRow(db, jobId)).toMatchObject({ status: 'cancelled' });
         expect(await leftovers(db, jobId)).toEqual({ processing: 0, unstarted: 0, pendingBatches: 0, owed: 0 });
