@@ -40,9 +40,9 @@ export async function archiveStageLines(db: Queryable, jobId: string): Promise<s
  * index) order (keyset over the batches' unique index), as NDJSON text:
  * `{"record": "task", taskId, stage, taskIndex, batchId, taskType, status,
  * attempt, parameters, result, error, history, worker, createdAt, startedAt,
- * completedAt}`. The status is the one geo status reads: through the batch
- * (geo_task_status), and `cancelled` for a task that had not started when
- * its job ended (it never will, whether or not its row was marked yet).
+ * completedAt}`. The status is the one geo status reads (task_states), and
+ * `cancelled` for a task that had not started when its job ended (it never
+ * will, whether or not its row was marked yet).
  */
 export async function* archiveTaskPages(
   db: Queryable,
@@ -64,11 +64,11 @@ export async function* archiveTaskPages(
       `SELECT row_to_json(x)::text AS line FROM (
          SELECT 'task' AS record, t.task_id AS "taskId", t.stage, t.task_index AS "taskIndex", t.batch_id AS "batchId",
                 t.task_type AS "taskType",
-                CASE WHEN j.status <> 'processing' AND geo_task_status(t.status, b.status) IN ('pending_queue', 'queued')
-                     THEN 'cancelled' ELSE geo_task_status(t.status, b.status) END AS status,
+                CASE WHEN j.status <> 'processing' AND t.status IN ('pending_queue', 'queued')
+                     THEN 'cancelled' ELSE t.status END AS status,
                 t.attempt, t.parameters, t.result, t.error, t.history, t.worker,
                 t.created_at AS "createdAt", t.started_at AS "startedAt", t.completed_at AS "completedAt"
-         FROM tasks t JOIN batches b ON b.batch_id = t.batch_id JOIN jobs j ON j.job_id = b.job_id
+         FROM task_states t JOIN jobs j ON j.job_id = t.job_id
          WHERE t.batch_id = ANY($1::text[])
          ORDER BY t.stage, t.task_index
        ) x`,

@@ -22,8 +22,8 @@ describe('dispatch on the local transport', () => {
     const jobId = jobIdFor('hello_world', { n: 10_000, name: 'local' });
     const { rows } = await db.pool.query(
       `SELECT t.batch_id, count(*)::int AS tasks, min(t.task_index) AS lo, max(t.task_index) AS hi,
-              bool_and(geo_task_status(t.status, b.status) = 'queued') AS all_queued
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY t.batch_id`,
+              bool_and(t.status = 'queued') AS all_queued
+       FROM task_states t WHERE t.job_id = $1 GROUP BY t.batch_id`,
       [jobId],
     );
     expect(rows).toHaveLength(100);
@@ -108,7 +108,7 @@ describe('the three-step batch protocol with a sending transport', () => {
     };
     const first = await submitHelloWorld(db.pool, failing, params, { concurrency: 1 });
     // One group of 10 batches was written; 7 were sent before access was refused.
-    expect(first.stoppedBy?.code).toBe('UNAUTHORIZED');
+    expect(first.stoppedBy?.code).toBe('SEND_FAILED');
     expect(first).toMatchObject({ queued: K * 100, pendingQueue: 300, notWritten: 1_000 });
     const pending = await db.pool.query(
       `SELECT batch_id, last_error FROM batches WHERE job_id = $1 AND status = 'pending_queue' ORDER BY batch_id`,

@@ -29,11 +29,10 @@ export async function commitTimed<T>(db: Pool, sql: string, values: unknown[]): 
   }
 }
 
-/** A job's tasks by status as every report reads it (through the batch). */
+/** A job's tasks by status as every report reads it (task_states). */
 export async function taskCounts(db: Pool, jobId: string): Promise<Record<string, number>> {
   const { rows } = await db.query<{ status: string; n: number }>(
-    `SELECT geo_task_status(t.status, b.status) AS status, count(*)::int AS n
-     FROM batches b JOIN tasks t ON t.batch_id = b.batch_id WHERE b.job_id = $1 GROUP BY 1`,
+    `SELECT status, count(*)::int AS n FROM task_states WHERE job_id = $1 GROUP BY 1`,
     [jobId],
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
