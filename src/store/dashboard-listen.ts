@@ -8,9 +8,9 @@ import type { Pool } from './pool.js';
  *   about once a second per stage, migrations/006);
  * - `geo_stage_completed`: a stage finished (geo_stage_finish);
  * - `geo_stage_changed`: a stage was created or changed status (migrations/008);
- * - `geo_job_changed`: a job was created or changed status (migrations/008).
+ * - `geo_job_changed`: a job was created, changed status, or was paused or resumed (migrations/008, 011).
  */
-export const DASHBOARD_CHANNELS = [CHANNELS.progress, CHANNELS.stageCompleted, 'geo_stage_changed', 'geo_job_changed'] as const;
+export const DASHBOARD_CHANNELS = [CHANNELS.progress, CHANNELS.stageCompleted, 'geo_stage_changed', CHANNELS.jobChanged] as const;
 export type DashboardChannel = (typeof DASHBOARD_CHANNELS)[number];
 export type { Listener as ChangeListener };
 

@@ -8,6 +8,8 @@ export const CHANNELS = {
   redeliveries: 'geo_redeliveries',
   /** Tasks of a stage finished (at most about once a second per stage); payload `<jobId>:<stage>`. */
   progress: 'geo_progress',
+  /** A job was created, changed status, or was paused or resumed (migrations/008, 011); payload `<jobId>`. */
+  jobChanged: 'geo_job_changed',
 } as const;
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];

@@ -1,9 +1,6 @@
-// A known failure, pinned (issue 18's "no handler starts after the cancel committed"): geo work starts
-// the tasks it claimed before a cancel committed (its prefetch, up to --prefetch tasks beyond the running
-// handlers, and a claim statement in flight across the commit), so handlers of a cancelled job start after
-// the commit. The claims themselves stop at the commit (control-suite.ts checks that on every transport).
-// When the worker drops what it holds of an ended or paused job before starting it, this test fails as
-// `it.fails`: make it `it`.
+// Issue 18's "no handler starts after the cancel committed", for what geo work held claimed when the cancel
+// committed: its prefetch (up to --prefetch tasks beyond the running handlers) and a claim statement in
+// flight across the commit. The worker drops them when the database's geo_job_changed arrives.
 import { afterEach, describe, expect, it } from 'vitest';
 import { useWorkHarness, type Lane } from '../work/support/harness.js';
 import { waitFor } from '../work/support/inspect.js';
@@ -21,7 +18,7 @@ describe('cancel beside a prefetching geo work (local queue)', () => {
     await Promise.all(lanes.splice(0).map((l) => l.close()));
   });
 
-  it.fails('no handler starts after the cancel committed, even for a task the worker had claimed before it', async () => {
+  it('no handler starts after the cancel committed, even for a task the worker had claimed before it', async () => {
     const db = harness.db.pool;
     const l = await harness.lane();
     lanes.push(l);

@@ -76,6 +76,7 @@ class Pipeline {
     );
     this.maxReceives = consumer.claimsOnReceive ? 2 : 1;
     this.completions = new Completions(scope, () => this.settled());
+    scope.stoppedJobs.whenStopped(() => this.track(this.dropStopped()));
   }
 
   async run(): Promise<void> {
@@ -177,6 +178,19 @@ class Pipeline {
     this.claimedSoFar += served.length;
     for (const task of served) this.scope.renewer.hold(task.held, claimedAt);
     this.ready.push(...served);
+    await this.dropStopped();
+  }
+
+  /** Claimed tasks of jobs that stopped running (cancelled, failed, paused) are given back unstarted. */
+  private async dropStopped(): Promise<void> {
+    const { stoppedJobs } = this.scope;
+    if (!this.ready.some((t) => stoppedJobs.has(t.message.jobId))) return;
+    const dropped = this.ready.filter((t) => stoppedJobs.has(t.message.jobId));
+    const kept = this.ready.filter((t) => !stoppedJobs.has(t.message.jobId));
+    this.ready.splice(0, this.ready.length, ...kept);
+    for (const task of dropped) this.scope.renewer.release(task.held);
+    this.scope.tally.add('released', await giveBack(this.scope, dropped));
+    this.settled();
   }
 
   private async receiveWithRetry(want: number): Promise<ReceivedMessage[] | undefined> {

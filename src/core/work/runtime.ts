@@ -13,6 +13,7 @@ import type { WorkOptions, WorkSummary } from './options.js';
 import { runPipeline } from './pipeline.js';
 import { Renewer } from './renewal.js';
 import type { WorkScope } from './scope.js';
+import { StoppedJobs } from './stopped-jobs.js';
 import { Stopping } from './stopping.js';
 import { Sweeper } from './sweeper.js';
 import { WorkTally } from './tally.js';
@@ -64,7 +65,8 @@ export async function runWork(params: {
     intervalMs: SWEEP_INTERVAL_MS,
     notice,
   });
-  const listener = await listenForWork(db, advancer, sweeper, notice);
+  const stoppedJobs = new StoppedJobs(db, notice);
+  const listener = await listenForWork(db, { advancer, sweeper, stoppedJobs }, notice);
   sweeper.request();
   advancer.request();
   const serving = !options.advanceOnly && consumer !== undefined;
@@ -82,7 +84,7 @@ export async function runWork(params: {
   });
   try {
     if (serving) {
-      const scope = workScope({ db, consumer, options, tally, stopping, notice, events, stageFinished: () => advancer.request() });
+      const scope = workScope({ db, consumer, options, tally, stopping, notice, events, stoppedJobs, stageFinished: () => advancer.request() });
       await runPipeline({ scope, options, idle: (quietSince) => idle.check(quietSince) });
     } else await advanceOnly(options, stopping, () => idle.check(startedAt));
   } finally {
@@ -105,12 +107,23 @@ export async function runWork(params: {
   };
 }
 
-/** Wakes the advancer when a stage completes and the sweeper when a redelivery is owed; both also run on timers. */
-async function listenForWork(db: Pool, advancer: Advancer, sweeper: Sweeper, notice: Notify): Promise<Listener | undefined> {
+/**
+ * Wakes the advancer when a stage completes and the sweeper when a redelivery is owed (both also
+ * run on timers), and tells the pipeline which jobs stopped running.
+ */
+async function listenForWork(
+  db: Pool,
+  to: { advancer: Advancer; sweeper: Sweeper; stoppedJobs: StoppedJobs },
+  notice: Notify,
+): Promise<Listener | undefined> {
   try {
     return await listen(
       db,
-      { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
+      {
+        [CHANNELS.stageCompleted]: () => to.advancer.request(),
+        [CHANNELS.redeliveries]: () => to.sweeper.request(),
+        [CHANNELS.jobChanged]: (jobId) => void to.stoppedJobs.changed(jobId),
+      },
       (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' }),
     );
   } catch (err) {
@@ -127,9 +140,10 @@ function workScope(params: {
   stopping: Stopping;
   notice: Notify;
   events: WorkEvents;
+  stoppedJobs: StoppedJobs;
   stageFinished: () => void;
 }): WorkScope {
-  const { db, consumer, tally, stopping, notice, events, stageFinished, options } = params;
+  const { db, consumer, tally, stopping, notice, events, stoppedJobs, stageFinished, options } = params;
   const renewer = new Renewer({
     db,
     consumer,
@@ -147,7 +161,7 @@ function workScope(params: {
     onRenewed: (n) => events.leaseRenewed?.(n),
     onError: (message) => notice(message, { event: 'renewal_failed' }),
   });
-  return { db, consumer, worker: options.worker, leaseSeconds: options.leaseSeconds, tally, renewer, stopping, stageFinished, notice, events };
+  return { db, consumer, worker: options.worker, leaseSeconds: options.leaseSeconds, tally, renewer, stopping, stoppedJobs, stageFinished, notice, events };
 }
 
 /** --advance-only: no receiving; advancement and the sweep run until a stop (or --until-idle finds the work done). */

@@ -7,6 +7,7 @@ import type { Notify, TraceSpan, WorkEvents } from '../events.js';
 import type { TaskHandler } from '../job-types/job-type.js';
 import type { HeldTask, Renewer } from './renewal.js';
 import type { Stopping } from './stopping.js';
+import type { StoppedJobs } from './stopped-jobs.js';
 import type { WorkTally } from './tally.js';
 
 /** What the stages of one worker run share. */
@@ -18,6 +19,8 @@ export interface WorkScope {
   tally: WorkTally;
   renewer: Renewer;
   stopping: Stopping;
+  /** Jobs ended or paused since their tasks were claimed: what is held of them is not started. */
+  stoppedJobs: StoppedJobs;
   /** A completion or failure reported that it finished its stage. */
   stageFinished(): void;
   notice: Notify;
