@@ -2,9 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
+import { TRANSPORT_NAMES, listNames } from '../transports/names.js';
 
-export const TRANSPORT_NAMES = ['local', 'servicebus', 'storage-queue'] as const;
-export type TransportName = (typeof TRANSPORT_NAMES)[number];
+export { TRANSPORT_NAMES, type TransportName } from '../transports/names.js';
 
 const databaseUrl = z
   .string()
@@ -17,8 +17,8 @@ const databaseUrl = z
 const configSchema = z.object({
   databaseUrl: databaseUrl.optional(),
   home: z.string().min(1),
-  /** Unset: `local` for new jobs, the job's own transport for existing ones. */
-  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listed(TRANSPORT_NAMES)}` }).optional(),
+  /** Unset: the default transport (DEFAULT_TRANSPORT) for new jobs, the job's own transport for existing ones. */
+  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listNames(TRANSPORT_NAMES)}` }).optional(),
   leaseSeconds: z.coerce.number().int().min(1).max(86_400),
   verbose: z.boolean(),
   /**
@@ -112,11 +112,6 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
 /** A value as a message quotes it. */
 function show(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
-}
-
-/** "a, b or c". */
-function listed(names: readonly string[]): string {
-  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** Names the user knows (env variables) for each config path. */

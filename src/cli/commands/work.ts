@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { jobTypeNames } from '../../core/job-types/registry.js';
 import { DEFAULT_MAX_PREFETCH } from '../../core/work/options.js';
 import { runWork } from '../../core/work/runtime.js';
-import { createConsumer } from '../../transports/index.js';
+import { createConsumer, transportHelp } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { ExitCode, EXIT } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
-import { durationFlag, durationOption, intOption } from '../options.js';
+import { addTransportOptions, durationFlag, durationOption, intOption } from '../options.js';
 import { renderWork, workJson, workProgress } from '../render/work.js';
 
 interface WorkFlags {
@@ -23,10 +23,10 @@ interface WorkFlags {
 }
 
 export function registerWork(program: Command, globals: () => GlobalOptions): void {
-  program
+  const work = program
     .command('work')
     .description('run tasks: receive, claim, run the handler, report, acknowledge; advance finished stages; sweep')
-    .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
+    .option('--transport <name>', transportHelp())
     .option('--concurrency <n>', 'handlers running at once (never more)', intOption('--concurrency', 1, 256), 8)
     .option(
       '--prefetch <n>',
@@ -40,13 +40,12 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
     .option('--advance-only', 'run no tasks: only advance finished stages and sweep (deliver retries, recover what crashes left)')
     .option('--lease <duration>', 'task lease, renewed while a handler runs (env GEO_LEASE_SECONDS)', durationOption('--lease'))
     .addOption(durationFlag('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', 30))
-    .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text')
     .action(async (flags: WorkFlags) => {
       await withContext({ ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding }, async (ctx) => {
         const leaseSeconds = Math.max(1, Math.round(flags.lease ?? ctx.config.leaseSeconds));
         const db = await ctx.store(flags.concurrency + 8);
         const session = await ctx.session('geo work');
-        const transport = ctx.config.transport ?? 'local';
+        const transport = ctx.transportName;
         const consumer = flags.advanceOnly
           ? undefined
           : await createConsumer(transport, ctx.config, { worker: session.worker, leaseSeconds, jobTypes: jobTypeNames(), db });
@@ -89,4 +88,5 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
         if (summary.heldByOthers.length + summary.jobsNotServed.length > 0) throw new ExitCode(EXIT.incomplete);
       });
     });
+  addTransportOptions(work, 'work');
 }
