@@ -22,6 +22,8 @@ export interface DeadLettered {
 /** One test's queue. */
 export interface TestQueue {
   readonly kind: TransportKind;
+  /** The queue's name (the local queue's is its table's). */
+  readonly name: string;
   /** Environment for geo on this queue: GEO_TRANSPORT and the transport's own variables (not DATABASE_URL or GEO_HOME). */
   readonly env: Record<string, string>;
   readonly config: GeoConfig;
@@ -38,7 +40,8 @@ export interface TestQueue {
   held(): Promise<number>;
   /** What was moved to the dead-letter (poison) queue. The local queue has none: always empty. */
   deadLettered(): Promise<DeadLettered[]>;
-  /** For a transport's own tests, not the suites: the Service Bus test peer's view of the queue. */
+  /** For a transport's own tests, not the suites: the Service Bus test peer, and its view of the queue. */
+  readonly peer?: ServiceBusPeer;
   readonly peerQueue?: PeerQueue;
   /** For a transport's own tests, not the suites: the Azurite the queue is on. */
   readonly azurite?: Azurite;
@@ -83,6 +86,7 @@ const OPENERS: Record<TransportName, () => Opener> = {
     async open(db) {
       return {
         kind: transportKind('local'),
+        name: 'tasks',
         env: { GEO_TRANSPORT: 'local' },
         config: loadConfig({ GEO_TRANSPORT: 'local' }),
         async sendRaw(body) {
@@ -125,7 +129,9 @@ const OPENERS: Record<TransportName, () => Opener> = {
         const sender = raw.createSender(queue);
         const view = peer!.queue(queue);
         return {
+          name: queue,
           kind: transportKind('servicebus'),
+          peer,
           peerQueue: view,
           env,
           config: loadConfig(env),
@@ -168,6 +174,7 @@ const OPENERS: Record<TransportName, () => Opener> = {
         const decode = (text: string) => (encoding === 'base64' ? Buffer.from(text, 'base64').toString('utf8') : text);
         return {
           kind: transportKind('storage-queue'),
+          name: queue,
           azurite,
           env,
           config: loadConfig(env),
