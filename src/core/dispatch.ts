@@ -6,7 +6,9 @@ import { stagesMarkWritten, stagesReleaseWriting } from '../store/stages.js';
 import { buildTaskMessage, type TaskMessage } from '../transports/message.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { AdaptiveLimiter } from '../concurrency/limiter.js';
+import { BatchSpans } from './batch-spans.js';
 import { alignedBatches, type PlannedBatch } from './batching.js';
+import type { DispatchEvents } from './events.js';
 import { batchIdFor, taskIdFor } from './ids.js';
 import type { TaskDefinition } from './job-types/job-type.js';
 import { LeaseKeeper } from './leases.js';
@@ -65,6 +67,8 @@ export interface DispatchParams {
   onNotice?: (message: string) => void;
   /** Aborting stops taking new batches; batches in flight finish, so the run stays resumable. */
   signal?: AbortSignal;
+  /** Observers: a trace span per batch and step. */
+  events?: DispatchEvents;
 }
 
 export interface DispatchResult extends StageCounts {
@@ -110,6 +114,12 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   const limiter = new AdaptiveLimiter(params.concurrency * BATCHES_PER_STATEMENT);
   const leases = new LeaseKeeper(db, params.leaseSeconds, params.session, params.onNotice);
   leases.holdStage(job.jobId, stage.stage);
+  const spans = new BatchSpans(params.events?.startSpan, {
+    'geo.job_id': job.jobId,
+    'geo.job_type': job.jobType,
+    'geo.stage': stage.stage,
+    'geo.transport': transport.name,
+  });
   const elsewhere: string[] = [];
   let createdTasks = 0;
   let sentTasks = 0;
@@ -140,7 +150,9 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     );
 
   const send = (batchId: string, messages: TaskMessage[], carried?: { queued: number; failed: number }) =>
-    sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined });
+    spans.step('send', [batchId], () =>
+      sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined }),
+    );
 
   /** Step 1 for new batches (one statement), then step 2 unless the database is the queue. */
   async function writeAndSend(group: PlannedBatch[]): Promise<SentBatch[]> {
@@ -148,7 +160,8 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       const batchId = batchIdFor(job.idPrefix, stage.stage, planned.batchIndex);
       return { planned, batchId, messages: messagesFor(batchId, planned.tasks) };
     });
-    const inserted = await batchesInsert(db, {
+    if (spans.enabled) for (const b of prepared) spans.begin(b.batchId, { 'geo.batch_index': b.planned.batchIndex, 'geo.tasks': b.messages.length });
+    const inserted = await spans.step('write', prepared.map((b) => b.batchId), () => batchesInsert(db, {
       batches: prepared.map(({ planned, batchId, messages }) => ({
         batchId,
         jobId: job.jobId,
@@ -161,12 +174,19 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
       queued: transport.writesWithTasks,
       leaseSeconds: params.leaseSeconds,
       owner: leases.owner,
-    });
+    }));
     const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
-    for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
+    for (const { batchId } of prepared) {
+      if (inserted.has(batchId)) continue;
+      elsewhere.push(batchId);
+      spans.end(batchId, undefined, { 'geo.outcome': 'written-by-another' });
+    }
     for (const { messages } of mine) createdTasks += messages.length;
     if (transport.writesWithTasks) {
-      for (const { messages } of mine) tally.add({ queued: messages.length });
+      for (const { batchId, messages } of mine) {
+        tally.add({ queued: messages.length });
+        spans.end(batchId, undefined, { 'geo.outcome': 'queued', 'geo.queued': messages.length });
+      }
       sentTasks += mine.reduce((n, b) => n + b.messages.length, 0);
       return [];
     }
@@ -183,6 +203,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     }
     leases.hold(prior.batchId);
     resumedBatches++;
+    spans.begin(prior.batchId, { 'geo.batch_index': planned.batchIndex, 'geo.resumed': true });
     await params.onPhase?.('resumed', [prior.batchId]);
     const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
     const messages = messagesFor(prior.batchId, planned.tasks);
@@ -196,6 +217,11 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
 
   function account(results: BatchResult[]): void {
     for (const result of results) {
+      spans.end(result.batchId, result.error?.message, {
+        'geo.outcome': result.lost ? 'lost' : result.pendingQueue > 0 ? 'pending' : result.queued > 0 ? 'queued' : 'failed',
+        'geo.queued': result.queued,
+        'geo.failed': result.failed,
+      });
       if (result.lost) {
         lostBatches++;
         elsewhere.push(result.batchId);
@@ -255,7 +281,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
         ]);
         const toRecord = sent.flat().filter((b): b is SentBatch => b !== undefined);
         if (toRecord.length > 0) await params.onPhase?.('sent', toRecord.map((b) => b.batchId));
-        const results = await recordSentBatches(db, leases, toRecord);
+        const results = await spans.step('record', toRecord.map((b) => b.batchId), () => recordSentBatches(db, leases, toRecord));
         for (const b of toRecord) if (!results.find((r) => r.batchId === b.batchId)?.lost) sentTasks += b.acknowledged.length;
         account(results);
         report();
@@ -306,6 +332,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     stoppedBy ??= lostDatabase;
   } finally {
     params.signal?.removeEventListener('abort', onAbort);
+    spans.endAll(failure === undefined ? stoppedBy?.message : errorMessage(failure));
     leases.stop();
     await source.return?.(undefined);
   }
