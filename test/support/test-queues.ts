@@ -4,9 +4,10 @@
 // transport suites (test/transports) and the work suite (test/work) run on
 // these, so each transport is set up once, here.
 import { ServiceBusClient } from '@azure/service-bus';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { loadConfig, type GeoConfig } from '../../src/config/index.js';
 import type { Pool } from '../../src/store/pool.js';
+import { messageIdOf, type TaskMessage } from '../../src/transports/message.js';
 import { transportKind, type MessageEncoding, type TransportKind, type TransportName } from '../../src/transports/index.js';
 import { queueClientFor, startAzurite, type Azurite } from './azurite.js';
 import { startServiceBusPeer, type ServiceBusPeer } from './servicebus-peer/index.js';
@@ -38,6 +39,8 @@ export interface TestQueue {
    * queued or claimed, of jobs it still hands out.
    */
   held(): Promise<number>;
+  /** The message id a delivery of `sent` carries: the task id (local), geo's own id (Service Bus), a matcher for the id the broker picks (Storage Queue). */
+  messageIdOf(sent: TaskMessage): unknown;
   /** What was moved to the dead-letter (poison) queue. The local queue has none: always empty. */
   deadLettered(): Promise<DeadLettered[]>;
   /** For a transport's own tests, not the suites: the Service Bus test peer, and its view of the queue. */
@@ -100,6 +103,7 @@ const OPENERS: Record<TransportName, () => Opener> = {
           );
           return rows[0]!.n;
         },
+        messageIdOf: (sent) => sent.taskId,
         deadLettered: async () => [],
         async close() {},
       };
@@ -137,6 +141,7 @@ const OPENERS: Record<TransportName, () => Opener> = {
           config: loadConfig(env),
           sendRaw: (body) => sender.sendMessages({ body: Buffer.from(body), contentType: 'application/octet-stream' }),
           held: async () => view.activeCount() + view.scheduledIds().length,
+          messageIdOf,
           deadLettered: async () =>
             view.deadLetters().map((d) => ({ taskId: /-s\d+-/.test(d.messageId) ? d.messageId.split(':')[0] : undefined, reason: d.reason, description: d.description })),
           async close() {
@@ -182,6 +187,7 @@ const OPENERS: Record<TransportName, () => Opener> = {
             await client.sendMessage(encode(body));
           },
           held: async () => (await client.getProperties()).approximateMessagesCount ?? 0,
+          messageIdOf: () => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
           async deadLettered() {
             if (!(await poison.exists())) return [];
             const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });

@@ -13,7 +13,7 @@ import type { Pool } from '../../../src/store/pool.js';
 import { tasksRequeueLapsed } from '../../../src/store/redeliveries.js';
 import { stagesEnsure } from '../../../src/store/stages.js';
 import { createConsumer, createProducer, type TransportKind, type TransportName } from '../../../src/transports/index.js';
-import { buildTaskMessage, messageIdOf, type TaskMessage } from '../../../src/transports/message.js';
+import { buildTaskMessage, type TaskMessage } from '../../../src/transports/message.js';
 import type { TransportConsumer, TransportProducer } from '../../../src/transports/transport.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
 import { useTestQueues, type TestQueue, type TestQueueOptions } from '../../support/test-queues.js';
@@ -35,8 +35,6 @@ export interface OpenQueue extends TestQueue {
   schedule(messages: TaskMessage[], at: Date): Promise<void>;
   /** What geo's sweep does for this queue between receives: puts lapsed claims back where the tasks are the messages; nothing for a broker. */
   sweep(): Promise<void>;
-  /** The message id a delivery of `sent` carries (a matcher where the broker picks it). */
-  messageIdOf(sent: TaskMessage): unknown;
   /** A second consumer on the same queue, closed with it. */
   anotherConsumer(): Promise<TransportConsumer>;
 }
@@ -47,13 +45,6 @@ export interface TransportHarness {
   readonly label: string;
   open(): Promise<OpenQueue>;
 }
-
-/** The message id each transport gives a delivery: geo's own (`messageIdOf`), the task id, or the broker's GUID. */
-const DELIVERY_IDS: Record<TransportName, (sent: TaskMessage) => unknown> = {
-  local: (sent) => sent.taskId,
-  servicebus: (sent) => messageIdOf(sent),
-  'storage-queue': () => expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
-};
 
 const LOCK_SECONDS = 2;
 let jobs = 0;
@@ -84,7 +75,7 @@ export function useTransportHarness(transport: TransportName, options: Partial<T
     const consumer = await createConsumer(kind.name, queue.config, consumerOptions);
     const others: TransportConsumer[] = [];
     let rows = 0;
-    const writeRows = (messages: TaskMessage[], at?: Date) => writeTaskRows(pool, messages, at, () => rows++);
+    const writeRows = (messages: TaskMessage[], at?: Date) => writeTaskRows(pool, kind.name, messages, at, () => rows++);
     const q: OpenQueue = {
       ...queue,
       db: pool,
@@ -106,7 +97,6 @@ export function useTransportHarness(transport: TransportName, options: Partial<T
       async sweep() {
         if (kind.tasksAreMessages) await tasksRequeueLapsed(pool, { limit: 1_000 });
       },
-      messageIdOf: DELIVERY_IDS[kind.name],
       async anotherConsumer() {
         const other = await createConsumer(kind.name, queue.config, { ...consumerOptions, worker: `${consumerOptions.worker}-other-${others.length}` });
         others.push(other);
@@ -167,12 +157,12 @@ async function writeJob(db: Pool, jobId: string, transport: TransportName): Prom
 }
 
 /** The messages as queued task rows of their batch, ready at once or from `at`, as the store and a retry write them. */
-async function writeTaskRows(db: Pool, messages: TaskMessage[], at: Date | undefined, nextIndex: () => number): Promise<void> {
+async function writeTaskRows(db: Pool, transport: TransportName, messages: TaskMessage[], at: Date | undefined, nextIndex: () => number): Promise<void> {
   for (const m of messages) {
     await db.query(
       `INSERT INTO batches (batch_id, job_id, stage, batch_index, task_count, transport, status, attempts, queued_at)
-       VALUES ($1, $2, $3, 0, 1000, 'local', 'queued', 1, now()) ON CONFLICT DO NOTHING`,
-      [m.batchId, m.jobId, m.stage],
+       VALUES ($1, $2, $3, 0, 1000, $4, 'queued', 1, now()) ON CONFLICT DO NOTHING`,
+      [m.batchId, m.jobId, m.stage, transport],
     );
     await db.query(
       `INSERT INTO tasks (task_id, job_id, stage, task_index, batch_id, task_type, status, parameters, available_at)
