@@ -24,6 +24,17 @@ export function producerBehaviour(harness: TransportHarness): void {
       await q.producer.close();
     });
 
+    it('send acknowledges a batch of 100 whole and rejects none; the queue then holds them unless the store already wrote them', async () => {
+      const q = await harness.open();
+      const messages = q.messages(100, 'send');
+      const before = await q.held();
+      const report = await q.producer.send(messages);
+      expect(report.error).toBeUndefined();
+      expect(report.rejected).toEqual([]);
+      expect([...report.acknowledged].sort()).toEqual(messages.map((m) => m.taskId).sort());
+      expect(await q.held()).toBe(before + (kind.tasksAreMessages ? 0 : 100));
+    });
+
     it('a stage dispatched through it reaches its consumer: every task once, as the message built from its row', async () => {
       const q = await harness.open();
       const submitted = await submitHelloWorld(q.db, q.producer, { n: 150, name: `producer-${q.jobId.slice(0, 8)}` });
@@ -49,17 +60,6 @@ export function producerBehaviour(harness: TransportHarness): void {
       expect(new Set(received.map((m) => m.message!.taskId)).size).toBe(150);
       for (const m of received) expect(m.message).toEqual(expected.get(m.message!.taskId));
       expect(await q.consumer.receive(1, 300)).toEqual([]);
-    });
-
-    it('send acknowledges a batch of 100 whole and rejects none; the queue then holds them unless the store already wrote them', async () => {
-      const q = await harness.open();
-      const messages = q.messages(100, 'send');
-      const before = await q.held();
-      const report = await q.producer.send(messages);
-      expect(report.error).toBeUndefined();
-      expect(report.rejected).toEqual([]);
-      expect([...report.acknowledged].sort()).toEqual(messages.map((m) => m.taskId).sort());
-      expect(await q.held()).toBe(before + (kind.tasksAreMessages ? 0 : 100));
     });
 
     it('schedule acknowledges every message; what it returns a ref for, cancelScheduled withdraws, and the rest waits on the queue', async () => {
