@@ -189,6 +189,8 @@ export async function advanceStages(params: { db: Pool; transportFor: TransportR
         },
       });
     } catch (err) {
+      // The job ended (a cancel) after it was read above: its next stage is not created, nothing to do.
+      if (err instanceof GeoError && err.code === 'JOB_ENDED') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
       if (!isPermanent(err)) throw err;
       return failJob(job, stage, err, { ...base, nextStage: stage });
     }

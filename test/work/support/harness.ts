@@ -30,6 +30,8 @@ export interface Lane {
    * producer, the task rows of the local queue.
    */
   acceptedMessages(jobId: string, stage: number): Promise<Map<string, number>>;
+  /** Messages still on the queue: available, locked or scheduled (where the test broker knows exactly: the Service Bus peer). */
+  queuedMessages?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
         },
         sendRaw: (body) => queue.sendRaw(body),
         deadLettered: () => queue.deadLettered(),
+        queuedMessages: queue.peer ? () => queue.held() : undefined,
         acceptedMessages: (jobId, stage) => acceptedMessages(db!, queue, acknowledged, jobId, stage),
         async close() {
           await (await producer)?.close();
