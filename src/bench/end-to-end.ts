@@ -4,11 +4,11 @@ import { processName } from '../core/session.js';
 import { jobTypeNames } from '../core/job-types/registry.js';
 import { DEFAULT_MAX_PREFETCH } from '../core/work/options.js';
 import { runWork } from '../core/work/runtime.js';
-import type { GeoConfig } from '../config/index.js';
+import type { GeoConfig, TransportName } from '../config/index.js';
 import { GeoError } from '../errors.js';
 import { benchTablesClear } from '../store/bench.js';
 import type { Pool } from '../store/pool.js';
-import { createConsumer } from '../transports/index.js';
+import { createConsumer, destinationOf } from '../transports/index.js';
 import type { TransportProducer } from '../transports/transport.js';
 
 /** The worker's idle wait that ends each run: short, as it is counted in the run's time. */
@@ -35,6 +35,8 @@ export interface EndToEndRun {
 }
 
 export interface EndToEndResult {
+  /** The transport measured. */
+  path: TransportName;
   settings: EndToEndSettings;
   runs: EndToEndRun[];
   /** Of the runs' tasks/s. */
@@ -42,7 +44,8 @@ export interface EndToEndResult {
 }
 
 /**
- * End to end on the local transport, in the bench schema: submit
+ * End to end on `transport` (one whose tasks are its messages: nothing but
+ * the database, so nothing else to set up or empty), in the bench schema: submit
  * hello_world (stage 1), then one worker runtime runs both stages and
  * advances them (stage 2 is queued by its advancer, and the job completed),
  * until idle. Each run starts from empty tables; a run whose job does not
@@ -67,12 +70,12 @@ export async function runEndToEnd(params: {
       db,
       transport,
       job,
-      destination: { transport: 'local' },
+      destination: destinationOf(transport.name, params.config),
       options: { batchSize: settings.batchSize, concurrency: 4, leaseSeconds: settings.leaseSeconds, signal: params.signal },
     });
     const submittedAt = Date.now();
     const worker = processName();
-    const consumer = await createConsumer('local', params.config, { worker, leaseSeconds: settings.leaseSeconds, jobTypes: jobTypeNames(), db });
+    const consumer = await createConsumer(transport.name, params.config, { worker, leaseSeconds: settings.leaseSeconds, jobTypes: jobTypeNames(), db });
     let summary;
     try {
       summary = await runWork({
@@ -114,5 +117,5 @@ export async function runEndToEnd(params: {
   }
   await benchTablesClear(db);
   const rates = runs.map((r) => r.tasksPerSecond).sort((a, b) => a - b);
-  return { settings, runs, medianTasksPerSecond: rates[Math.floor(rates.length / 2)] ?? 0 };
+  return { path: transport.name, settings, runs, medianTasksPerSecond: rates[Math.floor(rates.length / 2)] ?? 0 };
 }

@@ -1,11 +1,7 @@
-import { parseConnectionString } from '../config/connection-string.js';
-import type { GeoConfig } from '../config/index.js';
 import { InputError } from '../errors.js';
+import type { HostPort } from '../transports/index.js';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort } from '../transports/index.js';
 
 /**
  * The latency proxy forwards plain TCP on loopback. A remote endpoint speaks
@@ -53,50 +49,4 @@ export function databaseUrlWithSchema(url: string, schema: string): string {
   const existing = parsed.searchParams.get('options');
   parsed.searchParams.set('options', `${existing ? `${existing} ` : ''}-c search_path=${schema}`);
   return parsed.toString();
-}
-
-type ServiceBusConfig = GeoConfig['servicebus'];
-type StorageConfig = GeoConfig['storage'];
-
-/** Where a Service Bus connection string points; undefined for Entra ID (a namespace name). */
-export function serviceBusEndpoint(config: ServiceBusConfig): HostPort | undefined {
-  const endpoint = connectionField(config.connectionString, 'Endpoint');
-  if (!endpoint) return undefined;
-  const url = new URL(endpoint.replace(/^sb:/i, 'http:'));
-  const emulator = /^true$/i.test(connectionField(config.connectionString, 'UseDevelopmentEmulator') ?? '');
-  // Without the emulator flag the SDK speaks AMQP over TLS on 5671.
-  return { host: url.hostname, port: Number(url.port || (emulator ? 5672 : 5671)) };
-}
-
-export function serviceBusVia(config: ServiceBusConfig, via: HostPort): ServiceBusConfig {
-  const cs = config.connectionString ?? '';
-  return { ...config, connectionString: cs.replace(/(Endpoint=sb:\/\/)[^;/]+/i, `$1${via.host}:${via.port}`) };
-}
-
-/** Where a Storage Queue configuration points: QueueEndpoint= of a connection string, or the account URL. */
-export function storageEndpoint(config: StorageConfig): HostPort | undefined {
-  const endpoint = config.connectionString ? connectionField(config.connectionString, 'QueueEndpoint') : config.accountUrl;
-  if (!endpoint) return undefined;
-  const url = new URL(endpoint);
-  return { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
-}
-
-export function storageVia(config: StorageConfig, via: HostPort): StorageConfig {
-  const swap = (endpoint: string) => {
-    const url = new URL(endpoint);
-    url.hostname = via.host;
-    url.port = String(via.port);
-    return url.toString().replace(/\/$/, '');
-  };
-  if (config.connectionString) {
-    return {
-      ...config,
-      connectionString: config.connectionString.replace(/(QueueEndpoint=)([^;]+)/i, (_m, key: string, value: string) => key + swap(value)),
-    };
-  }
-  return { ...config, accountUrl: config.accountUrl ? swap(config.accountUrl) : undefined };
-}
-
-function connectionField(connectionString: string | undefined, name: string): string | undefined {
-  return parseConnectionString(connectionString ?? '').get(name);
 }

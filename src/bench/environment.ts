@@ -5,9 +5,8 @@ import { benchSchemaCreate } from '../store/bench.js';
 import { ensureEmbeddedServer } from '../store/embedded/server.js';
 import { openStore } from '../store/index.js';
 import { openPool, type Pool } from '../store/pool.js';
-import { createProducer } from '../transports/index.js';
+import { transportKind, type QueueEmptier } from '../transports/index.js';
 import { startDelayProxy } from './delay-proxy.js';
-import { queueEmptier, type QueueEmptier } from './drain.js';
 import * as ep from './endpoints.js';
 import type { BenchPath } from './run.js';
 
@@ -102,43 +101,31 @@ async function openPath(
   proxied: Proxied,
 ): Promise<BenchPath & { emptier?: QueueEmptier }> {
   const { config } = opts;
-  if (path === 'local') return { path, transport: await createProducer('local', config) };
-  const sb = path === 'servicebus';
-  const section = sb ? config.servicebus : config.storage;
-  const configured = sb ? (config.servicebus.connectionString ?? config.servicebus.namespace) : (config.storage.connectionString ?? config.storage.accountUrl);
-  if (!configured && opts.skipUnconfigured) {
-    const names = sb ? 'GEO_SERVICEBUS_CONNECTION_STRING or GEO_SERVICEBUS_NAMESPACE' : 'GEO_STORAGE_CONNECTION_STRING or GEO_STORAGE_ACCOUNT_URL';
-    return { path, skipped: `not configured (${names})` };
-  }
-  const queue = opts.queue ?? `${section.queue}-bench`;
-  if (queue === section.queue) {
+  const kind = transportKind(path);
+  // Without a queue of its own (the tasks are the messages) there is nothing to configure, proxy or empty.
+  if (!kind.queue) return { path, transport: await kind.openProducer(config) };
+  const own = kind.queue;
+  if (!own.configured(config) && opts.skipUnconfigured) return { path, skipped: `not configured (${own.configuredBy})` };
+  const queue = opts.queue ?? `${own.name(config)}-bench`;
+  if (queue === own.name(config)) {
     throw new InputError(
       'BENCH_QUEUE_IS_TASK_QUEUE',
       `--queue ${queue} is the task queue consumers read; the bench needs a queue of its own, which it empties afterwards`,
     );
   }
-  if (path === 'servicebus') {
-    const direct = { ...config.servicebus, queue };
-    const proxy = await proxied('--queue-latency', 'Service Bus', ep.serviceBusEndpoint(direct), opts.queueLatencyMs);
-    const servicebus = proxy ? ep.serviceBusVia(direct, proxy) : direct;
-    try {
-      const transport = await createProducer(path, { ...config, servicebus });
-      // Emptied on the direct route: the latency proxy is for what is measured.
-      const emptier = queueEmptier(path, { ...config, servicebus: direct });
-      return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
-    } catch (err) {
-      if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND') {
-        const hint = `the bench sends to a queue of its own: create Service Bus queue ${queue}, or name another with --queue`;
-        throw new InputError('QUEUE_NOT_FOUND', hint, { cause: err });
-      }
-      throw err;
+  // Created when missing where the transport can: the bench queue holds nothing but bench messages.
+  const direct = own.withQueue(config, queue, { create: true });
+  const proxy = await proxied('--queue-latency', kind.title, own.endpoint(direct), opts.queueLatencyMs);
+  // Emptied on the direct route: the latency proxy is for what is measured. It connects on first use.
+  const emptier = await own.emptier(direct);
+  try {
+    const transport = await kind.openProducer(proxy ? own.via(direct, proxy) : direct);
+    return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
+  } catch (err) {
+    if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND') {
+      const hint = `the bench sends to a queue of its own: create ${kind.title} queue ${queue}, or name another with --queue`;
+      throw new InputError('QUEUE_NOT_FOUND', hint, { cause: err });
     }
+    throw err;
   }
-  // The bench's storage queue is created when missing: it holds nothing but bench messages.
-  const direct = { ...config.storage, queue, createQueue: true };
-  const proxy = await proxied('--queue-latency', 'Storage Queue', ep.storageEndpoint(direct), opts.queueLatencyMs);
-  const storage = proxy ? ep.storageVia(direct, proxy) : direct;
-  const transport = await createProducer(path, { ...config, storage });
-  const emptier = queueEmptier(path, { ...config, storage: direct });
-  return { path, queue, transport, emptier, reset: (queued) => emptier.empty(queued) };
 }

@@ -1,11 +1,18 @@
-import { configForDestination, describeDestination, destinationOf, type Destination } from '../config/destinations.js';
-import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
+import { describeDestination, type Destination } from '../config/destinations.js';
+import { loadConfig, type GeoConfig } from '../config/index.js';
 import { startSession, type Session } from '../core/session.js';
 import type { TransportResolver } from '../core/targets.js';
 import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
-import { createProducer, type TransportProducer } from '../transports/index.js';
+import {
+  DEFAULT_TRANSPORT,
+  configForDestination,
+  createProducer,
+  destinationOf,
+  type TransportName,
+  type TransportProducer,
+} from '../transports/index.js';
 import { Output } from './output.js';
 
 export interface GlobalOptions {
@@ -75,7 +82,12 @@ export class CommandContext {
     return this.started;
   }
 
-  async transport(name: TransportName = this.config.transport ?? 'local'): Promise<TransportProducer> {
+  /** The transport configured for new jobs (--transport, GEO_TRANSPORT), else the default. */
+  get transportName(): TransportName {
+    return this.config.transport ?? DEFAULT_TRANSPORT;
+  }
+
+  async transport(name: TransportName = this.transportName): Promise<TransportProducer> {
     const transport = await createProducer(name, this.config);
     this.transports.push(transport);
     return transport;

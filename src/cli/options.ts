@@ -1,5 +1,6 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { InputError } from '../errors.js';
+import { listNames, transportOptions } from '../transports/index.js';
 import { formatCount, formatDurationOption } from './format.js';
 
 /** Parses a whole number option within bounds, with an error naming the option. */
@@ -37,4 +38,10 @@ export function durationOption(name: string) {
 export function durationFlag(flags: string, description: string, defaultSeconds: number): Option {
   const name = flags.split(/[ ,]/)[0]!;
   return new Option(flags, description).argParser(durationOption(name)).default(defaultSeconds, formatDurationOption(defaultSeconds));
+}
+
+/** Adds the options of single transports that a kind of command takes, from the transports' registry. */
+export function addTransportOptions(command: Command, use: 'dispatch' | 'work'): Command {
+  for (const option of transportOptions(use)) command.option(option.flags, `${listNames(option.transports)} only: ${option.description}`);
+  return command;
 }

@@ -2,13 +2,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
+import { TRANSPORT_NAMES, listNames } from '../transports/names.js';
 
-export const TRANSPORT_NAMES = ['local', 'servicebus', 'storage-queue'] as const;
+export { TRANSPORT_NAMES, type TransportName } from '../transports/names.js';
 export const LOG_FORMATS = ['human', 'json'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 const databaseUrl = z
   .string()
@@ -21,8 +21,8 @@ const databaseUrl = z
 const configSchema = z.object({
   databaseUrl: databaseUrl.optional(),
   home: z.string().min(1),
-  /** Unset: `local` for new jobs, the job's own transport for existing ones. */
-  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listed(TRANSPORT_NAMES)}` }).optional(),
+  /** Unset: the default transport (DEFAULT_TRANSPORT) for new jobs, the job's own transport for existing ones. */
+  transport: z.enum(TRANSPORT_NAMES, { error: (issue) => `unknown transport ${show(issue.input)}: use ${listNames(TRANSPORT_NAMES)}` }).optional(),
   leaseSeconds: z.coerce.number().int().min(1).max(86_400),
   verbose: z.boolean(),
   /**
@@ -48,8 +48,8 @@ const configSchema = z.object({
   dashboardToken: z.string().min(16, { error: 'must be at least 16 characters (for example: openssl rand -hex 24)' }).optional(),
   /** The log lines of `geo work` and `geo dashboard` (docs/observability.md). */
   log: z.object({
-    format: z.enum(LOG_FORMATS, { error: (issue) => `must be ${listed(LOG_FORMATS)} (got ${show(issue.input)})` }),
-    level: z.enum(LOG_LEVELS, { error: (issue) => `must be ${listed(LOG_LEVELS)} (got ${show(issue.input)})` }),
+    format: z.enum(LOG_FORMATS, { error: (issue) => `must be ${listNames(LOG_FORMATS)} (got ${show(issue.input)})` }),
+    level: z.enum(LOG_LEVELS, { error: (issue) => `must be ${listNames(LOG_LEVELS)} (got ${show(issue.input)})` }),
   }),
   /**
    * Where traces go over OTLP/HTTP (the standard OpenTelemetry variables):
@@ -151,11 +151,6 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
 /** A value as a message quotes it. */
 function show(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
-}
-
-/** "a, b or c". */
-function listed(names: readonly string[]): string {
-  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** Names the user knows (env variables) for each config path. */

@@ -3,11 +3,10 @@ import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue'
 import type { TransportError } from '../errors.js';
 import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
+import { STORAGE_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES } from './storage-queue-kind.js';
 import { classifyStorageError, describeError, isTimeout, isTooLarge } from './storage-queue-errors.js';
 import type { DeadLetter, SendReport, TransportProducer } from './transport.js';
 
-/** Azure Storage Queue's limit on one message, counted on the encoded text. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** The service's limits on a visibility timeout, and on one receive. */
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
 const MAX_RECEIVE = 32;

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import * as ep from '../../src/bench/endpoints.js';
 import { loadConfig } from '../../src/config/index.js';
+import { transportKind } from '../../src/transports/index.js';
+
+const serviceBus = transportKind('servicebus').queue!;
+const storage = transportKind('storage-queue').queue!;
 
 const via = { host: '127.0.0.1', port: 4000 };
 
@@ -22,27 +26,27 @@ describe('routing a bench through the latency proxy', () => {
   it('rewrites the Service Bus endpoint of a connection string', () => {
     const config = loadConfig({
       GEO_SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=a=b;UseDevelopmentEmulator=true;',
-    }).servicebus;
-    expect(ep.serviceBusEndpoint(config)).toEqual({ host: '127.0.0.1', port: 5672 });
-    expect(ep.serviceBusVia(config, via).connectionString).toBe(
+    });
+    expect(serviceBus.endpoint(config)).toEqual({ host: '127.0.0.1', port: 5672 });
+    expect(serviceBus.via(config, via).servicebus.connectionString).toBe(
       'Endpoint=sb://127.0.0.1:4000;SharedAccessKeyName=k;SharedAccessKey=a=b;UseDevelopmentEmulator=true;',
     );
-    const azure = loadConfig({ GEO_SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=x' }).servicebus;
-    expect(ep.serviceBusEndpoint(azure)).toEqual({ host: 'ns.servicebus.windows.net', port: 5671 });
-    expect(ep.serviceBusEndpoint(loadConfig({ GEO_SERVICEBUS_NAMESPACE: 'ns' }).servicebus)).toBeUndefined();
+    const azure = loadConfig({ GEO_SERVICEBUS_CONNECTION_STRING: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=x' });
+    expect(serviceBus.endpoint(azure)).toEqual({ host: 'ns.servicebus.windows.net', port: 5671 });
+    expect(serviceBus.endpoint(loadConfig({ GEO_SERVICEBUS_NAMESPACE: 'ns' }))).toBeUndefined();
   });
 
   it("rewrites Azurite's QueueEndpoint, or an account URL", () => {
     const cs = 'DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=k==;QueueEndpoint=http://127.0.0.1:10001/dev;';
-    const config = loadConfig({ GEO_STORAGE_CONNECTION_STRING: cs }).storage;
-    expect(ep.storageEndpoint(config)).toEqual({ host: '127.0.0.1', port: 10001 });
-    expect(ep.storageVia(config, via).connectionString).toBe(
+    const config = loadConfig({ GEO_STORAGE_CONNECTION_STRING: cs });
+    expect(storage.endpoint(config)).toEqual({ host: '127.0.0.1', port: 10001 });
+    expect(storage.via(config, via).storage.connectionString).toBe(
       'DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=k==;QueueEndpoint=http://127.0.0.1:4000/dev;',
     );
-    const byUrl = loadConfig({ GEO_STORAGE_ACCOUNT_URL: 'http://localhost:10001/dev' }).storage;
-    expect(ep.storageVia(byUrl, via).accountUrl).toBe('http://127.0.0.1:4000/dev');
-    const azure = loadConfig({ GEO_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net' }).storage;
-    expect(ep.storageEndpoint(azure)).toBeUndefined();
+    const byUrl = loadConfig({ GEO_STORAGE_ACCOUNT_URL: 'http://localhost:10001/dev' });
+    expect(storage.via(byUrl, via).storage.accountUrl).toBe('http://127.0.0.1:4000/dev');
+    const azure = loadConfig({ GEO_STORAGE_CONNECTION_STRING: 'AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net' });
+    expect(storage.endpoint(azure)).toBeUndefined();
   });
 
   it('refuses to simulate latency in front of a remote endpoint', () => {

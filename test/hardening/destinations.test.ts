@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { destinationOf } from '../../src/config/destinations.js';
+import { destinationOf } from '../../src/transports/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { jobIdFor } from '../../src/core/ids.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';

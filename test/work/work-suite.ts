@@ -70,16 +70,22 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       const l = await lane();
       const jobId = await submit(db, l, 'hello_world', { n: stageTasksOfEight, name: 'eight' });
       // A lease far longer than the test: every delivery of a task is then a message that was sent, not a lapsed lock.
-      const summaries = await runWorkers(db, l, 8, { concurrency: 4, leaseSeconds: 60 });
+      const notices: string[] = [];
+      const summaries = await runWorkers(db, l, 8, { concurrency: 4, leaseSeconds: 60, onNotice: (n) => notices.push(n) });
       const advanced = summaries.flatMap((s) => s.advanced);
       const summaryText = JSON.stringify(summaries.map(({ advanced: _, ...counts }) => counts));
       expect(advanced.filter((a) => a.action === 'queued-next-stage').map((a) => a.stage), `${JSON.stringify(advanced)} ${summaryText}`).toEqual([1]);
       expect(advanced.filter((a) => a.action === 'job-completed').map((a) => a.stage)).toEqual([2]);
       expect(total(summaries, 'completed')).toBe(2 * stageTasksOfEight);
-      // A second message for any task would have been claimed as `finished` somewhere. Not on
-      // Azurite under load: a delete that times out brings its message back after the lease,
-      // a redelivery rather than a second message (which the batches' send counts below rule out).
-      if (transport !== 'storage-queue') expect(total(summaries, 'duplicates'), summaryText).toBe(0);
+      // A second delivery of a task is claimed as `finished` somewhere. There are none beyond what
+      // a re-sent batch or a settlement that did not reach the queue explains (Azurite under load
+      // times out some sends and deletes; a deleted message that was not deleted comes back after its lease).
+      const { rows: resent } = await db.query<{ n: number }>(
+        `SELECT coalesce(sum((attempts - 1) * task_count), 0)::int AS n FROM batches WHERE job_id = $1`,
+        [jobId],
+      );
+      const unsettled = notices.filter((n) => /^acknowledge of task \S+ failed/.test(n)).length + total(summaries, 'lockLost');
+      expect(total(summaries, 'duplicates'), summaryText).toBeLessThanOrEqual(resent[0]!.n + unsettled);
       const replies = await stageTasks(db, jobId, 2);
       expect(replies).toHaveLength(stageTasksOfEight);
       expect(replies.every((t) => t.status === 'completed' && t.attempt === 1)).toBe(true);
@@ -89,17 +95,17 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
         { stage: 1, attempts: 1 },
         { stage: 2, attempts: 1 },
       ]);
-      const { rows: batches } = await db.query<{ attempts: number }>(`SELECT attempts FROM batches WHERE job_id = $1 AND stage = 2`, [jobId]);
+      const { rows: batches } = await db.query<{ attempts: number; lastError: string | null }>(
+        `SELECT attempts, last_error AS "lastError" FROM batches WHERE job_id = $1 AND stage = 2`,
+        [jobId],
+      );
       expect(batches).toHaveLength(stageTasksOfEight / 100);
-      // Each stage-2 batch was sent by one advancer (written queued once, on the local queue). Azurite
-      // under load can time out a send, which that advancer retries: every attempt is counted, so
-      // there a batch may show more than one.
-      if (transport !== 'storage-queue') expect(batches.every((b) => b.attempts === 1)).toBe(true);
-      if (l.acceptedMessages) {
-        const sent = l.acceptedMessages(jobId, 2);
-        expect(sent.size).toBe(stageTasksOfEight);
-        expect([...sent.values()].every((n) => n === 1)).toBe(true);
-      }
+      // Each stage-2 batch was sent by one advancer (written queued once, on the local queue): an attempt
+      // beyond the first is that advancer's retry after a failed send (Azurite under load times some out).
+      expect(batches.filter((b) => b.attempts !== 1 && b.lastError === null)).toEqual([]);
+      const sent = await l.acceptedMessages(jobId, 2);
+      expect(sent.size).toBe(stageTasksOfEight);
+      expect([...sent.values()].every((n) => n === 1)).toBe(true);
       expect((await jobState(db, jobId)).status).toBe('completed');
     }, 240_000);
 
@@ -132,7 +138,7 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       expect(job.status).toBe('failed');
       expect(job.errors).toMatchObject({ stage: 1, tasks: [{ taskId: task!.taskId, error: 'attempt 4 of task 0 failed on purpose' }] });
       // The database is the record of failures: every message was acknowledged.
-      if (l.deadLettered) expect(await l.deadLettered()).toEqual([]);
+      expect(await l.deadLettered()).toEqual([]);
     }, 60_000);
 
     it('a PermanentTaskError fails the task on its first attempt, without retries', async () => {
@@ -143,7 +149,7 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       expect(summary).toMatchObject({ tasks: 1, retried: 0, failed: 1 });
       expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'failed', attempt: 1 })]);
       expect((await jobState(db, jobId)).status).toBe('failed');
-      if (l.deadLettered) expect(await l.deadLettered()).toEqual([]);
+      expect(await l.deadLettered()).toEqual([]);
     }, 60_000);
 
     it('a geo work process SIGKILLed mid-task: its session ends with it, so the task is delivered again at once and completed once', async () => {
@@ -174,62 +180,71 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       expect((await jobState(db, jobId)).status).toBe('completed');
     }, 120_000);
 
-    if (transport !== 'local') {
-      it('a malformed message is dead-lettered with its reason and the worker goes on with the job', async () => {
-        const db = harness.db.pool;
-        const l = await lane();
-        await l.sendRaw!('{"not": "a task message"');
-        const jobId = await submit(db, l, 'hello_world', { n: 20, name: 'malformed' });
-        const [summary] = await runWorkers(db, l, 1);
-        expect(summary).toMatchObject({ malformed: 1, deadLettered: 1, completed: 40 });
-        const dead = await l.deadLettered!();
-        expect(dead).toHaveLength(1);
-        expect(dead[0]).toMatchObject({ reason: 'MalformedMessage' });
-        expect(dead[0]!.description).toMatch(/^not JSON/);
-        expect((await jobState(db, jobId)).status).toBe('completed');
-      }, 60_000);
+    it('a body that is not a task message never runs: a broker dead-letters it with its reason and the worker goes on with the job; the database refuses it as a task row', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const body = '{"not": "a task message"';
+      if (l.kind.tasksAreMessages) await expect(l.sendRaw(body)).rejects.toThrow();
+      else await l.sendRaw(body);
+      const jobId = await submit(db, l, 'hello_world', { n: 20, name: 'malformed' });
+      const [summary] = await runWorkers(db, l, 1);
+      const malformed = l.kind.tasksAreMessages ? 0 : 1;
+      expect(summary).toMatchObject({ malformed, deadLettered: malformed, completed: 40 });
+      const dead = await l.deadLettered();
+      expect(dead).toEqual(malformed ? [{ taskId: undefined, reason: 'MalformedMessage', description: expect.stringMatching(/^not JSON/) }] : []);
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 60_000);
 
-      if (transport === 'servicebus') {
-        it('a lock lost while a CPU-bound handler ran is counted, not fatal: the task is completed once and its message comes back', async () => {
-          const db = harness.db.pool;
-          const l = await lane();
-          // Longer than the lock, with the event loop busy throughout: no renewal can run.
-          const jobId = await submit(db, l, 'flaky_test', { n: 1, spinMs: LOCK_SECONDS * 2_000, tag: 'lock-lost' });
-          const [summary] = await runWorkers(db, l, 1, { idleMs: LOCK_SECONDS * 2_500 });
-          expect(summary!.lockLost).toBeGreaterThanOrEqual(1);
-          // The message came back once the handler (which held the event loop) was done: acknowledged as finished.
-          expect(summary!.duplicates).toBeGreaterThanOrEqual(1);
-          expect(summary!.completed).toBe(1);
-          expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed' })]);
-          expect(await stageRow(db, jobId, 1)).toMatchObject({ completedCount: 1, failedCount: 0 });
-          expect((await jobState(db, jobId)).status).toBe('completed');
-        }, 60_000);
+    it('a handler that holds the event loop past its lock is not fatal: the task completes once; a broker counts the lost lock and its message comes back', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      // Longer than the lock, with the event loop busy throughout: no renewal can run.
+      const jobId = await submit(db, l, 'flaky_test', { n: 1, spinMs: LOCK_SECONDS * 2_000, tag: `${transport}-lock-lost` });
+      const [summary] = await runWorkers(db, l, 1, { idleMs: LOCK_SECONDS * 2_500 });
+      if (l.kind.tasksAreMessages) {
+        // The claim's lease is the only lock: lapsed, it still holds the task until a sweep takes it over,
+        // and the completion is issued the moment the handler returns, before any timer can sweep.
+        expect(summary).toMatchObject({ lockLost: 0, duplicates: 0 });
+      } else {
+        expect(summary!.lockLost).toBeGreaterThanOrEqual(1);
+        // The message came back once the handler (which held the event loop) was done: acknowledged as finished.
+        expect(summary!.duplicates).toBeGreaterThanOrEqual(1);
       }
+      expect(summary!.completed).toBe(1);
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed' })]);
+      expect(await stageRow(db, jobId, 1)).toMatchObject({ completedCount: 1, failedCount: 0 });
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 60_000);
 
-      it('a delivery of a task another live claim holds is acknowledged unrun (busy); the holder completes it and the job goes on', async () => {
-        const db = harness.db.pool;
-        const l = await lane();
-        const jobId = await submit(db, l, 'hello_world', { n: 1, name: 'busy' });
-        const [task] = await stageTasks(db, jobId, 1);
-        const held = await tasksClaim({ db, taskId: task!.taskId, worker: 'holder', leaseSeconds: 120 });
-        expect(held).toMatchObject({ outcome: 'claimed' });
-        const holder = held.claim!;
-        let holderDone: Promise<unknown> | undefined;
-        const [summary] = await runWorkers(db, l, 1, {
+    it('a task another live claim holds is not run here: a broker acknowledges its delivery as busy, the local queue does not hand it out; the holder completes it and the job goes on', async () => {
+      const db = harness.db.pool;
+      const l = await lane();
+      const jobId = await submit(db, l, 'hello_world', { n: 1, name: 'busy' });
+      const [task] = await stageTasks(db, jobId, 1);
+      const held = await tasksClaim({ db, taskId: task!.taskId, worker: 'holder', leaseSeconds: 120 });
+      expect(held).toMatchObject({ outcome: 'claimed' });
+      const holder = held.claim!;
+      let holderDone: Promise<unknown> | undefined;
+      const finishHolder = () => (holderDone ??= tasksComplete({ db, taskId: task!.taskId, claim: holder, resultJson: JSON.stringify({ message: 'from the holder' }) }));
+      const [summary] = await runWorkers(
+        db,
+        l,
+        1,
+        {
           idleMs: LOCK_SECONDS * 2_500,
-          // The holder finishes once the worker has acknowledged its delivery as busy.
-          onProgress: (counts) => {
-            if (counts.busy > 0) holderDone ??= tasksComplete({ db, taskId: task!.taskId, claim: holder, resultJson: JSON.stringify({ message: 'from the holder' }) });
-          },
-        });
-        await holderDone;
-        expect(summary!.busy).toBe(1);
-        // Stage 2's one task ran here; stage 1's was the holder's, and its message is gone (acknowledged).
-        expect(summary).toMatchObject({ duplicates: 0, tasks: 1, completed: 1 });
-        if (l.deadLettered) expect(await l.deadLettered()).toEqual([]);
-        expect((await stageTasks(db, jobId, 2))[0]).toMatchObject({ status: 'completed', result: { reply: 'Task 0 heard: from the holder' } });
-        expect((await jobState(db, jobId)).status).toBe('completed');
-      }, 60_000);
-    }
+          // On a broker the holder finishes once the worker has acknowledged its delivery as busy.
+          onProgress: (counts) => counts.busy > 0 && finishHolder(),
+        },
+        // The local queue skips a claimed row: the holder finishes once the worker's first receive came back without it.
+        { onReceive: () => l.kind.tasksAreMessages && finishHolder() },
+      );
+      await holderDone;
+      expect(summary!.busy).toBe(l.kind.tasksAreMessages ? 0 : 1);
+      // Stage 2's one task ran here; stage 1's was the holder's, and no message of it is left.
+      expect(summary).toMatchObject({ duplicates: 0, tasks: 1, completed: 1 });
+      expect(await l.deadLettered()).toEqual([]);
+      expect((await stageTasks(db, jobId, 2))[0]).toMatchObject({ status: 'completed', result: { reply: 'Task 0 heard: from the holder' } });
+      expect((await jobState(db, jobId)).status).toBe('completed');
+    }, 60_000);
   });
 }

@@ -2,16 +2,23 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { runEndToEnd } from '../../bench/end-to-end.js';
 import { openBenchEnvironment } from '../../bench/environment.js';
-import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
 import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';
+import { TRANSPORT_NAMES, transportKinds, type TransportName } from '../../transports/index.js';
 import { type CommandContext, type GlobalOptions, withContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
 import { benchJson, benchProgress, endToEndJson, endToEndProgress, renderBench, renderEndToEnd, type MachineInfo } from '../render/bench.js';
+
+/**
+ * End to end runs on a transport without a queue of its own: its tasks are
+ * its messages, so a worker in this process reads them from the bench
+ * schema with nothing else to set up or empty.
+ */
+const END_TO_END_PATH = transportKinds().find((kind) => !kind.queue)!.name;
 
 interface BenchFlags {
   path: TransportName[] | 'all';
@@ -39,15 +46,18 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
     .option('--queue-latency <ms>', 'round-trip time to add in front of a local broker', milliseconds('--queue-latency'), 0)
     .option('--concurrency <n>', 'aligned: groups of up to 10 batches in flight (as geo submit)', intOption('--concurrency', 1, 64), 4)
     .option('--batch-size <n>', `aligned: tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
-    .option('--end-to-end', 'instead: submit hello_world --n N, then one geo work runtime runs and advances both stages (local path)')
+    .option('--end-to-end', `instead: submit hello_world --n N, then one geo work runtime runs and advances both stages (${END_TO_END_PATH} path)`)
     .option('--work-concurrency <n>', 'end to end: handlers at once in the worker', intOption('--work-concurrency', 1, 256), 16)
     .option('--queue <name>', 'the bench queue (default: the configured task queue + "-bench"); emptied afterwards')
     .action(async (flags: BenchFlags) => {
       await withContext(globals(), async (ctx) => {
         const machine = machineInfo();
         if (flags.endToEnd) {
-          if (flags.path !== 'all' && flags.path.some((p) => p !== 'local')) {
-            throw new InputError('OPTION_NOT_APPLICABLE', '--end-to-end measures the local path only (drop --path, or use --path local)');
+          if (flags.path !== 'all' && flags.path.some((p) => p !== END_TO_END_PATH)) {
+            throw new InputError(
+              'OPTION_NOT_APPLICABLE',
+              `--end-to-end measures the ${END_TO_END_PATH} path only (drop --path, or use --path ${END_TO_END_PATH})`,
+            );
           }
           return benchEndToEnd(ctx, flags, machine);
         }
@@ -133,11 +143,11 @@ interface EndToEndFlags {
   batchSize: number;
 }
 
-/** `geo bench --end-to-end`: submit, work and advance hello_world on the local path, in the bench schema. */
+/** `geo bench --end-to-end`: submit, work and advance hello_world on END_TO_END_PATH, in the bench schema. */
 async function benchEndToEnd(ctx: CommandContext, flags: EndToEndFlags, machine: MachineInfo): Promise<void> {
   const env = await openBenchEnvironment({
     config: ctx.config,
-    paths: ['local'],
+    paths: [END_TO_END_PATH],
     skipUnconfigured: false,
     dbLatencyMs: 0,
     queueLatencyMs: 0,

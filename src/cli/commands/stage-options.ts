@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
-import type { TransportName } from '../../config/index.js';
 import { MAX_BATCH_SIZE } from '../../core/batching.js';
 import type { DispatchProgress, PhaseObserver } from '../../core/dispatch.js';
 import type { StageRunOptions } from '../../core/stage.js';
 import { GeoError, InputError } from '../../errors.js';
+import { listNames, transportHelp, transportKind, transportOptions, type TransportName } from '../../transports/index.js';
 import { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { dispatchTracing } from '../tracing.js';
-import { intOption } from '../options.js';
+import { addTransportOptions, intOption } from '../options.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson, type StageCommand, type StageRun } from '../render/stage-run.js';
 
 export interface DispatchFlags {
@@ -26,34 +26,37 @@ export function contextFlags(flags: DispatchFlags) {
 
 /** Options shared by the commands that dispatch a stage. */
 export function addDispatchOptions(command: Command): Command {
-  return command
+  command
     .option('--batch-size <n>', `tasks per batch, at most ${MAX_BATCH_SIZE}`, intOption('--batch-size', 1, MAX_BATCH_SIZE), MAX_BATCH_SIZE)
     .option('--concurrency <n>', 'groups of up to 10 batches in flight at once', intOption('--concurrency', 1, 64), 4)
-    .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
-    .option('--create-queue', 'storage-queue only: create the queue when it does not exist')
-    .option('--message-encoding <encoding>', 'storage-queue only: base64 (Azure Functions default) or text');
+    .option('--transport <name>', transportHelp());
+  return addTransportOptions(command, 'dispatch');
 }
 
 /** Refuses flags that mean nothing for the transport the run uses, before anything is written. */
 export function assertFlagsApply(flags: DispatchFlags, transport: TransportName): void {
-  if (transport === 'storage-queue') return;
-  const given = [flags.messageEncoding !== undefined && '--message-encoding', flags.createQueue && '--create-queue'].filter(Boolean);
-  if (given.length > 0) {
-    throw new InputError('OPTION_NOT_APPLICABLE', `${given.join(' and ')}: for the storage-queue transport only (this run uses ${transport})`);
+  const foreign = transportOptions('dispatch').filter((o) => !o.transports.includes(transport) && flags[o.key] !== undefined && flags[o.key] !== false);
+  if (foreign.length > 0) {
+    const owners = [...new Set(foreign.flatMap((o) => o.transports))];
+    throw new InputError(
+      'OPTION_NOT_APPLICABLE',
+      `${foreign.map((o) => o.flags.split(' ')[0]).join(' and ')}: for the ${listNames(owners)} transport only (this run uses ${transport})`,
+    );
   }
 }
 
 /**
- * Opens the run's transport. A storage queue that does not exist is reported
- * by the transport with steps that work from any command; submit and
- * queue-stage can create it themselves, so they say so too.
+ * Opens the run's transport. A queue that does not exist is reported by the
+ * transport with steps that work from any command; submit and queue-stage
+ * take the transport's own options, so they add its way to create the queue.
  */
 export async function openRunTransport<T>(transport: TransportName, open: () => Promise<T>): Promise<T> {
   try {
     return await open();
   } catch (err) {
-    if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND' && transport === 'storage-queue') {
-      throw new InputError(err.code, `${err.message}, or run this command again with --create-queue`, { cause: err });
+    const hint = transportKind(transport).missingQueueHint;
+    if (err instanceof GeoError && err.code === 'QUEUE_NOT_FOUND' && hint) {
+      throw new InputError(err.code, `${err.message}, ${hint}`, { cause: err });
     }
     throw err;
   }

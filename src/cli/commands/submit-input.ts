@@ -33,7 +33,7 @@ export interface InputFlags {
  * database down. Exit 1 when lines were rejected (the rest was submitted).
  */
 export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags & InputFlags, job: PreparedJob): Promise<void> {
-  const limit = messageLimitFor(ctx.config.transport ?? 'local', { storageEncoding: ctx.config.storage.messageEncoding });
+  const limit = messageLimitFor(ctx.transportName, { storageEncoding: ctx.config.storage.messageEncoding });
   const label = flags.input === '-' ? 'stdin' : flags.input;
   const rejected = new RejectedLines(ctx.output, { label, errorsFile: flags.errorsFile, keep: ctx.output.jsonMode });
   await rejected.open();
@@ -75,7 +75,7 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
 }
 
 async function connect(ctx: CommandContext, flags: DispatchFlags): Promise<{ db: Pool; transport: TransportProducer }> {
-  const name = ctx.config.transport ?? 'local';
+  const name = ctx.transportName;
   const transport = await openRunTransport(name, () => ctx.transport(name));
   return { transport, db: await ctx.store(flags.concurrency + 2) };
 }

@@ -43,7 +43,7 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
     const job = prepareJob(type, raw, { input: flags.input !== undefined });
     checkItemsSource(job, { input: flags.input !== undefined });
     await withContext({ ...globals(), ...contextFlags(flags) }, async (ctx) => {
-      const name = ctx.config.transport ?? 'local';
+      const name = ctx.transportName;
       assertFlagsApply(flags, name);
       if (flags.input !== undefined) {
         await runInputSubmit(ctx, { ...flags, input: flags.input }, job);

@@ -6,12 +6,12 @@ import { combineEvents } from '../../observability/combine.js';
 import { workerMetrics } from '../../observability/metrics.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { logWorkStarted, logWorkStopped, workLog } from '../../observability/work-log.js';
-import { createConsumer } from '../../transports/index.js';
+import { createConsumer, transportHelp } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { ExitCode, EXIT } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { addLogOptions, commandLogger, commandTracing } from '../observe.js';
-import { durationFlag, durationOption, intOption } from '../options.js';
+import { addTransportOptions, durationFlag, durationOption, intOption } from '../options.js';
 import { renderWork, workJson, workProgress } from '../render/work.js';
 
 interface WorkFlags {
@@ -35,7 +35,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
   const command = program
     .command('work')
     .description('run tasks: receive, claim, run the handler, report, acknowledge; advance finished stages; sweep')
-    .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
+    .option('--transport <name>', transportHelp())
     .option('--concurrency <n>', 'handlers running at once (never more)', intOption('--concurrency', 1, 256), 8)
     .option(
       '--prefetch <n>',
@@ -49,10 +49,9 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
     .option('--advance-only', 'run no tasks: only advance finished stages and sweep (deliver retries, recover what crashes left)')
     .option('--lease <duration>', 'task lease, renewed while a handler runs (env GEO_LEASE_SECONDS)', durationOption('--lease'))
     .addOption(durationFlag('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', 30))
-    .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text')
     .option('--metrics-port <n>', 'serve Prometheus metrics at /metrics on this port (0: any free one)', intOption('--metrics-port', 0, 65_535))
     .option('--metrics-host <address>', 'address the metrics listen on (0.0.0.0: every interface, for a scraper elsewhere)', '127.0.0.1');
-  addLogOptions(command).action(async (flags: WorkFlags) => {
+  addLogOptions(addTransportOptions(command, 'work')).action(async (flags: WorkFlags) => {
     const context = { ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding, logFormat: flags.logFormat, logLevel: flags.logLevel };
     await withContext(context, async (ctx) => {
       const log = commandLogger(ctx, 'geo work');
@@ -71,7 +70,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
       if (server) ctx.defer(() => server.close());
       const tracing = await commandTracing(ctx, (message) => log.warn('trace_export_failed', message));
       const session = await ctx.session('geo work');
-      const transport = ctx.config.transport ?? 'local';
+      const transport = ctx.transportName;
       const consumer = flags.advanceOnly
         ? undefined
         : await createConsumer(transport, ctx.config, { worker: session.worker, leaseSeconds, jobTypes: jobTypeNames(), db });

@@ -144,7 +144,7 @@ export function barChart(doc: Pick<BenchDocument, 'paths'>): string {
 export function endToEndJson(result: EndToEndResult, extras: { machine: MachineInfo; cleanup: { schema: string; schemaDropped: boolean } }) {
   return {
     mode: 'end-to-end',
-    path: 'local',
+    path: result.path,
     jobType: 'hello_world',
     n: result.settings.n,
     tasks: 2 * result.settings.n,
@@ -162,7 +162,7 @@ export function endToEndProgress(run: number, runs: number, completed: number, t
 
 export function renderEndToEnd(output: Output, doc: ReturnType<typeof endToEndJson>): void {
   output.line(
-    `end to end on local: hello_world n=${formatCount(doc.n)} (${formatCount(doc.tasks)} tasks over both stages), one worker, concurrency ${doc.concurrency}`,
+    `end to end on ${doc.path}: hello_world n=${formatCount(doc.n)} (${formatCount(doc.tasks)} tasks over both stages), one worker, concurrency ${doc.concurrency}`,
   );
   doc.runs.forEach((r, i) => {
     output.line(

@@ -1,26 +1,17 @@
 import type { TransportName } from '../../config/index.js';
+import { transportKind, type MessageEncoding } from '../../transports/index.js';
 import { encodeTaskMessage } from '../../transports/message.js';
 
 /**
- * The largest task message each transport carries, so an item too large for
- * it is refused before anything is written (a constant per transport name:
- * the producers only learn their limit once connected).
- * - servicebus: the Standard tier's 256 KiB per message (batches are capped
- *   by the same figure), less 4 KiB for the AMQP header, message id and
- *   application properties geo sets.
- * - storage-queue: 64 KiB after encoding (base64 by default: 48 KiB of JSON).
- * - local: 1 MiB, geo's own bound for one task row's parameters.
+ * The largest task message the run's transport carries and how its bytes
+ * count (the transport's kind says both), so an item too large for it is
+ * refused before anything is written: the producers only learn their limit
+ * once connected.
  */
-export const MESSAGE_LIMITS: Record<TransportName, number> = {
-  servicebus: 256 * 1024 - 4 * 1024,
-  'storage-queue': 64 * 1024,
-  local: 1024 * 1024,
-};
-
 export interface MessageLimit {
   transport: TransportName;
-  /** What made it, so a worker thread can make the same one. */
-  storageEncoding: 'base64' | 'text';
+  /** The queue's message encoding (only Storage Queue offers a choice); with the transport, what a worker thread needs to make the same limit. */
+  storageEncoding: MessageEncoding;
   maxBytes: number;
   /** The size that counts against maxBytes for a message of `jsonBytes` bytes of JSON. */
   encodedBytes(jsonBytes: number): number;
@@ -28,13 +19,14 @@ export interface MessageLimit {
   envelopeBytes(job: { jobType: string; taskType: string; idPrefixLength: number }): number;
 }
 
-export function messageLimitFor(transport: TransportName, options: { storageEncoding?: 'base64' | 'text' } = {}): MessageLimit {
-  const base64 = transport === 'storage-queue' && (options.storageEncoding ?? 'base64') === 'base64';
+export function messageLimitFor(transport: TransportName, options: { storageEncoding?: MessageEncoding } = {}): MessageLimit {
+  const kind = transportKind(transport);
+  const encoding = options.storageEncoding ?? 'base64';
   return {
     transport,
-    storageEncoding: options.storageEncoding ?? 'base64',
-    maxBytes: MESSAGE_LIMITS[transport],
-    encodedBytes: (jsonBytes) => (base64 ? Math.ceil(jsonBytes / 3) * 4 : jsonBytes),
+    storageEncoding: encoding,
+    maxBytes: kind.maxMessageBytes,
+    encodedBytes: (jsonBytes) => kind.encodedBytes(jsonBytes, encoding),
     envelopeBytes({ jobType, taskType, idPrefixLength }) {
       // The real encoder on a message whose variable parts have their longest
       // lengths (a 7-digit batch index covers 10 million tasks), with an empty key and {}.

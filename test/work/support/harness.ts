@@ -1,34 +1,37 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll } from 'vitest';
-import { loadConfig, type GeoConfig, type TransportName } from '../../../src/config/index.js';
-import { createProducer } from '../../../src/transports/index.js';
+import type { GeoConfig, TransportName } from '../../../src/config/index.js';
+import { createProducer, type TransportKind } from '../../../src/transports/index.js';
 import type { TransportProducer } from '../../../src/transports/transport.js';
-import { queueClientFor, startAzurite, type Azurite } from '../../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../../support/servicebus-peer/index.js';
+import { useTestQueues, type DeadLettered, type TestQueue } from '../../support/test-queues.js';
 
 /** How long a received message stays locked (hidden) without renewal, and the task lease: short, so a dead worker's task comes back soon. */
 export const LOCK_SECONDS = 2;
 
-/** One test's queue on the transport under test, and how to look at the broker's side. */
+/** One test's queue on the transport under test, and how to look at the queue's side. */
 export interface Lane {
   transport: TransportName;
+  kind: TransportKind;
   /** Environment for a `geo` child process on this queue. */
   env(extra?: Record<string, string>): Record<string, string>;
   config(): GeoConfig;
   /** The producer for submitting and advancing (opened once, closed with the lane). */
   producer(): Promise<TransportProducer>;
-  /** Puts a body geo would never produce on the queue (brokers only). */
-  sendRaw?(body: string): Promise<void>;
-  /** What was dead-lettered (moved to the poison queue), with reasons (brokers only). */
-  deadLettered?(): Promise<Array<{ body: string; reason?: string; description?: string }>>;
-  /** Messages still on the queue: available, locked or scheduled (Service Bus only: the peer knows exactly). */
+  /** Puts a body geo would never produce where consumers read (the local queue's database refuses it as a task row). */
+  sendRaw(body: string): Promise<void>;
+  /** What was dead-lettered (moved to the poison queue), with reasons; the local queue has no dead-letter queue. */
+  deadLettered(): Promise<DeadLettered[]>;
+  /**
+   * Messages the queue accepted for a stage's tasks, by task id: what the
+   * Service Bus peer counted, what Storage Queue acknowledged to this lane's
+   * producer, the task rows of the local queue.
+   */
+  acceptedMessages(jobId: string, stage: number): Promise<Map<string, number>>;
+  /** Messages still on the queue: available, locked or scheduled (where the test broker knows exactly: the Service Bus peer). */
   queuedMessages?(): Promise<number>;
-  /** Messages the broker accepted for a stage's tasks, by task id (Service Bus only: the peer counts every send). */
-  acceptedMessages?(jobId: string, stage: number): Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -39,18 +42,14 @@ export interface WorkHarness {
 
 /** A test file's database, home folder and broker (for `transport`), started before its tests and stopped after. */
 export function useWorkHarness(transport: TransportName): WorkHarness {
+  const queues = useTestQueues(transport);
   let db: TestDatabase | undefined;
   let home: string | undefined;
-  let peer: ServiceBusPeer | undefined;
-  let azurite: Azurite | undefined;
-  let queues = 0;
   beforeAll(async () => {
     [db, home] = await Promise.all([createTestDatabase(), fs.mkdtemp(path.join(os.tmpdir(), 'geo-work-'))]);
-    if (transport === 'servicebus') peer = await startServiceBusPeer({ queues: {} });
-    if (transport === 'storage-queue') azurite = await startAzurite();
   });
   afterAll(async () => {
-    const results = await Promise.allSettled([db?.drop(), peer?.close(), azurite?.dispose(), home && fs.rm(home, { recursive: true, force: true })]);
+    const results = await Promise.allSettled([db?.drop(), home && fs.rm(home, { recursive: true, force: true })]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   });
@@ -60,76 +59,58 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
       return db!;
     },
     async lane() {
-      const queue = `work-${++queues}`;
-      const base: Record<string, string> = { DATABASE_URL: db!.url, GEO_HOME: home!, GEO_TRANSPORT: transport };
-      const closers: Array<() => Promise<void>> = [];
-      if (transport === 'servicebus') {
-        peer!.createQueue(queue, { lockDurationMs: LOCK_SECONDS * 1000, duplicateDetection: true, maxDeliveryCount: 100 });
-        Object.assign(base, { GEO_SERVICEBUS_CONNECTION_STRING: peer!.connectionString(), GEO_SERVICEBUS_QUEUE: queue, GEO_SERVICEBUS_TIMEOUT_MS: '5000' });
-      } else if (transport === 'storage-queue') {
-        await queueClientFor(azurite!, queue).create();
-        Object.assign(base, { GEO_STORAGE_CONNECTION_STRING: azurite!.connectionString, GEO_STORAGE_QUEUE: queue, GEO_STORAGE_TIMEOUT_MS: '15000' });
-      }
-      const config = loadConfig(base);
+      const queue = await queues.open(db!.pool, { lockSeconds: LOCK_SECONDS });
+      const acknowledged = new Map<string, number>();
       let producer: Promise<TransportProducer> | undefined;
-      const lane: Lane = {
+      return {
         transport,
-        env: (extra = {}) => ({ ...base, ...extra }),
-        config: () => config,
+        kind: queue.kind,
+        env: (extra = {}) => ({ DATABASE_URL: db!.url, GEO_HOME: home!, ...queue.env, ...extra }),
+        config: () => queue.config,
         producer() {
-          producer ??= createProducer(transport, config);
+          producer ??= createProducer(transport, queue.config).then((p) => counting(p, acknowledged));
           return producer;
         },
+        sendRaw: (body) => queue.sendRaw(body),
+        deadLettered: () => queue.deadLettered(),
+        queuedMessages: queue.peer ? () => queue.held() : undefined,
+        acceptedMessages: (jobId, stage) => acceptedMessages(db!, queue, acknowledged, jobId, stage),
         async close() {
           await (await producer)?.close();
-          for (const close of closers) await close();
-          if (transport === 'servicebus') peer!.deleteQueue(queue);
-          if (transport === 'storage-queue') {
-            await queueClientFor(azurite!, queue).deleteIfExists();
-            await queueClientFor(azurite!, `${queue}-poison`).deleteIfExists();
-          }
+          await queue.close();
         },
       };
-      if (transport === 'servicebus') {
-        const raw = new ServiceBusClient(peer!.connectionString());
-        const sender = raw.createSender(queue);
-        closers.push(async () => {
-          await sender.close();
-          await raw.close();
-        });
-        lane.sendRaw = (body) => sender.sendMessages({ body: Buffer.from(body), contentType: 'application/octet-stream' });
-        lane.queuedMessages = async () => peer!.queue(queue).activeCount() + peer!.queue(queue).scheduledIds().length;
-        lane.deadLettered = async () =>
-          peer!.queue(queue).deadLetters().map((d) => ({ body: d.messageId, reason: d.reason, description: d.description }));
-        lane.acceptedMessages = (jobId, stage) => {
-          const counts = new Map<string, number>();
-          const prefix = `${jobId.slice(0, 16)}-s${stage}-`;
-          for (const t of peer!.transfers()) {
-            if (t.queue !== queue || t.outcome !== 'accepted') continue;
-            for (const m of t.messages) {
-              const taskId = m.messageId.split(':')[0]!;
-              if (taskId.startsWith(prefix)) counts.set(taskId, (counts.get(taskId) ?? 0) + 1);
-            }
-          }
-          return counts;
-        };
-      }
-      if (transport === 'storage-queue') {
-        const client = queueClientFor(azurite!, queue);
-        lane.sendRaw = async (body) => {
-          await client.sendMessage(Buffer.from(body).toString('base64'));
-        };
-        lane.deadLettered = async () => {
-          const poison = queueClientFor(azurite!, `${queue}-poison`);
-          if (!(await poison.exists())) return [];
-          const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
-          return peekedMessageItems.map((item) => {
-            const doc = JSON.parse(Buffer.from(item.messageText, 'base64').toString('utf8')) as { deadLetter: { reason?: string; description?: string } };
-            return { body: item.messageText, reason: doc.deadLetter.reason, description: doc.deadLetter.description };
-          });
-        };
-      }
-      return lane;
     },
   };
+}
+
+/** The producer, counting every message it had acknowledged, by task id. */
+function counting(producer: TransportProducer, acknowledged: Map<string, number>): TransportProducer {
+  const count = <T extends { acknowledged: string[] }>(report: T): T => {
+    for (const taskId of report.acknowledged) acknowledged.set(taskId, (acknowledged.get(taskId) ?? 0) + 1);
+    return report;
+  };
+  return Object.assign(Object.create(producer) as TransportProducer, {
+    send: async (...args: Parameters<TransportProducer['send']>) => count(await producer.send(...args)),
+    schedule: async (...args: Parameters<TransportProducer['schedule']>) => count(await producer.schedule(...args)),
+  });
+}
+
+/** The best view of what reached the queue: the broker's own count where the test broker keeps one, else the producer's acknowledgements. */
+async function acceptedMessages(db: TestDatabase, queue: TestQueue, acknowledged: Map<string, number>, jobId: string, stage: number) {
+  const prefix = `${jobId.slice(0, 16)}-s${stage}-`;
+  const counts = new Map<string, number>();
+  const add = (taskId: string, n = 1) => taskId.startsWith(prefix) && counts.set(taskId, (counts.get(taskId) ?? 0) + n);
+  if (queue.kind.tasksAreMessages) {
+    // The task rows are the messages: one each.
+    const { rows } = await db.pool.query<{ taskId: string }>('SELECT task_id AS "taskId" FROM tasks WHERE job_id = $1 AND stage = $2', [jobId, stage]);
+    for (const r of rows) add(r.taskId);
+  } else if (queue.peer) {
+    for (const t of queue.peer.transfers()) {
+      if (t.queue === queue.name && t.outcome === 'accepted') for (const m of t.messages) add(m.messageId.split(':')[0]!);
+    }
+  } else {
+    for (const [taskId, n] of acknowledged) add(taskId, n);
+  }
+  return counts;
 }

@@ -5,17 +5,23 @@ import { submitJob } from '../../../src/core/submit.js';
 import type { WorkOptions, WorkSummary } from '../../../src/core/work/options.js';
 import { runWork } from '../../../src/core/work/runtime.js';
 import { createConsumer } from '../../../src/transports/index.js';
+import type { ReceivedMessage, TransportConsumer } from '../../../src/transports/transport.js';
 import { LOCK_SECONDS, type Lane } from './harness.js';
 
 let workers = 0;
 
+export interface WorkerHooks {
+  /** Called with what each receive of a worker's consumer returned. */
+  onReceive?(received: ReceivedMessage[]): void;
+}
+
 /** Runs `count` worker runtimes in this process, each with its own consumer, until they all stop; returns their summaries. */
-export async function runWorkers(db: Pool, lane: Lane, count: number, options: Partial<WorkOptions> = {}): Promise<WorkSummary[]> {
+export async function runWorkers(db: Pool, lane: Lane, count: number, options: Partial<WorkOptions> = {}, hooks: WorkerHooks = {}): Promise<WorkSummary[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       const worker = `test-worker-${++workers}`;
       const leaseSeconds = options.leaseSeconds ?? LOCK_SECONDS;
-      const consumer = await createConsumer(lane.transport, lane.config(), { worker, leaseSeconds, jobTypes: jobTypeNames(), db });
+      const consumer = watched(await createConsumer(lane.transport, lane.config(), { worker, leaseSeconds, jobTypes: jobTypeNames(), db }), hooks);
       try {
         return await runWork({
           db,
@@ -41,6 +47,18 @@ export async function runWorkers(db: Pool, lane: Lane, count: number, options: P
       }
     }),
   );
+}
+
+/** The consumer, telling `hooks` what it receives. */
+function watched(consumer: TransportConsumer, hooks: WorkerHooks): TransportConsumer {
+  if (!hooks.onReceive) return consumer;
+  return Object.assign(Object.create(consumer) as TransportConsumer, {
+    async receive(max: number, waitMs: number) {
+      const received = await consumer.receive(max, waitMs);
+      hooks.onReceive!(received);
+      return received;
+    },
+  });
 }
 
 /** Creates a job and queues its first stage on the lane's transport. */
