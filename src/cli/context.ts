@@ -1,7 +1,7 @@
 import { configForDestination, describeDestination, destinationOf, type Destination } from '../config/destinations.js';
 import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
 import { startSession, type Session } from '../core/session.js';
-import type { TransportResolver } from '../core/targets.js';
+import type { TransportResolver } from '../core/protocol/job-transport.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
 import { createProducer, type TransportProducer } from '../transports/index.js';

@@ -13,10 +13,10 @@ import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
 import { backoffDelay } from './backoff.js';
 import type { JobType } from './job-types/job-type.js';
 import { findJobType } from './job-types/registry.js';
-import { newClaimOwner } from './leases.js';
-import type { SendPolicy } from './send-batch.js';
-import { queueStage } from './stage.js';
-import type { TransportResolver } from './targets.js';
+import { newClaimOwner } from './protocol/leases.js';
+import type { SendPolicy } from './protocol/send.js';
+import { queueStage } from './protocol/queue-stage.js';
+import type { TransportResolver } from './protocol/job-transport.js';
 
 /** How many failed tasks' errors a failed job keeps (and `geo status` shows). */
 const JOB_ERRORS_KEPT = 20;

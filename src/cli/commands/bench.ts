@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { runEndToEnd } from '../../bench/end-to-end.js';
 import { openBenchEnvironment } from '../../bench/environment.js';
 import { TRANSPORT_NAMES, type TransportName } from '../../config/index.js';
-import { MAX_BATCH_SIZE } from '../../core/batching.js';
+import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';

@@ -7,7 +7,7 @@ import { stageCompletionsListFailing } from '../../store/stage-completions.js';
 import { stagesListUnwritten } from '../../store/stages.js';
 import type { ReapedSession } from '../../store/sessions.js';
 import type { Advancement } from '../advance.js';
-import type { TransportResolver } from '../targets.js';
+import type { TransportResolver } from '../protocol/job-transport.js';
 import type { DeadLetterOutcome } from './dead-letters.js';
 import { openDestinations, type UnreachableJob } from './destinations.js';
 import type { RedeliveryOutcome } from './redeliver.js';

@@ -1,12 +1,12 @@
-import type { AdaptiveLimiter } from '../concurrency/limiter.js';
-import { batchesClaim, batchesStatus } from '../store/batches.js';
-import { sessionsReapDead } from '../store/sessions.js';
-import type { Queryable } from '../store/pool.js';
-import type { TransportProducer } from '../transports/transport.js';
-import { sleep } from './backoff.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import { batchesClaim, batchesStatus } from '../../store/batches.js';
+import { sessionsReapDead } from '../../store/sessions.js';
+import type { Queryable } from '../../store/pool.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import { sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import { resendClaimedBatches } from './resend.js';
-import { recordSentBatches, type SendPolicy } from './send-batch.js';
+import { resendClaimedBatches } from './take-over.js';
+import { recordSentBatches, type SendPolicy } from './send.js';
 
 const POLL_MS = 200;
 

@@ -1,18 +1,18 @@
-import { DependencyError, GeoError, errorMessage } from '../errors.js';
-import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../store/batches.js';
-import { asConnectionLoss, type Pool } from '../store/pool.js';
-import { stagesFinish } from '../store/completion.js';
-import { stagesMarkWritten, stagesReleaseWriting } from '../store/stages.js';
-import { buildTaskMessage, type TaskMessage } from '../transports/message.js';
-import type { TransportProducer } from '../transports/transport.js';
-import { AdaptiveLimiter } from '../concurrency/limiter.js';
-import { alignedBatches, type PlannedBatch } from './batching.js';
-import { batchIdFor, taskIdFor } from './ids.js';
-import type { TaskDefinition } from './job-types/job-type.js';
+import { DependencyError, GeoError, errorMessage } from '../../errors.js';
+import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../../store/batches.js';
+import { asConnectionLoss, type Pool } from '../../store/pool.js';
+import { stagesFinish } from '../../store/completion.js';
+import { stagesMarkWritten, stagesReleaseWriting } from '../../store/stages.js';
+import { buildTaskMessage, type TaskMessage } from '../../transports/message.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import { alignedBatches, type PlannedBatch } from './plan.js';
+import { batchIdFor, taskIdFor } from '../ids.js';
+import type { TaskDefinition } from '../job-types/job-type.js';
 import { LeaseKeeper } from './leases.js';
-import { settleOtherSenders } from './others.js';
-import { DEFAULT_SEND_POLICY, recordSentBatches, sendClaimedBatch, type BatchResult, type SendPolicy, type SentBatch } from './send-batch.js';
-import { Tally, type StageCounts } from './tally.js';
+import { settleOtherSenders } from './other-senders.js';
+import { DEFAULT_SEND_POLICY, recordSentBatches, sendClaimedBatch, type BatchResult, type SendPolicy, type SentBatch } from './send.js';
+import { Tally, type StageCounts } from './ledger.js';
 
 /**
  * Batches written by one statement (and recorded by one after sending). A

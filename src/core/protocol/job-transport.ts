@@ -1,6 +1,6 @@
-import type { Destination } from '../config/destinations.js';
-import type { TransportName } from '../config/index.js';
-import type { TransportProducer } from '../transports/transport.js';
+import type { Destination } from '../../config/destinations.js';
+import type { TransportName } from '../../config/index.js';
+import type { TransportProducer } from '../../transports/transport.js';
 
 /** Where a job's messages go, as stored with the job (destination null: written before destinations were recorded). */
 export interface SendTarget {

@@ -1,12 +1,12 @@
-import { TransportError, errorMessage } from '../errors.js';
-import { batchesRecordSends } from '../store/batches.js';
-import type { Queryable } from '../store/pool.js';
-import type { BatchStatus } from '../statuses.js';
-import type { TaskMessage } from '../transports/message.js';
-import type { TransportProducer } from '../transports/transport.js';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
+import { TransportError, errorMessage } from '../../errors.js';
+import { batchesRecordSends } from '../../store/batches.js';
+import type { Queryable } from '../../store/pool.js';
+import type { BatchStatus } from '../../statuses.js';
+import type { TaskMessage } from '../../transports/message.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import type { AdaptiveLimiter } from '../concurrency/limiter.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 
 export interface SendPolicy extends BackoffPolicy {
   /** Sends of one batch within one run before it is left for retry-pending. */

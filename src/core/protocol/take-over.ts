@@ -1,10 +1,10 @@
-import type { AdaptiveLimiter } from '../concurrency/limiter.js';
-import type { Queryable } from '../store/pool.js';
-import { tasksPendingInBatches } from '../store/recovery.js';
-import { buildTaskMessage } from '../transports/message.js';
-import type { TransportProducer } from '../transports/transport.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import type { Queryable } from '../../store/pool.js';
+import { tasksPendingInBatches } from '../../store/recovery.js';
+import { buildTaskMessage } from '../../transports/message.js';
+import type { TransportProducer } from '../../transports/transport.js';
 import type { LeaseKeeper } from './leases.js';
-import { sendClaimedBatch, type SendPolicy, type SentBatch } from './send-batch.js';
+import { sendClaimedBatch, type SendPolicy, type SentBatch } from './send.js';
 
 export interface ClaimedBatch {
   batchId: string;

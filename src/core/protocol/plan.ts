@@ -1,4 +1,4 @@
-import type { TaskDefinition } from './job-types/job-type.js';
+import type { TaskDefinition } from '../job-types/job-type.js';
 
 export interface PlannedBatch {
   batchIndex: number;
