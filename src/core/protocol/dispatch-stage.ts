@@ -1,27 +1,19 @@
-import { DependencyError, GeoError, errorMessage } from '../../errors.js';
-import { batchesClaim, batchesForStage, batchesInsert, batchesPendingTaskIds, type StageBatchState } from '../../store/batches.js';
-import { asConnectionLoss, type Pool } from '../../store/pool.js';
-import { stagesFinish } from '../../store/completion.js';
-import { stagesMarkWritten, stagesReleaseWriting } from '../../store/stages.js';
-import { buildTaskMessage, type TaskMessage } from '../../transports/message.js';
-import type { TransportProducer } from '../../transports/transport.js';
 import { AdaptiveLimiter } from '../../concurrency/limiter.js';
-import { alignedBatches, type PlannedBatch } from './plan.js';
-import { batchIdFor, taskIdFor } from '../ids.js';
+import { errorMessage, type GeoError } from '../../errors.js';
+import { batchesForStage } from '../../store/batches.js';
+import type { Pool } from '../../store/pool.js';
+import { stagesReleaseWriting } from '../../store/stages.js';
+import type { TransportProducer } from '../../transports/transport.js';
 import type { TaskDefinition } from '../job-types/job-type.js';
+import { dispatchGroup, type StageRun } from './dispatch-group.js';
+import { StageLedger, type StageCounts } from './ledger.js';
 import { LeaseKeeper } from './leases.js';
-import { settleOtherSenders } from './other-senders.js';
-import { DEFAULT_SEND_POLICY, recordSentBatches, sendClaimedBatch, type BatchResult, type SendPolicy, type SentBatch } from './send.js';
-import { Tally, type StageCounts } from './ledger.js';
-
-/**
- * Batches written by one statement (and recorded by one after sending). A
- * commit that writes costs milliseconds (its WAL flush), more than 100 rows,
- * so one commit per group instead of per batch and step (measurements in
- * docs/architecture.md). Each batch keeps its own row, id, all-or-nothing
- * insert and single transport send.
- */
-const BATCHES_PER_STATEMENT = 10;
+import { awaitOtherSenders } from './other-senders.js';
+import { BATCHES_PER_GROUP, StagePlan } from './plan.js';
+import { recordStageWritten } from './record.js';
+import { DEFAULT_SEND_POLICY, type SendPolicy } from './send.js';
+import { DispatchStop } from './stop.js';
+import type { StageTarget } from './write.js';
 
 export interface DispatchProgress extends StageCounts {
   batchesDone: number;
@@ -38,11 +30,9 @@ export interface DispatchProgress extends StageCounts {
 export type ProtocolPhase = 'written' | 'sent' | 'resumed';
 export type PhaseObserver = (phase: ProtocolPhase, batchIds: string[]) => void | Promise<void>;
 
-export interface DispatchParams {
+export interface DispatchParams extends StageTarget {
   db: Pool;
   transport: TransportProducer;
-  job: { jobId: string; jobType: string; idPrefix: string };
-  stage: { stage: number; taskType: string; taskCount: number; batchSize: number };
   tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
   /**
    * Write only the batches the builder produced in full, and leave the stage
@@ -86,256 +76,111 @@ export interface DispatchResult extends StageCounts {
 }
 
 /**
- * Runs the batch protocol for one stage: streams the task definitions into
+ * Runs the batch protocol for one stage: plans the task definitions into
  * aligned batches and, for each batch not already done, (1) writes it with
- * its tasks, (2) sends it as one transport batch, (3) marks what was
- * acknowledged. Resumable: batches already queued are skipped, pending ones
- * whose lease expired are re-sent, and batches another live process is
- * sending are left to it, awaited, and taken over if that process dies.
- * Once every batch exists the stage is marked written.
+ * its tasks, (2) sends it as one transport batch, (3) records what was
+ * acknowledged (dispatch-group.ts). Resumable: batches already queued are
+ * skipped, pending ones whose lease expired are taken over and sent again,
+ * and batches another live process is sending are left to it, awaited, and
+ * taken over if that process dies. Once every batch exists the stage is
+ * recorded written.
  */
 export async function dispatchStage(params: DispatchParams): Promise<DispatchResult> {
   const started = Date.now();
-  const { db, transport, job, stage } = params;
-  const policy = params.sendPolicy ?? DEFAULT_SEND_POLICY;
-  const tally = new Tally(stage.taskCount, Math.ceil(stage.taskCount / stage.batchSize));
-  const existing = new Map((await batchesForStage(db, job.jobId, stage.stage)).map((b) => [b.batchIndex, b]));
-  for (const batch of existing.values()) {
-    if (batch.status !== 'pending_queue') tally.add({ queued: batch.taskCount - batch.failedTasks, failed: batch.failedTasks });
-  }
-
-  let built = 0;
-  let streamEnded = false;
-  const source = alignedBatches(countBuilt(params.tasks, () => built++), stage.batchSize)[Symbol.asyncIterator]();
-  const limiter = new AdaptiveLimiter(params.concurrency * BATCHES_PER_STATEMENT);
-  const leases = new LeaseKeeper(db, params.leaseSeconds, params.session, params.onNotice);
-  leases.holdStage(job.jobId, stage.stage);
-  const elsewhere: string[] = [];
-  let createdTasks = 0;
-  let sentTasks = 0;
-  let resumedBatches = 0;
-  let notReady = 0;
-  let lostBatches = 0;
-  let consecutiveFailures = 0;
-  let stoppedBy: GeoError | undefined;
-  let failure: unknown;
-  const report = () => params.onProgress?.({ ...tally.snapshot(), elapsedMs: Date.now() - started });
-  const onAbort = () => {
-    stoppedBy ??= new GeoError('incomplete', 'INTERRUPTED', 'interrupted; run the same command again to resume');
-  };
-  params.signal?.addEventListener('abort', onAbort, { once: true });
-  if (params.signal?.aborted) onAbort();
-
-  const messagesFor = (batchId: string, tasks: TaskDefinition[]): TaskMessage[] =>
-    tasks.map((t) =>
-      buildTaskMessage({
-        taskId: taskIdFor(job.idPrefix, stage.stage, t.key),
-        jobId: job.jobId,
-        jobType: job.jobType,
-        taskType: stage.taskType,
-        stage: stage.stage,
-        batchId,
-        parameters: t.parameters,
-      }),
-    );
-
-  const send = (batchId: string, messages: TaskMessage[], carried?: { queued: number; failed: number }) =>
-    sendClaimedBatch({ transport, batchId, messages, carried, policy, limiter, leases, shouldStop: () => stoppedBy !== undefined });
-
-  /** Step 1 for new batches (one statement), then step 2 unless the database is the queue. */
-  async function writeAndSend(group: PlannedBatch[]): Promise<SentBatch[]> {
-    const prepared = group.map((planned) => {
-      const batchId = batchIdFor(job.idPrefix, stage.stage, planned.batchIndex);
-      return { planned, batchId, messages: messagesFor(batchId, planned.tasks) };
-    });
-    const inserted = await batchesInsert(db, {
-      batches: prepared.map(({ planned, batchId, messages }) => ({
-        batchId,
-        jobId: job.jobId,
-        stage: stage.stage,
-        batchIndex: planned.batchIndex,
-        taskType: stage.taskType,
-        transport: transport.name,
-        tasks: messages.map((m, i) => ({ taskId: m.taskId, taskIndex: planned.tasks[i]!.index, parameters: m.parameters })),
-      })),
-      queued: transport.writesWithTasks,
-      leaseSeconds: params.leaseSeconds,
-      owner: leases.owner,
-    });
-    const mine = prepared.filter(({ batchId }) => inserted.has(batchId));
-    for (const { batchId } of prepared) if (!inserted.has(batchId)) elsewhere.push(batchId);
-    for (const { messages } of mine) createdTasks += messages.length;
-    if (transport.writesWithTasks) {
-      for (const { messages } of mine) tally.add({ queued: messages.length });
-      sentTasks += mine.reduce((n, b) => n + b.messages.length, 0);
-      return [];
-    }
-    for (const { batchId } of mine) leases.hold(batchId);
-    await params.onPhase?.('written', mine.map((b) => b.batchId));
-    return Promise.all(mine.map(({ batchId, messages }) => send(batchId, messages)));
-  }
-
-  /** Resumes a batch an earlier run wrote but did not finish sending, if its lease lapsed. */
-  async function resume(planned: PlannedBatch, prior: StageBatchState): Promise<SentBatch | undefined> {
-    if (!(await batchesClaim(db, { batchId: prior.batchId, leaseSeconds: params.leaseSeconds, owner: leases.owner }))) {
-      elsewhere.push(prior.batchId);
-      return undefined;
-    }
-    leases.hold(prior.batchId);
-    resumedBatches++;
-    await params.onPhase?.('resumed', [prior.batchId]);
-    const pending = new Set(await batchesPendingTaskIds(db, prior.batchId));
-    const messages = messagesFor(prior.batchId, planned.tasks);
-    const carried = { queued: messages.length - pending.size - prior.failedTasks, failed: prior.failedTasks };
-    return send(
-      prior.batchId,
-      messages.filter((m) => pending.has(m.taskId)),
-      carried,
-    );
-  }
-
-  function account(results: BatchResult[]): void {
-    for (const result of results) {
-      if (result.lost) {
-        lostBatches++;
-        elsewhere.push(result.batchId);
-        continue;
-      }
-      tally.add(result);
-      if (!result.error) {
-        consecutiveFailures = 0;
-        continue;
-      }
-      consecutiveFailures++;
-      if (!result.error.retryable) stoppedBy ??= result.error;
-      else if (consecutiveFailures >= (params.maxConsecutiveFailures ?? 3)) {
-        stoppedBy ??= new DependencyError(
-          'TRANSPORT_UNAVAILABLE',
-          `${transport.target} kept failing (${result.error.message}); stopped after ${consecutiveFailures} batches in a row could not be sent`,
-          { cause: result.error },
-        );
-      }
-    }
-  }
-
-  /** The number of tasks batch k must hold to be complete. */
-  const expectedSize = (batchIndex: number) => Math.min(stage.batchSize, stage.taskCount - batchIndex * stage.batchSize);
-
-  /** Takes up to BATCHES_PER_STATEMENT batches that still need work from the shared stream. */
-  async function nextGroup(): Promise<{ fresh: PlannedBatch[]; resumed: Array<[PlannedBatch, StageBatchState]> } | undefined> {
-    const fresh: PlannedBatch[] = [];
-    const resumed: Array<[PlannedBatch, StageBatchState]> = [];
-    while (fresh.length + resumed.length < BATCHES_PER_STATEMENT) {
-      const next = await source.next();
-      if (next.done) {
-        streamEnded = true;
-        break;
-      }
-      const planned = next.value;
-      const prior = existing.get(planned.batchIndex);
-      if (!prior && params.partialInputs && planned.tasks.length < expectedSize(planned.batchIndex)) {
-        // A batch is written whole or not at all: its id and task count are fixed once written.
-        notReady += planned.tasks.length;
-        continue;
-      }
-      if (!prior) fresh.push(planned);
-      else if (prior.status === 'pending_queue') resumed.push([planned, prior]);
-    }
-    return fresh.length + resumed.length > 0 ? { fresh, resumed } : undefined;
-  }
-
-  async function worker(): Promise<void> {
-    while (stoppedBy === undefined && failure === undefined) {
-      try {
-        const group = await nextGroup();
-        if (!group) return;
-        const sent = await Promise.all([
-          group.fresh.length > 0 ? writeAndSend(group.fresh) : [],
-          Promise.all(group.resumed.map(([planned, prior]) => resume(planned, prior))),
-        ]);
-        const toRecord = sent.flat().filter((b): b is SentBatch => b !== undefined);
-        if (toRecord.length > 0) await params.onPhase?.('sent', toRecord.map((b) => b.batchId));
-        const results = await recordSentBatches(db, leases, toRecord);
-        for (const b of toRecord) if (!results.find((r) => r.batchId === b.batchId)?.lost) sentTasks += b.acknowledged.length;
-        account(results);
-        report();
-      } catch (err) {
-        // A lost database ends the run like a broker outage: what is written stays resumable.
-        const lostDatabase = asConnectionLoss(err);
-        if (lostDatabase) stoppedBy ??= lostDatabase;
-        else failure ??= err;
-      }
-    }
-  }
-
+  const existing = await batchesForStage(params.db, params.job.jobId, params.stage.stage);
+  const run = openRun(params);
+  run.ledger.addFinished(existing);
+  const plan = new StagePlan(params.tasks, params.stage, new Map(existing.map((b) => [b.batchIndex, b])), params.partialInputs ?? false);
+  const report = () => params.onProgress?.({ ...run.ledger.snapshot(), elapsedMs: Date.now() - started });
+  const unwatch = run.stop.watch(params.signal);
   let stageWritten = false;
   try {
-    await Promise.all(Array.from({ length: params.concurrency }, worker));
-    if (failure !== undefined) throw failure;
-    if (!stoppedBy) {
-      const settled = await settleOtherSenders({
-        db,
-        transport,
-        leases,
-        limiter,
-        policy,
-        leaseSeconds: params.leaseSeconds,
-        batchIds: elsewhere,
-        shouldStop: () => stoppedBy !== undefined,
-      });
-      for (const counts of settled) tally.add(counts);
-    }
-    // Tasks the builder left out because their inputs are not complete yet.
-    if (params.partialInputs) notReady += Math.max(0, stage.taskCount - built);
-    if (!stoppedBy && streamEnded && notReady === 0) {
+    await Promise.all(Array.from({ length: params.concurrency }, () => sendGroups(run, plan, report)));
+    if (run.stop.failure !== undefined) throw run.stop.failure;
+    if (!run.stop.stopped) await awaitHeldElsewhere(run);
+    plan.countUnbuilt();
+    if (!run.stop.stopped && plan.ended && plan.notReady === 0) {
       stageWritten = true;
-      const marked = await stagesMarkWritten(db, { jobId: job.jobId, stage: stage.stage, taskCount: built });
-      // A stage of no tasks, or one whose count just fell to what its tasks already reached, finishes now.
-      if (marked) await stagesFinish({ db, jobId: job.jobId, stage: stage.stage, completed: 0, failed: 0 });
-      if (marked && built !== stage.taskCount) {
-        stoppedBy = new GeoError(
-          'incomplete',
-          'STAGE_TASK_COUNT_MISMATCH',
-          `${job.jobType} stage ${stage.stage} declared ${stage.taskCount} tasks but built ${built}; the stage now counts ${built} so it can finish (a bug in the job type)`,
-        );
-      }
+      const mismatch = await recordStageWritten(run.db, run.target, plan.built);
+      // The stage's count is now what was built: that is the run's outcome, whatever else stopped it meanwhile.
+      if (mismatch) run.stop.reason = mismatch;
     }
   } catch (err) {
-    const lostDatabase = asConnectionLoss(err);
-    if (!lostDatabase) throw err;
-    stoppedBy ??= lostDatabase;
+    run.stop.stopIfDatabaseLost(err);
   } finally {
-    params.signal?.removeEventListener('abort', onAbort);
-    leases.stop();
-    await source.return?.(undefined);
+    unwatch();
+    run.leases.stop();
+    await plan.close();
   }
-  if (!stageWritten && !(stoppedBy?.code === 'DATABASE_CONNECTION_LOST')) {
-    await stagesReleaseWriting(db, { jobId: job.jobId, stage: stage.stage }).catch((err: unknown) =>
-      params.onNotice?.(`could not give up the stage's writer lease (it lapses in ${params.leaseSeconds}s): ${errorMessage(err)}`),
-    );
-  }
+  if (!stageWritten && run.stop.reason?.code !== 'DATABASE_CONNECTION_LOST') await releaseStage(run, params.onNotice);
   report();
-  const counts = tally.snapshot();
+  const counts = run.ledger.snapshot();
+  const { createdTasks, sentTasks, resumedBatches, lostBatches } = run.ledger;
   return {
     ...counts,
     notWritten: stageWritten ? 0 : counts.notWritten,
-    notReady,
+    notReady: plan.notReady,
     createdTasks,
     sentTasks,
     resumedBatches,
     lostBatches,
     stageWritten,
     elapsedMs: Date.now() - started,
-    stoppedBy,
+    stoppedBy: run.stop.reason,
   };
 }
 
-async function* countBuilt(
-  tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>,
-  onTask: () => void,
-): AsyncGenerator<TaskDefinition> {
-  for await (const task of tasks) {
-    onTask();
-    yield task;
+/** The run's shared state; its lease keeper also keeps the stage's writer lease fresh from here on. */
+function openRun(params: DispatchParams): StageRun {
+  const leases = new LeaseKeeper(params.db, params.leaseSeconds, params.session, params.onNotice);
+  leases.holdStage(params.job.jobId, params.stage.stage);
+  return {
+    db: params.db,
+    transport: params.transport,
+    target: { job: params.job, stage: params.stage },
+    leaseSeconds: params.leaseSeconds,
+    policy: params.sendPolicy ?? DEFAULT_SEND_POLICY,
+    limiter: new AdaptiveLimiter(params.concurrency * BATCHES_PER_GROUP),
+    leases,
+    ledger: new StageLedger(params.stage),
+    stop: new DispatchStop(params.transport.target, params.maxConsecutiveFailures ?? 3),
+    onPhase: params.onPhase,
+  };
+}
+
+/** One of the run's concurrent senders: takes groups from the shared plan until none is left or the run stops. */
+async function sendGroups(run: StageRun, plan: StagePlan, report: () => void): Promise<void> {
+  while (!run.stop.ended) {
+    try {
+      const group = await plan.nextGroup();
+      if (!group) return;
+      await dispatchGroup(run, group);
+      report();
+    } catch (err) {
+      run.stop.noteError(err);
+    }
   }
+}
+
+/** Batches other processes wrote or took over: their final counts, once their senders are done (or dead). */
+async function awaitHeldElsewhere(run: StageRun): Promise<void> {
+  const settled = await awaitOtherSenders({
+    db: run.db,
+    transport: run.transport,
+    leases: run.leases,
+    limiter: run.limiter,
+    policy: run.policy,
+    leaseSeconds: run.leaseSeconds,
+    batchIds: run.ledger.heldElsewhere,
+    shouldStop: () => run.stop.stopped,
+  });
+  for (const counts of settled) run.ledger.add(counts);
+}
+
+/** A stage this run did not finish writing is given up at once, so the sweep need not wait out the lease. */
+async function releaseStage(run: StageRun, onNotice: DispatchParams['onNotice']): Promise<void> {
+  const { job, stage } = run.target;
+  await stagesReleaseWriting(run.db, { jobId: job.jobId, stage: stage.stage }).catch((err: unknown) =>
+    onNotice?.(`could not give up the stage's writer lease (it lapses in ${run.leaseSeconds}s): ${errorMessage(err)}`),
+  );
 }

@@ -5,7 +5,8 @@ import { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { LeaseKeeper } from '../protocol/leases.js';
 import { resendClaimedBatches } from '../protocol/take-over.js';
-import { recordSentBatches, type SendPolicy } from '../protocol/send.js';
+import { recordSentBatches } from '../protocol/record.js';
+import type { SendPolicy } from '../protocol/send.js';
 import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
 
 /**
