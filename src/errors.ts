@@ -90,6 +90,9 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   DASHBOARD_TOKEN_REQUIRED: 'input',
   DASHBOARD_ADDRESS_IN_USE: 'input',
   DASHBOARD_LISTEN_FAILED: 'input',
+  // geo work --metrics-port.
+  METRICS_ADDRESS_IN_USE: 'input',
+  METRICS_LISTEN_FAILED: 'input',
   INVALID_QUERY: 'input',
   TASK_NOT_FOUND: 'input',
   NOT_FOUND: 'input',

@@ -2,6 +2,7 @@ import { configForDestination, describeDestination, destinationOf, type Destinat
 import { loadConfig, type GeoConfig, type TransportName } from '../config/index.js';
 import { startSession, type Session } from '../core/session.js';
 import type { TransportResolver } from '../core/protocol/job-transport.js';
+import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
 import { createProducer, type TransportProducer } from '../transports/index.js';
@@ -15,6 +16,8 @@ export interface GlobalOptions {
   transport?: string;
   createQueue?: boolean;
   messageEncoding?: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 /**
@@ -26,6 +29,8 @@ export class CommandContext {
   private started?: Promise<Session>;
   private readonly transports: TransportProducer[] = [];
   private readonly byDestination = new Map<string, Promise<TransportProducer>>();
+  private readonly deferred: Array<() => Promise<void>> = [];
+  private redactKnown?: (text: string) => string;
 
   constructor(
     readonly config: GeoConfig,
@@ -40,6 +45,8 @@ export class CommandContext {
       verbose: options.verbose,
       createQueue: options.createQueue,
       messageEncoding: options.messageEncoding,
+      logFormat: options.logFormat,
+      logLevel: options.logLevel,
     });
     return new CommandContext(config, output);
   }
@@ -52,6 +59,8 @@ export class CommandContext {
       poolSize: poolSize + 1,
       onNotice: (message) => this.output.notice(message),
     });
+    // The database's password (the embedded server's too) is known now.
+    this.redactKnown = undefined;
     return this.pool;
   }
 
@@ -98,7 +107,30 @@ export class CommandContext {
     return opened;
   };
 
+  /**
+   * Every secret this run knows, for redaction: connection strings and keys
+   * from configuration (and the passwords in them), the dashboard token, the
+   * database's password (the embedded server's too, once connected).
+   */
+  secrets(): string[] {
+    const c = this.config;
+    const whole = [c.databaseUrl, c.servicebus.connectionString, c.storage.connectionString, c.dashboardToken].flatMap((s) =>
+      s ? [s, ...urlSecrets(s)] : [],
+    );
+    const password = (this.pool?.options as { password?: unknown } | undefined)?.password;
+    return [...whole, ...(c.otlp.endpoint ? urlSecrets(c.otlp.endpoint) : []), ...(typeof password === 'string' && password ? [password] : [])];
+  }
+
+  /** Removes every secret this run knows from a text. */
+  readonly redact = (text: string): string => (this.redactKnown ??= redactor(this.secrets()))(text);
+
+  /** Runs `fn` when the command ends, before its transports and database close (last deferred first). */
+  defer(fn: () => Promise<void>): void {
+    this.deferred.unshift(fn);
+  }
+
   async close(): Promise<void> {
+    for (const fn of this.deferred.splice(0)) await fn().catch(() => undefined);
     await Promise.allSettled(this.transports.map((t) => t.close()));
     // A session that cannot end cleanly (the database went away) ends with its connection anyway.
     await this.started?.then((s) => s.close()).catch(() => undefined);

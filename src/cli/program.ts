@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { registerBatches } from './commands/batches.js';
 import { registerBench } from './commands/bench.js';
@@ -18,11 +17,7 @@ import type { GlobalOptions } from './context.js';
 import { GeoCommand } from './help-json.js';
 import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from './version.js';
 
 /**
  * The command table. Each command lives in its own module under commands/.

@@ -4,6 +4,10 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 
 export const TRANSPORT_NAMES = ['local', 'servicebus', 'storage-queue'] as const;
+export const LOG_FORMATS = ['human', 'json'] as const;
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 const databaseUrl = z
@@ -42,6 +46,25 @@ const configSchema = z.object({
    * on anything but loopback (`geo dashboard --host`).
    */
   dashboardToken: z.string().min(16, { error: 'must be at least 16 characters (for example: openssl rand -hex 24)' }).optional(),
+  /** The log lines of `geo work` and `geo dashboard` (docs/observability.md). */
+  log: z.object({
+    format: z.enum(LOG_FORMATS, { error: (issue) => `must be ${listed(LOG_FORMATS)} (got ${show(issue.input)})` }),
+    level: z.enum(LOG_LEVELS, { error: (issue) => `must be ${listed(LOG_LEVELS)} (got ${show(issue.input)})` }),
+  }),
+  /**
+   * Where traces go over OTLP/HTTP (the standard OpenTelemetry variables):
+   * tracing is on only when set. The exporter reads the rest of the OTEL_*
+   * variables itself.
+   */
+  otlp: z.object({
+    endpoint: z.string().url({ error: 'must be a URL such as http://localhost:4318' }).optional(),
+    protocol: z
+      .enum(['http/json', 'http/protobuf'], {
+        error: (issue) =>
+          `geo exports traces over OTLP/HTTP: use http/json (or http/protobuf, whose endpoint takes JSON too), not ${show(issue.input)}`,
+      })
+      .optional(),
+  }),
   storage: z.object({
     connectionString: z.string().min(1).optional(),
     accountUrl: z.string().url().optional(),
@@ -64,6 +87,8 @@ export interface ConfigFlags {
   verbose?: boolean;
   createQueue?: boolean;
   messageEncoding?: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -87,6 +112,16 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
       timeoutMs: blankToUndefined(env.GEO_SERVICEBUS_TIMEOUT_MS) ?? 30_000,
     },
     dashboardToken: blankToUndefined(env.GEO_DASHBOARD_TOKEN),
+    log: {
+      format: flags.logFormat ?? blankToUndefined(env.GEO_LOG_FORMAT) ?? 'human',
+      level: flags.logLevel ?? blankToUndefined(env.GEO_LOG_LEVEL) ?? 'info',
+    },
+    otlp: tracingDisabled(env)
+      ? {}
+      : {
+          endpoint: blankToUndefined(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? blankToUndefined(env.OTEL_EXPORTER_OTLP_ENDPOINT),
+          protocol: blankToUndefined(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) ?? blankToUndefined(env.OTEL_EXPORTER_OTLP_PROTOCOL),
+        },
     storage: {
       connectionString: blankToUndefined(env.GEO_STORAGE_CONNECTION_STRING),
       accountUrl: blankToUndefined(env.GEO_STORAGE_ACCOUNT_URL),
@@ -102,6 +137,10 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}): GeoConfig {
     const names = {
       ...CONFIG_NAMES,
       transport: flags.transport !== undefined ? '--transport' : 'GEO_TRANSPORT',
+      'log.format': flags.logFormat !== undefined ? '--log-format' : 'GEO_LOG_FORMAT',
+      'log.level': flags.logLevel !== undefined ? '--log-level' : 'GEO_LOG_LEVEL',
+      'otlp.endpoint': env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'otlp.protocol': env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL',
       'storage.messageEncoding': flags.messageEncoding !== undefined ? '--message-encoding' : 'GEO_STORAGE_MESSAGE_ENCODING',
     };
     throw new InputError('CONFIG_INVALID', formatIssues(parsed.error, names));
@@ -142,6 +181,11 @@ export function formatIssues(error: z.ZodError, names: Record<string, string> = 
       return `${name}: ${issue.message}`;
     })
     .join('\n');
+}
+
+/** OpenTelemetry's own switches: the SDK disabled, or no trace exporter. */
+function tracingDisabled(env: Env): boolean {
+  return env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === 'none';
 }
 
 function blankToUndefined(value: string | undefined): string | undefined {

@@ -11,6 +11,7 @@ import {
 } from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
 import { backoffDelay } from './backoff.js';
+import type { DispatchEvents } from './events.js';
 import type { JobType } from './job-types/job-type.js';
 import { findJobType } from './job-types/registry.js';
 import { newClaimOwner } from './protocol/leases.js';
@@ -50,6 +51,8 @@ export interface AdvanceOptions {
   signal?: AbortSignal;
   /** Jobs whose destination cannot be reached here: their finished stages are left for a run that can. */
   excludeJobs?: readonly string[];
+  /** Observers of the next stages' dispatch (trace spans). */
+  events?: DispatchEvents;
 }
 
 /** What handling one finished stage did. */
@@ -201,6 +204,7 @@ async function queueNext(ctx: AdvanceContext, job: JobRow, stage: number, base: 
         session: options.session,
         sendPolicy: options.sendPolicy,
         signal: options.signal,
+        events: options.events,
       },
     });
   } catch (err) {

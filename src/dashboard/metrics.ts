@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { TASK_STATUSES } from '../statuses.js';
-import { metricsJobBacklog, metricsJobs, metricsTasksByStatus } from '../store/dashboard-metrics.js';
+import { registerBacklogGauge } from '../observability/backlog.js';
+import { metricsJobs, metricsTasksByStatus } from '../store/dashboard-metrics.js';
 import type { Queryable } from '../store/pool.js';
 
 /**
@@ -11,16 +12,7 @@ import type { Queryable } from '../store/pool.js';
 export function dashboardMetrics(db: Queryable, sseClients: () => number): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: 'geo_job_backlog_tasks',
-    help: 'Tasks of a running job not finished yet (its existing stages).',
-    labelNames: ['job_id', 'job_type'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const row of await metricsJobBacklog(db)) this.set({ job_id: row.jobId, job_type: row.jobType }, row.backlog);
-    },
-  });
+  registerBacklogGauge(registry, db);
   new Gauge({
     name: 'geo_tasks',
     help: 'Tasks by status and job type (completed and failed from the stage counters).',

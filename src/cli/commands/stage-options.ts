@@ -7,6 +7,7 @@ import { GeoError, InputError } from '../../errors.js';
 import { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
+import { dispatchTracing } from '../observe.js';
 import { intOption } from '../options.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson, type StageCommand, type StageRun } from '../render/stage-run.js';
 
@@ -74,6 +75,7 @@ export async function runDispatch(
   let last: DispatchProgress | undefined;
   interruption.onQuit(() => stageQuitNote(last));
   const progress = ctx.output.progress({ done: 0, unit: 'tasks' });
+  const tracing = await dispatchTracing(ctx, command);
   let result;
   try {
     result = await run({
@@ -88,10 +90,15 @@ export async function runDispatch(
       signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
       onPhase: pauseAt(ctx),
+      events: tracing.events,
     });
+  } catch (err) {
+    tracing.end(undefined, err);
+    throw err;
   } finally {
     progress.stop();
   }
+  tracing.end(result);
   if (ctx.output.jsonMode) ctx.output.json(stageRunJson(result));
   else renderStageRun(ctx.output, command, result);
   finishRun({ stoppedBy: result.stoppedBy, unfinished: result.pendingQueue + result.failed + result.notWritten });

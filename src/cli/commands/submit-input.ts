@@ -12,6 +12,7 @@ import type { CommandContext } from '../context.js';
 import { EXIT, ExitCode, finishRun } from '../exit-codes.js';
 import { formatCount, plural } from '../format.js';
 import { interruption } from '../interrupt.js';
+import { dispatchTracing } from '../observe.js';
 import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
@@ -87,7 +88,8 @@ async function dispatchItems(
   onProgress: (p: DispatchProgress) => void,
 ) {
   const session = await ctx.session('geo submit');
-  return submitJob({
+  const tracing = await dispatchTracing(ctx, 'submit');
+  const run = submitJob({
     db,
     transport,
     job,
@@ -105,8 +107,11 @@ async function dispatchItems(
       signal,
       onNotice: (message) => ctx.output.notice(`geo: ${message}`),
       onPhase: pauseAt(ctx),
+      events: tracing.events,
     },
   });
+  run.then((result) => tracing.end(result), (err: unknown) => tracing.end(undefined, err));
+  return run;
 }
 
 function render(ctx: CommandContext, result: InputSubmitResult, rejected: RejectedLines): void {

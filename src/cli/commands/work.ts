@@ -2,10 +2,15 @@ import type { Command } from 'commander';
 import { jobTypeNames } from '../../core/job-types/registry.js';
 import { DEFAULT_MAX_PREFETCH } from '../../core/work/options.js';
 import { runWork } from '../../core/work/runtime.js';
+import { combineEvents } from '../../observability/combine.js';
+import { workerMetrics } from '../../observability/metrics.js';
+import { serveMetrics } from '../../observability/metrics-server.js';
+import { logWorkStarted, logWorkStopped, workLog } from '../../observability/work-log.js';
 import { createConsumer } from '../../transports/index.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { ExitCode, EXIT } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
+import { addLogOptions, commandLogger, commandTracing } from '../observe.js';
 import { durationFlag, durationOption, intOption } from '../options.js';
 import { renderWork, workJson, workProgress } from '../render/work.js';
 
@@ -20,10 +25,14 @@ interface WorkFlags {
   lease?: number;
   grace: number;
   messageEncoding?: string;
+  metricsPort?: number;
+  metricsHost: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 export function registerWork(program: Command, globals: () => GlobalOptions): void {
-  program
+  const command = program
     .command('work')
     .description('run tasks: receive, claim, run the handler, report, acknowledge; advance finished stages; sweep')
     .option('--transport <name>', 'local, servicebus or storage-queue (env GEO_TRANSPORT)')
@@ -41,52 +50,80 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
     .option('--lease <duration>', 'task lease, renewed while a handler runs (env GEO_LEASE_SECONDS)', durationOption('--lease'))
     .addOption(durationFlag('--grace <duration>', 'on SIGINT/SIGTERM, how long tasks in flight may finish before they are given back', 30))
     .option('--message-encoding <encoding>', 'storage-queue: base64 (Azure Functions default) or text')
-    .action(async (flags: WorkFlags) => {
-      await withContext({ ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding }, async (ctx) => {
-        const leaseSeconds = Math.max(1, Math.round(flags.lease ?? ctx.config.leaseSeconds));
-        const db = await ctx.store(flags.concurrency + 8);
-        const session = await ctx.session('geo work');
-        const transport = ctx.config.transport ?? 'local';
-        const consumer = flags.advanceOnly
-          ? undefined
-          : await createConsumer(transport, ctx.config, { worker: session.worker, leaseSeconds, jobTypes: jobTypeNames(), db });
-        // Handlers cannot be stopped from outside: a second signal quits at once (the session ends with the process, freeing its claims).
-        interruption.onQuit(() => 'tasks in flight were not given back; other workers take them over as soon as this process has exited');
-        const signal = interruption.graceful();
-        const progress = ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
-        let summary;
-        try {
-          summary = await runWork({
-            db,
-            consumer,
-            transportFor: ctx.transportFor,
-            options: {
-              worker: session.worker,
-              session: session.id,
-              transport,
-              concurrency: flags.concurrency,
-              maxPrefetch: flags.prefetch,
-              leaseSeconds,
-              graceMs: flags.grace * 1000,
-              untilIdle: flags.untilIdle ?? false,
-              idleMs: flags.idle * 1000,
-              maxTasks: flags.maxTasks,
-              advanceOnly: flags.advanceOnly ?? false,
-              advance: { batchSize: 100, concurrency: 4, leaseSeconds: ctx.config.leaseSeconds },
-              signal,
-              onProgress: (counts) => progress.update(workProgress(counts, false)),
-              onNotice: (message) => ctx.output.notice(`geo: ${message}`),
-            },
-          });
-        } finally {
-          progress.stop();
-          await consumer?.close();
-        }
-        if (ctx.output.jsonMode) ctx.output.json(workJson(summary));
-        else renderWork(ctx.output, summary);
-        // Failed tasks are their job's outcome (geo status), not the worker's. A stop by signal ends
-        // geo as killed by it (130, 143), in main. Tasks other workers still hold mean the work is not done.
-        if (summary.heldByOthers.length + summary.jobsNotServed.length > 0) throw new ExitCode(EXIT.incomplete);
+    .option('--metrics-port <n>', 'serve Prometheus metrics at /metrics on this port (0: any free one)', intOption('--metrics-port', 0, 65_535))
+    .option('--metrics-host <address>', 'address the metrics listen on (0.0.0.0: every interface, for a scraper elsewhere)', '127.0.0.1');
+  addLogOptions(command).action(async (flags: WorkFlags) => {
+    const context = { ...globals(), transport: flags.transport, messageEncoding: flags.messageEncoding, logFormat: flags.logFormat, logLevel: flags.logLevel };
+    await withContext(context, async (ctx) => {
+      const log = commandLogger(ctx, 'geo work');
+      const leaseSeconds = Math.max(1, Math.round(flags.lease ?? ctx.config.leaseSeconds));
+      const db = await ctx.store(flags.concurrency + 8);
+      const metrics = flags.metricsPort === undefined ? undefined : workerMetrics({ db, jobTypes: jobTypeNames() });
+      const server =
+        metrics &&
+        (await serveMetrics({
+          registry: metrics.registry,
+          host: flags.metricsHost,
+          port: flags.metricsPort!,
+          redact: ctx.redact,
+          onError: (message) => log.warn('metrics_scrape_failed', message),
+        }));
+      if (server) ctx.defer(() => server.close());
+      const tracing = await commandTracing(ctx, (message) => log.warn('trace_export_failed', message));
+      const session = await ctx.session('geo work');
+      const transport = ctx.config.transport ?? 'local';
+      const consumer = flags.advanceOnly
+        ? undefined
+        : await createConsumer(transport, ctx.config, { worker: session.worker, leaseSeconds, jobTypes: jobTypeNames(), db });
+      // Handlers cannot be stopped from outside: a second signal quits at once (the session ends with the process, freeing its claims).
+      interruption.onQuit(() => 'tasks in flight were not given back; other workers take them over as soon as this process has exited');
+      const signal = interruption.graceful();
+      const progress = ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
+      const logged = workLog(log);
+      logWorkStarted(log, {
+        worker: session.worker,
+        transport,
+        concurrency: flags.concurrency,
+        jobTypes: jobTypeNames(),
+        advanceOnly: flags.advanceOnly ?? false,
+        metricsUrl: server?.url,
+        traces: tracing && ctx.config.otlp.endpoint,
       });
+      let summary;
+      try {
+        summary = await runWork({
+          db,
+          consumer,
+          transportFor: metrics ? metrics.observeTransports(ctx.transportFor) : ctx.transportFor,
+          options: {
+            worker: session.worker,
+            session: session.id,
+            transport,
+            concurrency: flags.concurrency,
+            maxPrefetch: flags.prefetch,
+            leaseSeconds,
+            graceMs: flags.grace * 1000,
+            untilIdle: flags.untilIdle ?? false,
+            idleMs: flags.idle * 1000,
+            maxTasks: flags.maxTasks,
+            advanceOnly: flags.advanceOnly ?? false,
+            advance: { batchSize: 100, concurrency: 4, leaseSeconds: ctx.config.leaseSeconds },
+            signal,
+            onProgress: (counts) => progress.update(workProgress(counts, false)),
+            onNotice: logged.notice,
+            events: combineEvents(metrics?.events, logged.events, tracing && { startSpan: tracing.startSpan }),
+          },
+        });
+      } finally {
+        progress.stop();
+        await consumer?.close();
+      }
+      logWorkStopped(log, summary);
+      if (ctx.output.jsonMode) ctx.output.json(workJson(summary));
+      else renderWork(ctx.output, summary);
+      // Failed tasks are their job's outcome (geo status), not the worker's. A stop by signal ends
+      // geo as killed by it (130, 143), in main. Tasks other workers still hold mean the work is not done.
+      if (summary.heldByOthers.length + summary.jobsNotServed.length > 0) throw new ExitCode(EXIT.incomplete);
     });
+  });
 }

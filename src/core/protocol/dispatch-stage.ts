@@ -4,7 +4,9 @@ import { batchesForStage } from '../../store/batches.js';
 import type { Pool } from '../../store/pool.js';
 import { stagesReleaseWriting } from '../../store/stages.js';
 import type { TransportProducer } from '../../transports/transport.js';
+import type { DispatchEvents } from '../events.js';
 import type { TaskDefinition } from '../job-types/job-type.js';
+import { BatchSpans } from './batch-spans.js';
 import { dispatchGroup, type StageRun } from './dispatch-group.js';
 import { StageLedger, type StageCounts } from './ledger.js';
 import { LeaseKeeper } from './leases.js';
@@ -55,6 +57,8 @@ export interface DispatchParams extends StageTarget {
   onNotice?: (message: string) => void;
   /** Aborting stops taking new batches; batches in flight finish, so the run stays resumable. */
   signal?: AbortSignal;
+  /** Observers: a trace span per batch and step. */
+  events?: DispatchEvents;
 }
 
 export interface DispatchResult extends StageCounts {
@@ -109,6 +113,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
     run.stop.stopIfDatabaseLost(err);
   } finally {
     unwatch();
+    run.spans.endAll(run.stop.failure === undefined ? run.stop.reason?.message : errorMessage(run.stop.failure));
     run.leases.stop();
     await plan.close();
   }
@@ -144,6 +149,12 @@ function openRun(params: DispatchParams): StageRun {
     leases,
     ledger: new StageLedger(params.stage),
     stop: new DispatchStop(params.transport.target, params.maxConsecutiveFailures ?? 3),
+    spans: new BatchSpans(params.events?.startSpan, {
+      'geo.job_id': params.job.jobId,
+      'geo.job_type': params.job.jobType,
+      'geo.stage': params.stage.stage,
+      'geo.transport': params.transport.name,
+    }),
     onPhase: params.onPhase,
   };
 }

@@ -8,6 +8,7 @@ import { tasksStreamResults } from '../../store/tasks.js';
 import type { TransportProducer } from '../../transports/transport.js';
 import { MAX_BATCH_SIZE } from './plan.js';
 import { dispatchStage, type DispatchProgress, type DispatchResult, type PhaseObserver } from './dispatch-stage.js';
+import type { DispatchEvents } from '../events.js';
 import { retryPolicyOf, type TaskOutcome } from '../job-types/job-type.js';
 import { getJobType } from '../job-types/registry.js';
 import { stageInputs, stageSizes, type StageItems } from '../job-types/stage-inputs.js';
@@ -25,6 +26,8 @@ export interface StageRunOptions {
   /** Called with facts worth telling the user (a changed batch size ignored). */
   onNotice?: (message: string) => void;
   onPhase?: PhaseObserver;
+  /** Observers of the batch protocol (trace spans). */
+  events?: DispatchEvents;
 }
 
 export interface StageRunResult extends DispatchResult {
@@ -117,6 +120,7 @@ export async function queueStage(params: {
     onPhase: options.onPhase,
     onNotice: options.onNotice,
     signal: options.signal,
+    events: options.events,
   });
   if (result.notReady > 0) {
     // --force queues what is ready; what is not must be said, or it looks queued.

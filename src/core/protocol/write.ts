@@ -35,6 +35,19 @@ export function plannedMessages(target: StageTarget, batchId: string, tasks: Tas
   );
 }
 
+/** A planned batch with its id and messages, ready to be written. */
+export interface PreparedBatch extends OutgoingBatch {
+  planned: PlannedBatch;
+}
+
+/** The ids and messages of planned batches (the same on every run). */
+export function prepareBatches(target: StageTarget, batches: PlannedBatch[]): PreparedBatch[] {
+  return batches.map((planned) => {
+    const batchId = batchIdFor(target.job.idPrefix, target.stage.stage, planned.batchIndex);
+    return { planned, batchId, messages: plannedMessages(target, batchId, planned.tasks) };
+  });
+}
+
 /**
  * Step 1: the batches' rows and their tasks in one statement, `pending_queue`
  * under the owner's token and lease (`queued` when the transport's rows are
@@ -45,17 +58,13 @@ export async function writeBatches(params: {
   db: Queryable;
   transport: TransportProducer;
   target: StageTarget;
-  batches: PlannedBatch[];
+  batches: PreparedBatch[];
   leaseSeconds: number;
   owner: ClaimOwner;
 }): Promise<{ written: OutgoingBatch[]; heldElsewhere: string[] }> {
-  const { target, transport } = params;
-  const prepared = params.batches.map((planned) => {
-    const batchId = batchIdFor(target.job.idPrefix, target.stage.stage, planned.batchIndex);
-    return { planned, batchId, messages: plannedMessages(target, batchId, planned.tasks) };
-  });
+  const { target, transport, batches } = params;
   const inserted = await batchesInsert(params.db, {
-    batches: prepared.map(({ planned, batchId, messages }) => ({
+    batches: batches.map(({ planned, batchId, messages }) => ({
       batchId,
       jobId: target.job.jobId,
       stage: target.stage.stage,
@@ -69,7 +78,7 @@ export async function writeBatches(params: {
     owner: params.owner,
   });
   return {
-    written: prepared.filter(({ batchId }) => inserted.has(batchId)).map(({ batchId, messages }) => ({ batchId, messages })),
-    heldElsewhere: prepared.filter(({ batchId }) => !inserted.has(batchId)).map(({ batchId }) => batchId),
+    written: batches.filter(({ batchId }) => inserted.has(batchId)).map(({ batchId, messages }) => ({ batchId, messages })),
+    heldElsewhere: batches.filter(({ batchId }) => !inserted.has(batchId)).map(({ batchId }) => batchId),
   };
 }

@@ -71,5 +71,14 @@ function fromDelivery(
   const message = delivery.message!;
   // A delivery the transport claimed has no lock of its own to renew: its claim's lease is the lock.
   const held: HeldTask = { taskId: message.taskId, claim: claim.claim, delivery: delivery.claimed ? undefined : delivery, lost: new Lost() };
-  return { delivery, message, attempt: claim.attempt, taskType: claim.taskType, parameters: claim.parameters, held };
+  return {
+    delivery,
+    message,
+    attempt: claim.attempt,
+    taskType: claim.taskType,
+    parameters: claim.parameters,
+    held,
+    handlerMs: 0,
+    span: undefined,
+  };
 }

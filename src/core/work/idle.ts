@@ -1,5 +1,6 @@
 import { jobsNotServed, tasksHolders, tasksRemaining, type TaskHolder, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
+import { jobTypeNames } from '../job-types/registry.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
 
 /** Whether a quiet worker may stop (--until-idle), and whose tasks it leaves behind. */
@@ -42,4 +43,42 @@ export async function judgeIdle(params: {
   const waiting = openStages > 0 || remaining.waiting > 0 || remaining.unsent > 0 || (params.tasksAreMessages && remaining.ready > 0);
   if (waiting || busyGeoWorkers) return { idle: false, heldByOthers: [], notServed: [] };
   return { idle: true, heldByOthers: others.filter((h) => h.session === null), notServed };
+}
+
+/**
+ * The --until-idle check a worker's pipeline asks when it is quiet: true once
+ * nothing arrived for `idleMs` (nor was a stage advanced) and judgeIdle finds
+ * the work done. Keeps the last verdict for the run's summary.
+ */
+export class IdleWatch {
+  verdict: IdleVerdict = { idle: false, heldByOthers: [], notServed: [] };
+
+  constructor(
+    private readonly params: {
+      db: Queryable;
+      untilIdle: boolean;
+      idleMs: number;
+      transport: string;
+      tasksAreMessages: boolean;
+      worker: string;
+      /** Whether a stage advancement is under way, and when the last one ended. */
+      advancer: { readonly busy: boolean; readonly lastAdvancedAt: number };
+    },
+  ) {}
+
+  /** Whether the work is done, after nothing arrived since `quietSince`. */
+  async check(quietSince: number): Promise<boolean> {
+    const { params } = this;
+    const { advancer } = params;
+    if (!params.untilIdle || advancer.busy) return false;
+    if (Date.now() - Math.max(quietSince, advancer.lastAdvancedAt) < params.idleMs) return false;
+    this.verdict = await judgeIdle({
+      db: params.db,
+      transport: params.transport,
+      tasksAreMessages: params.tasksAreMessages,
+      jobTypes: jobTypeNames(),
+      worker: params.worker,
+    });
+    return this.verdict.idle;
+  }
 }

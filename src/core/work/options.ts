@@ -1,4 +1,5 @@
 import type { Advancement } from '../advance.js';
+import type { Notify, WorkEvents } from '../events.js';
 import type { SendPolicy } from '../protocol/send.js';
 import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
@@ -46,8 +47,10 @@ export interface WorkOptions {
   signal?: AbortSignal;
   /** Called after each settled task with the counts so far. */
   onProgress?: (counts: Readonly<WorkCounts>) => void;
-  /** Things worth a line on stderr: lost locks, failed renewals, dead workers found. */
-  onNotice?: (message: string) => void;
+  /** Things worth a log line: lost locks, failed renewals, dead workers found. */
+  onNotice?: Notify;
+  /** Observers: metrics, log lines of notable events, trace spans (core/events.ts). */
+  events?: WorkEvents;
 }
 
 export interface WorkSummary extends WorkCounts {

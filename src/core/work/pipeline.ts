@@ -24,160 +24,212 @@ const NOT_SERVED_DELAY_SECONDS = 30;
 
 const GIVEN_UP: unique symbol = Symbol('given up');
 
+/** Asked when a receive came back empty and nothing is in flight, with when the last delivery arrived: true ends the run (--until-idle). */
+export type IdleCheck = (quietSince: number) => Promise<boolean>;
+
 /**
  * The worker's one path for every transport: receive (never more than the
  * free handler slots plus an adaptive prefetch), claim, run (at most
  * `concurrency` handlers at once), report, acknowledge. Returns once a stop
  * was requested and everything in flight has finished or been given back.
  */
-export async function runPipeline(params: {
-  scope: WorkScope;
-  options: WorkOptions;
-  /** Asked when a receive came back empty and nothing is in flight, with when the last delivery arrived: true ends the run (--until-idle). */
-  idle: (quietSince: number) => Promise<boolean>;
-}): Promise<void> {
-  const { scope, options } = params;
-  const { consumer, stopping, tally, renewer } = scope;
-  const wakeup = new Wakeup();
-  // A broker message held unstarted keeps its lock (renewed a request at a time) from every other
-  // worker: a broker gets one receive's worth at most, enough to hide the round trip.
-  const prefetch = new Prefetch(
-    options.concurrency,
-    consumer.claimsOnReceive ? options.maxPrefetch : Math.min(options.maxPrefetch, options.concurrency),
-  );
-  const ready: ClaimedTask[] = [];
-  const work = new Set<Promise<void>>();
-  const completions = new Completions(scope, () => settled());
-  const unserved = new Set<string>();
+export async function runPipeline(params: { scope: WorkScope; options: WorkOptions; idle: IdleCheck }): Promise<void> {
+  await new Pipeline(params.scope, params.options, params.idle).run();
+}
+
+class Pipeline {
+  private readonly wakeup = new Wakeup();
+  private readonly prefetch: Prefetch;
+  /** Claimed, waiting for a free handler slot. */
+  private readonly ready: ClaimedTask[] = [];
+  /** Everything in flight: receives, handlers and their reports. */
+  private readonly work = new Set<Promise<void>>();
+  private readonly completions: Completions;
+  /** Job types already reported as not served here. */
+  private readonly unserved = new Set<string>();
   // Handlers still running when the grace period ends are given up: each waits on its own entry
   // here, so no per-task reaction piles up on the one long-lived stop promise.
-  const abandon = new Set<() => void>();
-  void stopping.givenUp.then(() => {
-    for (const give of abandon) give();
-  });
-  let running = 0;
+  private readonly abandon = new Set<() => void>();
   // Receives in flight, and the tasks they asked for. A transport that claims while receiving (the
   // local queue) gets a second one, so one claim statement runs while the other's tasks are handled.
-  const receives = new Set<Promise<void>>();
-  const maxReceives = consumer.claimsOnReceive ? 2 : 1;
-  let requested = 0;
-  let claimedSoFar = 0;
-  let failure: unknown;
-  let receiveFailures = 0;
-  let failingSince = 0;
-  let lastArrival = Date.now();
+  private readonly receives = new Set<Promise<void>>();
+  private readonly maxReceives: number;
+  private running = 0;
+  private requested = 0;
+  private claimedSoFar = 0;
+  private failure: unknown;
+  private receiveFailures = 0;
+  private failingSince = 0;
+  private lastArrival = Date.now();
 
-  const track = (p: Promise<void>) => {
+  constructor(
+    private readonly scope: WorkScope,
+    private readonly options: WorkOptions,
+    private readonly idle: IdleCheck,
+  ) {
+    const { consumer } = scope;
+    // A broker message held unstarted keeps its lock (renewed a request at a time) from every other
+    // worker: a broker gets one receive's worth at most, enough to hide the round trip.
+    this.prefetch = new Prefetch(
+      options.concurrency,
+      consumer.claimsOnReceive ? options.maxPrefetch : Math.min(options.maxPrefetch, options.concurrency),
+    );
+    this.maxReceives = consumer.claimsOnReceive ? 2 : 1;
+    this.completions = new Completions(scope, () => this.settled());
+  }
+
+  async run(): Promise<void> {
+    const { stopping, renewer } = this.scope;
+    void stopping.givenUp.then(() => {
+      for (const give of this.abandon) give();
+    });
+    stopping.signal.addEventListener('abort', () => renewer.abortAll(), { once: true });
+    this.options.signal?.addEventListener('abort', () => this.wakeup.fire(), { once: true });
+    try {
+      while (!stopping.stopped) {
+        while (this.running < this.options.concurrency && this.ready.length > 0) this.start(this.ready.shift()!);
+        if (this.budget() <= 0 && this.receives.size === 0 && this.running === 0 && this.ready.length === 0) {
+          stopping.request('max-tasks');
+          break;
+        }
+        this.receiveMore();
+        await this.wakeup.wait();
+      }
+    } finally {
+      // Receiving ended: what arrives from the last receive and what is claimed but not started goes back.
+      await Promise.all(this.receives);
+      await this.giveBackUnstarted();
+      while (this.work.size > 0) await Promise.all(this.work);
+      await this.completions.drain().catch((err: unknown) => (this.failure ??= err));
+      await renewer.stop();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private track(p: Promise<void>): void {
     const tracked = p
       .catch((err: unknown) => {
-        failure ??= err;
-        stopping.request('error');
+        this.failure ??= err;
+        this.scope.stopping.request('error');
       })
       .finally(() => {
-        work.delete(tracked);
-        wakeup.fire();
+        this.work.delete(tracked);
+        this.wakeup.fire();
       });
-    work.add(tracked);
-  };
-  const settled = () => {
-    options.onProgress?.(tally.counts);
-    wakeup.fire();
-  };
-  const budget = () => (options.maxTasks === undefined ? Infinity : options.maxTasks - claimedSoFar - requested);
-  stopping.signal.addEventListener('abort', () => renewer.abortAll(), { once: true });
-  options.signal?.addEventListener('abort', () => wakeup.fire(), { once: true });
-
-  try {
-    while (!stopping.stopped) {
-      while (running < options.concurrency && ready.length > 0) start(ready.shift()!);
-      if (budget() <= 0 && receives.size === 0 && running === 0 && ready.length === 0) {
-        stopping.request('max-tasks');
-        break;
-      }
-      receiveMore();
-      await wakeup.wait();
-    }
-  } finally {
-    // Receiving ended: what arrives from the last receive and what is claimed but not started goes back.
-    await Promise.all(receives);
-    await giveBackUnstarted();
-    while (work.size > 0) await Promise.all(work);
-    await completions.drain().catch((err: unknown) => (failure ??= err));
-    await renewer.stop();
+    this.work.add(tracked);
   }
-  if (failure) throw failure;
+
+  private settled(): void {
+    this.options.onProgress?.(this.scope.tally.counts);
+    this.wakeup.fire();
+  }
+
+  /** Tasks this run may still ask for (--max-tasks). */
+  private budget(): number {
+    return this.options.maxTasks === undefined ? Infinity : this.options.maxTasks - this.claimedSoFar - this.requested;
+  }
 
   /** Starts one more receive, if the slots and prefetch want more; it claims and queues what arrives. */
-  function receiveMore(): void {
-    if (receives.size >= maxReceives) return;
-    const target = options.concurrency + prefetch.size();
-    const have = running + ready.length + requested;
-    const want = Math.min(target - have, budget());
+  private receiveMore(): void {
+    if (this.receives.size >= this.maxReceives) return;
+    const target = this.options.concurrency + this.prefetch.size();
+    const have = this.running + this.ready.length + this.requested;
+    const want = Math.min(target - have, this.budget());
     // While every slot is busy and half the prefetch is left, wait to refill it in bulk.
-    if (want <= 0 || (have >= options.concurrency && want < target / 2)) return;
-    requested += want;
-    const p: Promise<void> = receiveAndClaim(want).finally(() => {
-      requested -= want;
-      receives.delete(p);
-      wakeup.fire();
+    if (want <= 0 || (have >= this.options.concurrency && want < target / 2)) return;
+    this.requested += want;
+    const p: Promise<void> = this.receiveAndClaim(want).finally(() => {
+      this.requested -= want;
+      this.receives.delete(p);
+      this.wakeup.fire();
     });
-    receives.add(p);
-    track(p);
+    this.receives.add(p);
+    this.track(p);
   }
 
-  async function receiveAndClaim(want: number): Promise<void> {
-    const received = await receiveWithRetry(want);
+  private async receiveAndClaim(want: number): Promise<void> {
+    const received = await this.receiveWithRetry(want);
     if (received === undefined) return;
-    if (stopping.stopped) {
-      await returnUnstarted(received);
+    if (this.scope.stopping.stopped) {
+      await this.returnUnstarted(received);
       return;
     }
     if (received.length === 0) {
       // Only receives in flight: nothing running, waiting, or being recorded.
-      const quiet = running === 0 && ready.length === 0 && work.size <= receives.size && completions.idle;
-      if (quiet && (await params.idle(lastArrival))) stopping.request('idle');
+      const quiet = this.running === 0 && this.ready.length === 0 && this.work.size <= this.receives.size && this.completions.idle;
+      if (quiet && (await this.idle(this.lastArrival))) this.scope.stopping.request('idle');
       return;
     }
     const claimedAt = Date.now();
-    lastArrival = claimedAt;
+    this.lastArrival = claimedAt;
     const served: ClaimedTask[] = [];
     const notServed: ClaimedTask[] = [];
-    const claimed = await claimDeliveries(scope, received);
+    const claimed = await claimDeliveries(this.scope, received);
     // Deliveries acknowledged unrun (finished, busy, cancelled) count as progress too.
-    if (claimed.length < received.length) settled();
+    if (claimed.length < received.length) this.settled();
     for (const task of claimed) {
+      this.scope.events.taskClaimed?.(task.message.jobType);
       const lookup = findHandler({ ...task.message, taskType: task.taskType });
       if ('reason' in lookup) notServed.push(task);
       else served.push({ ...task, handler: lookup.handler });
     }
-    await leaveUnserved(notServed);
-    claimedSoFar += served.length;
-    for (const task of served) renewer.hold(task.held, claimedAt);
-    ready.push(...served);
+    await this.leaveUnserved(notServed);
+    this.claimedSoFar += served.length;
+    for (const task of served) this.scope.renewer.hold(task.held, claimedAt);
+    this.ready.push(...served);
   }
 
-  async function receiveWithRetry(want: number): Promise<ReceivedMessage[] | undefined> {
+  private async receiveWithRetry(want: number): Promise<ReceivedMessage[] | undefined> {
+    const { options } = this;
     const waitMs = options.untilIdle ? Math.min(RECEIVE_WAIT_MS, options.idleMs) : RECEIVE_WAIT_MS;
     try {
-      const received = await consumer.receive(want, waitMs);
-      receiveFailures = 0;
+      const received = await this.scope.consumer.receive(want, waitMs);
+      this.receiveFailures = 0;
       return received;
     } catch (err) {
-      if (receiveFailures++ === 0) failingSince = Date.now();
-      if (!(err instanceof TransportError && err.retryable) || Date.now() - failingSince > RECEIVE_GIVE_UP_MS) throw err;
-      scope.notice(`receive failed (trying again): ${errorMessage(err)}`);
-      await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (receiveFailures - 1)), options.signal);
+      if (this.receiveFailures++ === 0) this.failingSince = Date.now();
+      if (!(err instanceof TransportError && err.retryable) || Date.now() - this.failingSince > RECEIVE_GIVE_UP_MS) throw err;
+      this.scope.notice(`receive failed (trying again): ${errorMessage(err)}`, { event: 'receive_failed' });
+      await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (this.receiveFailures - 1)), options.signal);
       return undefined;
     }
   }
 
-  function start(task: ClaimedTask): void {
-    running++;
-    tally.add('tasks');
-    track(run(task).finally(() => running--));
+  private start(task: ClaimedTask): void {
+    this.running++;
+    this.scope.tally.add('tasks');
+    this.track(this.runTask(task).finally(() => this.running--));
   }
 
-  async function run(task: ClaimedTask): Promise<void> {
+  private async runTask(task: ClaimedTask): Promise<void> {
+    const { scope } = this;
+    const { message } = task;
+    task.span = scope.events.startSpan?.('geo.task', {
+      'geo.task_id': message.taskId,
+      'geo.job_id': message.jobId,
+      'geo.job_type': message.jobType,
+      'geo.stage': message.stage,
+      'geo.batch_id': message.batchId,
+      'geo.attempt': task.attempt,
+      'geo.worker': scope.worker,
+    });
+    const startedAt = performance.now();
+    const ended = await this.attempt(task);
+    task.handlerMs = performance.now() - startedAt;
+    this.prefetch.record(task.handlerMs);
+    if (ended === GIVEN_UP) {
+      scope.renewer.release(task.held);
+      scope.tally.add('released', await giveBack(scope, [task]));
+      return;
+    }
+    if (!ended.ok) return this.failed(task, ended);
+    const encoded = encodeResult(ended.result);
+    if ('error' in encoded) return this.failed(task, { error: encoded.error, retryable: false });
+    this.completions.add(task, encoded.json);
+  }
+
+  /** Runs the task's handler; GIVEN_UP when the grace period ended first. */
+  private async attempt(task: ClaimedTask): Promise<AttemptOutcome | typeof GIVEN_UP> {
     const { message, held } = task;
     const context = {
       taskId: message.taskId,
@@ -189,58 +241,48 @@ export async function runPipeline(params: {
         return held.lost.signal;
       },
     };
-    const startedAt = performance.now();
     let give!: () => void;
     const givenUp = new Promise<typeof GIVEN_UP>((resolve) => (give = () => resolve(GIVEN_UP)));
-    abandon.add(give);
-    let ended: AttemptOutcome | typeof GIVEN_UP;
+    this.abandon.add(give);
     try {
-      ended = await Promise.race([runAttempt(task.handler!, task.parameters, context), givenUp]);
+      return await Promise.race([runAttempt(task.handler!, task.parameters, context), givenUp]);
     } finally {
-      abandon.delete(give);
+      this.abandon.delete(give);
     }
-    prefetch.record(performance.now() - startedAt);
-    if (ended === GIVEN_UP) {
-      renewer.release(held);
-      tally.add('released', await giveBack(scope, [task]));
-      return;
-    }
-    if (!ended.ok) return failed(task, ended);
-    const encoded = encodeResult(ended.result);
-    if ('error' in encoded) return failed(task, { error: encoded.error, retryable: false });
-    completions.add(task, encoded.json);
   }
 
-  async function failed(task: ClaimedTask, failure: { error: string; retryable: boolean }): Promise<void> {
-    await reportFailure(scope, task, failure);
-    settled();
+  private async failed(task: ClaimedTask, failure: { error: string; retryable: boolean }): Promise<void> {
+    await reportFailure(this.scope, task, failure);
+    this.settled();
   }
 
   /** Tasks of a job type this process has no module for: left for a worker that has, said once per job type. */
-  async function leaveUnserved(tasks: ClaimedTask[]): Promise<void> {
+  private async leaveUnserved(tasks: ClaimedTask[]): Promise<void> {
     if (tasks.length === 0) return;
     for (const t of tasks) {
-      if (unserved.has(t.message.jobType)) continue;
-      unserved.add(t.message.jobType);
-      scope.notice(
+      if (this.unserved.has(t.message.jobType)) continue;
+      this.unserved.add(t.message.jobType);
+      this.scope.notice(
         `job ${t.message.jobId.slice(0, 16)}: no module here defines job type "${t.message.jobType}"; ` +
           'its tasks are left for a worker started with --job-types naming it',
+        { event: 'job_type_not_served', jobId: t.message.jobId, jobType: t.message.jobType },
       );
     }
-    tally.add('notServed', tasks.length);
-    await giveBack(scope, tasks, NOT_SERVED_DELAY_SECONDS);
+    this.scope.tally.add('notServed', tasks.length);
+    await giveBack(this.scope, tasks, NOT_SERVED_DELAY_SECONDS);
   }
 
-  async function giveBackUnstarted(): Promise<void> {
-    const unstarted = ready.splice(0);
-    for (const task of unstarted) renewer.release(task.held);
-    tally.add('released', await giveBack(scope, unstarted));
+  private async giveBackUnstarted(): Promise<void> {
+    const unstarted = this.ready.splice(0);
+    for (const task of unstarted) this.scope.renewer.release(task.held);
+    this.scope.tally.add('released', await giveBack(this.scope, unstarted));
   }
 
   /** Deliveries that arrived after the stop: never looked at, handed straight back. */
-  async function returnUnstarted(received: ReceivedMessage[]): Promise<void> {
+  private async returnUnstarted(received: ReceivedMessage[]): Promise<void> {
+    const { scope } = this;
     const claimed = received.filter((m) => m.claimed && m.message);
     await tasksRelease({ db: scope.db, held: claimed.map((m) => ({ taskId: m.message!.taskId, claim: m.claimed!.claim })) });
-    await Promise.all(received.filter((m) => !m.claimed).map((m) => settle(scope, m, undefined, 'abandon', () => consumer.abandon(m))));
+    await Promise.all(received.filter((m) => !m.claimed).map((m) => settle(scope, m, undefined, 'abandon', () => scope.consumer.abandon(m))));
   }
 }

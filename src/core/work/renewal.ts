@@ -65,6 +65,8 @@ export class Renewer {
       leaseSeconds: number;
       onLeaseLost: (taskId: string) => void;
       onLockLost: (taskId: string) => void;
+      /** `n` leases renewed by one statement. */
+      onRenewed?: (n: number) => void;
       onError: (message: string) => void;
     },
   ) {
@@ -115,6 +117,7 @@ export class Renewer {
       this.params.onError(`renewing ${due.length} task leases failed (they stay valid until they lapse): ${errorMessage(err)}`);
       return;
     }
+    this.params.onRenewed?.(held.size);
     for (const t of due) {
       if (!this.tracked.has(t.held)) continue;
       if (held.has(t.held.taskId)) {

@@ -97,6 +97,8 @@ export class Completions {
         scope.renewer.release(task.held);
         const answer = answers.get(task.message.taskId);
         scope.tally.add(answer?.outcome === 'completed' ? 'completed' : answer?.outcome === 'duplicate' ? 'duplicates' : 'stale');
+        if (answer?.outcome === 'completed') scope.events.taskCompleted?.(task.message.jobType, task.handlerMs);
+        task.span?.end(undefined, { 'geo.outcome': answer?.outcome ?? 'stale' });
         if (answer?.stageCompleted) scope.stageFinished();
         await acknowledge(scope, task.delivery, task.held);
         this.onSettled();
@@ -130,6 +132,17 @@ export async function reportFailure(scope: WorkScope, task: ClaimedTask, failure
   if (answer.outcome === 'retry') scope.tally.add('retried');
   else if (answer.outcome === 'failed') scope.tally.add('failed');
   else scope.tally.add('stale');
+  if (answer.outcome === 'retry' || answer.outcome === 'failed') {
+    const { message } = task;
+    scope.events.taskFailed?.(message.jobType, answer.outcome === 'retry', task.handlerMs, {
+      taskId: message.taskId,
+      jobId: message.jobId,
+      attempt: task.attempt,
+      error: failure.error,
+      retryAt: answer.retryAt,
+    });
+  }
+  task.span?.end(failure.error, { 'geo.outcome': answer.outcome });
   if (answer.stageCompleted) scope.stageFinished();
   await acknowledge(scope, task.delivery, task.held);
 }

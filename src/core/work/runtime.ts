@@ -1,17 +1,18 @@
 import { pause } from '../../concurrency/pause.js';
 import { errorMessage } from '../../errors.js';
-import { jobsNotServed, type TaskHolder, type UnservedJob } from '../../store/holders.js';
 import { CHANNELS, listen, type Listener } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
-import { jobTypeNames } from '../job-types/registry.js';
+import type { Notify, WorkEvents } from '../events.js';
 import { DEFAULT_SEND_POLICY } from '../protocol/send.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
 import { Advancer } from './advancer.js';
-import { judgeIdle } from './idle.js';
+import { IdleWatch } from './idle.js';
+import { reportJobsNotServed } from './not-served.js';
 import type { WorkOptions, WorkSummary } from './options.js';
 import { runPipeline } from './pipeline.js';
 import { Renewer } from './renewal.js';
+import type { WorkScope } from './scope.js';
 import { Stopping } from './stopping.js';
 import { Sweeper } from './sweeper.js';
 import { WorkTally } from './tally.js';
@@ -35,24 +36,26 @@ export async function runWork(params: {
   transportFor: TransportResolver;
   options: WorkOptions;
 }): Promise<WorkSummary> {
-  const { db, options } = params;
+  const { db, options, consumer } = params;
   const startedAt = Date.now();
-  const notice = (message: string) => options.onNotice?.(message);
+  const notice: Notify = (message, detail) => options.onNotice?.(message, detail);
+  const events: WorkEvents = options.events ?? {};
   const tally = new WorkTally();
   const stopping = new Stopping(options.graceMs);
   const onAbort = () => stopping.request('signal');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  const backstopMs = options.backstopMs ?? 5_000;
   const shared = { ...options.advance, session: options.session, signal: stopping.signal };
-
   const advancer = new Advancer({
     db,
     transportFor: params.transportFor,
-    options: shared,
-    backstopMs,
-    onAdvanced: (a) => tally.advanced.push(a),
-    onError: notice,
+    options: { ...shared, events },
+    backstopMs: options.backstopMs ?? 5_000,
+    onAdvanced: (a) => {
+      tally.advanced.push(a);
+      events.stageAdvanced?.(a);
+    },
+    onError: (message) => notice(message, { event: 'advance_failed' }),
   });
   const sweeper = new Sweeper({
     db,
@@ -61,87 +64,30 @@ export async function runWork(params: {
     intervalMs: SWEEP_INTERVAL_MS,
     notice,
   });
-  let listener: Listener | undefined;
-  try {
-    listener = await listen(
-      db,
-      { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
-      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`),
-    );
-  } catch (err) {
-    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`);
-  }
+  const listener = await listenForWork(db, advancer, sweeper, notice);
   sweeper.request();
   advancer.request();
-  // Tasks of a job type no module here defines are left alone (the local queue does not claim them,
-  // a broker's are given back): said once per job type, at start and as new jobs appear.
-  const told = new Set<string>();
-  const tellNotServed = async () => {
-    if (options.advanceOnly) return;
-    for (const job of await jobsNotServed(db, { transport: options.transport, jobTypes: jobTypeNames() })) {
-      if (told.has(job.jobType)) continue;
-      told.add(job.jobType);
-      notice(
-        `job ${job.jobId.slice(0, 16)} is of job type "${job.jobType}", which no module here defines: its tasks are left ` +
-          'for a worker started with --job-types (or GEO_JOB_TYPES) naming it',
-      );
-    }
-  };
-  const notServedTimer = setInterval(() => void tellNotServed().catch((err: unknown) => notice(errorMessage(err))), SWEEP_INTERVAL_MS);
-  notServedTimer.unref();
-  await tellNotServed();
-
-  let heldByOthers: TaskHolder[] = [];
-  let notServed: UnservedJob[] = [];
-  /** Whether the work is done, after nothing arrived since `quietSince` (--until-idle). */
-  const idle = async (quietSince: number): Promise<boolean> => {
-    if (!options.untilIdle || advancer.busy) return false;
-    if (Date.now() - Math.max(quietSince, advancer.lastAdvancedAt) < options.idleMs) return false;
-    const verdict = await judgeIdle({
-      db,
-      transport: options.transport,
-      tasksAreMessages: params.consumer?.claimsOnReceive ?? false,
-      jobTypes: jobTypeNames(),
-      worker: options.worker,
-    });
-    heldByOthers = verdict.heldByOthers;
-    notServed = verdict.notServed;
-    return verdict.idle;
-  };
-
+  const serving = !options.advanceOnly && consumer !== undefined;
+  const stopReporting = serving
+    ? await reportJobsNotServed({ db, transport: options.transport, everyMs: SWEEP_INTERVAL_MS, notice })
+    : () => undefined;
+  const idle = new IdleWatch({
+    db,
+    untilIdle: options.untilIdle,
+    idleMs: options.idleMs,
+    transport: options.transport,
+    tasksAreMessages: consumer?.claimsOnReceive ?? false,
+    worker: options.worker,
+    advancer,
+  });
   try {
-    if (options.advanceOnly || !params.consumer) await advanceOnly();
-    else {
-      const renewer = new Renewer({
-        db,
-        consumer: params.consumer,
-        leaseSeconds: options.leaseSeconds,
-        onLeaseLost: (taskId) => {
-          tally.add('leaseLost');
-          notice(`task ${taskId}: its claim was taken over while its handler ran`);
-        },
-        onLockLost: (taskId) => {
-          tally.add('lockLost');
-          notice(`task ${taskId}: its message lock was lost while its handler ran`);
-        },
-        onError: notice,
-      });
-      const scope = {
-        db,
-        consumer: params.consumer,
-        worker: options.worker,
-        leaseSeconds: options.leaseSeconds,
-        tally,
-        renewer,
-        stopping,
-        stageFinished: () => advancer.request(),
-        notice,
-      };
-      await runPipeline({ scope, options, idle });
-    }
+    if (serving) {
+      const scope = workScope({ db, consumer, options, tally, stopping, notice, events, stageFinished: () => advancer.request() });
+      await runPipeline({ scope, options, idle: (quietSince) => idle.check(quietSince) });
+    } else await advanceOnly(options, stopping, () => idle.check(startedAt));
   } finally {
     // An advancement in progress may finish (its signal aborts when the grace period ends).
-    clearInterval(notServedTimer);
+    stopReporting();
     await advancer.close();
     await sweeper.close();
     stopping.end();
@@ -154,17 +100,63 @@ export async function runWork(params: {
     elapsedMs,
     tasksPerSecond: elapsedMs > 0 ? Math.round((tally.counts.tasks / elapsedMs) * 1000) : 0,
     stoppedBy: stopping.reason,
-    heldByOthers,
-    jobsNotServed: notServed,
+    heldByOthers: idle.verdict.heldByOthers,
+    jobsNotServed: idle.verdict.notServed,
   };
+}
 
-  async function advanceOnly(): Promise<void> {
-    const wake = new AbortController();
-    stopping.signal.addEventListener('abort', () => wake.abort(), { once: true });
-    options.signal?.addEventListener('abort', () => wake.abort(), { once: true });
-    while (!stopping.stopped) {
-      await pause(Math.min(500, options.idleMs), wake.signal);
-      if (!stopping.stopped && (await idle(startedAt))) stopping.request('idle');
-    }
+/** Wakes the advancer when a stage completes and the sweeper when a redelivery is owed; both also run on timers. */
+async function listenForWork(db: Pool, advancer: Advancer, sweeper: Sweeper, notice: Notify): Promise<Listener | undefined> {
+  try {
+    return await listen(
+      db,
+      { [CHANNELS.stageCompleted]: () => advancer.request(), [CHANNELS.redeliveries]: () => sweeper.request() },
+      (err) => notice(`notifications stopped (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' }),
+    );
+  } catch (err) {
+    notice(`cannot listen for notifications (${errorMessage(err)}); advancing and sweeping on the timer only`, { event: 'notifications_lost' });
+    return undefined;
+  }
+}
+
+function workScope(params: {
+  db: Pool;
+  consumer: TransportConsumer;
+  options: WorkOptions;
+  tally: WorkTally;
+  stopping: Stopping;
+  notice: Notify;
+  events: WorkEvents;
+  stageFinished: () => void;
+}): WorkScope {
+  const { db, consumer, tally, stopping, notice, events, stageFinished, options } = params;
+  const renewer = new Renewer({
+    db,
+    consumer,
+    leaseSeconds: options.leaseSeconds,
+    onLeaseLost: (taskId) => {
+      tally.add('leaseLost');
+      events.leaseLost?.();
+      notice(`task ${taskId}: its claim was taken over while its handler ran`, { event: 'lease_lost', taskId });
+    },
+    onLockLost: (taskId) => {
+      tally.add('lockLost');
+      events.lockLost?.();
+      notice(`task ${taskId}: its message lock was lost while its handler ran`, { event: 'lock_lost', taskId });
+    },
+    onRenewed: (n) => events.leaseRenewed?.(n),
+    onError: (message) => notice(message, { event: 'renewal_failed' }),
+  });
+  return { db, consumer, worker: options.worker, leaseSeconds: options.leaseSeconds, tally, renewer, stopping, stageFinished, notice, events };
+}
+
+/** --advance-only: no receiving; advancement and the sweep run until a stop (or --until-idle finds the work done). */
+async function advanceOnly(options: WorkOptions, stopping: Stopping, idle: () => Promise<boolean>): Promise<void> {
+  const wake = new AbortController();
+  stopping.signal.addEventListener('abort', () => wake.abort(), { once: true });
+  options.signal?.addEventListener('abort', () => wake.abort(), { once: true });
+  while (!stopping.stopped) {
+    await pause(Math.min(500, options.idleMs), wake.signal);
+    if (!stopping.stopped && (await idle())) stopping.request('idle');
   }
 }

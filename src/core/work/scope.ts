@@ -3,6 +3,7 @@ import { tasksRelease } from '../../store/completion.js';
 import type { Queryable } from '../../store/pool.js';
 import type { TaskMessage } from '../../transports/message.js';
 import type { ReceivedMessage, TransportConsumer } from '../../transports/transport.js';
+import type { Notify, TraceSpan, WorkEvents } from '../events.js';
 import type { TaskHandler } from '../job-types/job-type.js';
 import type { HeldTask, Renewer } from './renewal.js';
 import type { Stopping } from './stopping.js';
@@ -19,7 +20,8 @@ export interface WorkScope {
   stopping: Stopping;
   /** A completion or failure reported that it finished its stage. */
   stageFinished(): void;
-  notice(message: string): void;
+  notice: Notify;
+  events: WorkEvents;
 }
 
 /** A task this worker claimed, from its delivery to its report. */
@@ -32,6 +34,10 @@ export interface ClaimedTask {
   held: HeldTask;
   /** The handler that runs it, once the worker found it has one. */
   handler?: TaskHandler;
+  /** How long its handler ran (ms), once it has. */
+  handlerMs: number;
+  /** Its `geo.task` span while traced, from the handler's start to the report. */
+  span: TraceSpan | undefined;
 }
 
 /**
@@ -52,13 +58,22 @@ export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTas
   } catch (err) {
     const task = m.message?.taskId ?? m.messageId;
     if (err instanceof GeoError && err.code === 'LOCK_LOST') {
-      if (!held?.lockLost) scope.tally.add('lockLost');
+      if (!held?.lockLost) {
+        scope.tally.add('lockLost');
+        scope.events.lockLost?.();
+      }
       if (held) held.lockLost = true;
-      scope.notice(`${what} of task ${task}: the message lock was lost; the message comes back and is acknowledged then`);
+      scope.notice(`${what} of task ${task}: the message lock was lost; the message comes back and is acknowledged then`, {
+        event: 'lock_lost',
+        taskId: task,
+      });
       return;
     }
     if (err instanceof TransportError) {
-      scope.notice(`${what} of task ${task} failed (the message comes back when its lock lapses): ${errorMessage(err)}`);
+      scope.notice(`${what} of task ${task} failed (the message comes back when its lock lapses): ${errorMessage(err)}`, {
+        event: 'settle_failed',
+        taskId: task,
+      });
       return;
     }
     throw err;
@@ -74,6 +89,7 @@ export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTas
 export async function giveBack(scope: WorkScope, tasks: readonly ClaimedTask[], delaySeconds = 0): Promise<number> {
   if (tasks.length === 0) return 0;
   const released = await tasksRelease({ db: scope.db, held: tasks.map((t) => t.held), delaySeconds });
+  for (const t of tasks) t.span?.end(undefined, { 'geo.outcome': 'released' });
   await Promise.all(tasks.map((t) => acknowledge(scope, t.delivery, t.held)));
   return released;
 }

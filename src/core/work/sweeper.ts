@@ -1,5 +1,6 @@
 import { errorMessage } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
+import type { NoticeDetail, Notify } from '../events.js';
 import { plural } from '../../words.js';
 import { openDestinations } from '../sweep/destinations.js';
 import { sweep, type SweepReport } from '../sweep/sweep.js';
@@ -34,7 +35,7 @@ export class Sweeper {
       transportFor: TransportResolver;
       options: { leaseSeconds: number; concurrency: number; session?: number | null; sendPolicy: SendPolicy; signal?: AbortSignal };
       intervalMs: number;
-      notice: (message: string) => void;
+      notice: Notify;
     },
   ) {
     // A tick while a pass runs is dropped, not folded in: a pass slower than the timer must not run back to back forever.
@@ -69,7 +70,7 @@ export class Sweeper {
       try {
         this.report(await this.pass());
       } catch (err) {
-        this.tell(`sweeping failed (tried again in a few seconds): ${errorMessage(err)}`);
+        this.tell(`sweeping failed (tried again in a few seconds): ${errorMessage(err)}`, { event: 'sweep_failed' });
       }
     } while (this.again && !this.closed && !this.params.options.signal?.aborted);
   }
@@ -77,7 +78,12 @@ export class Sweeper {
   private async pass(): Promise<SweepReport> {
     const { db, options } = this.params;
     const destinations = await openDestinations(db, this.params.transportFor, { includeFailed: false });
-    for (const u of destinations.unreachable) this.tell(`job ${u.jobId.slice(0, 16)} (${u.destination}) cannot be reached from here: ${u.reason}`);
+    for (const u of destinations.unreachable) {
+      this.tell(`job ${u.jobId.slice(0, 16)} (${u.destination}) cannot be reached from here: ${u.reason}`, {
+        event: 'destination_unreachable',
+        jobId: u.jobId,
+      });
+    }
     const readDeadLetters = Date.now() - this.deadLettersReadAt >= DEAD_LETTER_INTERVAL_MS;
     if (readDeadLetters) this.deadLettersReadAt = Date.now();
     return sweep({
@@ -99,21 +105,36 @@ export class Sweeper {
 
   private report(r: SweepReport): void {
     for (const s of r.reaped) {
-      this.params.notice(`${s.command} (pid ${s.pid} on ${s.host}) is gone: freed ${plural(s.tasks, 'task')} and ${plural(s.batches, 'batch', 'batches')} it held`);
+      this.params.notice(
+        `${s.command} (pid ${s.pid} on ${s.host}) is gone: freed ${plural(s.tasks, 'task')} and ${plural(s.batches, 'batch', 'batches')} it held`,
+        { event: 'dead_worker_found', command: s.command, worker: s.worker ?? undefined, pid: s.pid, host: s.host, tasks: s.tasks, batches: s.batches },
+      );
     }
     if (r.lapsed.requeued + r.lapsed.failed > 0) {
       this.params.notice(
         `tasks whose worker stopped renewing its claim: ${r.lapsed.requeued} delivered again, ${r.lapsed.failed} failed (no attempts left)`,
+        { event: 'lapsed_claims_taken_over', requeued: r.lapsed.requeued, failed: r.lapsed.failed },
       );
     }
-    if (r.redelivered.failed > 0) this.tell(`${plural(r.redelivered.failed, 'owed message')} could not be sent; tried again later`);
-    for (const st of r.stages.stages) if (st.stoppedBy) this.tell(`stage ${st.stage} of job ${st.jobId.slice(0, 16)}: ${st.stoppedBy.message}`);
-    if (r.stoppedBy) this.tell(r.stoppedBy.message);
+    if (r.redelivered.failed > 0) {
+      this.tell(`${plural(r.redelivered.failed, 'owed message')} could not be sent; tried again later`, { event: 'redelivery_failed' });
+    }
+    for (const st of r.stages.stages) {
+      if (st.stoppedBy) {
+        this.tell(`stage ${st.stage} of job ${st.jobId.slice(0, 16)}: ${st.stoppedBy.message}`, {
+          event: 'stage_not_finished',
+          jobId: st.jobId,
+          stage: st.stage,
+          code: st.stoppedBy.code,
+        });
+      }
+    }
+    if (r.stoppedBy) this.tell(r.stoppedBy.message, { event: 'sweep_stopped', code: r.stoppedBy.code });
   }
 
-  private tell(message: string): void {
+  private tell(message: string, detail: NoticeDetail): void {
     if (this.told.has(message)) return;
     this.told.add(message);
-    this.params.notice(message);
+    this.params.notice(message, detail);
   }
 }
