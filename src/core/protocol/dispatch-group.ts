@@ -51,7 +51,14 @@ async function writeAndSend(run: StageRun, batches: PlannedBatch[]): Promise<Sen
   const prepared = prepareBatches(run.target, batches);
   for (const b of prepared) run.spans.begin(b.batchId, { 'geo.batch_index': b.planned.batchIndex, 'geo.tasks': b.messages.length });
   const { written, heldElsewhere } = await run.spans.step('write', prepared.map((b) => b.batchId), () =>
-    writeBatches({ db: run.db, transport: run.transport, target: run.target, batches: prepared, leaseSeconds: run.leaseSeconds, owner: run.leases.owner }),
+    writeBatches({
+      db: run.db,
+      transport: run.transport,
+      target: run.target,
+      batches: prepared,
+      leaseSeconds: run.leaseSeconds,
+      owner: run.leases.owner,
+    }),
   );
   for (const batchId of heldElsewhere) {
     run.ledger.leaveToHolder(batchId);
