@@ -12,20 +12,20 @@ export interface ThroughputRow {
 /**
  * Finished tasks per time bucket, from the task rows' own completed_at (set
  * by the completion functions; nothing extra is written while tasks run).
- * Reads the job's tasks through its batches (there is no index on
- * tasks.job_id), so the cost is one pass over the stages asked for.
+ * Reads the job's tasks through their batches (task_states: there is no
+ * index on tasks.job_id), so the cost is one pass over the stages asked for.
  */
 export async function dashboardThroughput(
   db: Queryable,
   params: { jobId: string; stages?: number[]; bucketSeconds: number },
 ): Promise<ThroughputRow[]> {
   const { rows } = await db.query<ThroughputRow>(
-    `SELECT b.stage, (floor(extract(epoch FROM t.completed_at) / $3) * $3)::bigint AS at,
-            count(*) FILTER (WHERE t.status = 'completed')::int AS completed,
-            count(*) FILTER (WHERE t.status = 'failed')::int AS failed
-     FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
-     WHERE b.job_id = $1 AND ($2::int[] IS NULL OR b.stage = ANY($2::int[]))
-       AND t.completed_at IS NOT NULL AND t.status IN ('completed', 'failed')
+    `SELECT stage, (floor(extract(epoch FROM completed_at) / $3) * $3)::bigint AS at,
+            count(*) FILTER (WHERE status = 'completed')::int AS completed,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed
+     FROM task_states
+     WHERE job_id = $1 AND ($2::int[] IS NULL OR stage = ANY($2::int[]))
+       AND completed_at IS NOT NULL AND status IN ('completed', 'failed')
      GROUP BY 1, 2 ORDER BY 1, 2`,
     [params.jobId, params.stages ?? null, params.bucketSeconds],
   );
@@ -65,13 +65,13 @@ export async function dashboardProblemBatches(
      )
      SELECT p.batch_id AS "batchId", p.stage, p.batch_index AS "batchIndex", p.status, p.task_count AS tasks,
             p.attempts, p.last_error AS "lastError", (SELECT count(*) FROM problem)::int AS total,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'pending_queue')::int AS pending_queue,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'queued')::int AS queued,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'processing')::int AS processing,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'completed')::int AS completed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'failed')::int AS failed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, p.status) = 'cancelled')::int AS cancelled
-     FROM page p LEFT JOIN tasks t ON t.batch_id = p.batch_id
+            count(t.task_id) FILTER (WHERE t.status = 'pending_queue')::int AS pending_queue,
+            count(t.task_id) FILTER (WHERE t.status = 'queued')::int AS queued,
+            count(t.task_id) FILTER (WHERE t.status = 'processing')::int AS processing,
+            count(t.task_id) FILTER (WHERE t.status = 'completed')::int AS completed,
+            count(t.task_id) FILTER (WHERE t.status = 'failed')::int AS failed,
+            count(t.task_id) FILTER (WHERE t.status = 'cancelled')::int AS cancelled
+     FROM page p LEFT JOIN task_states t ON t.batch_id = p.batch_id
      GROUP BY p.batch_id, p.stage, p.batch_index, p.status, p.task_count, p.attempts, p.last_error
      ORDER BY p.stage, p.batch_index`,
     [params.jobId, params.limit],
@@ -164,11 +164,11 @@ export interface TaskDetailRow {
 export async function dashboardTask(db: Queryable, params: { jobId: string; taskId: string }): Promise<TaskDetailRow | undefined> {
   const { rows } = await db.query<TaskDetailRow>(
     `SELECT t.task_id AS "taskId", t.job_id AS "jobId", t.stage, t.task_index AS "taskIndex", t.batch_id AS "batchId",
-            t.task_type AS "taskType", geo_task_status(t.status, b.status) AS status, t.worker, t.attempt,
+            t.task_type AS "taskType", t.status, t.worker, t.attempt,
             t.retry_count AS "retryCount", t.parameters, t.result, t.error, t.created_at AS "createdAt",
             t.started_at AS "startedAt", t.completed_at AS "completedAt", t.lease_until AS "leaseUntil",
             t.available_at AS "availableAt"
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id
+     FROM task_states t
      WHERE t.task_id = $1 AND t.job_id = $2`,
     [params.taskId, params.jobId],
   );

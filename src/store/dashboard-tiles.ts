@@ -94,9 +94,7 @@ export interface SpatialExtentRow {
 export async function dashboardSpatialExtent(db: Queryable, params: { jobId: string; stage: number; kind: SpatialKind }): Promise<SpatialExtentRow[]> {
   const { rows } = await db.query<SpatialExtentRow>(
     `WITH src AS (
-       SELECT t.task_id, geo_task_status(t.status, b.status) AS status, t.parameters AS p
-       FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
-       WHERE b.job_id = $1 AND b.stage = $2
+       SELECT task_id, status, parameters AS p FROM task_states WHERE job_id = $1 AND stage = $2
      ),
      ${KEYED[params.kind]}
      SELECT kz, count(*)::int AS tasks, min(kx)::float8 AS "minX", max(kx)::float8 AS "maxX",
@@ -149,9 +147,8 @@ export async function dashboardSpatialTasks(
   if (last === null) return { rows: [], lastBatch: undefined };
   const { rows } = await db.query<SpatialTaskRow>(
     `WITH src AS (
-       SELECT t.task_id, geo_task_status(t.status, b.status) AS status, t.parameters AS p
-       FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
-       WHERE b.job_id = $1 AND b.stage = $2 AND b.batch_index > $3 AND b.batch_index <= $4
+       SELECT task_id, status, parameters AS p FROM task_states
+       WHERE job_id = $1 AND stage = $2 AND batch_index > $3 AND batch_index <= $4
      ),
      ${KEYED[params.kind]}
      SELECT task_id AS "taskId", status, $10::text AS kind, kz, kx::float8 AS kx, ky::float8 AS ky, w AS west, s AS south, e AS east, n AS north
@@ -185,9 +182,7 @@ export async function dashboardSpatialCells(
   const { zoom, minX, maxX, minY, maxY } = params.window;
   const { rows } = await db.query<Omit<SpatialCellRow, 'counts'> & TaskStatusCounts>(
     `WITH src AS (
-       SELECT t.task_id, geo_task_status(t.status, b.status) AS status, t.parameters AS p
-       FROM batches b JOIN tasks t ON t.batch_id = b.batch_id
-       WHERE b.job_id = $1 AND b.stage = $2
+       SELECT task_id, status, parameters AS p FROM task_states WHERE job_id = $1 AND stage = $2
      ),
      ${KEYED[params.kind]},
      keyed_once AS (SELECT * FROM keyed OFFSET 0),

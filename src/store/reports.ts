@@ -38,14 +38,14 @@ export async function reportsBatches(
     `SELECT b.batch_id AS "batchId", b.stage, b.batch_index AS "batchIndex", b.status, b.attempts,
             b.last_error AS "lastError",
             count(t.task_id) AS tasks,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'pending_queue') AS pending_queue,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'queued') AS queued,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'processing') AS processing,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'completed') AS completed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'failed') AS failed,
-            count(t.task_id) FILTER (WHERE geo_task_status(t.status, b.status) = 'cancelled') AS cancelled
+            count(t.task_id) FILTER (WHERE t.status = 'pending_queue') AS pending_queue,
+            count(t.task_id) FILTER (WHERE t.status = 'queued') AS queued,
+            count(t.task_id) FILTER (WHERE t.status = 'processing') AS processing,
+            count(t.task_id) FILTER (WHERE t.status = 'completed') AS completed,
+            count(t.task_id) FILTER (WHERE t.status = 'failed') AS failed,
+            count(t.task_id) FILTER (WHERE t.status = 'cancelled') AS cancelled
      FROM batches b
-     LEFT JOIN tasks t ON t.batch_id = b.batch_id AND t.job_id = b.job_id
+     LEFT JOIN task_states t ON t.batch_id = b.batch_id
      WHERE b.job_id = $1 AND ($2::integer IS NULL OR b.stage = $2)
      GROUP BY b.batch_id
      ORDER BY b.stage, b.batch_index`,

@@ -19,7 +19,7 @@ const READ_AHEAD = 2;
  * while the current one is consumed. The result comes back as JSON text to
  * be copied into the output line as it is. A task still `pending_queue` in a
  * batch that is `queued` has a message on the queue (step 3 may record sends
- * on the batch row only), so it is reported `queued` (geo_task_status).
+ * on the batch row only), so it is reported `queued` (the task_states view).
  */
 export async function* resultsStream(
   db: Queryable,
@@ -65,9 +65,8 @@ async function batchPage(db: Queryable, jobId: string, stage: number, after: num
 async function pageTasks(db: Queryable, batches: Array<{ batchId: string }>, status?: TaskStatus): Promise<ResultRow[]> {
   const { rows } = await db.query<ResultRow>(
     `SELECT "taskId", status, result, error FROM (
-       SELECT t.task_id AS "taskId", t.task_index, geo_task_status(t.status, b.status) AS status,
-              t.result::text AS result, t.error
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.batch_id = ANY($1::text[])
+       SELECT task_id AS "taskId", task_index, status, result::text AS result, error
+       FROM task_states WHERE batch_id = ANY($1::text[])
      ) page
      WHERE $2::text IS NULL OR status = $2
      ORDER BY task_index`,

@@ -22,13 +22,13 @@ export async function* tasksStreamResults(
   for (;;) {
     const { rows } = await db.query<TaskResultRow & { batchIndex: number }>(
       `WITH page AS (
-         SELECT batch_id, batch_index, status FROM batches
+         SELECT batch_id, batch_index FROM batches
          WHERE job_id = $1 AND stage = $2 AND batch_index > $3
          ORDER BY batch_index LIMIT $4
        )
        SELECT page.batch_index AS "batchIndex", t.task_index AS "taskIndex", t.task_id AS "taskId",
-              geo_task_status(t.status, page.status) AS status, t.result, t.error
-       FROM page JOIN tasks t ON t.batch_id = page.batch_id
+              t.status, t.result, t.error
+       FROM page JOIN task_states t ON t.batch_id = page.batch_id
        ORDER BY t.task_index`,
       [params.jobId, params.stage, after, pageSize],
     );

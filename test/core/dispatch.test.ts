@@ -22,8 +22,8 @@ describe('dispatch on the local transport', () => {
     const jobId = jobIdFor('hello_world', { n: 10_000, name: 'local' });
     const { rows } = await db.pool.query(
       `SELECT t.batch_id, count(*)::int AS tasks, min(t.task_index) AS lo, max(t.task_index) AS hi,
-              bool_and(geo_task_status(t.status, b.status) = 'queued') AS all_queued
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY t.batch_id`,
+              bool_and(t.status = 'queued') AS all_queued
+       FROM task_states t WHERE t.job_id = $1 GROUP BY t.batch_id`,
       [jobId],
     );
     expect(rows).toHaveLength(100);

@@ -46,8 +46,8 @@ const JOB_TYPES = ['hello_world', 'tiles', 'boxes_test'];
 /** Task statuses by task id, straight from SQL (the ground truth every report reads). */
 async function taskStatuses(jobId: string): Promise<Map<string, string>> {
   const { rows } = await db.pool.query<{ taskId: string; status: string }>(
-    `SELECT t.task_id AS "taskId", geo_task_status(t.status, b.status) AS status
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE b.job_id = $1`,
+    `SELECT t.task_id AS "taskId", t.status
+     FROM task_states t WHERE t.job_id = $1`,
     [jobId],
   );
   return new Map(rows.map((r) => [r.taskId, r.status]));
@@ -224,14 +224,14 @@ describe('the dashboard API', () => {
     const text = await res.text();
     const metric = (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1]);
     const { rows } = await db.pool.query<{ jobType: string; status: string; n: number }>(
-      `SELECT j.job_type AS "jobType", geo_task_status(t.status, b.status) AS status, count(*)::int AS n
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id JOIN jobs j ON j.job_id = b.job_id GROUP BY 1, 2`,
+      `SELECT j.job_type AS "jobType", t.status, count(*)::int AS n
+       FROM task_states t JOIN jobs j ON j.job_id = t.job_id GROUP BY 1, 2`,
     );
     expect(rows.length).toBeGreaterThan(3);
     for (const row of rows) expect(metric('geo_tasks', `job_type="${row.jobType}",status="${row.status}"`), `${row.jobType} ${row.status}`).toBe(row.n);
     const backlog = await db.pool.query<{ jobId: string; n: number }>(
-      `SELECT b.job_id AS "jobId", count(*) FILTER (WHERE geo_task_status(t.status, b.status) NOT IN ('completed', 'failed'))::int AS n
-       FROM tasks t JOIN batches b ON b.batch_id = t.batch_id JOIN jobs j ON j.job_id = b.job_id WHERE j.status = 'processing' GROUP BY 1`,
+      `SELECT t.job_id AS "jobId", count(*) FILTER (WHERE t.status NOT IN ('completed', 'failed'))::int AS n
+       FROM task_states t JOIN jobs j ON j.job_id = t.job_id WHERE j.status = 'processing' GROUP BY 1`,
     );
     for (const row of backlog.rows) expect(metric('geo_job_backlog_tasks', `job_id="${row.jobId}",job_type="[a-z_]+"`)).toBe(row.n);
     expect(text).toMatch(/^process_cpu_seconds_total /m);

@@ -48,7 +48,12 @@ describe('a stage writer that died is seen dead at once (real binary, Service Bu
       if (how === 'SIGKILL') {
         submit.child.kill('SIGKILL');
       } else {
+        // Two signals sent back to back may reach the process as one (a pending
+        // signal is not queued twice): the second goes once the first is seen.
         submit.child.kill('SIGINT');
+        await pollUntil('the submit to see the first Ctrl-C', () => (/stopping after the work in flight/.test(stderr) ? true : undefined), {
+          timeoutMs: 30_000,
+        });
         submit.child.kill('SIGINT');
       }
       const ended = await submit.done;

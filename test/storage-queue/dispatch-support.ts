@@ -62,8 +62,8 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
 
     async tasks(jobId: string): Promise<Map<string, { status: string; error: string | null }>> {
       const { rows } = await db.query<{ taskId: string; status: string; error: string | null }>(
-        `SELECT t.task_id AS "taskId", geo_task_status(t.status, b.status) AS status, t.error
-         FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1`,
+        `SELECT t.task_id AS "taskId", t.status AS status, t.error
+         FROM task_states t WHERE t.job_id = $1`,
         [jobId],
       );
       return new Map(rows.map((r) => [r.taskId, { status: r.status, error: r.error }]));

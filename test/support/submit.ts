@@ -33,8 +33,8 @@ export function submitHelloWorld(
 /** Task counts by status for a job, straight from SQL (the ground truth, read as every report reads it). */
 export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<string, number>> {
   const { rows } = await db.query<{ status: string; count: number }>(
-    `SELECT geo_task_status(t.status, b.status) AS status, count(*)::int AS count
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY 1`,
+    `SELECT t.status AS status, count(*)::int AS count
+     FROM task_states t WHERE t.job_id = $1 GROUP BY 1`,
     [jobId],
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.count]));

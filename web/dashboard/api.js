@@ -54,10 +54,11 @@ export function follow(jobId, onChange) {
   for (const name of EVENT_NAMES) {
     source.addEventListener(name, (e) => onChange(name, e.data ? JSON.parse(e.data) : {}));
   }
-  // A stream that comes back after a break missed changes: reload everything.
+  // The page's first read may have come before the stream started, and a stream that
+  // comes back after a break missed changes: read again on ready, everything after a break.
   let opened = false;
   source.addEventListener('ready', () => {
-    if (opened) onChange('reset', {});
+    onChange(opened ? 'reset' : 'ready', {});
     opened = true;
   });
   return () => source.close();

@@ -20,8 +20,8 @@ interface TaskRow {
 export async function taskRows(db: TestDatabase, jobId: string, stage: number): Promise<Map<number, TaskRow>> {
   const { rows } = await db.pool.query<TaskRow & { taskIndex: number }>(
     `SELECT t.task_id AS "taskId", t.job_id AS "jobId", t.task_type AS "taskType", t.stage, t.batch_id AS "batchId",
-            t.parameters, geo_task_status(t.status, b.status) AS status, t.attempt, t.result, t.error, t.task_index AS "taskIndex"
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 AND t.stage = $2`,
+            t.parameters, t.status AS status, t.attempt, t.result, t.error, t.task_index AS "taskIndex"
+     FROM task_states t WHERE t.job_id = $1 AND t.stage = $2`,
     [jobId, stage],
   );
   return new Map(rows.map((r) => [r.taskIndex, r]));
@@ -29,8 +29,8 @@ export async function taskRows(db: TestDatabase, jobId: string, stage: number): 
 
 export async function progress(db: TestDatabase, jobId: string): Promise<Record<string, number>> {
   const { rows } = await db.pool.query<{ key: string; n: number }>(
-    `SELECT t.stage || ':' || geo_task_status(t.status, b.status) AS key, count(*)::int AS n
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id WHERE t.job_id = $1 GROUP BY 1`,
+    `SELECT t.stage || ':' || t.status AS key, count(*)::int AS n
+     FROM task_states t WHERE t.job_id = $1 GROUP BY 1`,
     [jobId],
   );
   return Object.fromEntries(rows.map((r) => [r.key, r.n]));

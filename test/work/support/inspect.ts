@@ -13,9 +13,9 @@ export async function jobState(db: Pool, jobId: string): Promise<JobState> {
 /** Task rows of a stage as every report reads them (status derived through the batch). */
 export async function stageTasks(db: Pool, jobId: string, stage: number) {
   const { rows } = await db.query<{ taskId: string; taskIndex: number; status: string; attempt: number; result: unknown; error: string | null; parameters: Record<string, unknown> }>(
-    `SELECT t.task_id AS "taskId", t.task_index AS "taskIndex", geo_task_status(t.status, b.status) AS status, t.attempt,
+    `SELECT t.task_id AS "taskId", t.task_index AS "taskIndex", t.status AS status, t.attempt,
             t.result, t.error, t.parameters
-     FROM tasks t JOIN batches b ON b.batch_id = t.batch_id
+     FROM task_states t
      WHERE t.job_id = $1 AND t.stage = $2 ORDER BY t.task_index`,
     [jobId, stage],
   );
