@@ -10,6 +10,7 @@
  *   npm run bench -- --all               # also Storage Queue at N = 100,000 (six more)
  *   npm run bench -- --only loopback-10k # one scenario (names below)
  *   npm run bench -- --out /tmp/b.json   # default: docs/bench-results.json
+ *   npm run bench -- --only peers        # geo work against graphile-worker and pg-boss (scripts/peers-bench.ts)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -24,8 +25,8 @@ import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-/** Each scenario is one `geo bench` invocation; `extra` ones run with --all or --only. */
-const SCENARIOS: Array<{ name: string; title: string; args: string[]; extra?: boolean }> = [
+/** Each scenario is one `geo bench` invocation (or a `script`'s, printing its own table); `extra` ones run with --all or --only. */
+const SCENARIOS: Array<{ name: string; title: string; args: string[]; extra?: boolean; script?: string; timeoutMinutes?: number }> = [
   { name: 'loopback-10k', title: 'loopback, N = 10,000, median of 3 runs', args: ['--path', 'all', '--n', '10000', '--runs', '3'] },
   { name: 'loopback-100k', title: 'loopback, N = 100,000', args: ['--path', 'local,servicebus', '--n', '100000'] },
   {
@@ -49,6 +50,15 @@ const SCENARIOS: Array<{ name: string; title: string; args: string[]; extra?: bo
     name: 'seeds-servicebus-200',
     title: "the seeds' Service Bus batch: 50 ms per database write, 200 ms per send, N = 1,000",
     args: ['--path', 'servicebus', '--n', '1000', '--individual-n', '20', '--db-latency', '50', '--queue-latency', '200'],
+  },
+  {
+    // 20-50 minutes on a loaded 2-core machine: four systems, 200,000 jobs each, three runs.
+    name: 'peers',
+    title: 'end to end against graphile-worker and pg-boss, 200,000 no-op jobs, 3 runs each, alternating',
+    script: 'scripts/peers-bench.ts',
+    args: ['--jobs', '200000', '--runs', '3'],
+    extra: true,
+    timeoutMinutes: 120,
   },
 ];
 
@@ -85,16 +95,17 @@ const results: Array<{ name: string; title: string; command: string; document?: 
 const output = new Output(false);
 try {
   for (const scenario of chosen) {
-    const args = ['bench', ...scenario.args, '--json'];
-    process.stderr.write(`\n== ${scenario.title}\n$ geo ${args.join(' ')}\n`);
+    const args = scenario.script ? [scenario.script, ...scenario.args, '--json'] : ['bench', ...scenario.args, '--json'];
+    const command = scenario.script ? `tsx ${args.join(' ')}` : `geo ${args.join(' ')}`;
+    process.stderr.write(`\n== ${scenario.title}\n$ ${command}\n`);
     // A fresh, empty Azurite for each scenario.
     await azurite?.dispose();
     azurite = await startAzurite({ persistent: true });
-    const command = `geo ${args.join(' ')}`;
     try {
-      const document = await runGeo(args, env(azurite));
+      const argv = scenario.script ? ['--import', 'tsx', path.join(ROOT, scenario.script), ...scenario.args, '--json'] : [path.join(ROOT, 'bin/geo.js'), ...args];
+      const document = await runNode(argv, env(azurite), (scenario.timeoutMinutes ?? 15) * 60_000);
       results.push({ name: scenario.name, title: scenario.title, command, document });
-      renderBench(output, document);
+      if (!scenario.script) renderBench(output, document);
     } catch (err) {
       // One scenario failing (a broker stand-in that gave up) leaves the others worth having.
       const error = err instanceof Error ? err.message : String(err);
@@ -113,18 +124,23 @@ process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out!)} in ${
 if (results.some((r) => r.error)) process.exitCode = 1;
 
 /**
- * Runs the built geo binary with the bench environment and returns its JSON
+ * Runs the built geo binary (or a script) with the bench environment and returns its JSON
  * document. A run past `timeoutMs` is interrupted (Ctrl-C: it cleans up and
  * exits), then killed.
  */
-function runGeo(args: string[], env: Record<string, string>, timeoutMs = 15 * 60_000): Promise<BenchDocument> {
+function runNode(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<BenchDocument> {
+  const label = argv
+    .slice(argv[0] === '--import' ? 2 : 0)
+    .map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : a))
+    .join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/geo.js'), ...args], {
+    const child = spawn(process.execPath, argv, {
+      cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const interrupt = setTimeout(() => {
-      process.stderr.write(`geo ${args.join(' ')} ran past ${timeoutMs / 60_000} minutes; interrupting it\n`);
+      process.stderr.write(`${label} ran past ${timeoutMs / 60_000} minutes; interrupting it\n`);
       child.kill('SIGINT');
       setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
     }, timeoutMs);
@@ -136,9 +152,9 @@ function runGeo(args: string[], env: Record<string, string>, timeoutMs = 15 * 60
       try {
         const document = JSON.parse(stdout) as BenchDocument;
         if (code === 0) resolve(document);
-        else reject(new Error(`geo ${args.join(' ')} exited with ${code}: ${stdout}`));
+        else reject(new Error(`${label} exited with ${code}: ${stdout}`));
       } catch {
-        reject(new Error(`geo ${args.join(' ')} exited with ${code} and printed no JSON document: ${stdout}`));
+        reject(new Error(`${label} exited with ${code} and printed no JSON document: ${stdout}`));
       }
     });
   });

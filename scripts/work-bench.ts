@@ -20,78 +20,107 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/geo.js');
-const { values } = parseArgs({
-  options: {
-    n: { type: 'string', default: '100000' },
-    concurrency: { type: 'string', default: '16' },
-    runs: { type: 'string', default: '3' },
-    vs: { type: 'string' },
-  },
-});
-const n = Number(values.n);
-const runs = Number(values.runs);
 
-let home: string | undefined;
-let adminUrl = process.env.DATABASE_URL;
-if (!adminUrl) {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-work-bench-'));
-  adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
+/** The server a measurement runs on: each run makes a database of its own there and drops it after. */
+export interface WorkBenchTarget {
+  adminUrl: string;
+  /** GEO_HOME for the geo processes (the embedded server's home, when there is one). */
+  home?: string;
+  n: number;
+  concurrency: number;
 }
 
-const bins = values.vs ? [BIN, path.resolve(values.vs)] : [BIN];
-const results: Array<Awaited<ReturnType<typeof measure>>> = [];
-try {
-  // Alternating, so both builds see the same machine load.
-  for (let run = 1; run <= runs; run++) for (const bin of bins) results.push(await measure(run, bin));
-} finally {
-  if (home) {
-    await stopEmbeddedServer(home, { force: true });
-    await fs.rm(home, { recursive: true, force: true });
-  }
-}
-const median = (bin: string) => {
-  const rates = results.filter((r) => r.bin === bin).map((r) => r.tasksPerSecond).sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)] ?? 0;
-};
-const medians = Object.fromEntries(bins.map((bin) => [bin, median(bin)]));
-process.stdout.write(
-  `${JSON.stringify(
-    {
-      n,
-      tasks: 2 * n,
-      concurrency: Number(values.concurrency),
-      runs: results,
-      medianTasksPerSecond: median(BIN),
-      ...(values.vs ? { medians, ratio: Math.round((median(BIN) / median(bins[1]!)) * 1000) / 1000 } : {}),
-      loadAverage: os.loadavg(),
+export type WorkBenchRun = Awaited<ReturnType<typeof measure>>;
+
+// Imported (scripts/peers-bench.ts) it only lends `measure`; run, it is the bench.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '100000' },
+      concurrency: { type: 'string', default: '16' },
+      runs: { type: 'string', default: '3' },
+      vs: { type: 'string' },
     },
-    null,
-    2,
-  )}\n`,
-);
+  });
+  const n = Number(values.n);
+  const runs = Number(values.runs);
 
-async function measure(run: number, bin: string) {
+  let home: string | undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-work-bench-'));
+    adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
+  }
+  const target: WorkBenchTarget = { adminUrl, home, n, concurrency: Number(values.concurrency) };
+
+  const bins = values.vs ? [BIN, path.resolve(values.vs)] : [BIN];
+  const results: WorkBenchRun[] = [];
+  try {
+    // Alternating, so both builds see the same machine load.
+    for (let run = 1; run <= runs; run++) for (const bin of bins) results.push(await measure(target, run, bin));
+  } finally {
+    if (home) {
+      await stopEmbeddedServer(home, { force: true });
+      await fs.rm(home, { recursive: true, force: true });
+    }
+  }
+  const median = (bin: string) => {
+    const rates = results.filter((r) => r.bin === bin).map((r) => r.tasksPerSecond).sort((a, b) => a - b);
+    return rates[Math.floor(rates.length / 2)] ?? 0;
+  };
+  const medians = Object.fromEntries(bins.map((bin) => [bin, median(bin)]));
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        n,
+        tasks: 2 * n,
+        concurrency: target.concurrency,
+        runs: results,
+        medianTasksPerSecond: median(BIN),
+        ...(values.vs ? { medians, ratio: Math.round((median(BIN) / median(bins[1]!)) * 1000) / 1000 } : {}),
+        loadAverage: os.loadavg(),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
+
+/**
+ * One run: a fresh database, `geo migrate`, `geo submit hello_world --n N`,
+ * then one `geo work --concurrency C --until-idle`; the rate is 2N over the
+ * job's clock (created to completed). `workTasksPerSecond` is 2N from the
+ * worker's first claim to the job's completion (the submit not counted).
+ */
+export async function measure(target: WorkBenchTarget, run: number, bin = BIN) {
+  const { n, home } = target;
   const database = `geo_work_bench_${crypto.randomBytes(4).toString('hex')}`;
-  await admin(`CREATE DATABASE ${database}`);
-  const url = new URL(adminUrl!);
+  await admin(target.adminUrl, `CREATE DATABASE ${database}`);
+  const url = new URL(target.adminUrl);
   url.pathname = `/${database}`;
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url.toString(), GEO_HOME: home ?? os.tmpdir() };
   try {
     // Migrations first, outside the timing.
     await geo(bin, ['migrate'], env);
     const submit = await geo(bin, ['submit', 'hello_world', '--n', String(n), '--param', `name=bench${run}`, '--json'], env);
-    const work = await geo(bin, ['work', '--concurrency', String(values.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
+    const work = await geo(bin, ['work', '--concurrency', String(target.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
     const doc = JSON.parse(work.stdout) as { tasks: number; completed: number; elapsedMs: number };
     const client = new pg.Client({ connectionString: url.toString() });
     await client.connect();
     try {
-      const { rows } = await client.query<{ status: string; seconds: number }>(
-        `SELECT status, extract(epoch FROM completed_at - created_at)::float8 AS seconds FROM jobs`,
+      // A task's started_at is the start of the claim that took it, so the earliest is the worker's first claim.
+      const { rows } = await client.query<{ status: string; seconds: number; workSeconds: number }>(
+        `SELECT status, extract(epoch FROM completed_at - created_at)::float8 AS seconds,
+                extract(epoch FROM completed_at - (SELECT min(started_at) FROM tasks))::float8 AS "workSeconds"
+         FROM jobs`,
       );
       const job = rows[0]!;
       if (rows.length !== 1 || job.status !== 'completed' || doc.completed !== 2 * n) throw new Error(`run ${run} did not complete: ${work.stdout}`);
@@ -100,6 +129,8 @@ async function measure(run: number, bin: string) {
         bin,
         tasksPerSecond: Math.round((2 * n) / job.seconds),
         jobSeconds: Math.round(job.seconds * 100) / 100,
+        workTasksPerSecond: Math.round((2 * n) / job.workSeconds),
+        workSeconds: Math.round(job.workSeconds * 100) / 100,
         submitWallMs: submit.wallMs,
         workWallMs: work.wallMs,
         workElapsedMs: doc.elapsedMs,
@@ -108,7 +139,7 @@ async function measure(run: number, bin: string) {
       await client.end();
     }
   } finally {
-    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin(target.adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   }
 }
 
@@ -127,7 +158,7 @@ function geo(bin: string, args: string[], env: Record<string, string | undefined
   });
 }
 
-async function admin(sql: string): Promise<void> {
+async function admin(adminUrl: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {

@@ -15,11 +15,10 @@ export type ErrorKind =
 
 /**
  * Every error code geo raises, with its kind: one code means one exit code
- * wherever it is raised (QUEUE_NOT_FOUND at start-up and mid-run alike). A
- * code missing here keeps the kind its error class gives it, which
- * test/cli/error-codes.test.ts refuses for any code literal in src/.
+ * wherever it is raised (QUEUE_NOT_FOUND at start-up and mid-run alike). The
+ * error classes take an ErrorCode, so the compiler refuses a code missing here.
  */
-export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
+export const ERROR_KINDS = {
   // Command line (commander's usage errors, translated in src/cli/usage.ts).
   UNKNOWN_COMMAND: 'input',
   UNKNOWN_OPTION: 'input',
@@ -136,19 +135,34 @@ export const ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
   STAGE_REBUILD_FAILED: 'internal',
   ADVANCE_FAILED: 'internal',
   INTERNAL: 'internal',
-};
+} as const satisfies Record<string, ErrorKind>;
+
+/** A code of the registry. */
+export type ErrorCode = keyof typeof ERROR_KINDS;
+
+/**
+ * A broker's own error name, as its transport classifies it (for example
+ * SERVICEBUS_MESSAGE_LOCK_LOST): the registry cannot list them all, so one it
+ * does not list keeps the kind of the error class that carries it.
+ */
+export type BrokerErrorCode = `SERVICEBUS_${string}` | `STORAGE_${string}`;
+
+export type AnyErrorCode = ErrorCode | BrokerErrorCode;
+
+/** The registry's codes of one kind: an InputError cannot carry a code that means another exit code. */
+export type CodeOfKind<K extends ErrorKind> = { [C in ErrorCode]: (typeof ERROR_KINDS)[C] extends K ? C : never }[ErrorCode];
 
 /** The kind of an error code: the registry's, else the fallback its class gives. */
 export function kindOfCode(code: string, fallback: ErrorKind): ErrorKind {
-  return Object.hasOwn(ERROR_KINDS, code) ? ERROR_KINDS[code]! : fallback;
+  return Object.hasOwn(ERROR_KINDS, code) ? ERROR_KINDS[code as ErrorCode] : fallback;
 }
 
 export class GeoError extends Error {
-  readonly code: string;
+  readonly code: AnyErrorCode;
   readonly kind: ErrorKind;
 
   /** `kind` applies only to a code ERROR_KINDS does not list (a broker's own error names). */
-  constructor(kind: ErrorKind, code: string, message: string, options?: { cause?: unknown }) {
+  constructor(kind: ErrorKind, code: AnyErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.kind = kindOfCode(code, kind);
@@ -157,13 +171,13 @@ export class GeoError extends Error {
 }
 
 export class InputError extends GeoError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: CodeOfKind<'input'>, message: string, options?: { cause?: unknown }) {
     super('input', code, message, options);
   }
 }
 
 export class DependencyError extends GeoError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: AnyErrorCode, message: string, options?: { cause?: unknown }) {
     super('dependency', code, message, options);
   }
 }
@@ -179,7 +193,7 @@ export class TransportError extends GeoError {
   readonly throttled: boolean;
 
   constructor(
-    code: string,
+    code: AnyErrorCode,
     message: string,
     opts: { retryable: boolean; throttled?: boolean; cause?: unknown },
   ) {

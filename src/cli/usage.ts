@@ -1,7 +1,7 @@
 import type { CommanderError } from 'commander';
-import { InputError } from '../errors.js';
+import { type CodeOfKind, InputError } from '../errors.js';
 
-const CODES: Record<string, string> = {
+const CODES: Record<string, CodeOfKind<'input'>> = {
   'commander.unknownCommand': 'UNKNOWN_COMMAND',
   'commander.unknownOption': 'UNKNOWN_OPTION',
   'commander.missingArgument': 'MISSING_ARGUMENT',

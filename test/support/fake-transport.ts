@@ -41,9 +41,9 @@ export class FakeTransport implements TransportProducer {
 }
 
 export function permanentError(message = 'unauthorized'): TransportError {
-  return new TransportError('UNAUTHORIZED', message, { retryable: false });
+  return new TransportError('SEND_FAILED', message, { retryable: false });
 }
 
 export function busyError(message = 'server busy'): TransportError {
-  return new TransportError('SERVER_BUSY', message, { retryable: true, throttled: true });
+  return new TransportError('SERVICEBUS_BUSY', message, { retryable: true, throttled: true });
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { InputError } from '../../errors.js';
+import { GeoError } from '../../errors.js';
 import type { CheckedChunk, CheckWorkerData } from './check-worker.js';
 import type { LineChunk } from './lines.js';
 
@@ -27,7 +27,7 @@ export class CheckPool {
         const pending = this.waiting.get(message.id);
         if (!pending) return;
         this.waiting.delete(message.id);
-        if ('error' in message) pending.reject(new InputError('INPUT_CHECK_FAILED', `checking the input failed: ${message.error}`));
+        if ('error' in message) pending.reject(new GeoError('internal', 'INPUT_CHECK_FAILED', `checking the input failed: ${message.error}`));
         else pending.resolve(message);
       });
       worker.on('error', (err) => this.failAll(err));
@@ -77,7 +77,7 @@ function ready(worker: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
     worker.once('message', (message: { ready?: true; failed?: string }) => {
       if (message.ready) resolve();
-      else reject(new InputError('INPUT_CHECK_FAILED', `a check worker could not start: ${message.failed}`));
+      else reject(new GeoError('internal', 'INPUT_CHECK_FAILED', `a check worker could not start: ${message.failed}`));
     });
     worker.once('error', reject);
   });
