@@ -202,6 +202,26 @@ BEGIN
 END
 $$;
 
+-- Whether the job of a task has ended (or its stage was cancelled): a task
+-- that would be queued again is cancelled instead. The job row is read FOR
+-- SHARE, so a job failing at the same time either waits for the caller's
+-- commit (and then cancels the task it queued, in its own next statement) or
+-- has committed first (and the caller sees it ended).
+CREATE FUNCTION geo_task_job_ended(job_id text, stage integer)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+  v_ended boolean;
+BEGIN
+  SELECT j.status <> 'processing' OR s.status = 'cancelled' INTO v_ended
+  FROM jobs j JOIN stages s ON s.job_id = j.job_id AND s.stage = geo_task_job_ended.stage
+  WHERE j.job_id = geo_task_job_ended.job_id
+  FOR SHARE OF j;
+  RETURN coalesce(v_ended, false);
+END
+$$;
+
 -- Whether a report naming claim `claim` may act on a task in `status` whose
 -- current claim is `current`: 'held' when the claim is the task's
 -- (`processing` under it, whether or not its lease lapsed: the work was done
@@ -353,7 +373,14 @@ BEGIN
   END IF;
   -- A restored claim's own increment of the attempt was lost with it.
   v_attempt := v_task.attempt + CASE WHEN v_standing = 'restored' THEN 1 ELSE 0 END;
-  IF coalesce(retryable, false) AND v_attempt <= v_task.max_retries THEN
+  IF coalesce(retryable, false) AND v_attempt <= v_task.max_retries AND geo_task_job_ended(v_task.job_id, v_task.stage) THEN
+    -- Its job ended while it ran: queued, it would wait for a claim that never comes.
+    UPDATE tasks t
+    SET status = 'cancelled', available_at = NULL, worker = NULL, lease_until = NULL, attempt = v_attempt,
+        claim = geo_fail_task.claim, error = geo_fail_task.error, updated_at = now()
+    WHERE t.task_id = geo_fail_task.task_id;
+    RETURN QUERY SELECT 'cancelled'::text, NULL::timestamptz, false;
+  ELSIF coalesce(retryable, false) AND v_attempt <= v_task.max_retries THEN
     -- The exponent is bounded so a large attempt number cannot overflow.
     v_delay_ms := least(v_task.retry_max_ms::double precision,
                         v_task.retry_base_ms * power(2::double precision, least(v_attempt - 1, 60)));
@@ -419,12 +446,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_task record;
 BEGIN
-  SELECT t.status, t.claim, t.job_id INTO v_task FROM tasks t WHERE t.task_id = geo_release_task.task_id FOR UPDATE;
+  SELECT t.status, t.claim, t.job_id, t.stage INTO v_task FROM tasks t WHERE t.task_id = geo_release_task.task_id FOR UPDATE;
   IF NOT FOUND THEN
     RETURN 'missing';
   END IF;
   IF geo_claim_standing(v_task.status, v_task.claim, geo_release_task.claim) IS DISTINCT FROM 'held' THEN
     RETURN 'stale';
+  END IF;
+  IF geo_task_job_ended(v_task.job_id, v_task.stage) THEN
+    UPDATE tasks t SET status = 'cancelled', worker = NULL, lease_until = NULL, available_at = NULL, updated_at = now()
+    WHERE t.task_id = geo_release_task.task_id;
+    RETURN 'cancelled';
   END IF;
   UPDATE tasks t
   SET status = 'queued', worker = NULL, lease_until = NULL, attempt = greatest(t.attempt - 1, 0),

@@ -6,9 +6,13 @@
  * Prints the tables and writes every JSON document to docs/bench-results.json
  * (the source of docs/benchmarks.md).
  *
+ * Then the start-up of a command (scripts/startup-bench.ts) and, with --all
+ * or --only input, a file submit against --n at a million tasks
+ * (scripts/input-bench.ts, three pairs: about ten minutes).
+ *
  *   npm run bench                        # about three minutes
- *   npm run bench -- --all               # also Storage Queue at N = 100,000 (six more)
- *   npm run bench -- --only loopback-10k # one scenario (names below)
+ *   npm run bench -- --all               # also Storage Queue at N = 100,000 (six more) and the input pairs
+ *   npm run bench -- --only loopback-10k # one scenario (names below, and startup, input)
  *   npm run bench -- --out /tmp/b.json   # default: docs/bench-results.json
  *   npm run bench -- --only peers        # geo work against graphile-worker and pg-boss (scripts/peers-bench.ts)
  */
@@ -22,6 +26,8 @@ import { renderBench, type BenchDocument } from '../src/cli/render/bench.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import { startAzurite, type Azurite } from '../test/support/azurite.js';
 import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
+import { describeInputBench, measureInputAgainstN, type InputBenchDocument } from './input-bench.js';
+import { describeStartup, measureStartup, type StartupDocument } from './startup-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -69,9 +75,13 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(ROOT, 'docs/bench-results.json') },
   },
 });
-const chosen = SCENARIOS.filter((s) => (values.only ? values.only.includes(s.name) : values.all || !s.extra));
-if (chosen.length === 0) {
-  process.stderr.write(`no scenario named ${values.only?.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+const wanted = (s: { name: string; extra?: boolean }) => (values.only ? values.only.includes(s.name) : values.all || !s.extra);
+/** Measurements of single commands rather than of geo bench, after the scenarios. */
+const COMMAND_MEASUREMENTS = [{ name: 'startup' }, { name: 'input', extra: true }];
+const chosen = SCENARIOS.filter(wanted);
+if (chosen.length === 0 && !COMMAND_MEASUREMENTS.some(wanted)) {
+  const known = [...SCENARIOS, ...COMMAND_MEASUREMENTS].map((s) => s.name).join(', ');
+  process.stderr.write(`no scenario named ${values.only?.join(', ')}; known: ${known}\n`);
   process.exit(2);
 }
 
@@ -91,7 +101,15 @@ const env = (storage: Azurite) => ({
   GEO_STORAGE_CONNECTION_STRING: storage.connectionString,
 });
 
-const results: Array<{ name: string; title: string; command: string; document?: BenchDocument; error?: string }> = [];
+const results: Array<{
+  name: string;
+  title: string;
+  command: string;
+  document?: BenchDocument;
+  startup?: StartupDocument;
+  input?: InputBenchDocument;
+  error?: string;
+}> = [];
 const output = new Output(false);
 try {
   for (const scenario of chosen) {
@@ -112,6 +130,21 @@ try {
       results.push({ name: scenario.name, title: scenario.title, command, error });
       process.stderr.write(`${error}\n`);
     }
+  }
+  const bin = path.join(ROOT, 'bin/geo.js');
+  if (COMMAND_MEASUREMENTS.filter(wanted).some((m) => m.name === 'startup')) {
+    const title = 'start-up: geo --version and geo status <job> --json against node -e 0, CPU seconds a start, median of 5 x 10';
+    process.stderr.write(`\n== ${title}\n`);
+    const startup = await measureStartup({ bin, env: { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home, DATABASE_URL: server.connectionString }, runs: 5 });
+    results.push({ name: 'startup', title, command: 'npx tsx scripts/startup-bench.ts --runs 5', startup });
+    process.stdout.write(`${describeStartup(startup)}\n`);
+  }
+  if (COMMAND_MEASUREMENTS.filter(wanted).some((m) => m.name === 'input')) {
+    const title = 'geo submit tiles --input (1,000,000 lines) against geo submit hello_world --n 1000000, fresh databases, 3 pairs';
+    process.stderr.write(`\n== ${title}\n`);
+    const input = await measureInputAgainstN({ lines: 1_000_000, runs: 3, builds: [{ name: 'this', bin }], onResult: (text) => process.stderr.write(`${text}\n`) });
+    results.push({ name: 'input', title, command: 'npx tsx scripts/input-bench.ts --lines 1000000 --runs 3', input });
+    process.stdout.write(`${describeInputBench(input)}\n`);
   }
 } finally {
   await peer.close();

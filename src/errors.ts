@@ -46,6 +46,7 @@ export const ERROR_KINDS = {
   // Steering a run (cancel, pause, resume, retry-failed) that cannot apply to the job as it is.
   JOB_ENDED: 'input',
   JOB_CANCELLED: 'input',
+  JOB_PRUNING: 'input',
   TASK_NOT_IN_JOB: 'input',
   // Job types and their modules (--job-types, GEO_JOB_TYPES).
   JOB_TYPE_INVALID: 'input',

@@ -1,6 +1,5 @@
 import { CommanderError } from 'commander';
 import { GeoError } from '../errors.js';
-import { asConnectionLoss } from '../store/pool.js';
 import { EXIT, ExitCode, exitCodeFor } from './exit-codes.js';
 import { interruption, type StopSignal } from './interrupt.js';
 import { buildProgram } from './program.js';
@@ -10,13 +9,15 @@ import { dropIrrelevantWarnings } from './warnings.js';
 
 /** Runs geo with `argv` and returns the exit code; the only place errors are printed. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram({ json: jsonRequested({}, argv) });
+  const program = await buildProgram({ json: jsonRequested({}, argv), argv });
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
   } catch (caught) {
     if (caught instanceof ExitCode) return caught.code;
     if (caught instanceof CommanderError && isHelpOrVersion(caught)) return EXIT.ok;
+    // Loaded here, not up front: the database client is no part of geo --version or --help.
+    const { asConnectionLoss } = await import('../store/pool.js');
     const err = caught instanceof CommanderError ? usageError(caught) : (asConnectionLoss(caught) ?? caught);
     const { verbose } = program.opts<{ verbose?: boolean }>();
     const code = err instanceof GeoError ? err.code : 'INTERNAL';

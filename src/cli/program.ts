@@ -1,29 +1,50 @@
 import type { Command } from 'commander';
-import { registerBatches } from './commands/batches.js';
-import { registerBench } from './commands/bench.js';
-import { registerCancel } from './commands/cancel.js';
-import { registerDashboard } from './commands/dashboard.js';
-import { registerDatabase } from './commands/database.js';
-import { registerPause } from './commands/pause.js';
-import { registerQueueStage } from './commands/queue-stage.js';
-import { registerResults } from './commands/results.js';
-import { registerRetryFailed } from './commands/retry-failed.js';
-import { registerRetryPending } from './commands/retry-pending.js';
-import { registerStatus } from './commands/status.js';
-import { registerSubmit } from './commands/submit.js';
-import { registerTypes } from './commands/types.js';
-import { registerWork } from './commands/work.js';
 import type { GlobalOptions } from './context.js';
 import { GeoCommand } from './help-json.js';
-import { loadConfiguredJobTypes } from './job-types.js';
 import { screen } from './terminal.js';
 import { packageVersion } from './version.js';
 
+type Register = (program: Command, globals: () => GlobalOptions) => void;
+
 /**
- * The command table. Each command lives in its own module under commands/.
- * `json`: --json was given, so --version and --help print JSON documents.
+ * The command table, in the order help lists it. Each command lives in its
+ * own module under commands/, imported only when it is the one to run (or
+ * for help and for a name geo does not know, which need them all): a
+ * command's module and what it imports (the database client, zod, the
+ * terminal libraries, the dashboard, a transport's SDK) cost every other
+ * command start-up time, and `geo --version` loads none of them.
  */
-export function buildProgram(options: { json?: boolean } = {}): Command {
+const COMMANDS: Array<{ names: string[]; load: () => Promise<Register> }> = [
+  { names: ['submit'], load: async () => (await import('./commands/submit.js')).registerSubmit },
+  { names: ['queue-stage'], load: async () => (await import('./commands/queue-stage.js')).registerQueueStage },
+  { names: ['retry-pending'], load: async () => (await import('./commands/retry-pending.js')).registerRetryPending },
+  { names: ['batches'], load: async () => (await import('./commands/batches.js')).registerBatches },
+  { names: ['migrate', 'db'], load: async () => (await import('./commands/database.js')).registerDatabase },
+  { names: ['bench'], load: async () => (await import('./commands/bench.js')).registerBench },
+  { names: ['jobs'], load: async () => (await import('./commands/jobs.js')).registerJobs },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['cancel'], load: async () => (await import('./commands/cancel.js')).registerCancel },
+  { names: ['pause', 'resume'], load: async () => (await import('./commands/pause.js')).registerPause },
+  { names: ['retry-failed'], load: async () => (await import('./commands/retry-failed.js')).registerRetryFailed },
+  { names: ['archive'], load: async () => (await import('./commands/archive.js')).registerArchive },
+  { names: ['prune'], load: async () => (await import('./commands/prune.js')).registerPrune },
+  { names: ['work'], load: async () => (await import('./commands/work.js')).registerWork },
+  { names: ['types'], load: async () => (await import('./commands/types.js')).registerTypes },
+  { names: ['results'], load: async () => (await import('./commands/results.js')).registerResults },
+  { names: ['dashboard'], load: async () => (await import('./commands/dashboard.js')).registerDashboard },
+];
+
+/** Options of the program itself that take a value (the command name comes after it). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--database-url', '--job-types']);
+const GLOBAL_FLAGS = new Set(['--json', '--verbose', '--wide']);
+const VERSION_FLAGS = new Set(['-V', '--version']);
+
+/**
+ * The program for `argv` (as process.argv: node, script, arguments), with
+ * the commands it can need registered. `json`: --json was given, so
+ * --version and --help print JSON documents.
+ */
+export async function buildProgram(options: { json?: boolean; argv?: string[] } = {}): Promise<Command> {
   const version = packageVersion();
   const program = new GeoCommand('geo');
   program.jsonOutput = options.json ?? false;
@@ -39,21 +60,35 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .configureOutput({ writeOut: (text) => screen.out(text), writeErr: (text) => screen.err(text), outputError: () => {} })
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
-  program.hook('preAction', () => loadConfiguredJobTypes(program.opts<{ jobTypes?: string }>().jobTypes));
-  registerSubmit(program, globals);
-  registerQueueStage(program, globals);
-  registerRetryPending(program, globals);
-  registerBatches(program, globals);
-  registerDatabase(program, globals);
-  registerBench(program, globals);
-  registerStatus(program, globals);
-  registerCancel(program, globals);
-  registerPause(program, globals);
-  registerRetryFailed(program, globals);
-  registerWork(program, globals);
-  registerTypes(program, globals);
-  registerResults(program, globals);
-  registerDashboard(program, globals);
+  program.hook('preAction', async () => {
+    const { loadConfiguredJobTypes } = await import('./job-types.js');
+    await loadConfiguredJobTypes(program.opts<{ jobTypes?: string }>().jobTypes);
+  });
+  const needed = commandsFor(options.argv);
+  for (const register of await Promise.all(needed.map((c) => c.load()))) register(program, globals);
   for (const command of program.commands) command.exitOverride();
   return program;
+}
+
+/**
+ * The commands parsing `argv` can reach: the one named, none for a version
+ * request, and every one otherwise (help, no command, a name geo does not
+ * know, an option it cannot skip), so that help and commander's own errors
+ * and suggestions stay as they were.
+ */
+function commandsFor(argv: string[] | undefined): typeof COMMANDS {
+  if (!argv) return COMMANDS;
+  let version = false;
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++;
+    else if (VERSION_FLAGS.has(arg)) version = true;
+    else if (GLOBAL_FLAGS.has(arg) || [...GLOBAL_VALUE_OPTIONS].some((o) => arg.startsWith(`${o}=`))) continue;
+    else if (arg.startsWith('-')) return COMMANDS;
+    else {
+      const named = COMMANDS.find((c) => c.names.includes(arg));
+      return named ? [named] : COMMANDS;
+    }
+  }
+  return version ? [] : COMMANDS;
 }

@@ -208,6 +208,8 @@ async function queueNext(ctx: AdvanceContext, job: JobRow, stage: number, base: 
       },
     });
   } catch (err) {
+    // The job ended (a cancel) after it was read above: its next stage is not created, nothing to do.
+    if (err instanceof GeoError && err.code === 'JOB_ENDED') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
     if (!isPermanent(err)) throw err;
     return failJob(db, job, stage, err, { ...base, nextStage: stage });
   }

@@ -131,5 +131,8 @@ export async function retryFailed(params: { db: Pool; job: JobRow; stage?: numbe
   if (answer.outcome === 'cancelled') {
     throw new GeoError('input', 'JOB_CANCELLED', `job ${job.jobId.slice(0, 16)} was cancelled; a cancelled job is not run again (submit it again instead)`);
   }
+  if (answer.outcome === 'pruning') {
+    throw new InputError('JOB_PRUNING', `job ${job.jobId.slice(0, 16)} is being deleted by geo prune; it cannot be run again (submit it again instead)`);
+  }
   return { jobId: job.jobId, ...answer };
 }

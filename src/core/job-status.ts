@@ -23,6 +23,8 @@ export interface StageProgress {
   failed: number;
   /** Tasks that will never run: their job ended (cancelled, or failed elsewhere) before they started. */
   cancelled: number;
+  /** Tasks retry-failed ran again after they had failed (each counted once; geo results shows their earlier runs). */
+  retried: number;
   elapsedMs: number;
   /** Finished tasks per second since the stage was created. */
   tasksPerSecond: number;
@@ -58,6 +60,7 @@ const NOT_CREATED = {
   completed: 0,
   failed: 0,
   cancelled: 0,
+  retried: 0,
   elapsedMs: 0,
   tasksPerSecond: 0,
 } as const;

@@ -30,8 +30,10 @@ export function resultsQuery(job: JobRow, options: { stage?: number; status?: st
 /**
  * The job's task results as NDJSON text, one chunk (many lines) per page:
  * `{"taskId", "key", "status", "result", "error"}` in task order, stage by
- * stage. The key is derived from the task id (`<id prefix>-s<stage>-<key>`);
- * the stored result JSON is copied into the line without being parsed.
+ * stage, plus `"history"` for a task retry-failed ran again: its earlier
+ * runs, `[{attempts, error, failedAt, retriedAt}]`, oldest first. The key is
+ * derived from the task id (`<id prefix>-s<stage>-<key>`); stored JSON
+ * (result, history) is copied into the line without being parsed.
  */
 export async function* resultLines(db: Queryable, job: JobRow, query: ResultsQuery): AsyncGenerator<{ text: string; lines: number }> {
   for (const stage of query.stages) {
@@ -39,7 +41,8 @@ export async function* resultLines(db: Queryable, job: JobRow, query: ResultsQue
     for await (const rows of resultsStream(db, { jobId: job.jobId, stage, status: query.status })) {
       let text = '';
       for (const row of rows) {
-        text += `{"taskId":${JSON.stringify(row.taskId)},"key":${JSON.stringify(row.taskId.slice(keyStart))},"status":"${row.status}","result":${row.result ?? 'null'},"error":${row.error === null ? 'null' : JSON.stringify(row.error)}}\n`;
+        const history = row.history === null ? '' : `,"history":${row.history}`;
+        text += `{"taskId":${JSON.stringify(row.taskId)},"key":${JSON.stringify(row.taskId.slice(keyStart))},"status":"${row.status}","result":${row.result ?? 'null'},"error":${row.error === null ? 'null' : JSON.stringify(row.error)}${history}}\n`;
       }
       yield { text, lines: rows.length };
     }

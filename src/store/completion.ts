@@ -10,7 +10,7 @@ import type { Queryable } from './pool.js';
 
 export type ClaimOutcome = 'claimed' | 'finished' | 'busy' | 'missing' | 'cancelled' | 'paused';
 export type CompleteOutcome = 'completed' | 'duplicate' | 'stale' | 'missing';
-export type FailOutcome = 'retry' | 'failed' | 'stale' | 'missing';
+export type FailOutcome = 'retry' | 'failed' | 'cancelled' | 'stale' | 'missing';
 
 /** A claim's token: a bigint from the database, carried as its decimal text (it may exceed 2^53). */
 export type ClaimToken = string;

@@ -11,7 +11,7 @@ import type { Queryable } from './pool.js';
 export type CancelOutcome = 'cancelled' | 'already-cancelled' | 'completed' | 'failed' | 'missing';
 export type PauseOutcome = 'paused' | 'already-paused' | 'completed' | 'failed' | 'cancelled' | 'missing';
 export type ResumeOutcome = 'resumed' | 'not-paused' | 'completed' | 'failed' | 'cancelled' | 'missing';
-export type RetryFailedOutcome = 'reopened' | 'nothing-failed' | 'cancelled' | 'missing';
+export type RetryFailedOutcome = 'reopened' | 'nothing-failed' | 'cancelled' | 'pruning' | 'missing';
 
 /** geo_cancel_job: ends the job `cancelled` (with `stage`: that stage, and the job with it). */
 export async function jobsCancel(db: Queryable, params: { jobId: string; stage?: number; reason?: string }): Promise<CancelOutcome> {

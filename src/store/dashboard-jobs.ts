@@ -11,6 +11,8 @@ export interface JobsListRow {
   jobId: string;
   jobType: string;
   status: string;
+  /** Set while the job is paused: since when. */
+  pausedAt: Date | null;
   transport: string;
   stageCount: number;
   createdAt: Date;
@@ -29,7 +31,7 @@ export async function dashboardJobsPage(
   params: { status?: string; jobType?: string; after?: JobsCursor; limit: number },
 ): Promise<JobsListRow[]> {
   const { rows } = await db.query<JobsListRow>(
-    `SELECT j.job_id AS "jobId", j.job_type AS "jobType", j.status, j.processing_path AS transport,
+    `SELECT j.job_id AS "jobId", j.job_type AS "jobType", j.status, j.paused_at AS "pausedAt", j.processing_path AS transport,
             j.stage_count AS "stageCount", j.created_at AS "createdAt", j.completed_at AS "completedAt",
             (extract(epoch FROM j.created_at) * 1000000)::bigint::text AS "createdMicros", now() AS now
      FROM jobs j

@@ -1,7 +1,7 @@
 import type { Destination } from '../config/destinations.js';
 import type { JobStatus } from '../statuses.js';
 import { InputError } from '../errors.js';
-import type { Queryable } from './pool.js';
+import type { Pool, Queryable } from './pool.js';
 
 export interface JobRow {
   jobId: string;
@@ -100,36 +100,54 @@ export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2)
  * fails with it), or its job type could not be loaded. Tasks not yet started
  * and batches not yet sent are cancelled and owed messages dropped, so
  * nothing of the job runs or waits afterwards; tasks running finish and are
- * recorded. One statement; false when the job had already ended.
+ * recorded, and one that would be queued again is cancelled by the
+ * completion API (geo_task_job_ended). False when the job had already ended.
+ *
+ * Two statements in one transaction: the first takes the job row's lock,
+ * which a failure or give-back reported at the same moment holds FOR SHARE
+ * until it commits; the second then reads with a snapshot taken after it, so
+ * it cancels a task that report queued again (one statement's snapshot,
+ * taken before the wait, would miss it and leave it queued for good).
  */
 export async function jobsFail(
-  db: Queryable,
+  db: Pool,
   params: { jobId: string; stage: number; stageError?: string; errors: unknown },
 ): Promise<boolean> {
-  const { rows } = await db.query<{ ended: number }>(
-    `WITH job AS (
-       UPDATE jobs SET status = 'failed', errors = $4::jsonb, completed_at = now(), updated_at = now()
-       WHERE job_id = $1 AND status = 'processing'
-       RETURNING job_id
-     ), stage_failed AS (
-       UPDATE stages s SET error = $3,
-              status = CASE WHEN s.status IN ('queuing', 'processing') THEN 'failed' ELSE s.status END,
-              completed_at = coalesce(s.completed_at, now()), claimed_until = NULL, claim_token = NULL, claim_session = NULL
-       FROM job WHERE s.job_id = job.job_id AND s.stage = $2 AND $3::text IS NOT NULL
-     ), tasks_cancelled AS (
-       UPDATE tasks t SET status = 'cancelled', available_at = NULL, updated_at = now()
-       FROM batches b, job
-       WHERE b.job_id = job.job_id AND t.batch_id = b.batch_id AND t.status IN ('pending_queue', 'queued')
-     ), batches_cancelled AS (
-       UPDATE batches b SET status = 'cancelled', claimed_until = NULL, claim_token = NULL, claim_session = NULL
-       FROM job WHERE b.job_id = job.job_id AND b.status = 'pending_queue'
-     ), dropped AS (
-       DELETE FROM redeliveries r USING job WHERE r.job_id = job.job_id
-     )
-     SELECT count(*)::int AS ended FROM job`,
-    [params.jobId, params.stage, params.stageError ?? null, JSON.stringify(params.errors ?? null)],
-  );
-  return (rows[0]?.ended ?? 0) > 0;
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const { rowCount } = await client.query(
+      `UPDATE jobs SET status = 'failed', errors = $2::jsonb, completed_at = now(), updated_at = now()
+       WHERE job_id = $1 AND status = 'processing'`,
+      [params.jobId, JSON.stringify(params.errors ?? null)],
+    );
+    if ((rowCount ?? 0) > 0) {
+      await client.query(
+        `WITH stage_failed AS (
+           UPDATE stages s SET error = $3,
+                  status = CASE WHEN s.status IN ('queuing', 'processing') THEN 'failed' ELSE s.status END,
+                  completed_at = coalesce(s.completed_at, now()), claimed_until = NULL, claim_token = NULL, claim_session = NULL
+           WHERE s.job_id = $1 AND s.stage = $2 AND $3::text IS NOT NULL
+         ), tasks_cancelled AS (
+           UPDATE tasks t SET status = 'cancelled', available_at = NULL, updated_at = now()
+           FROM batches b
+           WHERE b.job_id = $1 AND t.batch_id = b.batch_id AND t.status IN ('pending_queue', 'queued')
+         ), batches_cancelled AS (
+           UPDATE batches b SET status = 'cancelled', claimed_until = NULL, claim_token = NULL, claim_session = NULL
+           WHERE b.job_id = $1 AND b.status = 'pending_queue'
+         )
+         DELETE FROM redeliveries r WHERE r.job_id = $1`,
+        [params.jobId, params.stage, params.stageError ?? null],
+      );
+    }
+    await client.query('COMMIT');
+    return (rowCount ?? 0) > 0;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /**

@@ -47,6 +47,9 @@ export async function tasksRequeueLapsed(db: Queryable, params: JobFilter & { li
        JOIN tasks t ON t.task_id = l.task_id AND t.claim IS NOT DISTINCT FROM l.claim
        JOIN jobs j ON j.job_id = t.job_id
        JOIN stages s ON s.job_id = t.job_id AND s.stage = t.stage
+       -- A job failing or cancelled at the same moment either waits for this
+       -- statement (and then cancels what it queued) or is read as ended.
+       FOR SHARE OF j
      ), updated AS (
        UPDATE tasks t SET
          status = d.next, worker = NULL, lease_until = NULL, updated_at = now(),

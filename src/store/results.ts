@@ -7,6 +7,8 @@ export interface ResultRow {
   status: TaskStatus;
   result: string | null;
   error: string | null;
+  /** The earlier runs retry-failed kept (JSON text), null for almost every task. */
+  history: string | null;
 }
 
 /** Pages read ahead of the one being consumed: with a pool they run on other connections, in parallel. */
@@ -64,8 +66,8 @@ async function batchPage(db: Queryable, jobId: string, stage: number, after: num
 
 async function pageTasks(db: Queryable, batches: Array<{ batchId: string }>, status?: TaskStatus): Promise<ResultRow[]> {
   const { rows } = await db.query<ResultRow>(
-    `SELECT "taskId", status, result, error FROM (
-       SELECT task_id AS "taskId", task_index, status, result::text AS result, error
+    `SELECT "taskId", status, result, error, history FROM (
+       SELECT task_id AS "taskId", task_index, status, result::text AS result, error, history::text AS history
        FROM task_states WHERE batch_id = ANY($1::text[])
      ) page
      WHERE $2::text IS NULL OR status = $2

@@ -1,3 +1,4 @@
+import { InputError } from '../errors.js';
 import type { StageStatus } from '../statuses.js';
 import type { Queryable } from './pool.js';
 import type { ClaimOwner } from './stage-completions.js';
@@ -33,13 +34,21 @@ export interface NewStage {
 /**
  * Creates the stage row unless it exists and returns the stored one: its
  * batch size, fixed by the first dispatch, keeps batch ids stable on resume.
+ * A new stage is created only for a job still running, read under FOR SHARE
+ * on its row: a cancel (or any end) that committed first leaves nothing to
+ * create (JOB_ENDED), and one that comes later waits for this statement, so
+ * no stage is ever created after its job's cancel committed
+ * (test/control/race.test.ts: an advancer that read the job running before
+ * the cancel did so otherwise).
  */
 export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<StageRow> {
   const { rows } = await db.query<StageRow>(
-    `WITH inserted AS (
+    `WITH job AS (
+       SELECT job_id FROM jobs WHERE job_id = $1 AND status = 'processing' FOR SHARE
+     ), inserted AS (
        INSERT INTO stages (job_id, stage, name, task_count, batch_size, max_retries, retry_base_ms, retry_max_ms,
                            accept_partial, claimed_until, claim_session)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11)
+       SELECT job.job_id, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11 FROM job
        ON CONFLICT (job_id, stage) DO NOTHING
        RETURNING ${STAGE_COLUMNS}
      )
@@ -60,10 +69,14 @@ export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<Stag
       stage.session ?? null,
     ],
   );
-  // Empty when a concurrent creator committed after this statement's snapshot.
+  // Empty when a concurrent creator committed after this statement's snapshot, or the job has ended.
   const row = rows[0] ?? (await stagesGet(db, stage.jobId, stage.stage));
-  if (!row) throw new Error(`stage ${stage.stage} of job ${stage.jobId} vanished while it was being created`);
-  return row;
+  if (row) return row;
+  const { rows: job } = await db.query<{ status: string }>(`SELECT status FROM jobs WHERE job_id = $1`, [stage.jobId]);
+  if (job[0] && job[0].status !== 'processing') {
+    throw new InputError('JOB_ENDED', `job ${stage.jobId.slice(0, 16)} has ${job[0].status}; its stage ${stage.stage} is not created`);
+  }
+  throw new Error(`stage ${stage.stage} of job ${stage.jobId} vanished while it was being created`);
 }
 
 export async function stagesGet(db: Queryable, jobId: string, stage: number): Promise<StageRow | undefined> {

@@ -11,6 +11,8 @@ export interface StageProgressRow {
   processing: number;
   completed: number;
   failed: number;
+  /** Tasks retry-failed ran again (each counted once). */
+  retried: number;
   createdAt: Date;
   completedAt: Date | null;
 }
@@ -30,7 +32,7 @@ export async function statusStages(db: Queryable, jobId: string): Promise<StageP
              WHERE b.job_id = s.job_id AND b.stage = s.stage AND b.status = 'pending_queue' AND t.status = 'pending_queue')::int
               AS "pendingQueue",
             (SELECT count(*) FROM tasks t WHERE t.status = 'processing' AND t.job_id = s.job_id AND t.stage = s.stage)::int AS processing,
-            s.completed_count AS completed, s.failed_count AS failed, s.created_at AS "createdAt", s.completed_at AS "completedAt"
+            s.completed_count AS completed, s.failed_count AS failed, s.retried_count AS retried, s.created_at AS "createdAt", s.completed_at AS "completedAt"
      FROM stages s WHERE s.job_id = $1 ORDER BY s.stage`,
     [jobId],
   );

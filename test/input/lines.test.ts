@@ -1,12 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { readLines, type Line } from '../../src/core/input/lines.js';
+import { decodeLines, readLineChunks } from '../../src/core/input/lines.js';
 
+type Line = { number: number; text?: string; invalidUtf8?: true; tooLongBytes?: number };
+
+/** The lines of an input read in `chunks`, as the checker sees them. */
 async function lines(chunks: Array<Buffer | string>, maxLineBytes = 1024): Promise<Line[]> {
   async function* source() {
     for (const c of chunks) yield Buffer.isBuffer(c) ? c : Buffer.from(c, 'utf8');
   }
   const out: Line[] = [];
-  for await (const batch of readLines(source(), { maxLineBytes })) out.push(...batch);
+  let next = 1;
+  for await (const chunk of readLineChunks(source(), { maxLineBytes })) {
+    expect(chunk.firstLine).toBe(next);
+    const texts = decodeLines(chunk);
+    expect(texts).toHaveLength(chunk.count);
+    next += chunk.count;
+    texts.forEach((text, i) => {
+      const number = chunk.firstLine + i;
+      const overlong = chunk.overlong.find((o) => o.number === number);
+      if (overlong) {
+        expect(text).toBe('');
+        out.push({ number, tooLongBytes: overlong.bytes });
+      } else out.push(text === undefined ? { number, invalidUtf8: true } : { number, text });
+    });
+  }
   return out;
 }
 
@@ -15,7 +32,7 @@ function splits(bytes: Buffer): Buffer[][] {
   return Array.from({ length: bytes.length + 1 }, (_, i) => [bytes.subarray(0, i), bytes.subarray(i)]);
 }
 
-describe('readLines', () => {
+describe('readLineChunks and decodeLines', () => {
   it('splits LF and CRLF lines and keeps a last line without an ending', async () => {
     expect(await lines(['a\nb\r\nc'])).toEqual([
       { number: 1, text: 'a' },
@@ -56,9 +73,40 @@ describe('readLines', () => {
     ]);
   });
 
+  it('finds an overlong line inside one read that is longer than the limit, wherever it is', async () => {
+    const long = 'y'.repeat(300);
+    expect(await lines([`a\nb\n${long}\nc\n${long}\nd`], 100)).toEqual([
+      { number: 1, text: 'a' },
+      { number: 2, text: 'b' },
+      { number: 3, tooLongBytes: 300 },
+      { number: 4, text: 'c' },
+      { number: 5, tooLongBytes: 300 },
+      { number: 6, text: 'd' },
+    ]);
+    // A line just at the limit is kept, split over reads or not.
+    const atLimit = 'z'.repeat(100);
+    for (const chunks of [[`${atLimit}\nq\n`], [atLimit.slice(0, 40), `${atLimit.slice(40)}\nq\n`]]) {
+      expect(await lines(chunks, 100)).toEqual([
+        { number: 1, text: atLimit },
+        { number: 2, text: 'q' },
+      ]);
+    }
+  });
+
   it('yields nothing for an empty input and one empty line for a lone newline', async () => {
     expect(await lines([])).toEqual([]);
     expect(await lines(['\n'])).toEqual([{ number: 1, text: '' }]);
     expect(await lines(['\ufeff'])).toEqual([]);
+  });
+
+  it('gives each chunk an ArrayBuffer of its own, so it can be transferred to a worker', async () => {
+    async function* source() {
+      yield Buffer.from('a\nb');
+      yield Buffer.from('c\nd\n');
+    }
+    for await (const chunk of readLineChunks(source(), { maxLineBytes: 100 })) {
+      expect(chunk.bytes.byteOffset).toBe(0);
+      expect(chunk.bytes.buffer.byteLength).toBe(chunk.bytes.byteLength);
+    }
   });
 });

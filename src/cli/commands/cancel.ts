@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cancelJob } from '../../core/control.js';
 import { loadJob } from '../../core/jobs.js';
-import { InputError } from '../../errors.js';
+import { cancelEndedError } from '../../core/control-documents.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
@@ -35,11 +35,11 @@ export function registerCancel(program: Command, globals: () => GlobalOptions): 
         } finally {
           progress.stop();
         }
+        // Exactly one document under --json: the error's, when nothing could be cancelled.
+        const ended = cancelEndedError(result);
+        if (ended) throw ended;
         if (ctx.output.jsonMode) ctx.output.json(cancelJson(result));
         else renderCancel(ctx.output, result);
-        if (result.outcome === 'completed' || result.outcome === 'failed') {
-          throw new InputError('JOB_ENDED', `job ${job.jobId.slice(0, 16)} had already ${result.outcome}; nothing was cancelled`);
-        }
       });
     });
 }

@@ -33,7 +33,7 @@ export function registerDashboard(program: Command, globals: () => GlobalOptions
       const log = commandLogger(ctx, 'geo dashboard');
       const db = await ctx.store(10);
       const { config } = ctx;
-      const actions = coreActions(db);
+      const actions = coreActions(db, ctx.transportFor);
       const dashboard = await startDashboard({
         db,
         host: flags.host,

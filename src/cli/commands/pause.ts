@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pauseJob, resumeJob } from '../../core/control.js';
 import { loadJob } from '../../core/jobs.js';
-import { InputError } from '../../errors.js';
+import { pauseEndedError, resumeEndedError } from '../../core/control-documents.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { renderStateChange, stateChangeJson } from '../render/control.js';
 
@@ -15,11 +15,11 @@ export function registerPause(program: Command, globals: () => GlobalOptions): v
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(2);
         const change = await pauseJob(db, await loadJob(db, jobId));
+        // Exactly one document under --json: the error's, when the job is not running.
+        const ended = pauseEndedError(change);
+        if (ended) throw ended;
         if (ctx.output.jsonMode) ctx.output.json(stateChangeJson(change));
         else renderStateChange(ctx.output, change);
-        if (!['paused', 'already-paused'].includes(change.outcome)) {
-          throw new InputError('JOB_ENDED', `job ${change.jobId.slice(0, 16)} has ${change.outcome}; only a running job can be paused`);
-        }
       });
     });
   program
@@ -30,11 +30,10 @@ export function registerPause(program: Command, globals: () => GlobalOptions): v
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(2);
         const change = await resumeJob(db, await loadJob(db, jobId));
+        const ended = resumeEndedError(change);
+        if (ended) throw ended;
         if (ctx.output.jsonMode) ctx.output.json(stateChangeJson(change));
         else renderStateChange(ctx.output, change);
-        if (!['resumed', 'not-paused'].includes(change.outcome)) {
-          throw new InputError('JOB_ENDED', `job ${change.jobId.slice(0, 16)} has ${change.outcome}; only a paused job can be resumed`);
-        }
       });
     });
 }

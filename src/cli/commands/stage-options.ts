@@ -7,7 +7,7 @@ import { GeoError, InputError } from '../../errors.js';
 import { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
-import { dispatchTracing } from '../observe.js';
+import { dispatchTracing } from '../tracing.js';
 import { intOption } from '../options.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson, type StageCommand, type StageRun } from '../render/stage-run.js';
 

@@ -12,7 +12,7 @@ import type { CommandContext } from '../context.js';
 import { EXIT, ExitCode, finishRun } from '../exit-codes.js';
 import { formatCount, plural } from '../format.js';
 import { interruption } from '../interrupt.js';
-import { dispatchTracing } from '../observe.js';
+import { dispatchTracing } from '../tracing.js';
 import type { Progress } from '../progress.js';
 import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
@@ -64,6 +64,9 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   } finally {
     progress.stop();
     await rejected.close();
+    // What the connect opens is the context's to close, once it exists: a pool opened after the
+    // context closed would keep the process alive for its idle timeout (10 s after a refused file).
+    await connecting.catch(() => undefined);
   }
   render(ctx, result, rejected);
   if (result.refusal) throw new ExitCode(EXIT.input);

@@ -1,19 +1,7 @@
 import type { CancelResult, RetryFailedResult, StateChange } from '../../core/control.js';
+export { cancelDocument as cancelJson, retryFailedDocument as retryFailedJson, stateChangeDocument as stateChangeJson } from '../../core/control-documents.js';
 import { plural } from '../format.js';
 import type { Output } from '../output.js';
-
-/** The `--json` document of `geo cancel`. */
-export function cancelJson(r: CancelResult) {
-  return {
-    jobId: r.jobId,
-    outcome: r.outcome,
-    statementMs: Math.round(r.statementMs * 10) / 10,
-    tasksCancelled: r.tasksCancelled,
-    scheduledWithdrawn: r.scheduledWithdrawn,
-    withdrawError: r.withdrawError,
-    elapsedMs: Math.round(r.elapsedMs),
-  };
-}
 
 export function renderCancel(output: Output, r: CancelResult): void {
   const job = `job ${r.jobId}`;
@@ -33,11 +21,6 @@ export function renderCancel(output: Output, r: CancelResult): void {
   }
 }
 
-/** The `--json` document of `geo pause` and `geo resume`. */
-export function stateChangeJson(c: StateChange<string>) {
-  return { jobId: c.jobId, outcome: c.outcome };
-}
-
 const SAID: Record<string, string> = {
   paused: 'paused: none of its tasks is claimed, and its next stage waits, until geo resume',
   'already-paused': 'was already paused',
@@ -47,11 +30,6 @@ const SAID: Record<string, string> = {
 
 export function renderStateChange(output: Output, c: StateChange<string>): void {
   output.line(`job ${c.jobId} ${SAID[c.outcome] ?? `has ${c.outcome}`}`);
-}
-
-/** The `--json` document of `geo retry-failed`. */
-export function retryFailedJson(r: RetryFailedResult) {
-  return { jobId: r.jobId, outcome: r.outcome, tasks: r.tasks, stages: r.stages };
 }
 
 export function renderRetryFailed(output: Output, r: RetryFailedResult): void {

@@ -16,6 +16,7 @@ const COLUMNS: Column[] = [
   { header: 'completed', align: 'right' },
   { header: 'failed', align: 'right' },
   { header: 'cancelled', align: 'right', drop: 8 },
+  { header: 'retried', align: 'right', drop: 9 },
   { header: 'tasks/s', align: 'right', drop: 6 },
 ];
 
@@ -28,9 +29,10 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
       `${formatDuration(report.elapsedMs)}, ${formatCount(report.tasksPerSecond)} tasks/s`,
     '    ',
   );
-  // `cancelled` only for a job that has some: most never do.
+  // `cancelled` and `retried` only for a job that has some: most never do.
   const anyCancelled = report.stages.some((s) => s.cancelled > 0);
-  const columns = anyCancelled ? COLUMNS : COLUMNS.filter((c) => c.header !== 'cancelled');
+  const anyRetried = report.stages.some((s) => s.retried > 0);
+  const columns = COLUMNS.filter((c) => (c.header !== 'cancelled' || anyCancelled) && (c.header !== 'retried' || anyRetried));
   const rows = report.stages.map((s) => [
     String(s.stage),
     s.name ?? '-',
@@ -42,11 +44,15 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
     formatCount(s.completed),
     formatCount(s.failed),
     ...(anyCancelled ? [formatCount(s.cancelled)] : []),
+    ...(anyRetried ? [formatCount(s.retried)] : []),
     formatCount(s.tasksPerSecond),
   ]);
   const table = formatTable(columns, rows, output.width);
   output.line(table.text);
   if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  for (const s of report.stages.filter((st) => st.retried > 0)) {
+    output.paragraph(`stage ${s.stage}: ${formatCount(s.retried)} ${s.retried === 1 ? 'task' : 'tasks'} run again by retry-failed (geo results shows ${s.retried === 1 ? 'its' : 'their'} earlier runs)`);
+  }
   if (report.errors.length > 0) {
     output.line('first errors:');
     for (const e of report.errors) output.paragraph(`  ${e.taskId}: ${e.error ?? '(no message)'}`, '    ');

@@ -3,11 +3,14 @@ import { columnsOf } from '../job-types/describe.js';
 import { safeParseHuman } from '../job-types/issues.js';
 import type { JobItems } from '../job-types/job-type.js';
 import { cellValue, csvHeaderProblem, splitCsvLine } from './csv.js';
-import type { Line } from './lines.js';
 import type { InputFormat } from './source.js';
 
 /** A line's outcome: a validated item, a blank line, a CSV header, or why it was rejected. */
 export type Decoded = { item: unknown } | { blank: true } | { header: true } | { error: string };
+
+const BLANK = { blank: true } as const;
+const HEADER = { header: true } as const;
+const NOT_UTF8 = { error: 'is not valid UTF-8 text' } as const;
 
 /**
  * Turns the lines of one input into validated items: NDJSON values or CSV
@@ -23,7 +26,6 @@ export class ItemDecoder {
     private readonly items: JobItems<never>,
     private readonly format: InputFormat,
     private readonly label: string,
-    private readonly tooLong: (bytes: number) => string,
     /** The CSV header's columns, once known. */
     public columns?: string[],
   ) {
@@ -38,14 +40,13 @@ export class ItemDecoder {
     return this.format === 'ndjson' || this.columns !== undefined;
   }
 
-  decode(line: Line): Decoded {
-    if (line.tooLongBytes !== undefined) return { error: this.tooLong(line.tooLongBytes) };
-    if (line.invalidUtf8) return { error: 'is not valid UTF-8 text' };
-    const text = line.text!;
-    if (text.trim() === '') return { blank: true };
+  /** One line's text (without its ending), or undefined when the line is not valid UTF-8; `number` names the line in a header error. */
+  decode(text: string | undefined, number: number): Decoded {
+    if (text === undefined) return NOT_UTF8;
+    if (isBlank(text)) return BLANK;
     if (this.format === 'csv' && !this.columns) {
-      this.readHeader(text, line.number);
-      return { header: true };
+      this.readHeader(text, number);
+      return HEADER;
     }
     const value = this.format === 'ndjson' ? parseJson(text) : this.parseRow(text);
     if ('error' in value) return value;
@@ -89,4 +90,11 @@ function parseJson(text: string): { value: unknown } | { error: string } {
   } catch (err) {
     return { error: `is not valid JSON (${err instanceof Error ? err.message : String(err)})` };
   }
+}
+
+/** Same as text.trim() === '' without making the trimmed copy: a line of an item starts with a non-space. */
+function isBlank(text: string): boolean {
+  const first = text.charCodeAt(0);
+  if (first > 0x20 && first < 0x7f) return false;
+  return text.trim() === '';
 }

@@ -1,12 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { GeoError, InputError } from '../../errors.js';
 import type { JobType } from '../job-types/job-type.js';
 import { loadedJobTypeModules } from '../job-types/loader.js';
 import { CheckPool } from './check-pool.js';
-import type { CheckedChunk, CheckWorkerData } from './check-worker.js';
-import { CHECKED, ItemChecker, tooLong, type CheckedKind } from './checker.js';
+import type { CheckWorkerData } from './check-worker.js';
+import { CHECKED, ItemChecker, type CheckedChunk } from './checker.js';
 import { KeySet } from './key-set.js';
 import type { MessageLimit } from './limits.js';
-import { readLineChunks, splitLineChunk, type LineChunk } from './lines.js';
+import { readLineChunks, type LineChunk } from './lines.js';
 import type { InputSource } from './source.js';
 import { ItemSpool } from './spool.js';
 
@@ -52,8 +54,9 @@ const CHUNKS_PER_WORKER = 3;
  * item's message against the transport's size limit, reports duplicates
  * (the same task key again; the first is kept), hashes the accepted items
  * and spools them for pass two. Nothing is written to the database; memory
- * holds the set of keys, never the items. For a large input the per-line
- * checks run on `workers` worker threads, chunk by chunk; duplicates, the
+ * holds a table of the keys' hashes (the keys go to a log file next to the
+ * spool), never the items. Lines are checked a chunk at a time, on this
+ * thread or, for a large input, on `workers` worker threads; duplicates, the
  * spool and the hash stay on this thread, in line order, so the outcome is
  * the same either way.
  */
@@ -75,34 +78,27 @@ export async function scanInput(params: {
   const started = Date.now();
   const spool = await ItemSpool.create(params.spoolDir);
   const checker = new ItemChecker({ jobType, params: params.params, format: source.format, label: source.label, limit });
-  // About 24 bytes a line (a tile is 20-25): the key table is sized once instead of growing.
-  const state = new ScanState(spool, limit, params.onRejected, Math.min(source.sizeBytes ?? 0, 1 << 30) / 24);
+  const state = new ScanState(spool, path.join(spool.folder, 'keys.log'), params.onRejected, source.sizeBytes);
   const parallel = (params.workers ?? 0) > 0 && (source.sizeBytes === undefined || source.sizeBytes >= PARALLEL_MIN_BYTES);
   let starting: Promise<CheckPool> | undefined;
   let pool: CheckPool | undefined;
   let startFailure: unknown;
-  const inFlight: Array<{ chunk: Omit<LineChunk, 'bytes'>; checked: Promise<CheckedChunk> }> = [];
+  const inFlight: Array<{ chunk: ChunkMeta; checked: Promise<CheckedChunk> }> = [];
   const takeOldest = async () => {
     const { chunk, checked } = inFlight.shift()!;
-    state.acceptChunk(chunk, await checked);
+    state.accept(chunk, await checked);
   };
   try {
     for await (const chunk of readLineChunks(source.read(), { maxLineBytes: maxLineBytes(limit) })) {
       if (params.signal?.aborted) throw new GeoError('incomplete', 'INTERRUPTED', 'interrupted while reading the input; nothing was submitted');
       if (startFailure) throw startFailure;
-      state.counts.lines = chunk.firstLine + chunk.count - 1;
+      const meta = { firstLine: chunk.firstLine, count: chunk.count, byteLength: chunk.bytes.byteLength };
       if (pool) {
-        const { bytes: _transferred, ...meta } = chunk;
         inFlight.push({ chunk: meta, checked: pool.check(chunk) });
         while (inFlight.length > pool.size * CHUNKS_PER_WORKER) await takeOldest();
       } else {
         // Until the workers are ready (and, for CSV, until the header is read), this thread checks.
-        const overlong = new Map(chunk.overlong.map((o) => [o.number, o.bytes]));
-        for (const line of splitLineChunk(chunk)) {
-          const bytes = overlong.get(line.number);
-          if (bytes !== undefined) state.accept(line.number, CHECKED.error, undefined, tooLong(bytes, limit));
-          else state.accept(line.number, ...checker.check(line));
-        }
+        state.accept(meta, checker.checkChunk(chunk));
         if (parallel && !starting && checker.ready) {
           starting = CheckPool.start(workerData(params, checker), params.workers!);
           starting.then(
@@ -116,11 +112,13 @@ export async function scanInput(params: {
     }
     while (inFlight.length > 0) await takeOldest();
     if (startFailure) throw startFailure;
+    state.close();
     const sha256 = await spool.finish();
     const elapsedMs = Date.now() - started;
     // Bound, not a closure: a closure here would share this scope's context and keep the key set alive through pass two.
     return { label: source.label, format: source.format, ...state.counts, elapsedMs, sha256, spool, dispose: spool.remove.bind(spool) };
   } catch (err) {
+    state.close();
     await spool.remove();
     throw err;
   } finally {
@@ -140,49 +138,32 @@ function workerData(params: { jobType: JobType; params: Record<string, unknown>;
   };
 }
 
+/** What pass one still knows of a chunk whose bytes went to a worker. */
+type ChunkMeta = Pick<LineChunk, 'firstLine' | 'count'> & { byteLength: number };
+
 /** What pass one keeps across lines, in line order: the counts, the keys seen, the spool. */
 class ScanState {
   readonly counts = { lines: 0, items: 0, rejected: 0, duplicates: 0, blankLines: 0 };
-  private readonly keys: KeySet;
+  private keys?: KeySet;
 
   constructor(
     private readonly spool: ItemSpool,
-    private readonly limit: MessageLimit,
+    private readonly keyLog: string,
     private readonly onRejected: (rejected: RejectedLine) => void,
-    expectedKeys: number,
-  ) {
-    this.keys = new KeySet(expectedKeys);
-  }
+    private readonly sizeBytes: number | undefined,
+  ) {}
 
-  accept(line: number, kind: CheckedKind, key?: string, text?: string): void {
-    switch (kind) {
-      case CHECKED.header:
-        return;
-      case CHECKED.blank:
-        this.counts.blankLines++;
-        return;
-      case CHECKED.error:
-        return this.reject(line, text!);
-    }
-    if (this.isDuplicate(key!, line)) return;
-    this.spool.add(text!);
-    this.counts.items++;
-  }
-
-  /** A worker's outcomes for one chunk; its items go to the spool as one text unless one was a duplicate. */
-  acceptChunk(chunk: Omit<LineChunk, 'bytes'>, checked: CheckedChunk): void {
-    const keys = checked.keys === '' ? [] : checked.keys.split('\n');
-    const overlong = new Map(chunk.overlong.map((o) => [o.number, o.bytes]));
+  /** One chunk's outcomes; its items go to the spool as they are unless one was a duplicate. */
+  accept(chunk: ChunkMeta, checked: CheckedChunk): void {
+    this.counts.lines = chunk.firstLine + chunk.count - 1;
+    const keys = checked.keys;
+    const set = (this.keys ??= new KeySet(this.keyLog, this.expectedKeys(chunk)));
+    let keyAt = 0;
     let item = 0;
     let error = 0;
     let duplicates: Set<number> | undefined;
     for (let i = 0; i < checked.kinds.length; i++) {
       const line = chunk.firstLine + i;
-      const bytes = overlong.get(line);
-      if (bytes !== undefined) {
-        this.reject(line, tooLong(bytes, this.limit));
-        continue;
-      }
       switch (checked.kinds[i]) {
         case CHECKED.blank:
           this.counts.blankLines++;
@@ -190,24 +171,46 @@ class ScanState {
         case CHECKED.error:
           this.reject(line, checked.errors[error++]![1]);
           break;
-        case CHECKED.item:
-          if (this.isDuplicate(keys[item]!, line)) (duplicates ??= new Set()).add(item);
-          else this.counts.items++;
+        case CHECKED.item: {
+          const end = keys.indexOf(LF, keyAt);
+          const first = set.add(keys, keyAt, end, line);
+          if (first === 0) this.counts.items++;
+          else {
+            (duplicates ??= new Set()).add(item);
+            this.counts.duplicates++;
+            const key = Buffer.from(keys.buffer, keys.byteOffset + keyAt, end - keyAt).toString('latin1');
+            this.reject(line, `duplicates line ${first} (task key ${key}); the first one is kept`);
+          }
+          keyAt = end + 1;
           item++;
+        }
       }
     }
-    if (!duplicates) return this.spool.addLines(checked.items);
-    checked.items.split('\n').forEach((json, i) => {
-      if (i < keys.length && !duplicates.has(i)) this.spool.add(json);
-    });
+    if (!duplicates) return this.spool.add(checked.items);
+    let start = 0;
+    for (let i = 0; i < item; i++) {
+      const end = checked.items.indexOf(LF, start) + 1;
+      if (!duplicates.has(i)) this.spool.add(checked.items.subarray(start, end));
+      start = end;
+    }
   }
 
-  private isDuplicate(key: string, line: number): boolean {
-    const first = this.keys.add(key, line);
-    if (first === 0) return false;
-    this.counts.duplicates++;
-    this.reject(line, `duplicates line ${first} (task key ${key}); the first one is kept`);
-    return true;
+  /** Removes the key log: pass two needs only the spool. */
+  close(): void {
+    if (!this.keys) return;
+    this.keys.close();
+    this.keys = undefined;
+    fs.rmSync(this.keyLog, { force: true });
+  }
+
+  /**
+   * Keys to size the table for: the input's size at the first chunk's bytes
+   * per line (a table sized for too many keys costs memory for all of them;
+   * one sized for too few doubles as it fills).
+   */
+  private expectedKeys(first: ChunkMeta): number {
+    if (this.sizeBytes === undefined || first.byteLength === 0) return 0;
+    return Math.min(this.sizeBytes, 1 << 30) / Math.max(first.byteLength / first.count, 8);
   }
 
   private reject(line: number, message: string): void {
@@ -215,6 +218,8 @@ class ScanState {
     this.onRejected({ line, message: message.length > 300 ? `${message.slice(0, 297)}...` : message });
   }
 }
+
+const LF = 0x0a;
 
 /** Lines are cut off well above the message limit: whitespace and a stage's own parameters may shrink an item. */
 export function maxLineBytes(limit: MessageLimit): number {

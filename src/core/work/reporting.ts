@@ -117,8 +117,9 @@ export class Completions {
 /**
  * Records a failed attempt (geo_fail_task applies the stage's retry policy:
  * `retry`, and geo delivers the task again at its retry time; `failed`, for
- * good; `stale`, the claim had been taken over) and acknowledges the message
- * in every case.
+ * good; `cancelled`, its job ended meanwhile and it will not run again;
+ * `stale`, the claim had been taken over) and acknowledges the message in
+ * every case.
  */
 export async function reportFailure(scope: WorkScope, task: ClaimedTask, failure: FailedAttempt): Promise<void> {
   scope.renewer.release(task.held);
@@ -131,6 +132,7 @@ export async function reportFailure(scope: WorkScope, task: ClaimedTask, failure
   });
   if (answer.outcome === 'retry') scope.tally.add('retried');
   else if (answer.outcome === 'failed') scope.tally.add('failed');
+  else if (answer.outcome === 'cancelled') scope.tally.add('cancelled');
   else scope.tally.add('stale');
   if (answer.outcome === 'retry' || answer.outcome === 'failed') {
     const { message } = task;

@@ -17,7 +17,7 @@ export interface WorkCounts {
   duplicates: number;
   /** Deliveries of tasks another live claim held (acknowledged: the holder reports, or geo delivers again). */
   busy: number;
-  /** Deliveries of tasks whose job or stage had ended (acknowledged, nothing run). */
+  /** Deliveries of tasks whose job or stage had ended (acknowledged, nothing run), and failed attempts not retried for that reason. */
   cancelled: number;
   /** Deliveries of tasks no longer in the database (acknowledged, nothing run). */
   missing: number;

@@ -25,6 +25,8 @@ export interface Lane {
   sendRaw?(body: string): Promise<void>;
   /** What was dead-lettered (moved to the poison queue), with reasons (brokers only). */
   deadLettered?(): Promise<Array<{ body: string; reason?: string; description?: string }>>;
+  /** Messages still on the queue: available, locked or scheduled (Service Bus only: the peer knows exactly). */
+  queuedMessages?(): Promise<number>;
   /** Messages the broker accepted for a stage's tasks, by task id (Service Bus only: the peer counts every send). */
   acceptedMessages?(jobId: string, stage: number): Map<string, number>;
   close(): Promise<void>;
@@ -96,6 +98,7 @@ export function useWorkHarness(transport: TransportName): WorkHarness {
           await raw.close();
         });
         lane.sendRaw = (body) => sender.sendMessages({ body: Buffer.from(body), contentType: 'application/octet-stream' });
+        lane.queuedMessages = async () => peer!.queue(queue).activeCount() + peer!.queue(queue).scheduledIds().length;
         lane.deadLettered = async () =>
           peer!.queue(queue).deadLetters().map((d) => ({ body: d.messageId, reason: d.reason, description: d.description }));
         lane.acceptedMessages = (jobId, stage) => {
