@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../src/core/job-types/job-type.js';
-import { newClaimOwner } from '../src/core/leases.js';
+import { newClaimOwner } from '../src/core/protocol/leases.js';
 import { batchesInsert, type NewBatch } from '../src/store/batches.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../src/store/completion.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Pool } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
-import { dispatchStage } from '../core/dispatch.js';
+import { dispatchStage } from '../core/protocol/dispatch-stage.js';
 import { batchIdFor, idPrefixFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport, type QueryObserver } from './timing.js';

@@ -1,7 +1,7 @@
 import { describeDestination, type Destination } from '../config/destinations.js';
 import { loadConfig, type GeoConfig } from '../config/index.js';
 import { startSession, type Session } from '../core/session.js';
-import type { TransportResolver } from '../core/targets.js';
+import type { TransportResolver } from '../core/protocol/job-transport.js';
 import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';

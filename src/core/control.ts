@@ -15,7 +15,7 @@ import {
 } from '../store/control.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
-import type { TransportResolver } from './targets.js';
+import type { TransportResolver } from './protocol/job-transport.js';
 
 /** Batches of an ended job whose unstarted tasks are marked cancelled per short transaction. */
 const CANCEL_CHUNK_BATCHES = 100;

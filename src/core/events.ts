@@ -20,7 +20,7 @@ export interface TraceSpan {
 /** Starts a span, a child of `parent` when given. */
 export type StartSpan = (name: string, attributes: SpanAttributes, parent?: TraceSpan) => TraceSpan;
 
-/** What the batch protocol (core/dispatch.ts) tells. */
+/** What the batch protocol (core/protocol/) tells. */
 export interface DispatchEvents {
   /** One `geo.batch` span per batch, its write, send and record steps as child spans. */
   startSpan?: StartSpan;

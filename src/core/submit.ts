@@ -7,7 +7,7 @@ import { isPermanent } from './advance.js';
 import { idPrefixFor } from './ids.js';
 import type { StageItems } from './job-types/stage-inputs.js';
 import { checkItemsSource, type PreparedJob } from './jobs.js';
-import { queueStage, type StageRunOptions, type StageRunResult } from './stage.js';
+import { queueStage, type StageRunOptions, type StageRunResult } from './protocol/queue-stage.js';
 
 export interface SubmitResult extends StageRunResult {
   /** False when the job already existed (a resubmission or a resume). */

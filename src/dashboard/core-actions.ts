@@ -8,7 +8,7 @@ import {
   stateChangeDocument,
 } from '../core/control-documents.js';
 import { loadJob } from '../core/jobs.js';
-import type { TransportResolver } from '../core/targets.js';
+import type { TransportResolver } from '../core/protocol/job-transport.js';
 import type { Pool } from '../store/pool.js';
 import type { DashboardActions } from './actions.js';
 

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { WorkEvents } from '../core/events.js';
-import type { TransportResolver } from '../core/targets.js';
+import type { TransportResolver } from '../core/protocol/job-transport.js';
 import type { Queryable } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { registerBacklogGauge } from './backlog.js';

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { TransportName } from '../../src/config/index.js';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { newClaimOwner } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/protocol/leases.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { jobsInsert } from '../../src/store/jobs.js';

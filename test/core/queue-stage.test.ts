@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadJob } from '../../src/core/jobs.js';
-import { queueStage } from '../../src/core/stage.js';
+import { queueStage } from '../../src/core/protocol/queue-stage.js';
 import type { Pool } from '../../src/store/pool.js';
 import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';

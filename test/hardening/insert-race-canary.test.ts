@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newClaimOwner } from '../../src/core/leases.js';
+import { newClaimOwner } from '../../src/core/protocol/leases.js';
 import type { ClaimOwner } from '../../src/store/stage-completions.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { dispatchStage } from '../../src/core/dispatch.js';
+import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';

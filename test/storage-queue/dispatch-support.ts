@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { idPrefixFor } from '../../src/core/ids.js';
-import { dispatchStage, type DispatchResult } from '../../src/core/dispatch.js';
+import { dispatchStage, type DispatchResult } from '../../src/core/protocol/dispatch-stage.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
 import { jobsInsert } from '../../src/store/jobs.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sendBatchWithRetry } from '../../src/core/send-batch.js';
+import { sendBatchWithRetry } from '../../src/core/protocol/send.js';
 import { DependencyError, InputError, TransportError } from '../../src/errors.js';
 import type { TaskMessage } from '../../src/transports/message.js';
 import { createStorageQueueProducer } from '../../src/transports/storage-queue.js';

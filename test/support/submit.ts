@@ -1,13 +1,13 @@
 import type { TransportName } from '../../src/config/index.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { newClaimOwner } from '../../src/core/leases.js';
-import { alignedBatches } from '../../src/core/batching.js';
+import { newClaimOwner } from '../../src/core/protocol/leases.js';
+import { alignedBatches } from '../../src/core/protocol/plan.js';
 import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { prepareJob } from '../../src/core/jobs.js';
 import { batchesInsert } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import { stagesEnsure } from '../../src/store/stages.js';
-import type { StageRunOptions } from '../../src/core/stage.js';
+import type { StageRunOptions } from '../../src/core/protocol/queue-stage.js';
 import { submitJob, type SubmitResult } from '../../src/core/submit.js';
 import type { Pool } from '../../src/store/pool.js';
 import type { TransportProducer } from '../../src/transports/transport.js';

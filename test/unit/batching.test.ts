@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../../src/core/backoff.js';
-import { alignedBatches } from '../../src/core/batching.js';
+import { alignedBatches } from '../../src/core/protocol/plan.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';
 

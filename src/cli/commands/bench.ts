@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { runEndToEnd } from '../../bench/end-to-end.js';
 import { openBenchEnvironment } from '../../bench/environment.js';
-import { MAX_BATCH_SIZE } from '../../core/batching.js';
+import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import { runBench, type BenchResult } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
 import { InputError } from '../../errors.js';

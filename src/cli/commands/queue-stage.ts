@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { TransportName } from '../../config/index.js';
 import { loadJob } from '../../core/jobs.js';
-import { queueStage } from '../../core/stage.js';
+import { queueStage } from '../../core/protocol/queue-stage.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
 import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';

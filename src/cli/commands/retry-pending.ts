@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { loadJob } from '../../core/jobs.js';
-import { DEFAULT_SEND_POLICY } from '../../core/send-batch.js';
+import { DEFAULT_SEND_POLICY } from '../../core/protocol/send.js';
 import { retryPending, workLeft } from '../../core/sweep/retry-pending.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { MAX_BATCH_SIZE } from '../../core/batching.js';
-import type { DispatchProgress, PhaseObserver } from '../../core/dispatch.js';
-import type { StageRunOptions } from '../../core/stage.js';
+import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
+import type { DispatchProgress, PhaseObserver } from '../../core/protocol/dispatch-stage.js';
+import type { StageRunOptions } from '../../core/protocol/queue-stage.js';
 import { GeoError, InputError } from '../../errors.js';
 import { listNames, transportHelp, transportKind, transportOptions, type TransportName } from '../../transports/index.js';
 import { CommandContext } from '../context.js';

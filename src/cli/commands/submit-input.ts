@@ -1,5 +1,5 @@
 import { inputWorkers } from '../../config/job-types.js';
-import type { DispatchProgress } from '../../core/dispatch.js';
+import type { DispatchProgress } from '../../core/protocol/dispatch-stage.js';
 import { messageLimitFor } from '../../core/input/limits.js';
 import { openInput, type InputFormat } from '../../core/input/source.js';
 import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';

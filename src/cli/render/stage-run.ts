@@ -1,5 +1,5 @@
-import type { DispatchProgress } from '../../core/dispatch.js';
-import type { StageRunResult } from '../../core/stage.js';
+import type { DispatchProgress } from '../../core/protocol/dispatch-stage.js';
+import type { StageRunResult } from '../../core/protocol/queue-stage.js';
 import { formatCount, formatSeconds, plural } from '../format.js';
 import type { Output } from '../output.js';
 import type { ProgressState } from '../progress.js';

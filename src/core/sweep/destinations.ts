@@ -4,7 +4,7 @@ import { GeoError, errorMessage } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
 import { jobsRunningDestinations, recoveryTargets } from '../../store/recovery.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import type { SendTarget, TransportResolver } from '../targets.js';
+import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
 
 /** A job this run could not send for: its destination has no usable configuration. */
 export interface UnreachableJob {

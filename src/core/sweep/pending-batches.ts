@@ -3,10 +3,11 @@ import type { Pool } from '../../store/pool.js';
 import { batchesClaimDue, batchesResetFailed, databaseNow, type DueBatch } from '../../store/recovery.js';
 import { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { LeaseKeeper } from '../leases.js';
-import { resendClaimedBatches } from '../resend.js';
-import { recordSentBatches, type SendPolicy } from '../send-batch.js';
-import type { SendTarget, TransportResolver } from '../targets.js';
+import { LeaseKeeper } from '../protocol/leases.js';
+import { resendClaimedBatches } from '../protocol/take-over.js';
+import { recordSentBatches } from '../protocol/record.js';
+import type { SendPolicy } from '../protocol/send.js';
+import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
 
 /**
  * Batches claimed (and recorded) per statement. Small enough that a chunk is

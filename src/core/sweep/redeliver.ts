@@ -6,8 +6,8 @@ import type { ClaimOwner } from '../../store/stage-completions.js';
 import { buildTaskMessage, type TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
 import { backoffDelay } from '../backoff.js';
-import { sendBatchWithRetry, type SendPolicy } from '../send-batch.js';
-import type { TransportResolver } from '../targets.js';
+import { sendBatchWithRetry, type SendPolicy } from '../protocol/send.js';
+import type { TransportResolver } from '../protocol/job-transport.js';
 
 /** Owed messages claimed per statement (one transport batch at most). */
 const CHUNK = 100;

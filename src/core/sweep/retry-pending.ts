@@ -7,7 +7,7 @@ import { stageCompletionsListFailing } from '../../store/stage-completions.js';
 import { stagesListUnwritten } from '../../store/stages.js';
 import type { ReapedSession } from '../../store/sessions.js';
 import type { Advancement } from '../advance.js';
-import type { TransportResolver } from '../targets.js';
+import type { TransportResolver } from '../protocol/job-transport.js';
 import type { DeadLetterOutcome } from './dead-letters.js';
 import { openDestinations, type UnreachableJob } from './destinations.js';
 import type { RedeliveryOutcome } from './redeliver.js';
@@ -84,37 +84,13 @@ export async function retryPending(params: { db: Pool; transportFor: TransportRe
   const started = Date.now();
   const { db, options } = params;
   const filter = { jobId: options.jobId, transport: options.transport, olderThanSeconds: options.olderThanSeconds };
-  const result: RetryPendingResult = {
-    claimedBatches: 0,
-    requeuedTasks: 0,
-    sentTasks: 0,
-    stillPending: 0,
-    heldByOthers: { batches: 0, tasks: 0 },
-    heldByLiveSessions: 0,
-    failed: 0,
-    failedTasks: 0,
-    staleProcessingRequeued: 0,
-    staleProcessingFailed: 0,
-    lapsed: { requeued: 0, failed: 0, cancelled: 0 },
-    resetFailedBatches: 0,
-    reapedSessions: [],
-    redelivered: { sent: 0, notNeeded: 0, failed: 0 },
-    deadLetters: { redelivered: 0, removed: 0 },
-    stages: [],
-    notWritten: 0,
-    heldTasks: [],
-    owed: { unsent: 0, failing: 0, lastError: null, scheduled: 0 },
-    failingAdvancements: [],
-    unreachable: [],
-    advanced: [],
-    elapsedMs: 0,
-  };
+  const result = emptyResult();
 
   if (options.dryRun) {
     result.wouldClaim = await batchesListDue(db, { ...filter, limit: options.limit });
     result.wouldRequeueStale = await tasksCountLapsed(db, { jobId: options.jobId });
     result.failedBatchesWaiting = await batchesCountFailed(db, filter);
-    return finish();
+    return addWhatIsLeft(db, options, result, started);
   }
 
   // Configuration and reachability of every destination first: a run that
@@ -145,27 +121,56 @@ export async function retryPending(params: { db: Pool; transportFor: TransportRe
   result.sentTasks =
     result.requeuedTasks + swept.redelivered.sent + swept.advanced.reduce((n, a) => n + (a.action === 'queued-next-stage' ? (a.queuedTasks ?? 0) : 0), 0);
   result.stoppedBy = swept.stoppedBy;
-  return finish();
+  return addWhatIsLeft(db, options, result, started);
+}
 
-  async function finish(): Promise<RetryPendingResult> {
-    const jobFilter = { jobId: options.jobId, transport: options.transport };
-    const [pending, holders, owed, failing] = await Promise.all([
-      pendingSummary(db, jobFilter),
-      tasksHolders(db, jobFilter),
-      redeliveriesSummary(db, { jobId: options.jobId }),
-      stageCompletionsListFailing({ db, jobId: options.jobId }),
-    ]);
-    result.stillPending = pending.pendingTasks;
-    result.heldByOthers = { batches: pending.heldBatches, tasks: pending.heldTasks };
-    result.heldByLiveSessions = pending.sessionTasks;
-    result.heldTasks = holders;
-    result.owed = owed;
-    result.failingAdvancements = failing;
-    if (result.stages.length === 0) result.stages = (await stagesListUnwritten(db, jobFilter)).map((s) => ({ ...s, finished: false }));
-    result.notWritten = result.stages.reduce((sum, s) => sum + Math.max(0, s.expectedTasks - s.writtenTasks), 0);
-    result.elapsedMs = Date.now() - started;
-    return result;
-  }
+function emptyResult(): RetryPendingResult {
+  return {
+    claimedBatches: 0,
+    requeuedTasks: 0,
+    sentTasks: 0,
+    stillPending: 0,
+    heldByOthers: { batches: 0, tasks: 0 },
+    heldByLiveSessions: 0,
+    failed: 0,
+    failedTasks: 0,
+    staleProcessingRequeued: 0,
+    staleProcessingFailed: 0,
+    lapsed: { requeued: 0, failed: 0, cancelled: 0 },
+    resetFailedBatches: 0,
+    reapedSessions: [],
+    redelivered: { sent: 0, notNeeded: 0, failed: 0 },
+    deadLetters: { redelivered: 0, removed: 0 },
+    stages: [],
+    notWritten: 0,
+    heldTasks: [],
+    owed: { unsent: 0, failing: 0, lastError: null, scheduled: 0 },
+    failingAdvancements: [],
+    unreachable: [],
+    advanced: [],
+    elapsedMs: 0,
+  };
+}
+
+/** What is left after the run (or, dry, before it), and by whom it is held. */
+async function addWhatIsLeft(db: Pool, options: RetryPendingOptions, result: RetryPendingResult, started: number): Promise<RetryPendingResult> {
+  const jobFilter = { jobId: options.jobId, transport: options.transport };
+  const [pending, holders, owed, failing] = await Promise.all([
+    pendingSummary(db, jobFilter),
+    tasksHolders(db, jobFilter),
+    redeliveriesSummary(db, { jobId: options.jobId }),
+    stageCompletionsListFailing({ db, jobId: options.jobId }),
+  ]);
+  result.stillPending = pending.pendingTasks;
+  result.heldByOthers = { batches: pending.heldBatches, tasks: pending.heldTasks };
+  result.heldByLiveSessions = pending.sessionTasks;
+  result.heldTasks = holders;
+  result.owed = owed;
+  result.failingAdvancements = failing;
+  if (result.stages.length === 0) result.stages = (await stagesListUnwritten(db, jobFilter)).map((s) => ({ ...s, finished: false }));
+  result.notWritten = result.stages.reduce((sum, s) => sum + Math.max(0, s.expectedTasks - s.writtenTasks), 0);
+  result.elapsedMs = Date.now() - started;
+  return result;
 }
 
 /**

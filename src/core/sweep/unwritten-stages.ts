@@ -4,10 +4,10 @@ import { jobsFail, jobsGet } from '../../store/jobs.js';
 import type { Pool } from '../../store/pool.js';
 import { stagesClaimUnwritten, stagesGet, stagesListUnwritten, stagesReleaseClaim, type StageWriter } from '../../store/stages.js';
 import { isPermanent } from '../advance.js';
-import { newClaimOwner } from '../leases.js';
-import type { SendPolicy } from '../send-batch.js';
-import { queueStage } from '../stage.js';
-import type { TransportResolver } from '../targets.js';
+import { newClaimOwner } from '../protocol/leases.js';
+import type { SendPolicy } from '../protocol/send.js';
+import { queueStage } from '../protocol/queue-stage.js';
+import { sendTargetOf, type TransportResolver } from '../protocol/job-transport.js';
 
 /** A stage found half written, and what this run did about it. */
 export interface UnwrittenStageReport {
@@ -87,7 +87,7 @@ export async function finishUnwrittenStages(params: {
     const job = (await jobsGet(db, jobId))!;
     const stage = (await stagesGet(db, jobId, stageNumber))!;
     try {
-      const transport = await params.transportFor({ transport: job.processingPath as TransportName, destination: job.destination });
+      const transport = await params.transportFor(sendTargetOf(job));
       // Forced: a stage built before its inputs were complete is finished from the inputs ready now.
       const run = await queueStage({
         db,

@@ -1,7 +1,7 @@
 import { errorMessage } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
 import { advanceStages, type AdvanceOptions, type Advancement } from '../advance.js';
-import type { TransportResolver } from '../targets.js';
+import type { TransportResolver } from '../protocol/job-transport.js';
 
 /**
  * Runs advanceStages one call at a time, whenever asked: after a completion

@@ -1,6 +1,6 @@
 import type { Advancement } from '../advance.js';
 import type { Notify, WorkEvents } from '../events.js';
-import type { SendPolicy } from '../send-batch.js';
+import type { SendPolicy } from '../protocol/send.js';
 import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
 import type { WorkCounts } from './tally.js';

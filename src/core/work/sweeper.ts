@@ -4,8 +4,8 @@ import type { NoticeDetail, Notify } from '../events.js';
 import { plural } from '../../words.js';
 import { openDestinations } from '../sweep/destinations.js';
 import { sweep, type SweepReport } from '../sweep/sweep.js';
-import type { SendPolicy } from '../send-batch.js';
-import type { TransportResolver } from '../targets.js';
+import type { SendPolicy } from '../protocol/send.js';
+import type { TransportResolver } from '../protocol/job-transport.js';
 
 /**
  * Dead-letter queues are read at most this often: a host poisons a message

@@ -1,12 +1,9 @@
-import { TransportError, errorMessage } from '../errors.js';
-import { batchesRecordSends } from '../store/batches.js';
-import type { Queryable } from '../store/pool.js';
-import type { BatchStatus } from '../statuses.js';
-import type { TaskMessage } from '../transports/message.js';
-import type { TransportProducer } from '../transports/transport.js';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
+import { TransportError, errorMessage } from '../../errors.js';
+import type { TaskMessage } from '../../transports/message.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import { backoffDelay, sleep, type BackoffPolicy } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import type { AdaptiveLimiter } from '../concurrency/limiter.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 
 export interface SendPolicy extends BackoffPolicy {
   /** Sends of one batch within one run before it is left for retry-pending. */
@@ -89,16 +86,6 @@ export interface SentBatch extends BatchSendOutcome {
   hadMessages: boolean;
 }
 
-export interface BatchResult {
-  batchId: string;
-  queued: number;
-  failed: number;
-  pendingQueue: number;
-  /** Another process took the batch over while this one sent it: nothing was recorded for it here. */
-  lost: boolean;
-  error?: TransportError;
-}
-
 /**
  * Step 2 for one claimed batch: sends what is still unsent, holding one of
  * the limiter's slots while it does. The batch's lease must already be held
@@ -134,55 +121,4 @@ export async function sendClaimedBatch(params: {
   } finally {
     limiter.release();
   }
-}
-
-/**
- * Step 3 for several sent batches in one statement, then releases their
- * leases. A batch with tasks still unsent stays `pending_queue` with a next
- * attempt time, or with `giveUp` becomes `failed` (with those tasks) for a
- * human to look at. A batch another process took over is recorded by that
- * process, not here, and comes back with `lost`.
- */
-export async function recordSentBatches(db: Queryable, leases: LeaseKeeper, sent: SentBatch[]): Promise<BatchResult[]> {
-  let recorded: Map<string, { gaveUp: number }>;
-  try {
-    recorded = await batchesRecordSends(db, {
-      claimToken: leases.token,
-      records: sent.map((b) => ({
-        batchId: b.batchId,
-        acknowledged: b.acknowledged,
-        rejected: b.rejected,
-        status: batchStatusAfter(b),
-        attempts: b.attempts,
-        error: errorToRecord(b),
-        retryAfterMs: b.retryAfterMs,
-      })),
-    });
-  } finally {
-    for (const b of sent) leases.release(b.batchId);
-  }
-  return sent.map((b) => {
-    const outcome = recorded.get(b.batchId);
-    if (!outcome) return { batchId: b.batchId, queued: 0, failed: 0, pendingQueue: 0, lost: true };
-    const gaveUp = b.unsent.length > 0 && b.giveUp;
-    return {
-      batchId: b.batchId,
-      queued: b.carried.queued + b.acknowledged.length,
-      failed: b.carried.failed + b.rejected.length + outcome.gaveUp,
-      pendingQueue: gaveUp ? 0 : b.unsent.length,
-      lost: false,
-      error: b.error,
-    };
-  });
-}
-
-function errorToRecord(b: SentBatch): string | undefined {
-  if (b.unsent.length > 0 && b.giveUp) return `gave up after repeated send failures: ${b.error?.message ?? 'unknown error'}`;
-  return b.error?.message ?? b.rejected[0]?.reason ?? b.lastAttemptError;
-}
-
-function batchStatusAfter(b: SentBatch): BatchStatus {
-  if (b.unsent.length > 0) return b.giveUp ? 'failed' : 'pending_queue';
-  // A batch with nothing left to send (workers took every task already) is queued.
-  return b.carried.queued + b.acknowledged.length > 0 || !b.hadMessages ? 'queued' : 'failed';
 }

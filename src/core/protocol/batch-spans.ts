@@ -1,5 +1,6 @@
-import { errorMessage } from '../errors.js';
-import type { SpanAttributes, StartSpan, TraceSpan } from './events.js';
+import { errorMessage } from '../../errors.js';
+import type { SpanAttributes, StartSpan, TraceSpan } from '../events.js';
+import type { BatchResult } from './record.js';
 
 /** The steps of the batch protocol a span is kept for. */
 export type BatchStep = 'write' | 'send' | 'record';
@@ -53,6 +54,18 @@ export class BatchSpans {
     if (!span) return;
     this.open.delete(batchId);
     span.end(error, attributes);
+  }
+
+  /** Ends the spans of recorded batches (step 3) with their outcome. */
+  endRecorded(results: readonly BatchResult[]): void {
+    if (!this.startSpan) return;
+    for (const result of results) {
+      this.end(result.batchId, result.error?.message, {
+        'geo.outcome': result.lost ? 'lost' : result.pendingQueue > 0 ? 'pending' : result.queued > 0 ? 'queued' : 'failed',
+        'geo.queued': result.queued,
+        'geo.failed': result.failed,
+      });
+    }
   }
 
   /** Ends every span still open (the dispatch stopped with an error). */

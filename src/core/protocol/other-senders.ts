@@ -1,12 +1,13 @@
-import type { AdaptiveLimiter } from '../concurrency/limiter.js';
-import { batchesClaim, batchesStatus } from '../store/batches.js';
-import { sessionsReapDead } from '../store/sessions.js';
-import type { Queryable } from '../store/pool.js';
-import type { TransportProducer } from '../transports/transport.js';
-import { sleep } from './backoff.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import { batchesStatus } from '../../store/batches.js';
+import { sessionsReapDead } from '../../store/sessions.js';
+import type { Queryable } from '../../store/pool.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import { sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import { resendClaimedBatches } from './resend.js';
-import { recordSentBatches, type SendPolicy } from './send-batch.js';
+import { recordSentBatches } from './record.js';
+import type { SendPolicy } from './send.js';
+import { claimBatch, resendClaimedBatches } from './take-over.js';
 
 const POLL_MS = 200;
 
@@ -16,7 +17,7 @@ const POLL_MS = 200;
  * (that sender died) and sends it once itself, and returns each batch's final
  * counts, so concurrent submits of one job report the same end state.
  */
-export async function settleOtherSenders(params: {
+export async function awaitOtherSenders(params: {
   db: Queryable;
   transport: TransportProducer;
   leases: LeaseKeeper;
@@ -42,8 +43,7 @@ export async function settleOtherSenders(params: {
       } else if (triedOnce.has(row.batchId) || params.shouldStop()) {
         // This run already sent it once and it is still pending: the broker refused; retry-pending goes on.
         counts.push({ queued: 0, failed: row.failedTasks, pendingQueue: row.taskCount - row.failedTasks });
-      } else if (!row.claimed && (await batchesClaim(db, { batchId: row.batchId, leaseSeconds: params.leaseSeconds, owner: leases.owner }))) {
-        leases.hold(row.batchId);
+      } else if (!row.claimed && (await claimBatch({ db, leases, leaseSeconds: params.leaseSeconds, batchId: row.batchId }))) {
         triedOnce.add(row.batchId);
         takeOver.push(row);
         stillWaiting.push(row.batchId);

@@ -1,0 +1,197 @@
+import { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import { errorMessage, type GeoError } from '../../errors.js';
+import { batchesForStage } from '../../store/batches.js';
+import type { Pool } from '../../store/pool.js';
+import { stagesReleaseWriting } from '../../store/stages.js';
+import type { TransportProducer } from '../../transports/transport.js';
+import type { DispatchEvents } from '../events.js';
+import type { TaskDefinition } from '../job-types/job-type.js';
+import { BatchSpans } from './batch-spans.js';
+import { dispatchGroup, type StageRun } from './dispatch-group.js';
+import { StageLedger, type StageCounts } from './ledger.js';
+import { LeaseKeeper } from './leases.js';
+import { awaitOtherSenders } from './other-senders.js';
+import { BATCHES_PER_GROUP, StagePlan } from './plan.js';
+import { recordStageWritten } from './record.js';
+import { DEFAULT_SEND_POLICY, type SendPolicy } from './send.js';
+import { DispatchStop } from './stop.js';
+import type { StageTarget } from './write.js';
+
+export interface DispatchProgress extends StageCounts {
+  batchesDone: number;
+  notWritten: number;
+  elapsedMs: number;
+}
+
+/**
+ * Moments of the batch protocol, for observers (the crash tests stop a
+ * process at one of them): `written` after step 1 committed, `sent` after
+ * step 2 and before step 3, `resumed` after a pending batch was claimed to be
+ * sent again.
+ */
+export type ProtocolPhase = 'written' | 'sent' | 'resumed';
+export type PhaseObserver = (phase: ProtocolPhase, batchIds: string[]) => void | Promise<void>;
+
+export interface DispatchParams extends StageTarget {
+  db: Pool;
+  transport: TransportProducer;
+  tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>;
+  /**
+   * Write only the batches the builder produced in full, and leave the stage
+   * `queuing` for a later run: set when a stage is built before its inputs
+   * are complete (`queue-stage --force`), whose builder skips tasks whose
+   * input is not ready.
+   */
+  partialInputs?: boolean;
+  /** Groups of batches in flight; each sends its batches at once. */
+  concurrency: number;
+  leaseSeconds: number;
+  /** The process's session: its claims are freed at once if it dies. */
+  session?: number | null;
+  sendPolicy?: SendPolicy;
+  /** Consecutive batches that exhaust their retries before the run stops (the broker is down). */
+  maxConsecutiveFailures?: number;
+  onProgress?: (progress: DispatchProgress) => void;
+  onPhase?: PhaseObserver;
+  /** Told about trouble that does not stop the run (a failed lease renewal). */
+  onNotice?: (message: string) => void;
+  /** Aborting stops taking new batches; batches in flight finish, so the run stays resumable. */
+  signal?: AbortSignal;
+  /** Observers: a trace span per batch and step. */
+  events?: DispatchEvents;
+}
+
+export interface DispatchResult extends StageCounts {
+  notWritten: number;
+  /** Tasks left out because their inputs are not complete yet (partialInputs). */
+  notReady: number;
+  createdTasks: number;
+  /** Tasks this run put on the queue: acknowledged sends (written rows, for a transport whose rows are its messages). */
+  sentTasks: number;
+  /** Batches an earlier run left pending that this run claimed and sent again. */
+  resumedBatches: number;
+  /** Batches another process took over from this run (their outcome is that process's). */
+  lostBatches: number;
+  /** Whether every task of the stage is now written (the stage left `queuing`). */
+  stageWritten: boolean;
+  elapsedMs: number;
+  /** Why the run stopped early (a permanent or persistent transport error, an interruption, a lost database). */
+  stoppedBy?: GeoError;
+}
+
+/**
+ * Runs the batch protocol for one stage: plans the task definitions into
+ * aligned batches and, for each batch not already done, (1) writes it with
+ * its tasks, (2) sends it as one transport batch, (3) records what was
+ * acknowledged (dispatch-group.ts). Resumable: batches already queued are
+ * skipped, pending ones whose lease expired are taken over and sent again,
+ * and batches another live process is sending are left to it, awaited, and
+ * taken over if that process dies. Once every batch exists the stage is
+ * recorded written.
+ */
+export async function dispatchStage(params: DispatchParams): Promise<DispatchResult> {
+  const started = Date.now();
+  const existing = await batchesForStage(params.db, params.job.jobId, params.stage.stage);
+  const run = openRun(params);
+  run.ledger.addFinished(existing);
+  const plan = new StagePlan(params.tasks, params.stage, new Map(existing.map((b) => [b.batchIndex, b])), params.partialInputs ?? false);
+  const report = () => params.onProgress?.({ ...run.ledger.snapshot(), elapsedMs: Date.now() - started });
+  const unwatch = run.stop.watch(params.signal);
+  let stageWritten = false;
+  try {
+    await Promise.all(Array.from({ length: params.concurrency }, () => sendGroups(run, plan, report)));
+    if (run.stop.failure !== undefined) throw run.stop.failure;
+    if (!run.stop.stopped) await awaitHeldElsewhere(run);
+    plan.countUnbuilt();
+    if (!run.stop.stopped && plan.ended && plan.notReady === 0) {
+      stageWritten = true;
+      const mismatch = await recordStageWritten(run.db, run.target, plan.built);
+      // The stage's count is now what was built: that is the run's outcome, whatever else stopped it meanwhile.
+      if (mismatch) run.stop.reason = mismatch;
+    }
+  } catch (err) {
+    run.stop.stopIfDatabaseLost(err);
+  } finally {
+    unwatch();
+    run.spans.endAll(run.stop.failure === undefined ? run.stop.reason?.message : errorMessage(run.stop.failure));
+    run.leases.stop();
+    await plan.close();
+  }
+  if (!stageWritten && run.stop.reason?.code !== 'DATABASE_CONNECTION_LOST') await releaseStage(run, params.onNotice);
+  report();
+  const counts = run.ledger.snapshot();
+  const { createdTasks, sentTasks, resumedBatches, lostBatches } = run.ledger;
+  return {
+    ...counts,
+    notWritten: stageWritten ? 0 : counts.notWritten,
+    notReady: plan.notReady,
+    createdTasks,
+    sentTasks,
+    resumedBatches,
+    lostBatches,
+    stageWritten,
+    elapsedMs: Date.now() - started,
+    stoppedBy: run.stop.reason,
+  };
+}
+
+/** The run's shared state; its lease keeper also keeps the stage's writer lease fresh from here on. */
+function openRun(params: DispatchParams): StageRun {
+  const leases = new LeaseKeeper(params.db, params.leaseSeconds, params.session, params.onNotice);
+  leases.holdStage(params.job.jobId, params.stage.stage);
+  return {
+    db: params.db,
+    transport: params.transport,
+    target: { job: params.job, stage: params.stage },
+    leaseSeconds: params.leaseSeconds,
+    policy: params.sendPolicy ?? DEFAULT_SEND_POLICY,
+    limiter: new AdaptiveLimiter(params.concurrency * BATCHES_PER_GROUP),
+    leases,
+    ledger: new StageLedger(params.stage),
+    stop: new DispatchStop(params.transport.target, params.maxConsecutiveFailures ?? 3),
+    spans: new BatchSpans(params.events?.startSpan, {
+      'geo.job_id': params.job.jobId,
+      'geo.job_type': params.job.jobType,
+      'geo.stage': params.stage.stage,
+      'geo.transport': params.transport.name,
+    }),
+    onPhase: params.onPhase,
+  };
+}
+
+/** One of the run's concurrent senders: takes groups from the shared plan until none is left or the run stops. */
+async function sendGroups(run: StageRun, plan: StagePlan, report: () => void): Promise<void> {
+  while (!run.stop.ended) {
+    try {
+      const group = await plan.nextGroup();
+      if (!group) return;
+      await dispatchGroup(run, group);
+      report();
+    } catch (err) {
+      run.stop.noteError(err);
+    }
+  }
+}
+
+/** Batches other processes wrote or took over: their final counts, once their senders are done (or dead). */
+async function awaitHeldElsewhere(run: StageRun): Promise<void> {
+  const settled = await awaitOtherSenders({
+    db: run.db,
+    transport: run.transport,
+    leases: run.leases,
+    limiter: run.limiter,
+    policy: run.policy,
+    leaseSeconds: run.leaseSeconds,
+    batchIds: run.ledger.heldElsewhere,
+    shouldStop: () => run.stop.stopped,
+  });
+  for (const counts of settled) run.ledger.add(counts);
+}
+
+/** A stage this run did not finish writing is given up at once, so the sweep need not wait out the lease. */
+async function releaseStage(run: StageRun, onNotice: DispatchParams['onNotice']): Promise<void> {
+  const { job, stage } = run.target;
+  await stagesReleaseWriting(run.db, { jobId: job.jobId, stage: stage.stage }).catch((err: unknown) =>
+    onNotice?.(`could not give up the stage's writer lease (it lapses in ${run.leaseSeconds}s): ${errorMessage(err)}`),
+  );
+}
