@@ -78,7 +78,9 @@ try {
     }
     const a = median(times.A!);
     const b = median(times.B!);
-    console.log(`${transport}: median A ${a} ms, B ${b} ms; B/A = ${(b / a).toFixed(3)} (tasks/s A ${Math.round((n / a) * 1000)}, B ${Math.round((n / b) * 1000)})`);
+    console.log(
+      `${transport}: median A ${a} ms, B ${b} ms; B/A = ${(b / a).toFixed(3)} (tasks/s A ${Math.round((n / a) * 1000)}, B ${Math.round((n / b) * 1000)})`,
+    );
   }
 } finally {
   await peer.close();

@@ -120,7 +120,9 @@ try {
     await azurite?.dispose();
     azurite = await startAzurite({ persistent: true });
     try {
-      const argv = scenario.script ? ['--import', 'tsx', path.join(ROOT, scenario.script), ...scenario.args, '--json'] : [path.join(ROOT, 'bin/geo.js'), ...args];
+      const argv = scenario.script
+        ? ['--import', 'tsx', path.join(ROOT, scenario.script), ...scenario.args, '--json']
+        : [path.join(ROOT, 'bin/geo.js'), ...args];
       const document = await runNode(argv, env(azurite), (scenario.timeoutMinutes ?? 15) * 60_000);
       results.push({ name: scenario.name, title: scenario.title, command, document });
       if (!scenario.script) renderBench(output, document);
@@ -135,14 +137,23 @@ try {
   if (COMMAND_MEASUREMENTS.filter(wanted).some((m) => m.name === 'startup')) {
     const title = 'start-up: geo --version and geo status <job> --json against node -e 0, CPU seconds a start, median of 5 x 10';
     process.stderr.write(`\n== ${title}\n`);
-    const startup = await measureStartup({ bin, env: { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home, DATABASE_URL: server.connectionString }, runs: 5 });
+    const startup = await measureStartup({
+      bin,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home, DATABASE_URL: server.connectionString },
+      runs: 5,
+    });
     results.push({ name: 'startup', title, command: 'npx tsx scripts/startup-bench.ts --runs 5', startup });
     process.stdout.write(`${describeStartup(startup)}\n`);
   }
   if (COMMAND_MEASUREMENTS.filter(wanted).some((m) => m.name === 'input')) {
     const title = 'geo submit tiles --input (1,000,000 lines) against geo submit hello_world --n 1000000, fresh databases, 3 pairs';
     process.stderr.write(`\n== ${title}\n`);
-    const input = await measureInputAgainstN({ lines: 1_000_000, runs: 3, builds: [{ name: 'this', bin }], onResult: (text) => process.stderr.write(`${text}\n`) });
+    const input = await measureInputAgainstN({
+      lines: 1_000_000,
+      runs: 3,
+      builds: [{ name: 'this', bin }],
+      onResult: (text) => process.stderr.write(`${text}\n`),
+    });
     results.push({ name: 'input', title, command: 'npx tsx scripts/input-bench.ts --lines 1000000 --runs 3', input });
     process.stdout.write(`${describeInputBench(input)}\n`);
   }

@@ -90,7 +90,18 @@ export async function measureInputAgainstN(params: {
         }
       }
     }
-    return { lines, runs, results, summary: builds.map((build) => summarise(build.name, kinds, results.filter((r) => r.build === build.name))) };
+    return {
+      lines,
+      runs,
+      results,
+      summary: builds.map((build) =>
+        summarise(
+          build.name,
+          kinds,
+          results.filter((r) => r.build === build.name),
+        ),
+      ),
+    };
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

@@ -80,7 +80,9 @@ async function measure() {
     note(`submitting ${n.toLocaleString('en-US')} tasks`);
     const big = await geoJson<{ jobId: string; elapsedMs: number }>(['submit', 'hello_world', '--n', String(n), '--param', 'name=cancelled', '--json']);
     const bigWork = startGeo(['work', '--concurrency', '8'], 'geo-work');
-    await waitUntil(async () => (await scalar(db, `SELECT completed_count FROM stages WHERE job_id = $1 AND stage = 1`, [big.jobId])) >= Math.min(20_000, n / 10));
+    await waitUntil(
+      async () => (await scalar(db, `SELECT completed_count FROM stages WHERE job_id = $1 AND stage = 1`, [big.jobId])) >= Math.min(20_000, n / 10),
+    );
     note('cancelling');
     const cancel = await geoJson<{ statementMs: number; elapsedMs: number; tasksCancelled: number }>(['cancel', big.jobId, '--json']);
     await stop(bigWork);
@@ -95,7 +97,9 @@ async function measure() {
     note('starting the running job');
     const running = await geoJson<{ jobId: string }>(['submit', 'hello_world', '--n', String(runningN), '--param', 'name=running', '--json']);
     const work = startGeo(['work', '--concurrency', '8'], 'geo-work');
-    await waitUntil(async () => (await scalar(db, `SELECT completed_count FROM stages WHERE job_id = $1 AND stage = 1`, [running.jobId])) >= Math.min(5_000, runningN / 10));
+    await waitUntil(
+      async () => (await scalar(db, `SELECT completed_count FROM stages WHERE job_id = $1 AND stage = 1`, [running.jobId])) >= Math.min(5_000, runningN / 10),
+    );
 
     const probeBefore = await probe(db, running.jobId, 3_000);
     note('pruning');
@@ -104,7 +108,10 @@ async function measure() {
     const probing = probeUntil(db, running.jobId);
     const pruneArgs = ['prune', '--finished-before', '0s', '--json', ...(values['chunk-batches'] ? ['--chunk-batches', values['chunk-batches']] : [])];
     const started = performance.now();
-    const prune = await geoJson<{ tasksDeleted: number; batchesDeleted: number; statements: number; longestStatementMs: number; elapsedMs: number }>(pruneArgs, 'geo-prune');
+    const prune = await geoJson<{ tasksDeleted: number; batchesDeleted: number; statements: number; longestStatementMs: number; elapsedMs: number }>(
+      pruneArgs,
+      'geo-prune',
+    );
     const pruneWallMs = performance.now() - started;
     const probeDuring = await probing.stop();
     const waits = await sampler.stop();
@@ -177,7 +184,12 @@ function sampleWaits(connectionString: string) {
       running = false;
       await done;
       const longest = Object.fromEntries([...longestLockWaitMs].map(([event, ms]) => [event, Math.round(ms)]));
-      return { samples, sampleMs, longestLockWaitMsByEvent: longest, activeBackendSamplesByWaitEvent: Object.fromEntries([...events].sort((a, b) => b[1] - a[1])) };
+      return {
+        samples,
+        sampleMs,
+        longestLockWaitMsByEvent: longest,
+        activeBackendSamplesByWaitEvent: Object.fromEntries([...events].sort((a, b) => b[1] - a[1])),
+      };
     },
   };
 }

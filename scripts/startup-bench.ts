@@ -34,7 +34,9 @@ export interface StartupDocument {
 /** Runs the three commands `runs` times each, in turn; `env` reaches a database where a small job is submitted first. */
 export async function measureStartup(params: { bin: string; env: Record<string, string | undefined>; runs: number }): Promise<StartupDocument> {
   const { bin, env, runs } = params;
-  const submitted = JSON.parse(await run(process.execPath, [bin, 'submit', 'hello_world', '--n', '10', '--param', 'name=startup', '--json'], env)) as { jobId: string };
+  const submitted = JSON.parse(await run(process.execPath, [bin, 'submit', 'hello_world', '--n', '10', '--param', 'name=startup', '--json'], env)) as {
+    jobId: string;
+  };
   const commands = {
     node: [process.execPath, '-e', '0'],
     version: [process.execPath, bin, '--version'],
@@ -101,7 +103,11 @@ function round(value: number, digits = 2): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '5' }, bin: { type: 'string', default: path.join(ROOT, 'bin/geo.js') }, json: { type: 'boolean', default: false } },
+    options: {
+      runs: { type: 'string', default: '5' },
+      bin: { type: 'string', default: path.join(ROOT, 'bin/geo.js') },
+      json: { type: 'boolean', default: false },
+    },
   });
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-startup-home-'));
   const bin = path.resolve(values.bin!);

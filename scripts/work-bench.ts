@@ -73,7 +73,10 @@ async function main(): Promise<void> {
     }
   }
   const median = (bin: string) => {
-    const rates = results.filter((r) => r.bin === bin).map((r) => r.tasksPerSecond).sort((a, b) => a - b);
+    const rates = results
+      .filter((r) => r.bin === bin)
+      .map((r) => r.tasksPerSecond)
+      .sort((a, b) => a - b);
     return rates[Math.floor(rates.length / 2)] ?? 0;
   };
   const medians = Object.fromEntries(bins.map((bin) => [bin, median(bin)]));

@@ -193,11 +193,7 @@ export class TransportError extends GeoError {
   readonly retryable: boolean;
   readonly throttled: boolean;
 
-  constructor(
-    code: AnyErrorCode,
-    message: string,
-    opts: { retryable: boolean; throttled?: boolean; cause?: unknown },
-  ) {
+  constructor(code: AnyErrorCode, message: string, opts: { retryable: boolean; throttled?: boolean; cause?: unknown }) {
     super('dependency', code, message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.throttled = opts.throttled ?? false;

@@ -40,7 +40,10 @@ async function prepare(): Promise<void> {
   await boss.createQueue(QUEUE);
   for (let added = 0; added < args.jobs; added += INSERT_CHUNK) {
     const count = Math.min(INSERT_CHUNK, args.jobs - added);
-    await boss.insert(QUEUE, Array.from({ length: count }, () => ({ data: {} })));
+    await boss.insert(
+      QUEUE,
+      Array.from({ length: count }, () => ({ data: {} })),
+    );
   }
   printResult({ prepared: args.jobs });
 }

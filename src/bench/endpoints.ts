@@ -19,8 +19,7 @@ export function assertSimulable(flag: string, what: string, endpoint: HostPort |
     const where = endpoint ? `${endpoint.host}:${endpoint.port}` : 'an endpoint geo cannot place';
     throw new InputError(
       'BENCH_LATENCY_NOT_LOCAL',
-      `${flag} simulates a remote ${what} in front of a local one, but ${what} is at ${where}: ` +
-        `its latency is real; leave ${flag} out`,
+      `${flag} simulates a remote ${what} in front of a local one, but ${what} is at ${where}: ` + `its latency is real; leave ${flag} out`,
     );
   }
   return endpoint;

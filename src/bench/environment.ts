@@ -95,11 +95,7 @@ export async function openBenchEnvironment(opts: BenchEnvironmentOptions): Promi
 
 type Proxied = (flag: string, what: string, endpoint: ep.HostPort | undefined, ms: number) => Promise<ep.HostPort | undefined>;
 
-async function openPath(
-  path: TransportName,
-  opts: BenchEnvironmentOptions,
-  proxied: Proxied,
-): Promise<BenchPath & { emptier?: QueueEmptier }> {
+async function openPath(path: TransportName, opts: BenchEnvironmentOptions, proxied: Proxied): Promise<BenchPath & { emptier?: QueueEmptier }> {
   const { config } = opts;
   const kind = transportKind(path);
   // Without a queue of its own (the tasks are the messages) there is nothing to configure, proxy or empty.

@@ -138,8 +138,7 @@ async function measureOnce(params: {
   const { db, transport, mode, run, settings } = params;
   const n = mode === 'individual' ? Math.min(settings.n, settings.individualN) : settings.n;
   const job = benchJob(mode, { n, nonce: params.nonce, run });
-  const onProgress = (done: number) =>
-    params.onProgress?.({ path: params.path.path, mode, run, runs: settings.runs, done, total: n });
+  const onProgress = (done: number) => params.onProgress?.({ path: params.path.path, mode, run, runs: settings.runs, done, total: n });
   await warmPool(db);
   const common = { db, transport, job, n, signal: params.signal, onProgress };
   if (mode === 'individual') return runIndividual(common);

@@ -5,14 +5,7 @@ import type { TransportResolver } from '../core/protocol/job-transport.js';
 import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
-import {
-  DEFAULT_TRANSPORT,
-  configForDestination,
-  createProducer,
-  destinationOf,
-  type TransportName,
-  type TransportProducer,
-} from '../transports/index.js';
+import { DEFAULT_TRANSPORT, configForDestination, createProducer, destinationOf, type TransportName, type TransportProducer } from '../transports/index.js';
 import { Output } from './output.js';
 
 export interface GlobalOptions {
@@ -126,9 +119,7 @@ export class CommandContext {
    */
   secrets(): string[] {
     const c = this.config;
-    const whole = [c.databaseUrl, c.servicebus.connectionString, c.storage.connectionString, c.dashboardToken].flatMap((s) =>
-      s ? [s, ...urlSecrets(s)] : [],
-    );
+    const whole = [c.databaseUrl, c.servicebus.connectionString, c.storage.connectionString, c.dashboardToken].flatMap((s) => (s ? [s, ...urlSecrets(s)] : []));
     const password = (this.pool?.options as { password?: unknown } | undefined)?.password;
     return [...whole, ...(c.otlp.endpoint ? urlSecrets(c.otlp.endpoint) : []), ...(typeof password === 'string' && password ? [password] : [])];
   }

@@ -83,8 +83,7 @@ function chooseColumns(columns: Column[], rows: Row[], limit: number): Layout {
   // A spanning row's text does not widen the columns it runs across.
   const natural = columns.map((c, i) => Math.max(textWidth(c.header), ...rows.map((r) => textWidth((Array.isArray(r) ? r : r.cells)[i] ?? ''))));
   let shown = columns.map((_, i) => i);
-  const widthOf = (indices: number[], widths: number[]) =>
-    indices.reduce((sum, i) => sum + widths[i]!, 0) + GAP * Math.max(0, indices.length - 1);
+  const widthOf = (indices: number[], widths: number[]) => indices.reduce((sum, i) => sum + widths[i]!, 0) + GAP * Math.max(0, indices.length - 1);
 
   const droppable = columns
     .map((c, i) => ({ i, rank: c.drop }))

@@ -10,13 +10,9 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const databaseUrl = z
-  .string()
-  .trim()
-  .min(1)
-  .refine(isPostgresUrl, {
-    message: 'must be a postgres:// or postgresql:// URL with a host, e.g. postgresql://user@host:5432/db',
-  });
+const databaseUrl = z.string().trim().min(1).refine(isPostgresUrl, {
+  message: 'must be a postgres:// or postgresql:// URL with a host, e.g. postgresql://user@host:5432/db',
+});
 
 const configSchema = z.object({
   databaseUrl: databaseUrl.optional(),
@@ -60,8 +56,7 @@ const configSchema = z.object({
     endpoint: z.string().url({ error: 'must be a URL such as http://localhost:4318' }).optional(),
     protocol: z
       .enum(['http/json', 'http/protobuf'], {
-        error: (issue) =>
-          `geo exports traces over OTLP/HTTP: use http/json (or http/protobuf, whose endpoint takes JSON too), not ${show(issue.input)}`,
+        error: (issue) => `geo exports traces over OTLP/HTTP: use http/json (or http/protobuf, whose endpoint takes JSON too), not ${show(issue.input)}`,
       })
       .optional(),
   }),

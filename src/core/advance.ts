@@ -70,9 +70,7 @@ export interface Advancement {
 }
 
 /** How one attempt at a finished stage ended, before it is recorded. */
-type Attempt =
-  | { kind: 'done'; advancement: Advancement }
-  | { kind: 'retry'; error: GeoError; unknownType: boolean; nextStage?: number };
+type Attempt = { kind: 'done'; advancement: Advancement } | { kind: 'retry'; error: GeoError; unknownType: boolean; nextStage?: number };
 
 /**
  * Handles finished stages recorded in the outbox (stage_completions), each
@@ -112,11 +110,14 @@ interface AdvanceContext {
 async function advanceUnderLease(ctx: AdvanceContext, owner: ClaimOwner, row: StageCompletionRow): Promise<Attempt> {
   const { db, options } = ctx;
   // Queueing a large next stage can outlast the lease: renewed meanwhile, so no second advancer starts it too.
-  const renewal = setInterval(() => {
-    stageCompletionsRenew({ db, jobId: row.jobId, stage: row.stage, token: owner.token, leaseSeconds: options.leaseSeconds }).catch(
-      () => undefined, // A failed renewal leaves the lease to lapse; the next advancer then takes over, idempotently.
-    );
-  }, (options.leaseSeconds * 1000) / 3);
+  const renewal = setInterval(
+    () => {
+      stageCompletionsRenew({ db, jobId: row.jobId, stage: row.stage, token: owner.token, leaseSeconds: options.leaseSeconds }).catch(
+        () => undefined, // A failed renewal leaves the lease to lapse; the next advancer then takes over, idempotently.
+      );
+    },
+    (options.leaseSeconds * 1000) / 3,
+  );
   try {
     return await advanceOne(ctx, row);
   } catch (err) {

@@ -19,7 +19,10 @@ function sortKeys(value: unknown): unknown {
 
 /** job_id = sha256(job_type + ":" + canonical JSON of parameters). */
 export function jobIdFor(jobType: string, parameters: Record<string, unknown>): string {
-  return crypto.createHash('sha256').update(`${jobType}:${canonicalJson(parameters)}`).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(`${jobType}:${canonicalJson(parameters)}`)
+    .digest('hex');
 }
 
 /**

@@ -68,7 +68,10 @@ export async function listJobs(db: Queryable, query: JobListQuery): Promise<JobL
   // One row more than asked says whether there are more.
   const rows = await dashboardJobsPage(db, { status: query.status, jobType: query.type, limit: query.limit + 1 });
   const page = rows.slice(0, query.limit);
-  const stages = await dashboardJobsStages(db, page.map((r) => r.jobId));
+  const stages = await dashboardJobsStages(
+    db,
+    page.map((r) => r.jobId),
+  );
   const byJob = new Map<string, JobsStageRow[]>();
   for (const stage of stages) byJob.set(stage.jobId, [...(byJob.get(stage.jobId) ?? []), stage]);
   const jobs = page.map((row): JobListEntry => {

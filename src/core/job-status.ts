@@ -103,7 +103,7 @@ export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusRe
     jobType: job.jobType,
     status: job.status,
     pausedAt: job.pausedAt,
-    cancelReason: job.status === 'cancelled' ? (times!.errors as { reason?: string } | null)?.reason ?? null : null,
+    cancelReason: job.status === 'cancelled' ? ((times!.errors as { reason?: string } | null)?.reason ?? null) : null,
     transport: job.processingPath,
     currentStage: current.stage,
     stages,

@@ -1,12 +1,5 @@
 import { cancelJob, pauseJob, resumeJob, retryFailed } from '../core/control.js';
-import {
-  cancelDocument,
-  cancelEndedError,
-  pauseEndedError,
-  resumeEndedError,
-  retryFailedDocument,
-  stateChangeDocument,
-} from '../core/control-documents.js';
+import { cancelDocument, cancelEndedError, pauseEndedError, resumeEndedError, retryFailedDocument, stateChangeDocument } from '../core/control-documents.js';
 import { loadJob } from '../core/jobs.js';
 import type { TransportResolver } from '../core/protocol/job-transport.js';
 import type { Pool } from '../store/pool.js';

@@ -47,7 +47,11 @@ export class ChangeHub {
   ) {}
 
   async start(): Promise<void> {
-    this.listener = await changesListen(this.pool, (change) => this.publish(change), (err) => this.lost(err));
+    this.listener = await changesListen(
+      this.pool,
+      (change) => this.publish(change),
+      (err) => this.lost(err),
+    );
     this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
@@ -116,7 +120,11 @@ export class ChangeHub {
     if (this.closed) return;
     this.reconnect = setTimeout(async () => {
       try {
-        this.listener = await changesListen(this.pool, (change) => this.publish(change), (err) => this.lost(err));
+        this.listener = await changesListen(
+          this.pool,
+          (change) => this.publish(change),
+          (err) => this.lost(err),
+        );
         this.retryMs = RECONNECT_MIN_MS;
         // Whatever changed while nobody listened was not heard: every page reloads.
         this.broadcast(`event: reset\ndata: {}\n\n`);

@@ -87,7 +87,10 @@ export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<Job
     dashboardJobsFacets(db),
   ]);
   const page = rows.slice(0, query.limit);
-  const stages = await dashboardJobsStages(db, page.map((r) => r.jobId));
+  const stages = await dashboardJobsStages(
+    db,
+    page.map((r) => r.jobId),
+  );
   const byJob = new Map<string, JobsStageRow[]>();
   for (const stage of stages) byJob.set(stage.jobId, [...(byJob.get(stage.jobId) ?? []), stage]);
   const jobs = page.map((row): JobSummary => {
@@ -108,7 +111,8 @@ export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<Job
       stages: summaries,
       failed: summaries.reduce((sum, s) => sum + s.failed, 0),
       tasksPerSecond: current?.tasksPerSecond ?? 0,
-      etaMs: row.status === 'processing' && current && current.tasksPerSecond > 0 && remaining > 0 ? Math.round((remaining / current.tasksPerSecond) * 1000) : null,
+      etaMs:
+        row.status === 'processing' && current && current.tasksPerSecond > 0 && remaining > 0 ? Math.round((remaining / current.tasksPerSecond) * 1000) : null,
     };
   });
   const last = page[page.length - 1];

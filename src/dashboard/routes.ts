@@ -55,7 +55,11 @@ export const ROUTES: Route[] = [
     handle: async ({ res, deps }) =>
       sendJson(res, 200, { version: deps.version, actions: availableActions(deps.allowActions, deps.actions), taskStatuses: TASK_STATUSES }, deps.redact),
   },
-  { method: 'GET', pattern: /^\/api\/jobs$/, handle: async ({ res, url, deps }) => sendJson(res, 200, await jobsDocument(deps.db, parseJobsQuery(url.searchParams)), deps.redact) },
+  {
+    method: 'GET',
+    pattern: /^\/api\/jobs$/,
+    handle: async ({ res, url, deps }) => sendJson(res, 200, await jobsDocument(deps.db, parseJobsQuery(url.searchParams)), deps.redact),
+  },
   {
     method: 'GET',
     pattern: new RegExp(`^/api/jobs/${JOB}$`),
@@ -64,7 +68,8 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     pattern: new RegExp(`^/api/jobs/${JOB}/throughput$`),
-    handle: async ({ res, url, params, deps }) => sendJson(res, 200, await throughputDocument(deps.db, await job(deps, params[0]!), url.searchParams), deps.redact),
+    handle: async ({ res, url, params, deps }) =>
+      sendJson(res, 200, await throughputDocument(deps.db, await job(deps, params[0]!), url.searchParams), deps.redact),
   },
   {
     method: 'GET',
@@ -74,7 +79,8 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     pattern: new RegExp(`^/api/jobs/${JOB}/tasks/([^/]+)$`),
-    handle: async ({ res, params, deps }) => sendJson(res, 200, await taskDocument(deps.db, await job(deps, params[0]!), decodeURIComponent(params[1]!)), deps.redact),
+    handle: async ({ res, params, deps }) =>
+      sendJson(res, 200, await taskDocument(deps.db, await job(deps, params[0]!), decodeURIComponent(params[1]!)), deps.redact),
   },
   {
     method: 'GET',

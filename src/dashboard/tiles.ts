@@ -49,10 +49,12 @@ export function spatialKind(parameters: unknown): SpatialKind | undefined {
 /** The spatial stages of a job and the kind of each, from each stage's first task. */
 async function spatialStages(db: Queryable, jobId: string): Promise<Map<number, SpatialKind>> {
   const firsts = await dashboardStageFirstTasks(db, jobId);
-  return new Map(firsts.flatMap((f) => {
-    const kind = spatialKind(f.parameters);
-    return kind ? [[f.stage, kind] as const] : [];
-  }));
+  return new Map(
+    firsts.flatMap((f) => {
+      const kind = spatialKind(f.parameters);
+      return kind ? [[f.stage, kind] as const] : [];
+    }),
+  );
 }
 
 /** Which stages of a job have tiles or boxes, and where. */
@@ -111,7 +113,12 @@ function parseViewport(text: string): BoundingBox {
     throw new InputError('INVALID_QUERY', `bbox must be west,south,east,north in degrees (got "${text}")`);
   }
   const [west, south, east, north] = parts as BoundingBox;
-  const box: BoundingBox = [clamp(west, -180, 180), clamp(south, -MAX_LATITUDE, MAX_LATITUDE), clamp(east, -180, 180), clamp(north, -MAX_LATITUDE, MAX_LATITUDE)];
+  const box: BoundingBox = [
+    clamp(west, -180, 180),
+    clamp(south, -MAX_LATITUDE, MAX_LATITUDE),
+    clamp(east, -180, 180),
+    clamp(north, -MAX_LATITUDE, MAX_LATITUDE),
+  ];
   if (box[0] >= box[2] || box[1] >= box[3]) {
     throw new InputError('INVALID_QUERY', `bbox must have west < east and south < north within the map's world (got "${text}")`);
   }
@@ -153,7 +160,14 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
       first = false;
     }
     if (res.destroyed) return;
-    page = await dashboardSpatialTasks(db, { jobId: job.jobId, stage: query.stage, kind, window: query.window, afterBatch: page.lastBatch, batches: STREAM_BATCHES });
+    page = await dashboardSpatialTasks(db, {
+      jobId: job.jobId,
+      stage: query.stage,
+      kind,
+      window: query.window,
+      afterBatch: page.lastBatch,
+      batches: STREAM_BATCHES,
+    });
   }
   res.end(']}');
 }
@@ -209,7 +223,18 @@ function boundsOf(z: number, x: number, y: number): BoundingBox {
 /** A closed ring, counter-clockwise (RFC 7946), to 7 decimals (about a centimetre). */
 function polygon([west, south, east, north]: BoundingBox) {
   const [w, s, e, n] = [west, south, east, north].map((v) => Math.round(v * 1e7) / 1e7) as BoundingBox;
-  return { type: 'Polygon', coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
+  return {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [w, s],
+        [e, s],
+        [e, n],
+        [w, n],
+        [w, s],
+      ],
+    ],
+  };
 }
 
 function clamp(value: number, min: number, max: number): number {

@@ -86,7 +86,7 @@ export function workerMetrics(params: { db: Queryable; jobTypes?: readonly strin
   const renewals = new Counter({ name: 'geo_task_lease_renewals_total', help: 'Task leases renewed while handlers ran.', registers: [registry] });
   const leasesLost = new Counter({
     name: 'geo_task_leases_lost_total',
-    help: "Tasks whose claim was taken over while their handler ran (the worker was too slow to renew, or was thought dead).",
+    help: 'Tasks whose claim was taken over while their handler ran (the worker was too slow to renew, or was thought dead).',
     registers: [registry],
   });
   const locksLost = new Counter({ name: 'geo_message_locks_lost_total', help: 'Broker message locks lost (the message comes back).', registers: [registry] });

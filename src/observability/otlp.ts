@@ -17,11 +17,7 @@ const SHUTDOWN_TIMEOUT_MS = 5_000;
  * batches from a BatchSpanProcessor, off the path of the work. Only
  * tracing.ts imports this module, and only when an endpoint is set.
  */
-export function startOtlpTracing(params: {
-  serviceVersion: string;
-  redact: (text: string) => string;
-  onExportError: (message: string) => void;
-}): Tracing {
+export function startOtlpTracing(params: { serviceVersion: string; redact: (text: string) => string; onExportError: (message: string) => void }): Tracing {
   const { redact } = params;
   let told = false;
   // The SDK reports export failures through its diagnostic logger (silent by default).

@@ -44,10 +44,7 @@ export async function archiveStageLines(db: Queryable, jobId: string): Promise<s
  * `cancelled` for a task that had not started when its job ended (it never
  * will, whether or not its row was marked yet).
  */
-export async function* archiveTaskPages(
-  db: Queryable,
-  params: { jobId: string; batchesPerPage?: number },
-): AsyncGenerator<{ text: string; tasks: number }> {
+export async function* archiveTaskPages(db: Queryable, params: { jobId: string; batchesPerPage?: number }): AsyncGenerator<{ text: string; tasks: number }> {
   const limit = params.batchesPerPage ?? 50;
   let after = { stage: 0, batchIndex: -1 };
   for (;;) {

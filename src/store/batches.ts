@@ -122,10 +122,7 @@ export async function batchesForStage(db: Queryable, jobId: string, stage: numbe
  * for `owner`. FOR UPDATE SKIP LOCKED plus the lease check means two
  * recovering processes never hold one batch at once.
  */
-export async function batchesClaim(
-  db: Queryable,
-  params: { batchId: string; leaseSeconds: number; owner: ClaimOwner },
-): Promise<boolean> {
+export async function batchesClaim(db: Queryable, params: { batchId: string; leaseSeconds: number; owner: ClaimOwner }): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE batches SET claimed_until = now() + make_interval(secs => $2), claim_token = $3, claim_session = $4
      WHERE batch_id = (SELECT batch_id FROM batches
@@ -142,10 +139,7 @@ export async function batchesClaim(
  * batch missing from the answer was taken over (its lease had lapsed) or has
  * left `pending_queue`.
  */
-export async function batchesRenewLeases(
-  db: Queryable,
-  params: { batchIds: string[]; leaseSeconds: number; claimToken: string },
-): Promise<Set<string>> {
+export async function batchesRenewLeases(db: Queryable, params: { batchIds: string[]; leaseSeconds: number; claimToken: string }): Promise<Set<string>> {
   if (params.batchIds.length === 0) return new Set();
   const { rows } = await db.query<{ batchId: string }>(
     // Rows are locked in batch id order, as step 3 locks them: two statements
@@ -166,10 +160,7 @@ export async function batchesRenewLeases(
 
 /** The tasks of a batch that still need a message. */
 export async function batchesPendingTaskIds(db: Queryable, batchId: string): Promise<string[]> {
-  const { rows } = await db.query<{ taskId: string }>(
-    `SELECT task_id AS "taskId" FROM tasks WHERE batch_id = $1 AND status = 'pending_queue'`,
-    [batchId],
-  );
+  const { rows } = await db.query<{ taskId: string }>(`SELECT task_id AS "taskId" FROM tasks WHERE batch_id = $1 AND status = 'pending_queue'`, [batchId]);
   return rows.map((r) => r.taskId);
 }
 
@@ -203,10 +194,7 @@ export interface BatchSendRecord {
  * unsent ones of a batch given up on, become `failed` and count toward their
  * stage.
  */
-export async function batchesRecordSends(
-  db: Queryable,
-  params: { records: BatchSendRecord[]; claimToken: string },
-): Promise<Map<string, { gaveUp: number }>> {
+export async function batchesRecordSends(db: Queryable, params: { records: BatchSendRecord[]; claimToken: string }): Promise<Map<string, { gaveUp: number }>> {
   const { records } = params;
   if (records.length === 0) return new Map();
   const rejected = records.flatMap((r) => r.rejected.map((x) => ({ batch_id: r.batchId, task_id: x.taskId, reason: x.reason })));

@@ -38,8 +38,7 @@ export async function benchSchemaCreate(admin: Pool, name: string): Promise<Benc
     if ((err as { code?: string }).code === '42501') {
       throw new InputError(
         'BENCH_SCHEMA_DENIED',
-        'geo bench keeps its rows in a schema of its own and needs the CREATE privilege on the database ' +
-          '(GRANT CREATE ON DATABASE <db> TO <user>)',
+        'geo bench keeps its rows in a schema of its own and needs the CREATE privilege on the database ' + '(GRANT CREATE ON DATABASE <db> TO <user>)',
         { cause: err },
       );
     }
@@ -62,10 +61,7 @@ async function dropWith(guard: PoolClient, name: string): Promise<void> {
 
 /** Drops bench schemas whose bench is gone (no session holds their lock). Returns their names. */
 export async function benchSchemasSweep(admin: Pool): Promise<string[]> {
-  const { rows } = await admin.query<{ name: string }>(
-    `SELECT nspname AS name FROM pg_namespace WHERE starts_with(nspname, $1)`,
-    [BENCH_SCHEMA_PREFIX],
-  );
+  const { rows } = await admin.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE starts_with(nspname, $1)`, [BENCH_SCHEMA_PREFIX]);
   const dropped: string[] = [];
   for (const { name } of rows.filter((r) => SCHEMA_NAME.test(r.name))) {
     const client = await admin.connect();

@@ -66,10 +66,11 @@ function onlyRow<T>(rows: T[], fn: string): T {
 
 /** geo_claim_task: takes one task (by the id its message carries) for one attempt. */
 export async function tasksClaim(params: { db: Queryable; taskId: string; worker: string; leaseSeconds: number }): Promise<TaskClaim> {
-  const { rows } = await params.db.query<TaskClaim>(
-    `SELECT ${CLAIM_COLUMNS} FROM geo_claim_task($1, $2, make_interval(secs => $3))`,
-    [params.taskId, params.worker, params.leaseSeconds],
-  );
+  const { rows } = await params.db.query<TaskClaim>(`SELECT ${CLAIM_COLUMNS} FROM geo_claim_task($1, $2, make_interval(secs => $3))`, [
+    params.taskId,
+    params.worker,
+    params.leaseSeconds,
+  ]);
   return onlyRow(rows, 'geo_claim_task');
 }
 
@@ -125,13 +126,7 @@ export async function tasksCompleteMany(params: {
  * `retryAt`), `failed` (final), or `stale` (the claim no longer holds the
  * task; nothing changed).
  */
-export async function tasksFail(params: {
-  db: Queryable;
-  taskId: string;
-  claim: ClaimToken;
-  error: string;
-  retryable: boolean;
-}): Promise<TaskFailure> {
+export async function tasksFail(params: { db: Queryable; taskId: string; claim: ClaimToken; error: string; retryable: boolean }): Promise<TaskFailure> {
   const { rows } = await params.db.query<TaskFailure>(
     `SELECT outcome, retry_at AS "retryAt", stage_completed AS "stageCompleted" FROM geo_fail_task($1, $2::bigint, $3, $4)`,
     [params.taskId, params.claim, params.error, params.retryable],
@@ -173,10 +168,11 @@ export async function tasksRenew(params: { db: Queryable; held: readonly HeldCla
  */
 export async function tasksRelease(params: { db: Queryable; held: readonly HeldClaim[]; delaySeconds?: number }): Promise<number> {
   if (params.held.length === 0) return 0;
-  const { rows } = await params.db.query<{ released: number }>(
-    `SELECT geo_release_tasks($1::text[], $2::bigint[], make_interval(secs => $3)) AS released`,
-    [params.held.map((h) => h.taskId), params.held.map((h) => h.claim), params.delaySeconds ?? 0],
-  );
+  const { rows } = await params.db.query<{ released: number }>(`SELECT geo_release_tasks($1::text[], $2::bigint[], make_interval(secs => $3)) AS released`, [
+    params.held.map((h) => h.taskId),
+    params.held.map((h) => h.claim),
+    params.delaySeconds ?? 0,
+  ]);
   return rows[0]?.released ?? 0;
 }
 
@@ -185,13 +181,7 @@ export async function tasksRelease(params: { db: Queryable; held: readonly HeldC
  * finishes the stage when they reach its task count; true only for the call
  * that finished it. Call it with zeros for a stage of no tasks.
  */
-export async function stagesFinish(params: {
-  db: Queryable;
-  jobId: string;
-  stage: number;
-  completed: number;
-  failed: number;
-}): Promise<boolean> {
+export async function stagesFinish(params: { db: Queryable; jobId: string; stage: number; completed: number; failed: number }): Promise<boolean> {
   const { rows } = await params.db.query<{ finished: boolean }>(`SELECT geo_stage_finish($1, $2, $3, $4) AS finished`, [
     params.jobId,
     params.stage,

@@ -15,10 +15,7 @@ export interface ThroughputRow {
  * Reads the job's tasks through their batches (task_states: there is no
  * index on tasks.job_id), so the cost is one pass over the stages asked for.
  */
-export async function dashboardThroughput(
-  db: Queryable,
-  params: { jobId: string; stages?: number[]; bucketSeconds: number },
-): Promise<ThroughputRow[]> {
+export async function dashboardThroughput(db: Queryable, params: { jobId: string; stages?: number[]; bucketSeconds: number }): Promise<ThroughputRow[]> {
   const { rows } = await db.query<ThroughputRow>(
     `SELECT stage, (floor(extract(epoch FROM completed_at) / $3) * $3)::bigint AS at,
             count(*) FILTER (WHERE status = 'completed')::int AS completed,
@@ -49,10 +46,7 @@ export interface ProblemBatchRow {
  * Batches with failed tasks come from the partial index over failed tasks,
  * so a large healthy job costs one pass over its batch rows, not its tasks.
  */
-export async function dashboardProblemBatches(
-  db: Queryable,
-  params: { jobId: string; limit: number },
-): Promise<{ total: number; batches: ProblemBatchRow[] }> {
+export async function dashboardProblemBatches(db: Queryable, params: { jobId: string; limit: number }): Promise<{ total: number; batches: ProblemBatchRow[] }> {
   const { rows } = await db.query<Omit<ProblemBatchRow, 'counts'> & TaskStatusCounts & { total: number }>(
     `WITH problem AS (
        SELECT b.batch_id, b.stage, b.batch_index, b.status, b.task_count, b.attempts, b.last_error
@@ -120,10 +114,7 @@ export interface ErrorGroupRow {
 }
 
 /** Failed tasks grouped by their error message, the earliest group first (the partial index over failed tasks). */
-export async function dashboardErrorGroups(
-  db: Queryable,
-  params: { jobId: string; limit: number },
-): Promise<{ failed: number; groups: ErrorGroupRow[] }> {
+export async function dashboardErrorGroups(db: Queryable, params: { jobId: string; limit: number }): Promise<{ failed: number; groups: ErrorGroupRow[] }> {
   const { rows } = await db.query<ErrorGroupRow & { failed: number }>(
     `WITH failed AS (
        SELECT t.task_id, t.stage, t.error, t.completed_at FROM tasks t WHERE t.job_id = $1 AND t.status = 'failed'

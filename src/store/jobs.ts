@@ -44,21 +44,32 @@ export async function jobsInsert(
     stageCount: number;
   },
 ): Promise<{ job: JobRow; created: boolean }> {
-  const inserted = await db.query<JobRow>(
-    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
+  const inserted = await db
+    .query<JobRow>(
+      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (job_id) DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
-    [job.jobId, job.jobType, JSON.stringify(job.parameters), job.processingPath, job.idPrefix, JSON.stringify(job.destination), job.stageCount, job.tasksAreMessages],
-  ).catch((err: unknown) => {
-    const e = err as { code?: string; constraint?: string };
-    if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
-    throw new InputError(
-      'ID_COLLISION',
-      `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
-      { cause: err },
-    );
-  });
+      [
+        job.jobId,
+        job.jobType,
+        JSON.stringify(job.parameters),
+        job.processingPath,
+        job.idPrefix,
+        JSON.stringify(job.destination),
+        job.stageCount,
+        job.tasksAreMessages,
+      ],
+    )
+    .catch((err: unknown) => {
+      const e = err as { code?: string; constraint?: string };
+      if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
+      throw new InputError(
+        'ID_COLLISION',
+        `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
+        { cause: err },
+      );
+    });
   if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
   const existing = await jobsGet(db, job.jobId);
   if (!existing) throw new Error(`job ${job.jobId} vanished while it was being created`);
@@ -87,10 +98,10 @@ export async function jobsGet(db: Queryable, jobId: string): Promise<JobRow | un
 
 /** Finds jobs whose id starts with `prefix` (users paste shortened ids). */
 export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2): Promise<string[]> {
-  const { rows } = await db.query<{ jobId: string }>(
-    `SELECT job_id AS "jobId" FROM jobs WHERE job_id LIKE $1 || '%' ORDER BY job_id LIMIT $2`,
-    [prefix, limit],
-  );
+  const { rows } = await db.query<{ jobId: string }>(`SELECT job_id AS "jobId" FROM jobs WHERE job_id LIKE $1 || '%' ORDER BY job_id LIMIT $2`, [
+    prefix,
+    limit,
+  ]);
   return rows.map((r) => r.jobId);
 }
 
@@ -109,10 +120,7 @@ export async function jobsFindByPrefix(db: Queryable, prefix: string, limit = 2)
  * it cancels a task that report queued again (one statement's snapshot,
  * taken before the wait, would miss it and leave it queued for good).
  */
-export async function jobsFail(
-  db: Pool,
-  params: { jobId: string; stage: number; stageError?: string; errors: unknown },
-): Promise<boolean> {
+export async function jobsFail(db: Pool, params: { jobId: string; stage: number; stageError?: string; errors: unknown }): Promise<boolean> {
   const client = await db.connect();
   try {
     await client.query('BEGIN');

@@ -25,11 +25,7 @@ export interface Listener {
  * once through `onError`; notifications then stop, so callers keep a timer
  * as a backstop.
  */
-export async function listen(
-  pool: Pool,
-  channels: Partial<Record<Channel, (payload: string) => void>>,
-  onError: (err: Error) => void,
-): Promise<Listener> {
+export async function listen(pool: Pool, channels: Partial<Record<Channel, (payload: string) => void>>, onError: (err: Error) => void): Promise<Listener> {
   const client = await pool.connect();
   let failed: Error | undefined;
   client.on('notification', (n) => {
@@ -43,7 +39,11 @@ export async function listen(
   });
   try {
     // One round trip; the names are the constants above, never input.
-    await client.query(Object.keys(channels).map((channel) => `LISTEN ${channel};`).join(' '));
+    await client.query(
+      Object.keys(channels)
+        .map((channel) => `LISTEN ${channel};`)
+        .join(' '),
+    );
   } catch (err) {
     client.release(true);
     throw err;

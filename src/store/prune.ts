@@ -86,10 +86,7 @@ export type PruneBeginOutcome = 'begun' | 'running-tasks' | 'not-finished' | 'mi
  * geo_retry_failed locks it (FOR NO KEY UPDATE): a job reopened first is not
  * marked, and a marked job is never reopened (migrations/009).
  */
-export async function pruneBegin(
-  db: Queryable,
-  params: { jobId: string; statuses: readonly JobStatus[]; cutoff: Date },
-): Promise<PruneBeginOutcome> {
+export async function pruneBegin(db: Queryable, params: { jobId: string; statuses: readonly JobStatus[]; cutoff: Date }): Promise<PruneBeginOutcome> {
   const { rows } = await db.query<{ outcome: PruneBeginOutcome }>(
     `WITH job AS (
        SELECT j.job_id, j.status = ANY($2::text[]) AND j.status <> 'processing' AND coalesce(j.completed_at, j.updated_at) < $3 AS finished,
@@ -130,10 +127,7 @@ export async function pruneRedeliveries(db: Queryable, params: { jobId: string; 
  * skipped (SKIP LOCKED) and taken by a later call; `left` says whether any
  * batch of the job remains after this one.
  */
-export async function pruneBatches(
-  db: Queryable,
-  params: { jobId: string; maxBatches: number },
-): Promise<{ batches: number; tasks: number; left: boolean }> {
+export async function pruneBatches(db: Queryable, params: { jobId: string; maxBatches: number }): Promise<{ batches: number; tasks: number; left: boolean }> {
   const { rows } = await db.query<{ batches: number; tasks: number; left: boolean }>(
     `WITH picked AS (
        SELECT b.batch_id FROM batches b JOIN jobs j ON j.job_id = b.job_id
@@ -165,8 +159,6 @@ export interface TableSizes {
 }
 
 export async function tableSizes(db: Queryable): Promise<TableSizes> {
-  const { rows } = await db.query<TableSizes>(
-    `SELECT pg_total_relation_size('tasks')::float8 AS tasks, pg_total_relation_size('batches')::float8 AS batches`,
-  );
+  const { rows } = await db.query<TableSizes>(`SELECT pg_total_relation_size('tasks')::float8 AS tasks, pg_total_relation_size('batches')::float8 AS batches`);
   return rows[0]!;
 }

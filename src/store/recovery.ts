@@ -101,10 +101,7 @@ export interface RecoveryTarget {
  * checked before anything is claimed or reset. Jobs whose task rows are their
  * messages send nothing.
  */
-export async function recoveryTargets(
-  db: Queryable,
-  params: { jobId?: string; transport?: string; includeFailed?: boolean },
-): Promise<RecoveryTarget[]> {
+export async function recoveryTargets(db: Queryable, params: { jobId?: string; transport?: string; includeFailed?: boolean }): Promise<RecoveryTarget[]> {
   const { rows } = await db.query<RecoveryTarget>(
     `SELECT j.job_id AS "jobId", j.processing_path AS transport, j.destination FROM jobs j
      WHERE ($1::text IS NULL OR j.job_id = $1) AND ($2::text IS NULL OR j.processing_path = $2)
@@ -177,10 +174,7 @@ export async function tasksPendingInBatches(db: Queryable, batchIds: string[]): 
  * `excludeJobs` (their destination is not configured here) keep theirs: this
  * run could not send them, and a reset is a write.
  */
-export async function batchesResetFailed(
-  db: Queryable,
-  params: { jobId?: string; transport?: string; excludeJobs?: string[] },
-): Promise<number> {
+export async function batchesResetFailed(db: Queryable, params: { jobId?: string; transport?: string; excludeJobs?: string[] }): Promise<number> {
   const { rows } = await db.query<{ reset: number }>(
     `WITH reset AS (
        UPDATE batches SET status = 'pending_queue', attempts = 0, next_attempt_at = now(), claimed_until = NULL

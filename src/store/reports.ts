@@ -16,10 +16,7 @@ export interface BatchReportRow {
  * Per-batch status: the job's tasks grouped by batch_id, joined with the
  * batch rows (a batch whose tasks are gone still shows, with zero tasks).
  */
-export async function reportsBatches(
-  db: Queryable,
-  params: { jobId: string; stage?: number },
-): Promise<BatchReportRow[]> {
+export async function reportsBatches(db: Queryable, params: { jobId: string; stage?: number }): Promise<BatchReportRow[]> {
   const { rows } = await db.query<{
     batchId: string;
     stage: number;

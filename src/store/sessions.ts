@@ -14,10 +14,7 @@ export interface SessionInfo {
 }
 
 /** Starts a session on `client`, which must stay open (and be used for nothing else) while the session lives. */
-export async function sessionsStart(
-  client: PoolClient,
-  params: { worker: string | null; host: string; pid: number; command: string },
-): Promise<number> {
+export async function sessionsStart(client: PoolClient, params: { worker: string | null; host: string; pid: number; command: string }): Promise<number> {
   const { rows } = await client.query<{ id: number }>(`SELECT geo_session_start($1, $2, $3, $4) AS id`, [
     params.worker,
     params.host,

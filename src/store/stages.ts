@@ -80,10 +80,7 @@ export async function stagesEnsure(db: Queryable, stage: NewStage): Promise<Stag
 }
 
 export async function stagesGet(db: Queryable, jobId: string, stage: number): Promise<StageRow | undefined> {
-  const { rows } = await db.query<StageRow>(`SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = $1 AND stage = $2`, [
-    jobId,
-    stage,
-  ]);
+  const { rows } = await db.query<StageRow>(`SELECT ${STAGE_COLUMNS} FROM stages WHERE job_id = $1 AND stage = $2`, [jobId, stage]);
   return rows[0];
 }
 
@@ -92,10 +89,7 @@ export async function stagesGet(db: Queryable, jobId: string, stage: number): Pr
  * submits of one job) may share it: batches, not stages, are what they must
  * never write twice, and the batch claims see to that.
  */
-export async function stagesRenewWriting(
-  db: Queryable,
-  params: { jobId: string; stage: number; leaseSeconds: number; session: number | null },
-): Promise<void> {
+export async function stagesRenewWriting(db: Queryable, params: { jobId: string; stage: number; leaseSeconds: number; session: number | null }): Promise<void> {
   await db.query(
     `UPDATE stages SET claimed_until = now() + make_interval(secs => $3), claim_session = $4
      WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`,
@@ -109,10 +103,7 @@ export async function stagesRenewWriting(
  * writer still at work renews it within a third of a lease.
  */
 export async function stagesReleaseWriting(db: Queryable, params: { jobId: string; stage: number }): Promise<void> {
-  await db.query(`UPDATE stages SET claimed_until = NULL WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`, [
-    params.jobId,
-    params.stage,
-  ]);
+  await db.query(`UPDATE stages SET claimed_until = NULL WHERE job_id = $1 AND stage = $2 AND status = 'queuing'`, [params.jobId, params.stage]);
 }
 
 /**
@@ -157,15 +148,7 @@ export async function stagesClaimUnwritten(
      UPDATE stages s SET claimed_until = now() + make_interval(secs => $1), claim_token = $2, claim_session = $7
      FROM due WHERE s.job_id = due.job_id AND s.stage = due.stage
      RETURNING s.job_id AS "jobId", s.stage`,
-    [
-      params.leaseSeconds,
-      params.owner.token,
-      params.limit,
-      params.jobId ?? null,
-      params.transport ?? null,
-      params.excludeJobs ?? null,
-      params.owner.session,
-    ],
+    [params.leaseSeconds, params.owner.token, params.limit, params.jobId ?? null, params.transport ?? null, params.excludeJobs ?? null, params.owner.session],
   );
   return rows;
 }

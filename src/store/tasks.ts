@@ -13,10 +13,7 @@ export interface TaskResultRow {
  * batches at a time (batches are aligned, so batch order is index order), so
  * the next stage can be built from 10 million results without holding them.
  */
-export async function* tasksStreamResults(
-  db: Queryable,
-  params: { jobId: string; stage: number; batchesPerPage?: number },
-): AsyncGenerator<TaskResultRow> {
+export async function* tasksStreamResults(db: Queryable, params: { jobId: string; stage: number; batchesPerPage?: number }): AsyncGenerator<TaskResultRow> {
   const pageSize = params.batchesPerPage ?? 50;
   let after = -1;
   for (;;) {

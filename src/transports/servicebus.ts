@@ -84,12 +84,7 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
   };
 }
 
-async function sendBatch(
-  sender: ServiceBusSender,
-  messages: TaskMessage[],
-  target: string,
-  redact: (text: string) => string,
-): Promise<SendReport> {
+async function sendBatch(sender: ServiceBusSender, messages: TaskMessage[], target: string, redact: (text: string) => string): Promise<SendReport> {
   const report: SendReport = { acknowledged: [], rejected: [] };
   let parts: Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }>;
   try {

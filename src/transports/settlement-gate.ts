@@ -35,12 +35,10 @@ export class SettlementGate {
         } catch (err) {
           settled = Promise.reject(err);
         }
-        settled
-          .then(resolve, reject)
-          .finally(() => {
-            this.running--;
-            this.pump();
-          });
+        settled.then(resolve, reject).finally(() => {
+          this.running--;
+          this.pump();
+        });
       };
       this.waiting.push({ kind, start });
       this.pump();

@@ -26,10 +26,7 @@ const QUEUE_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
  * written to the database, that the queue exists (or creates it with
  * `createQueue`) and that the credentials are accepted.
  */
-export async function connectStorageQueue(
-  config: StorageConfig,
-  options: { pipeline: StoragePipelineOptions; timeoutMs: number },
-): Promise<ConnectedQueue> {
+export async function connectStorageQueue(config: StorageConfig, options: { pipeline: StoragePipelineOptions; timeoutMs: number }): Promise<ConnectedQueue> {
   if (!QUEUE_NAME.test(config.queue)) {
     throw new InputError(
       'CONFIG_INVALID',
@@ -80,10 +77,7 @@ export async function connectStorageQueue(
   return { client, service, where, redact };
 }
 
-async function serviceClient(
-  config: StorageConfig,
-  pipeline: StoragePipelineOptions,
-): Promise<{ service: QueueServiceClient; redact: (t: string) => string }> {
+async function serviceClient(config: StorageConfig, pipeline: StoragePipelineOptions): Promise<{ service: QueueServiceClient; redact: (t: string) => string }> {
   if (config.connectionString) {
     const redact = redactor(parseConnectionString(config.connectionString).secrets());
     try {

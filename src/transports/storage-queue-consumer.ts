@@ -72,11 +72,13 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
           .catch(fail('receive')),
       ),
     );
-    return answers.flatMap((a) => a.receivedMessageItems).map((item) => {
-      const m = toReceived(item, codec.decode);
-      held.set(m, { messageId: item.messageId, popReceipt: item.popReceipt });
-      return m;
-    });
+    return answers
+      .flatMap((a) => a.receivedMessageItems)
+      .map((item) => {
+        const m = toReceived(item, codec.decode);
+        held.set(m, { messageId: item.messageId, popReceipt: item.popReceipt });
+        return m;
+      });
   };
 
   return {

@@ -53,12 +53,7 @@ export function isTooLarge(info: StatusInfo): boolean {
  * received message, a pop receipt that no longer matches (the visibility
  * timeout ran out and another receiver took it) is LOCK_LOST.
  */
-export function classifyStorageError(
-  err: unknown,
-  where: QueueWhere,
-  redact: (text: string) => string,
-  operation = 'send',
-): TransportError {
+export function classifyStorageError(err: unknown, where: QueueWhere, redact: (text: string) => string, operation = 'send'): TransportError {
   const info = describeError(err, redact);
   const on = `storage queue ${where.queue} in account ${where.account}`;
   const tag = [info.status, info.code].filter((x) => x !== undefined).join(' ');

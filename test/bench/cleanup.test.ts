@@ -42,7 +42,12 @@ describe('bench isolation and clean-up', () => {
 
     const config = loadConfig({ DATABASE_URL: db.url, GEO_HOME: path.join(os.tmpdir(), 'geo-bench-test-unused') });
     const env = await openBenchEnvironment({
-      config, paths: ['local'], skipUnconfigured: false, dbLatencyMs: 0, queueLatencyMs: 0, poolSize: 4,
+      config,
+      paths: ['local'],
+      skipUnconfigured: false,
+      dbLatencyMs: 0,
+      queueLatencyMs: 0,
+      poolSize: 4,
     });
     let result!: BenchResult;
     const sent = new FakeTransport('servicebus');

@@ -40,7 +40,7 @@ describe('one registry from error code to kind to exit code', () => {
     expect(exitCodeForOutcome({ misconfigured: true, unfinished: 1 })).toBe(EXIT.input);
   });
 
-  it('an error that is not geo\'s is exit 1', () => {
+  it("an error that is not geo's is exit 1", () => {
     expect(exitCodeFor(new Error('bug'))).toBe(EXIT.incomplete);
   });
 });

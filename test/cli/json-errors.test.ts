@@ -20,7 +20,7 @@ describe('under --json every failure is one {"error": {"code", "message"}} on st
     [['batches', '--json'], 'MISSING_ARGUMENT', "missing required argument 'jobId'"],
     [['submit', 'hello_world', '--n', '10', '--bogus', '--json'], 'UNKNOWN_OPTION', "unknown option '--bogus'"],
     [['--json', 'frobnicate'], 'UNKNOWN_COMMAND', "unknown command 'frobnicate'"],
-    [['batches', 'deadbeef', 'extra', '--json'], 'EXCESS_ARGUMENTS', 'too many arguments for \'batches\'. Expected 1 argument but got 2.'],
+    [['batches', 'deadbeef', 'extra', '--json'], 'EXCESS_ARGUMENTS', "too many arguments for 'batches'. Expected 1 argument but got 2."],
     [['submit', 'hello_world', '--param', '--json'], 'MISSING_OPTION_VALUE', "option '--param <key=value>' argument missing"],
     [['batches', 'deadbeef', '--limit', '0', '--json'], 'INVALID_OPTION', '--limit must be a whole number from 1 to 10,000,000 (got "0")'],
     [['--json'], 'USAGE', 'a command is required'],
@@ -55,7 +55,11 @@ describe('under --json every failure is one {"error": {"code", "message"}} on st
 
   it('under --json, --version and --help each print one JSON document', async () => {
     const { version } = JSON.parse(await fs.readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
-    for (const args of [['--json', '--version'], ['--version', '--json'], ['--json', '-V']]) {
+    for (const args of [
+      ['--json', '--version'],
+      ['--version', '--json'],
+      ['--json', '-V'],
+    ]) {
       const result = await runGeo(args, env);
       expect(result.code).toBe(0);
       expect(parseJsonOutput(result)).toEqual({ version });

@@ -117,7 +117,12 @@ describe('the progress line', () => {
 
   it('rate comes from the samples kept; none before two', () => {
     expect(rateOf([{ at: 0, done: 0 }])).toBeUndefined();
-    expect(rateOf([{ at: 1_000, done: 100 }, { at: 3_000, done: 500 }])).toBe(200);
+    expect(
+      rateOf([
+        { at: 1_000, done: 100 },
+        { at: 3_000, done: 500 },
+      ]),
+    ).toBe(200);
   });
 
   it('is drawn only on an interactive stderr (an ora spinner, then the bar), and erased when it stops', () => {
@@ -127,7 +132,11 @@ describe('the progress line', () => {
     progress.stop();
     // Drawn from the line's start, spinner frame first; cleared to the line's end when stopped.
     expect(withoutStyles(tty.text)).toMatch(/^\r\S \[░+\] {3}0% {3}0 \/ 10 tasks\r\x1b\[K$/);
-    expect(withoutStyles(tty.text).split('\r').every((state) => state.replace(/\x1b\[K/, '').length <= 79)).toBe(true);
+    expect(
+      withoutStyles(tty.text)
+        .split('\r')
+        .every((state) => state.replace(/\x1b\[K/, '').length <= 79),
+    ).toBe(true);
 
     for (const stderr of [fakeStream(0, true), fakeStream(0, false)]) {
       const quiet = startProgress(new Screen(fakeStream(80), stderr), { done: 0, total: 10, unit: 'tasks' });
@@ -144,13 +153,7 @@ describe('the progress line', () => {
     output.notice('geo: a notice');
     progress.stop();
     const parts = withoutStyles(tty.text).split('\r');
-    expect(parts).toEqual([
-      '',
-      expect.stringMatching(/^\S \[█+░+\]/),
-      '\x1b[Kgeo: a notice\n',
-      expect.stringMatching(/^\S \[█+░+\]/),
-      '\x1b[K',
-    ]);
+    expect(parts).toEqual(['', expect.stringMatching(/^\S \[█+░+\]/), '\x1b[Kgeo: a notice\n', expect.stringMatching(/^\S \[█+░+\]/), '\x1b[K']);
   });
 });
 
@@ -161,11 +164,7 @@ function withoutStyles(text: string): string {
 
 describe('words and durations', () => {
   it('plural', () => {
-    expect([plural(0, 'batch', 'batches'), plural(1, 'batch', 'batches'), plural(10_000, 'task')]).toEqual([
-      '0 batches',
-      '1 batch',
-      '10,000 tasks',
-    ]);
+    expect([plural(0, 'batch', 'batches'), plural(1, 'batch', 'batches'), plural(10_000, 'task')]).toEqual(['0 batches', '1 batch', '10,000 tasks']);
   });
 
   it('durations as options take them, and for people', () => {

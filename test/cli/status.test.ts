@@ -19,7 +19,16 @@ interface StatusDoc {
   jobType?: string;
   status: string;
   currentStage: number;
-  stages: Array<{ stage: number; name?: string | null; status: string; expected: number; queued: number; processing: number; completed: number; failed: number }>;
+  stages: Array<{
+    stage: number;
+    name?: string | null;
+    status: string;
+    expected: number;
+    queued: number;
+    processing: number;
+    completed: number;
+    failed: number;
+  }>;
   errors: Array<{ taskId: string; error: string }>;
 }
 
@@ -31,7 +40,10 @@ describe('geo status', () => {
 
     const claimed = await tasksClaimNext({ db: db.pool, worker: 'status-test', maxTasks: 500, leaseSeconds: 60, jobTypes: ['hello_world'] });
     expect(claimed).toHaveLength(500);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 300).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(0, 300).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })),
+    });
     const live = parseJsonOutput<StatusDoc>(await runGeo(['status', jobId.slice(0, 10), '--json'], env));
     expect(live).toMatchObject({ status: 'processing', currentStage: 1 });
     expect(live.stages).toEqual([
@@ -41,7 +53,10 @@ describe('geo status', () => {
 
     const failing = claimed[300]!;
     await tasksFail({ db: db.pool, taskId: failing.taskId, claim: failing.claim, error: 'the tile server said 404', retryable: false });
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(301).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(301).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })),
+    });
     const swept = await runGeo(['retry-pending'], env);
     expect(swept.code, swept.stderr).toBe(0);
 

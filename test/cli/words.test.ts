@@ -89,7 +89,7 @@ describe('words and numbers (subprocess)', () => {
     expect((await runGeo(['db', 'status'], embedded)).stderr).toBe('');
   });
 
-  it("an IP-address Service Bus endpoint prints no DEP0123 TLS warning", async () => {
+  it('an IP-address Service Bus endpoint prints no DEP0123 TLS warning', async () => {
     const result = await runGeo(['submit', 'hello_world', '--n', '5', '--param', 'name=tls'], {
       ...env,
       GEO_TRANSPORT: 'servicebus',

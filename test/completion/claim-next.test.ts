@@ -110,9 +110,7 @@ describe('geo_claim_next', () => {
       expect(claimed.map((t) => t.taskId).sort()).toEqual(taskIds.slice(2).sort());
       await holder.query('ROLLBACK');
     });
-    expect((await tasksClaimNext({ db: db.pool, worker: 'w', maxTasks: 10, leaseSeconds: 30 })).map((t) => t.taskId).sort()).toEqual(
-      [...locked].sort(),
-    );
+    expect((await tasksClaimNext({ db: db.pool, worker: 'w', maxTasks: 10, leaseSeconds: 30 })).map((t) => t.taskId).sort()).toEqual([...locked].sort());
   });
 
   it('gives eight concurrent workers disjoint tasks that together are all of them', async () => {
@@ -148,10 +146,7 @@ describe('geo_claim_next', () => {
   it('reads ready tasks through tasks_ready among 200k tasks: due retries, then new tasks, no scan and no sort', async () => {
     const jobId = await createJob(db.pool);
     const other = await createJob(db.pool, { transport: 'servicebus' });
-    await db.pool.query(
-      `INSERT INTO stages (job_id, stage, name, task_count, batch_size, status) VALUES ($1, 1, 'big', 200000, 100, 'processing')`,
-      [jobId],
-    );
+    await db.pool.query(`INSERT INTO stages (job_id, stage, name, task_count, batch_size, status) VALUES ($1, 1, 'big', 200000, 100, 'processing')`, [jobId]);
     // 150k finished, 20k processing (200 of them lapsed), 30k queued (300 of them due retries), and broker tasks.
     await db.pool.query(
       `INSERT INTO tasks (task_id, job_id, stage, task_index, batch_id, task_type, parameters, status, worker, attempt, lease_until, available_at)

@@ -74,10 +74,9 @@ describe('a retryable failure committed while the job fails', () => {
       const failing = jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
       // The job's failure waits on the report's lock on the job row.
       await pollUntil('the job failure to wait on the report', async () => {
-        const { rows: waiting } = await db.pool.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`,
-          [rows[0]!.pid],
-        );
+        const { rows: waiting } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, [
+          rows[0]!.pid,
+        ]);
         return waiting.length > 0 ? true : undefined;
       });
       await reporter.query('COMMIT');
@@ -115,20 +114,22 @@ describe('a lapsed lease put back by the sweep while the job fails', () => {
       const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const sweeping = tasksRequeueLapsed(db.pool, { limit: 100, jobId, excludeJobs: [] });
       await pollUntil('the sweep to wait on the owed row', async () => {
-        const { rows: waiting } = await db.pool.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`,
-          [rows[0]!.pid],
-        );
+        const { rows: waiting } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, [
+          rows[0]!.pid,
+        ]);
         return waiting.length > 0 ? true : undefined;
       });
       const failing = jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
       // The failure either waits for the sweep (which read the job as running) or finishes first; both must end the same.
-      await Promise.race([failing, pollUntil('the job failure to wait on the sweep', async () => {
-        const { rows: waiting } = await db.pool.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE jobs SET status%'`,
-        );
-        return waiting.length > 0 ? true : undefined;
-      })]);
+      await Promise.race([
+        failing,
+        pollUntil('the job failure to wait on the sweep', async () => {
+          const { rows: waiting } = await db.pool.query(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE jobs SET status%'`,
+          );
+          return waiting.length > 0 ? true : undefined;
+        }),
+      ]);
       await holder.query('ROLLBACK');
       await sweeping;
       expect(await failing).toBe(true);

@@ -49,10 +49,11 @@ describe('geo_complete_tasks', () => {
   it('returns one row per element, repeated ids included, from the SQL function itself', async () => {
     const { taskIds } = await createStage(db.pool, { taskCount: 2 });
     const claims = [await claimTask(db.pool, taskIds[0]!), await claimTask(db.pool, taskIds[1]!)];
-    const { rows } = await db.pool.query(
-      `SELECT task_id, outcome, stage_completed FROM geo_complete_tasks($1::text[], $2::bigint[], $3::jsonb[])`,
-      [[taskIds[0], taskIds[0], taskIds[1]], [claims[0], claims[0], claims[1]], ['1', '2', '3']],
-    );
+    const { rows } = await db.pool.query(`SELECT task_id, outcome, stage_completed FROM geo_complete_tasks($1::text[], $2::bigint[], $3::jsonb[])`, [
+      [taskIds[0], taskIds[0], taskIds[1]],
+      [claims[0], claims[0], claims[1]],
+      ['1', '2', '3'],
+    ]);
     expect(rows).toEqual([
       { task_id: taskIds[0], outcome: 'completed', stage_completed: false },
       { task_id: taskIds[0], outcome: 'duplicate', stage_completed: false },
@@ -80,9 +81,9 @@ describe('geo_complete_tasks', () => {
 
   it('refuses arrays of different lengths and changes nothing', async () => {
     const { taskIds } = await createStage(db.pool, { taskCount: 2 });
-    await expect(
-      db.pool.query(`SELECT * FROM geo_complete_tasks($1::text[], $2::bigint[], $3::jsonb[])`, [taskIds, ['1', '2'], ['1']]),
-    ).rejects.toThrow(/geo_complete_tasks: 2 task ids, 2 claims, 1 results/);
+    await expect(db.pool.query(`SELECT * FROM geo_complete_tasks($1::text[], $2::bigint[], $3::jsonb[])`, [taskIds, ['1', '2'], ['1']])).rejects.toThrow(
+      /geo_complete_tasks: 2 task ids, 2 claims, 1 results/,
+    );
     expect((await taskState(db.pool, taskIds[0]!)).status).toBe('queued');
   });
 });
@@ -131,7 +132,10 @@ describe('geo_release_tasks', () => {
   it('gives claims back as queued (the attempt does not count), owes broker tasks a delivery, and leaves other claims alone', async () => {
     const { taskIds } = await createStage(db.pool, { taskCount: 3, transport: 'servicebus' });
     const [a, b, theirs] = [taskIds[0]!, taskIds[1]!, taskIds[2]!];
-    const held = [{ taskId: a, claim: await claimTask(db.pool, a, 'stopping') }, { taskId: b, claim: await claimTask(db.pool, b, 'stopping') }];
+    const held = [
+      { taskId: a, claim: await claimTask(db.pool, a, 'stopping') },
+      { taskId: b, claim: await claimTask(db.pool, b, 'stopping') },
+    ];
     const other = await claimTask(db.pool, theirs, 'other');
     expect(await tasksRelease({ db: db.pool, held: [...held, { taskId: theirs, claim: String(BigInt(other) + 1000n) }] })).toBe(2);
     for (const taskId of [a, b]) {

@@ -55,7 +55,7 @@ async function psqlDeliver(url: string, deliveries: TaskMessage[]): Promise<Arra
 }
 
 describe('the completion API from a client that is not Node (psql)', () => {
-  it('psql claims and completes a Service Bus job\'s tasks, duplicates included; retry-pending then queues stage 2', async () => {
+  it("psql claims and completes a Service Bus job's tasks, duplicates included; retry-pending then queues stage 2", async () => {
     const { db, peer } = fixture;
     const queue = 'psql-worker';
     peer.createQueue(queue, { duplicateDetection: true });

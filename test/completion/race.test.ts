@@ -74,8 +74,7 @@ async function timed(client: pg.Client, call: string, values: unknown[]): Promis
 const realApi: CompletionApi = {
   complete: (client, taskId, claim) =>
     timed(client, `SELECT stage_completed AS finished FROM geo_complete_task($1, $2::bigint, '{"ok": true}')`, [taskId, claim]),
-  fail: (client, taskId, claim) =>
-    timed(client, `SELECT stage_completed AS finished FROM geo_fail_task($1, $2::bigint, 'permanent', false)`, [taskId, claim]),
+  fail: (client, taskId, claim) => timed(client, `SELECT stage_completed AS finished FROM geo_fail_task($1, $2::bigint, 'permanent', false)`, [taskId, claim]),
 };
 
 // "Last task" decided by counting the stage's finished rows after the update,

@@ -97,9 +97,7 @@ describe('stage_completions, the outbox', () => {
     const jobId = await finishedStage();
     const token = crypto.randomUUID();
     await stageCompletionsClaim({ db: db.pool, limit: 10, leaseSeconds: 60, token });
-    expect(await stageCompletionsRecordError({ db: db.pool, jobId, stage: 1, token: crypto.randomUUID(), error: 'x', retryAfterSeconds: 0 })).toBe(
-      false,
-    );
+    expect(await stageCompletionsRecordError({ db: db.pool, jobId, stage: 1, token: crypto.randomUUID(), error: 'x', retryAfterSeconds: 0 })).toBe(false);
     expect(await stageCompletionsRecordError({ db: db.pool, jobId, stage: 1, token, error: 'queue unreachable', retryAfterSeconds: 3_600 })).toBe(true);
     expect(await stageCompletionsClaim({ db: db.pool, limit: 10, leaseSeconds: 60, token })).toEqual([]);
     await db.pool.query(`UPDATE stage_completions SET claimed_until = now() - interval '1 second'`);

@@ -35,7 +35,10 @@ describe('cancel beside a prefetching geo work (local queue)', () => {
         .filter(([taskId]) => taskId.startsWith(jobId.slice(0, 16)))
         .flatMap(([taskId, times]) => times.filter((t) => t > cancel.after).map((t) => ({ taskId, afterCommitMs: Math.round(t - cancel.after) })));
       // Before the worker gave its prefetch back on the notification, about a thousand started after the commit.
-      expect(late.length, `${late.length} handlers started after the cancel committed, the last ${Math.max(0, ...late.map((x) => x.afterCommitMs))} ms after`).toBeLessThanOrEqual(IN_THE_ACT);
+      expect(
+        late.length,
+        `${late.length} handlers started after the cancel committed, the last ${Math.max(0, ...late.map((x) => x.afterCommitMs))} ms after`,
+      ).toBeLessThanOrEqual(IN_THE_ACT);
     } finally {
       await workers.catch(() => undefined);
     }

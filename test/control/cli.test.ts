@@ -85,7 +85,11 @@ describe('geo jobs', () => {
       currentStage: { stage: 1, name: 'greeting', status: 'processing', expected: 5, completed: 0 },
     });
     for (const job of all.jobs.slice(1)) {
-      expect(job).toMatchObject({ status: 'completed', paused: false, currentStage: { stage: 2, name: 'reply', status: 'completed', expected: 5, completed: 5 } });
+      expect(job).toMatchObject({
+        status: 'completed',
+        paused: false,
+        currentStage: { stage: 2, name: 'reply', status: 'completed', expected: 5, completed: 5 },
+      });
     }
     expect(all.jobs.every((j) => j.ageMs >= 0)).toBe(true);
 
@@ -121,8 +125,15 @@ describe('geo archive', () => {
     expect(parseJsonOutput(await geo(['archive', jobId, '--output', zipped, '--json']))).toMatchObject({ gzip: true, tasks: 500 });
 
     const text = await fs.readFile(plain, 'utf8');
-    expect(gunzipSync(await fs.readFile(zipped)).toString('utf8').split('\n').length).toBe(text.split('\n').length);
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      gunzipSync(await fs.readFile(zipped))
+        .toString('utf8')
+        .split('\n').length,
+    ).toBe(text.split('\n').length);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ record: 'job', jobId, jobType: 'hello_world', status: 'completed', parameters: { n: 250, name: 'archive' } });
     expect(lines.filter((l) => l.record === 'stage').map((l) => l.name)).toEqual(['greeting', 'reply']);
     const tasks = lines.filter((l) => l.record === 'task');
@@ -165,7 +176,11 @@ describe('geo prune', () => {
 
     const dry = parseJsonOutput<PruneDoc>(await geo(['prune', '--finished-before', '0s', '--dry-run', '--json']));
     expect(dry.dryRun).toBe(true);
-    expect(dry.jobs.filter((j) => [completed, failed, cancelled].includes(j.jobId)).map((j) => j.outcome)).toEqual(['would-prune', 'would-prune', 'would-prune']);
+    expect(dry.jobs.filter((j) => [completed, failed, cancelled].includes(j.jobId)).map((j) => j.outcome)).toEqual([
+      'would-prune',
+      'would-prune',
+      'would-prune',
+    ]);
     expect(dry.jobs.map((j) => j.jobId)).not.toContain(running);
     expect(await jobRow(db.pool, completed)).toBeDefined();
 

@@ -125,13 +125,20 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
         expect(stages).toEqual([{ stage: 1 }]);
 
         expect((await commitTimed<string>(db, `SELECT geo_resume_job($1) AS value`, [paused])).value).toBe('resumed');
-        await waitFor('the paused job to complete after its resume', async () => ((await jobRow(db, paused))?.status === 'completed' ? true : undefined), 300_000);
+        await waitFor(
+          'the paused job to complete after its resume',
+          async () => ((await jobRow(db, paused))?.status === 'completed' ? true : undefined),
+          300_000,
+        );
         expect((await claimsAfter(db, paused, resumedAt)).length).toBeGreaterThan(0);
       } finally {
         stop.abort();
         await workers;
       }
-      for (const [jobId, tasks] of [[paused, sizes.pauseTasks + 1], [other, 51]] as const) {
+      for (const [jobId, tasks] of [
+        [paused, sizes.pauseTasks + 1],
+        [other, 51],
+      ] as const) {
         expect(await taskCounts(db, jobId)).toEqual({ completed: tasks });
         // Exactly once: one handler start and one attempt per task (a paused claim spends none).
         const starts = [...handlerStarts.entries()].filter(([taskId]) => taskId.startsWith(jobId.slice(0, 16)));
@@ -171,7 +178,10 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       expect(status.status).toBe('completed');
       expect(status.stages[0]).toMatchObject({ completed: n, failed: 0, retried: broken.length });
       const results = await runGeo(['results', jobId, '--stage', '1'], env);
-      const lines = results.stdout.trim().split('\n').map((line) => JSON.parse(line) as { key: string; status: string; result: { version: string }; history?: Array<{ attempts: number; error: string }> });
+      const lines = results.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { key: string; status: string; result: { version: string }; history?: Array<{ attempts: number; error: string }> });
       expect(lines).toHaveLength(n);
       for (const [i, line] of lines.entries()) {
         expect(line.status).toBe('completed');
@@ -182,7 +192,9 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
         }
         // Both runs: the failed one (its two attempts and last error) in the history, the fixed one as the result.
         expect(line.result).toEqual({ i, version: 'fixed' });
-        expect(line.history).toEqual([{ attempts: 2, error: `bug: task ${i} cannot be done (attempt 2)`, failedAt: expect.any(String), retriedAt: expect.any(String) }]);
+        expect(line.history).toEqual([
+          { attempts: 2, error: `bug: task ${i} cannot be done (attempt 2)`, failedAt: expect.any(String), retriedAt: expect.any(String) },
+        ]);
       }
       const { rows } = await db.query(`SELECT attempt, count(*)::int AS n FROM tasks WHERE job_id = $1 AND stage = 1 GROUP BY 1 ORDER BY 1`, [jobId]);
       expect(rows).toEqual([{ attempt: 1, n }]);
@@ -206,7 +218,11 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       expect(statuses.filter((s) => s === 'failed').length).toBe(2);
       expect(statuses.filter((s) => s === 'cancelled').length).toBe(3);
       const expected = new Map<string, number>();
-      for (const jobId of finished) expected.set(jobId, Object.values(await taskCounts(db, jobId)).reduce((a, b) => a + b, 0));
+      for (const jobId of finished)
+        expected.set(
+          jobId,
+          Object.values(await taskCounts(db, jobId)).reduce((a, b) => a + b, 0),
+        );
 
       // Jobs that finish after this are never pruned, however long the prune runs.
       const { rows: now } = await db.query<{ now: Date }>(`SELECT now()`);
@@ -223,7 +239,9 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       try {
         await waitFor('the running jobs to have started', async () => ((await stageFinished(db, running[0]!, 1)) > 0 ? true : undefined), 60_000);
         pruneStarted = Date.now();
-        const run = await runGeo(['prune', '--finished-before', cutoff, '--archive-dir', archives, '--chunk-batches', '1', '--json'], l.env(), { timeoutMs: 180_000 });
+        const run = await runGeo(['prune', '--finished-before', cutoff, '--archive-dir', archives, '--chunk-batches', '1', '--json'], l.env(), {
+          timeoutMs: 180_000,
+        });
         expect(run.code, run.stderr).toBe(0);
         pruned = parseJsonOutput<{
           jobs: Array<{ jobId: string; outcome: string; tasks: number; archive: { file: string; tasks: number } }>;
@@ -232,10 +250,14 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
           tableBytesBefore: { tasks: number; batches: number };
           tableBytesAfter: { tasks: number; batches: number };
         }>(run);
-        await waitFor('the running jobs to complete', async () => {
-          const rows = await Promise.all(running.map((jobId) => jobRow(db, jobId)));
-          return rows.every((r) => r?.status === 'completed') ? true : undefined;
-        }, 300_000);
+        await waitFor(
+          'the running jobs to complete',
+          async () => {
+            const rows = await Promise.all(running.map((jobId) => jobRow(db, jobId)));
+            return rows.every((r) => r?.status === 'completed') ? true : undefined;
+          },
+          300_000,
+        );
       } finally {
         stop.abort();
         await workers;
@@ -249,7 +271,11 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       expect(pruned.tableBytesAfter.tasks).toBeGreaterThan(0);
       for (const job of pruned.jobs) {
         expect(job).toMatchObject({ outcome: 'pruned', tasks: expected.get(job.jobId) });
-        const lines = gunzipSync(await fs.readFile(job.archive.file)).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+        const lines = gunzipSync(await fs.readFile(job.archive.file))
+          .toString('utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
         const tasks = lines.filter((line) => line.record === 'task');
         expect(lines[0]).toMatchObject({ record: 'job', jobId: job.jobId });
         expect(new Set(tasks.map((t) => t.taskId)).size).toBe(expected.get(job.jobId));

@@ -176,12 +176,18 @@ async function claimAll(jobId: string): Promise<Map<string, string>> {
 }
 
 async function complete(client: pg.Client, taskId: string, claim: string): Promise<boolean> {
-  const { rows } = await client.query<{ finished: boolean }>(`SELECT stage_completed AS finished FROM geo_complete_task($1, $2::bigint, 'null')`, [taskId, claim]);
+  const { rows } = await client.query<{ finished: boolean }>(`SELECT stage_completed AS finished FROM geo_complete_task($1, $2::bigint, 'null')`, [
+    taskId,
+    claim,
+  ]);
   return rows[0]?.finished ?? false;
 }
 
 async function fail(client: pg.Client, taskId: string, claim: string): Promise<boolean> {
-  const { rows } = await client.query<{ finished: boolean }>(`SELECT stage_completed AS finished FROM geo_fail_task($1, $2::bigint, 'permanent', false)`, [taskId, claim]);
+  const { rows } = await client.query<{ finished: boolean }>(`SELECT stage_completed AS finished FROM geo_fail_task($1, $2::bigint, 'permanent', false)`, [
+    taskId,
+    claim,
+  ]);
   return rows[0]?.finished ?? false;
 }
 
@@ -214,11 +220,7 @@ async function raceRound(round: number, cancelSql: CancelSql, rnd: () => number,
     }),
     rnd,
   );
-  const chosen = [
-    ...(forceCancel || rnd() < 0.4 ? ['cancel'] : []),
-    ...(rnd() < 0.35 ? ['pause'] : []),
-    ...(rnd() < 0.5 ? ['retry-failed'] : []),
-  ];
+  const chosen = [...(forceCancel || rnd() < 0.4 ? ['cancel'] : []), ...(rnd() < 0.35 ? ['pause'] : []), ...(rnd() < 0.5 ? ['retry-failed'] : [])];
 
   const parties = RACERS + chosen.length + 1;
   let ready = 0;
@@ -271,10 +273,9 @@ async function raceRound(round: number, cancelSql: CancelSql, rnd: () => number,
     const advanced = await advance();
     if (more.size === 0 && advanced.length === 0) break;
   }
-  const { rows: events } = await setup.query<Event>(
-    `SELECT kind, stage, job_status AS "jobStatus", paused FROM race_events WHERE job_id = $1 ORDER BY id`,
-    [jobId],
-  );
+  const { rows: events } = await setup.query<Event>(`SELECT kind, stage, job_status AS "jobStatus", paused FROM race_events WHERE job_id = $1 ORDER BY id`, [
+    jobId,
+  ]);
   const { rows: final } = await setup.query<{ status: string; retried: number }>(
     `SELECT j.status, s.retried_count AS retried FROM jobs j JOIN stages s ON s.job_id = j.job_id AND s.stage = 1 WHERE j.job_id = $1`,
     [jobId],
@@ -294,7 +295,8 @@ function violations(r: Round): string[] {
   if (finishes > (r.controls.includes('retry-failed') ? 2 : 1)) wrong.push(`stage 1 finished ${finishes} times`);
   // A job ends at most once per life: every end but the last is followed by a reopening.
   const lives = r.events.filter((e) => e.kind.startsWith('job-')).map((e) => e.kind);
-  for (let i = 1; i < lives.length; i++) if (lives[i] !== 'job-processing' && lives[i - 1] !== 'job-processing') wrong.push(`job ended twice: ${lives.join(' ')}`);
+  for (let i = 1; i < lives.length; i++)
+    if (lives[i] !== 'job-processing' && lives[i - 1] !== 'job-processing') wrong.push(`job ended twice: ${lives.join(' ')}`);
   if (r.advancedWhilePaused > 0) wrong.push('advanced while paused');
   if (r.finalStatus === 'processing') wrong.push('the job never ended');
   return wrong;
@@ -311,7 +313,9 @@ describe('cancel, pause and retry-failed racing the last completions of a stage'
   it('the stage finishes and advances at most once, never after a cancel committed, and not while paused', async () => {
     const seed = 18;
     const results = await runRounds(120, REAL_CANCEL, seed);
-    const wrong = results.map((r) => ({ round: r.round, size: r.size, controls: r.controls, wrong: violations(r), events: r.events })).filter((r) => r.wrong.length > 0);
+    const wrong = results
+      .map((r) => ({ round: r.round, size: r.size, controls: r.controls, wrong: violations(r), events: r.events }))
+      .filter((r) => r.wrong.length > 0);
     expect(wrong, `seed ${seed}`).toEqual([]);
     // The rounds covered what they claim: cancels that beat the last completion and cancels that lost to it,
     // pauses, retry-failed running failed tasks again, and jobs that completed.

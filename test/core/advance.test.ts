@@ -36,16 +36,21 @@ async function work(pool: Pool, fail?: (taskId: string) => boolean): Promise<voi
     }
     const results = await Promise.all(
       ok.map(async (t) =>
-        getJobType(t.jobType).stages.find((s) => s.taskType === t.taskType)!.handler(t.parameters, {
-          taskId: t.taskId,
-          jobId: t.jobId,
-          stage: t.stage,
-          attempt: t.attempt,
-          signal: new AbortController().signal,
-        }),
+        getJobType(t.jobType)
+          .stages.find((s) => s.taskType === t.taskType)!
+          .handler(t.parameters, {
+            taskId: t.taskId,
+            jobId: t.jobId,
+            stage: t.stage,
+            attempt: t.attempt,
+            signal: new AbortController().signal,
+          }),
       ),
     );
-    await tasksCompleteMany({ db: pool, completions: ok.map((t, i) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify(results[i] ?? null) })) });
+    await tasksCompleteMany({
+      db: pool,
+      completions: ok.map((t, i) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify(results[i] ?? null) })),
+    });
   }
 }
 
@@ -74,7 +79,7 @@ describe('stage advancement', () => {
     expect(await advance()).toEqual([]);
   });
 
-  it('a stage with a permanently failed task fails the job with that task\'s error and queues nothing after it', async () => {
+  it("a stage with a permanently failed task fails the job with that task's error and queues nothing after it", async () => {
     const { jobId } = await submitHelloWorld(db.pool, createLocalProducer(), { n: 120, name: 'fails' });
     await work(db.pool, (taskId) => taskId.endsWith('-greet-7'));
     expect(await advance()).toEqual([expect.objectContaining({ jobId, stage: 1, action: 'job-failed' })]);
@@ -145,7 +150,7 @@ async function stageRows(jobId: string) {
 }
 
 describe('advancement that cannot succeed ends the job', () => {
-  it("a stage built from results whose task() throws: the job fails at once, the error kept on that stage, its written tasks cancelled", async () => {
+  it('a stage built from results whose task() throws: the job fails at once, the error kept on that stage, its written tasks cancelled', async () => {
     const jobId = await submitBreaking('task', 'task-throws');
     await work(db.pool);
     const done = (await advance()).filter((a) => a.jobId === jobId);
@@ -163,7 +168,7 @@ describe('advancement that cannot succeed ends the job', () => {
     expect((await advance()).filter((a) => a.jobId === jobId)).toEqual([]);
   });
 
-  it("a job whose result() throws fails at once, with the error kept on its last stage", async () => {
+  it('a job whose result() throws fails at once, with the error kept on its last stage', async () => {
     const jobId = await submitBreaking('result', 'result-throws');
     await work(db.pool);
     await advance();
@@ -199,7 +204,9 @@ describe('advancement that cannot succeed ends the job', () => {
     expect((await advance()).filter((a) => a.jobId === jobId)).toEqual([
       expect.objectContaining({ jobId, stage: 1, action: 'job-failed', error: expect.objectContaining({ code: 'JOB_TYPE_UNAVAILABLE' }) }),
     ]);
-    expect(await stageRows(jobId)).toEqual([{ stage: 1, status: 'completed', error: expect.stringContaining('"ghost_type" was not loaded by any geo process') }]);
+    expect(await stageRows(jobId)).toEqual([
+      { stage: 1, status: 'completed', error: expect.stringContaining('"ghost_type" was not loaded by any geo process') },
+    ]);
   });
 
   it('a transient failure (the broker, the database) keeps the stage waiting with backoff, never failing the job', async () => {

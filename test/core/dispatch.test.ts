@@ -110,10 +110,9 @@ describe('the three-step batch protocol with a sending transport', () => {
     // One group of 10 batches was written; 7 were sent before access was refused.
     expect(first.stoppedBy?.code).toBe('SEND_FAILED');
     expect(first).toMatchObject({ queued: K * 100, pendingQueue: 300, notWritten: 1_000 });
-    const pending = await db.pool.query(
-      `SELECT batch_id, last_error FROM batches WHERE job_id = $1 AND status = 'pending_queue' ORDER BY batch_id`,
-      [first.jobId],
-    );
+    const pending = await db.pool.query(`SELECT batch_id, last_error FROM batches WHERE job_id = $1 AND status = 'pending_queue' ORDER BY batch_id`, [
+      first.jobId,
+    ]);
     expect(pending.rows).toHaveLength(3);
     for (const row of pending.rows) expect(row.last_error).toBe('unauthorized');
 

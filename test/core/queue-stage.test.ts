@@ -24,10 +24,7 @@ async function completeStage(pool: Pool, jobId: string, stage: number): Promise<
      WHERE job_id = $1 AND stage = $2`,
     [jobId, stage],
   );
-  await pool.query(`UPDATE stages SET completed_count = task_count, status = 'completed' WHERE job_id = $1 AND stage = $2`, [
-    jobId,
-    stage,
-  ]);
+  await pool.query(`UPDATE stages SET completed_count = task_count, status = 'completed' WHERE job_id = $1 AND stage = $2`, [jobId, stage]);
 }
 
 /** Completes some tasks of a stage (by index) with their message, counted on the stage, as workers would. */
@@ -80,10 +77,7 @@ describe('queue-stage', () => {
     const job = await loadJob(db.pool, submitted.jobId.slice(0, 10));
     const first = await queueStage({ db: db.pool, transport: createLocalProducer(), job, stage: 2, options });
     expect(first).toMatchObject({ tasks: 1_234, batches: 13, queued: 1_234, createdTasks: 1_234 });
-    const { rows } = await db.pool.query(
-      `SELECT task_id, task_index, parameters FROM tasks WHERE job_id = $1 AND stage = 2 ORDER BY task_index`,
-      [job.jobId],
-    );
+    const { rows } = await db.pool.query(`SELECT task_id, task_index, parameters FROM tasks WHERE job_id = $1 AND stage = 2 ORDER BY task_index`, [job.jobId]);
     expect(rows).toHaveLength(1_234);
     expect(rows.map((r) => r.task_index)).toEqual([...Array(1_234).keys()]);
     expect(rows[1_233]).toEqual({

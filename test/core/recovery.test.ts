@@ -54,9 +54,7 @@ describe('retry-pending', () => {
     const { jobId, transport } = await pendingJob('dry', 200);
     const before = await db.pool.query(`SELECT batch_id, status, attempts, claimed_until FROM batches WHERE job_id = $1 ORDER BY batch_id`, [jobId]);
     const result = await recover(transport, { jobId, dryRun: true });
-    expect(result.wouldClaim!.map((b) => b.batchId).sort()).toEqual(
-      before.rows.filter((r) => r.status === 'pending_queue').map((r) => r.batch_id),
-    );
+    expect(result.wouldClaim!.map((b) => b.batchId).sort()).toEqual(before.rows.filter((r) => r.status === 'pending_queue').map((r) => r.batch_id));
     expect(result.claimedBatches).toBe(0);
     expect(transport.sent).toHaveLength(0);
     const after = await db.pool.query(`SELECT batch_id, status, attempts, claimed_until FROM batches WHERE job_id = $1 ORDER BY batch_id`, [jobId]);

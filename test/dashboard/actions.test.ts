@@ -70,7 +70,7 @@ describe('dashboard actions connected to the core (--allow-actions)', () => {
     expect((await act(jobId, 'cancel')).body).toMatchObject({ result: { outcome: 'already-cancelled' } });
   });
 
-  it('an action that cannot apply is answered 400 with the command\'s error code, and changes nothing', async () => {
+  it("an action that cannot apply is answered 400 with the command's error code, and changes nothing", async () => {
     const { jobId } = await submitHelloWorld(db.pool, producer, { n: 1, name: 'dashboard-ended' });
     await db.pool.query(`SELECT geo_cancel_job($1, NULL, NULL)`, [jobId]);
     for (const action of ['pause', 'resume']) {

@@ -63,7 +63,10 @@ describe('the dashboard API', () => {
   it('GET /api/jobs/<id> is the document geo status <id> --json prints', async () => {
     const jobId = await submit(['hello_world', '--n', '300', '--param', 'name=api-status']);
     const claimed = await claimOf(jobId, 120);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 100).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(0, 100).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })),
+    });
     await tasksFail({ db: db.pool, taskId: claimed[100]!.taskId, claim: claimed[100]!.claim, error: 'boom', retryable: false });
 
     const api = await getJson(`${dashboard.url}api/jobs/${jobId}`);
@@ -90,7 +93,10 @@ describe('the dashboard API', () => {
   it('GET /api/jobs/<id>/tiles has one polygon per tile with its task id and SQL status; ?zoom= counts them per coarser tile', async () => {
     const jobId = await submit(['tiles', '--param', 'bbox=5.9,45.8,10.5,47.8', '--param', 'zoom=9']);
     const claimed = await claimOf(jobId, 20);
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 12).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(0, 12).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })),
+    });
     await tasksFail({ db: db.pool, taskId: claimed[12]!.taskId, claim: claimed[12]!.claim, error: 'no data', retryable: false });
     const truth = await taskStatuses(jobId);
     expect([...truth.values()].filter((s) => s === 'processing')).toHaveLength(7);
@@ -108,7 +114,8 @@ describe('the dashboard API', () => {
     expect(one.geometry.coordinates[0]).toHaveLength(5);
 
     const coarse = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles?zoom=7`);
-    const sum = (key: string) => coarse.features.reduce((n, f) => n + (key === 'tasks' ? (f.properties.tasks as number) : (f.properties.counts as Record<string, number>)[key]!), 0);
+    const sum = (key: string) =>
+      coarse.features.reduce((n, f) => n + (key === 'tasks' ? (f.properties.tasks as number) : (f.properties.counts as Record<string, number>)[key]!), 0);
     expect(coarse.features.length).toBeLessThan(truth.size / 4);
     expect(coarse.features.every((f) => f.properties.taskId === null && (f.properties.cell as { z: number }).z === 7)).toBe(true);
     expect(sum('tasks')).toBe(truth.size);
@@ -124,7 +131,9 @@ describe('the dashboard API', () => {
     expect(west.features.length).toBeGreaterThan(0);
     expect(west.features.length).toBeLessThan(truth.size);
 
-    const map = await getJson<{ stages: Array<{ stage: number; tasks: number; minZoom: number; maxZoom: number; bbox: number[] }> }>(`${dashboard.url}api/jobs/${jobId}/map`);
+    const map = await getJson<{ stages: Array<{ stage: number; tasks: number; minZoom: number; maxZoom: number; bbox: number[] }> }>(
+      `${dashboard.url}api/jobs/${jobId}/map`,
+    );
     expect(map.stages).toEqual([{ stage: 1, kind: 'tile', tasks: truth.size, minZoom: 9, maxZoom: 9, bbox: expect.any(Array) }]);
     expect(map.stages[0]!.bbox[0]).toBeLessThanOrEqual(5.9);
     expect(map.stages[0]!.bbox[2]).toBeGreaterThanOrEqual(10.5);
@@ -140,12 +149,21 @@ describe('the dashboard API', () => {
     const { jobId } = parseJsonOutput<{ jobId: string }>(run);
     const map = await getJson<{ stages: unknown[] }>(`${dashboard.url}api/jobs/${jobId}/map`);
     expect(map.stages).toEqual([{ stage: 1, kind: 'bbox', tasks: 6, minZoom: 8, maxZoom: 8, bbox: [10, 45, 16, 46] }]);
-    type Feature = { geometry: { coordinates: number[][][] }; properties: { taskId: string | null; status: string; bbox?: number[]; tasks?: number; cell?: { z: number; x: number; y: number } } };
+    type Feature = {
+      geometry: { coordinates: number[][][] };
+      properties: { taskId: string | null; status: string; bbox?: number[]; tasks?: number; cell?: { z: number; x: number; y: number } };
+    };
     const all = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles`);
     expect(all.features).toHaveLength(6);
     const third = all.features.find((f) => f.properties.taskId!.endsWith('box-2'))!;
     expect(third.properties).toMatchObject({ status: 'queued', bbox: [12, 45, 13, 46] });
-    expect(third.geometry.coordinates[0]).toEqual([[12, 45], [13, 45], [13, 46], [12, 46], [12, 45]]);
+    expect(third.geometry.coordinates[0]).toEqual([
+      [12, 45],
+      [13, 45],
+      [13, 46],
+      [12, 46],
+      [12, 45],
+    ]);
     const world = await getJson<{ features: Feature[] }>(`${dashboard.url}api/jobs/${jobId}/tiles?zoom=2`);
     expect(world.features).toHaveLength(1);
     expect(world.features[0]!.properties).toMatchObject({ taskId: null, tasks: 6, cell: { z: 2, x: 2, y: 1 }, status: 'queued' });
@@ -165,7 +183,10 @@ describe('the dashboard API', () => {
     const mine = await claimOf(jobId, 250, 'slow-worker');
     for (const t of mine.slice(0, 3)) await tasksFail({ db: db.pool, taskId: t.taskId, claim: t.claim, error: 'tile server said 503', retryable: false });
     await tasksFail({ db: db.pool, taskId: mine[3]!.taskId, claim: mine[3]!.claim, error: 'bad input', retryable: false });
-    await tasksCompleteMany({ db: db.pool, completions: mine.slice(4, 200).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: mine.slice(4, 200).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })),
+    });
 
     const doc = await getJson<{
       problemBatches: { total: number; batches: Array<{ counts: { failed: number } }> };
@@ -182,7 +203,9 @@ describe('the dashboard API', () => {
     expect(doc.stragglers).toHaveLength(10);
     expect(doc.stragglers[0]).toMatchObject({ worker: 'slow-worker', attempt: 1 });
 
-    const throughput = await getJson<{ bucketSeconds: number; stages: Array<{ stage: number; points: number[][] }> }>(`${dashboard.url}api/jobs/${jobId}/throughput`);
+    const throughput = await getJson<{ bucketSeconds: number; stages: Array<{ stage: number; points: number[][] }> }>(
+      `${dashboard.url}api/jobs/${jobId}/throughput`,
+    );
     const finished = throughput.stages[0]!.points.reduce((n, [, c, f]) => n + c! + f!, 0);
     expect(finished).toBe(200);
   });
@@ -209,7 +232,10 @@ describe('the dashboard API', () => {
 
       // A finished stage is announced by geo_stage_finish itself.
       const claimed = await claimOf(jobId, 1000, 'events');
-      await tasksCompleteMany({ db: db.pool, completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'x' }) })) });
+      await tasksCompleteMany({
+        db: db.pool,
+        completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'x' }) })),
+      });
       expect((await mine.next((e) => e.event === 'stage-completed')).data).toEqual({ jobId, stage: 1 });
     } finally {
       mine.close();
@@ -297,7 +323,11 @@ describe('the jobs list', () => {
   });
 
   it('filters by status and type, and counts every status and type', async () => {
-    type Page = { jobs: Array<{ jobId: string; status: string; jobType: string }>; nextCursor: string | null; facets: { statuses: Record<string, number>; types: Record<string, number> } };
+    type Page = {
+      jobs: Array<{ jobId: string; status: string; jobType: string }>;
+      nextCursor: string | null;
+      facets: { statuses: Record<string, number>; types: Record<string, number> };
+    };
     const doc = await getJson<Page>(`${dashboard.url}api/jobs?status=failed&type=tiles&limit=200`);
     expect(doc.jobs.length).toBe(200);
     expect(doc.jobs.every((j) => j.status === 'failed' && j.jobType === 'tiles')).toBe(true);
@@ -312,7 +342,9 @@ describe('the jobs list', () => {
     } while (cursor);
     const expected = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'failed' AND job_type = 'tiles'`);
     expect(total).toBe(expected.rows[0]!.n);
-    const processing = await getJson<{ jobs: Array<{ jobId: string; stages: Array<{ expected: number; completed: number }> }> }>(`${dashboard.url}api/jobs?status=processing&limit=200`);
+    const processing = await getJson<{ jobs: Array<{ jobId: string; stages: Array<{ expected: number; completed: number }> }> }>(
+      `${dashboard.url}api/jobs?status=processing&limit=200`,
+    );
     const summary = processing.jobs.find((j) => ids.includes(j.jobId))!;
     expect(summary.stages[0]).toMatchObject({ expected: 100, completed: 40 });
   });
@@ -372,9 +404,14 @@ describe('access', () => {
       const password = new URL(db.url).password;
       expect(password.length).toBeGreaterThan(0);
       const bodies = await Promise.all(
-        ['api/jobs', `api/jobs/${jobId}`, `api/jobs/${jobId}/problems`, `api/jobs/${jobId}/tasks/${encodeURIComponent(claimed[0]!.taskId)}`, 'metrics', 'api/jobs?cursor=zz'].map(
-          async (p) => (await fetch(`${guarded.url}${p}`)).text(),
-        ),
+        [
+          'api/jobs',
+          `api/jobs/${jobId}`,
+          `api/jobs/${jobId}/problems`,
+          `api/jobs/${jobId}/tasks/${encodeURIComponent(claimed[0]!.taskId)}`,
+          'metrics',
+          'api/jobs?cursor=zz',
+        ].map(async (p) => (await fetch(`${guarded.url}${p}`)).text()),
       );
       const all = bodies.join('\n');
       expect(all).toContain('could not connect with');
@@ -391,7 +428,11 @@ describe('actions', () => {
   it('read-only by default: none offered, and every action route is 404', async () => {
     expect(await getJson(`${dashboard.url}api/dashboard`)).toMatchObject({ actions: [] });
     const jobId = await submit(['hello_world', '--n', '2', '--param', 'name=read-only']);
-    const res = await fetch(`${dashboard.url}api/jobs/${jobId}/actions/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ confirm: jobId }) });
+    const res = await fetch(`${dashboard.url}api/jobs/${jobId}/actions/cancel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ confirm: jobId }),
+    });
     expect(res.status).toBe(404);
   });
 

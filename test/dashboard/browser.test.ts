@@ -65,7 +65,13 @@ async function sqlCounts(jobId: string): Promise<Map<number, Counts>> {
     [jobId],
   );
   const out = new Map<number, Counts>();
-  const key: Record<string, keyof Counts> = { pending_queue: 'pendingQueue', queued: 'queued', processing: 'processing', completed: 'completed', failed: 'failed' };
+  const key: Record<string, keyof Counts> = {
+    pending_queue: 'pendingQueue',
+    queued: 'queued',
+    processing: 'processing',
+    completed: 'completed',
+    failed: 'failed',
+  };
   for (const row of rows) {
     const c = out.get(row.stage) ?? { expected: row.expected, written: 0, pendingQueue: 0, queued: 0, processing: 0, completed: 0, failed: 0 };
     if (row.status) {
@@ -86,13 +92,26 @@ async function pageStages(page: Page): Promise<Map<number, Counts>> {
   const rows = await page.$$eval('#stages tr[data-stage]', (trs) =>
     trs.map((tr) => ({
       stage: Number((tr as HTMLElement).dataset.stage),
-      values: Object.fromEntries([...tr.querySelectorAll('td[data-field]')].map((td) => [(td as HTMLElement).dataset.field, Number((td as HTMLElement).dataset.value)])),
+      values: Object.fromEntries(
+        [...tr.querySelectorAll('td[data-field]')].map((td) => [(td as HTMLElement).dataset.field, Number((td as HTMLElement).dataset.value)]),
+      ),
     })),
   );
   return new Map(
     rows
       .filter((r) => r.values.written > 0 || r.values.expected > 0)
-      .map((r) => [r.stage, { expected: r.values.expected!, written: r.values.written!, pendingQueue: r.values.pendingQueue!, queued: r.values.queued!, processing: r.values.processing!, completed: r.values.completed!, failed: r.values.failed! }]),
+      .map((r) => [
+        r.stage,
+        {
+          expected: r.values.expected!,
+          written: r.values.written!,
+          pendingQueue: r.values.pendingQueue!,
+          queued: r.values.queued!,
+          processing: r.values.processing!,
+          completed: r.values.completed!,
+          failed: r.values.failed!,
+        },
+      ]),
   );
 }
 
@@ -126,7 +145,10 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
     const tilesJob = await submit(['tiles', '--param', 'bbox=5.9,45.8,10.5,47.8', '--param', 'zoom=11']);
     // Some tiles finished and failed before the worker starts, and some held by another worker for the whole run.
     const held = await claimOf(tilesJob, 200, 'holder');
-    await tasksCompleteMany({ db: db.pool, completions: held.slice(0, 150).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: held.slice(0, 150).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({}) })),
+    });
     for (const t of held.slice(150, 160)) await tasksFail({ db: db.pool, taskId: t.taskId, claim: t.claim, error: 'no imagery here', retryable: false });
     const helloJob = await submit(['hello_world', '--n', '25000', '--param', 'name=browser']);
 
@@ -147,12 +169,20 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       const list = await browser.page();
       await list.goto(dashboard.url);
       await list.waitForSelector(`tr[data-job-id="${helloJob}"]`);
-      for (const [jobId, counts] of [[helloJob, hello], [tilesJob, tiles]] as const) {
+      for (const [jobId, counts] of [
+        [helloJob, hello],
+        [tilesJob, tiles],
+      ] as const) {
         const row = list.locator(`tr[data-job-id="${jobId}"]`);
         expect(await row.getAttribute('data-status')).toBe('processing');
         const bar = await row.locator('.stagebar[data-stage="1"]').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
         const truth = counts.get(1)!;
-        expect(bar).toMatchObject({ expected: String(truth.expected), completed: String(truth.completed), failed: String(truth.failed), processing: String(truth.processing) });
+        expect(bar).toMatchObject({
+          expected: String(truth.expected),
+          completed: String(truth.completed),
+          failed: String(truth.failed),
+          processing: String(truth.processing),
+        });
       }
       await keepScreenshot(list, 'dashboard-jobs-list');
 
@@ -163,11 +193,12 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       const tilesPage = await openJobPage(tilesJob);
       expect(await pageStages(tilesPage)).toEqual(tiles);
       await tilesPage.waitForFunction(() => Number(document.getElementById('map')?.dataset.features) > 0);
-      const truth = await db.pool.query<{ taskId: string; status: string }>(
-        `SELECT t.task_id AS "taskId", t.status FROM task_states t WHERE t.job_id = $1`,
-        [tilesJob],
+      const truth = await db.pool.query<{ taskId: string; status: string }>(`SELECT t.task_id AS "taskId", t.status FROM task_states t WHERE t.job_id = $1`, [
+        tilesJob,
+      ]);
+      const drawn = await tilesPage.evaluate(() =>
+        (window as unknown as { geoDashboard: { features(): Array<{ taskId: string; status: string; fill: string }> } }).geoDashboard.features(),
       );
-      const drawn = await tilesPage.evaluate(() => (window as unknown as { geoDashboard: { features(): Array<{ taskId: string; status: string; fill: string }> } }).geoDashboard.features());
       expect(drawn).toHaveLength(truth.rows.length);
       expect(new Map(drawn.map((f) => [f.taskId, f.status]))).toEqual(new Map(truth.rows.map((r) => [r.taskId, r.status])));
       for (const f of drawn) expect(f.fill, f.status).toBe(COLOURS[f.status]);
@@ -176,7 +207,16 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       const failedTask = drawn.find((f) => f.status === 'failed')!.taskId;
       await tilesPage.locator('#map').scrollIntoViewIfNeeded();
       const pixel = await tilesPage.evaluate((taskId) => {
-        const g = (window as unknown as { geoDashboard: { map: { latLngToContainerPoint(ll: [number, number]): { x: number; y: number }; eachLayer(fn: (l: { feature?: { properties: { taskId: string }; geometry: { coordinates: number[][][] } } }) => void): void } } }).geoDashboard;
+        const g = (
+          window as unknown as {
+            geoDashboard: {
+              map: {
+                latLngToContainerPoint(ll: [number, number]): { x: number; y: number };
+                eachLayer(fn: (l: { feature?: { properties: { taskId: string }; geometry: { coordinates: number[][][] } } }) => void): void;
+              };
+            };
+          }
+        ).geoDashboard;
         let centre: [number, number] = [0, 0];
         g.map.eachLayer((l) => {
           if (l.feature?.properties.taskId === taskId) {
@@ -208,7 +248,13 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       expect(await pageStages(helloPage)).toEqual(await sqlCounts(helloJob));
       await expect.poll(() => tilesPage.locator('[data-fact="status"] [data-status]').getAttribute('data-status'), { timeout: 5_000 }).toBe('failed');
       await expect
-        .poll(async () => (await tilesPage.evaluate(() => (window as unknown as { geoDashboard: { features(): Array<{ status: string }> } }).geoDashboard.features())).filter((f) => f.status === 'processing').length, { timeout: 5_000 })
+        .poll(
+          async () =>
+            (await tilesPage.evaluate(() => (window as unknown as { geoDashboard: { features(): Array<{ status: string }> } }).geoDashboard.features())).filter(
+              (f) => f.status === 'processing',
+            ).length,
+          { timeout: 5_000 },
+        )
         .toBe(0);
       await expect.poll(() => list.locator(`tr[data-job-id="${helloJob}"]`).getAttribute('data-status'), { timeout: 5_000 }).toBe('completed');
       await Promise.all([list.close(), helloPage.close(), tilesPage.close()]);
@@ -243,13 +289,19 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
     const counted = watch('#stages tr[data-stage="1"] td[data-field="completed"]', 'data-value');
     const t0 = Date.now();
     // geo_stage_finish sends geo_progress with the first completions of a second (migrations/006).
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(0, 120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(0, 120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })),
+    });
     const progressMs = (await counted) - t0;
     expect(await page.locator('#stages tr[data-stage="1"] td[data-field="completed"]').getAttribute('data-value')).toBe('120');
 
     const finished = watch('#stages tr[data-stage="1"]', 'data-status');
     const t1 = Date.now();
-    await tasksCompleteMany({ db: db.pool, completions: claimed.slice(120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })) });
+    await tasksCompleteMany({
+      db: db.pool,
+      completions: claimed.slice(120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })),
+    });
     const stageMs = (await finished) - t1;
     expect(await page.locator('#stages tr[data-stage="1"]').getAttribute('data-status')).toBe('completed');
     console.info(`update latency, SQL commit to DOM: ${progressMs} ms (geo_progress), ${stageMs} ms (geo_stage_completed)`);

@@ -85,7 +85,9 @@ describe('geo dashboard (the real binary)', () => {
     try {
       const second = await runGeo(['dashboard', '--port', String(first.started.port), '--json'], env);
       expect(second.code).toBe(2);
-      expect(parseJsonOutput(second)).toMatchObject({ error: { code: 'DASHBOARD_ADDRESS_IN_USE', message: expect.stringContaining(String(first.started.port)) } });
+      expect(parseJsonOutput(second)).toMatchObject({
+        error: { code: 'DASHBOARD_ADDRESS_IN_USE', message: expect.stringContaining(String(first.started.port)) },
+      });
     } finally {
       first.child.kill('SIGTERM');
       await first.done;

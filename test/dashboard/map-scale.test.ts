@@ -32,10 +32,14 @@ describe('the map of a stage of 100,000 tiles', () => {
   it('draws at most a screenful of cells, aggregated to a coarser zoom, that together hold every tile; zooming in shows single tiles', async () => {
     const tiles = tileCount(BBOX, ZOOM);
     expect(tiles).toBeGreaterThan(100_000);
-    const run = await runGeo(['submit', 'tiles', '--param', `bbox=${BBOX.join(',')}`, '--param', `zoom=${ZOOM}`, '--json'], {
-      DATABASE_URL: db.url,
-      GEO_HOME: path.join(os.tmpdir(), 'geo-dashboard-scale-unused'),
-    }, { timeoutMs: 120_000 });
+    const run = await runGeo(
+      ['submit', 'tiles', '--param', `bbox=${BBOX.join(',')}`, '--param', `zoom=${ZOOM}`, '--json'],
+      {
+        DATABASE_URL: db.url,
+        GEO_HOME: path.join(os.tmpdir(), 'geo-dashboard-scale-unused'),
+      },
+      { timeoutMs: 120_000 },
+    );
     expect(run.code, run.stderr).toBe(0);
     const { jobId } = parseJsonOutput<{ jobId: string }>(run);
 

@@ -74,7 +74,10 @@ describe('dashboard rules', () => {
   it('jobs queries: limits, statuses and cursors are checked; a cursor round-trips', () => {
     const cursor = encodeCursor({ createdMicros: '1796574246811123', jobId: 'ab'.repeat(32) });
     expect(parseJobsQuery(new URLSearchParams({ cursor, status: 'failed', type: 'tiles', limit: '10' }))).toEqual({
-      status: 'failed', type: 'tiles', limit: 10, cursor: { createdMicros: '1796574246811123', jobId: 'ab'.repeat(32) },
+      status: 'failed',
+      type: 'tiles',
+      limit: 10,
+      cursor: { createdMicros: '1796574246811123', jobId: 'ab'.repeat(32) },
     });
     expect(() => parseJobsQuery(new URLSearchParams({ limit: '201' }))).toThrow(/limit/);
     expect(() => parseJobsQuery(new URLSearchParams({ cursor: 'bm9wZQ' }))).toThrow(/cursor/);

@@ -84,7 +84,7 @@ describe('the link check', () => {
     ]);
   });
 
-  it("names headings as GitHub does: code spans kept, punctuation dropped, repeats numbered", () => {
+  it('names headings as GitHub does: code spans kept, punctuation dropped, repeats numbered', () => {
     const anchors = anchorsOf(
       ['# `geo work`: running tasks', '## Exit codes (0/1/2/3)', '## Exit codes (0/1/2/3)', '## What *changed*, for [workers](x.md)'].join('\n\n'),
     );

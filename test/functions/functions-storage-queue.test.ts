@@ -32,11 +32,10 @@ function storageQueueLane(queue: string): FunctionsLane {
   let doubleInvoke = '';
 
   function startHost(): void {
-    const child = spawn(
-      PYTHON,
-      [path.join(SUPPORT_DIR, 'storage_host.py'), queue, '--concurrency', String(CONCURRENCY), '--double-invoke', doubleInvoke],
-      { env: { ...env, GEO_TEST_STORAGE_CONNECTION: azurite.connectionString }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const child = spawn(PYTHON, [path.join(SUPPORT_DIR, 'storage_host.py'), queue, '--concurrency', String(CONCURRENCY), '--double-invoke', doubleInvoke], {
+      env: { ...env, GEO_TEST_STORAGE_CONNECTION: azurite.connectionString },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const host = { child, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())), stderr: '' };
     child.stderr!.on('data', (chunk: Buffer) => (host.stderr = (host.stderr + chunk.toString()).slice(-4_000)));
     hosts.set(child.pid!, host);

@@ -103,7 +103,13 @@ describe("worker.main (examples/azure-functions-python/worker.py) on geo's SQL c
 
   it('two invocations of one message at once on one host: one runs the task, the other answers busy and returns', async () => {
     const body = await bodyOf(1);
-    const driven = await drive({ handler: 'untilOthersReturn', calls: [{ body, invocationId: 'inv-a' }, { body, invocationId: 'inv-b' }] });
+    const driven = await drive({
+      handler: 'untilOthersReturn',
+      calls: [
+        { body, invocationId: 'inv-a' },
+        { body, invocationId: 'inv-b' },
+      ],
+    });
     expect(driven.handlerCalls).toBe(1);
     expect(driven.results.map((r) => r.outcome).sort()).toEqual(['busy', 'completed']);
     expect(await task(1)).toMatchObject({ status: 'completed', attempt: 1 });
@@ -152,7 +158,9 @@ describe("worker.main (examples/azure-functions-python/worker.py) on geo's SQL c
     expect(await task(6)).toMatchObject({ status: 'queued', attempt: 0 });
     const delivery = await owed(row.taskId);
     expect(delivery?.reason).toBe('released');
-    const { rows } = await fixture.db.pool.query<{ seconds: number }>(`SELECT extract(epoch FROM $1::timestamptz - now())::float8 AS seconds`, [delivery!.deliverAt]);
+    const { rows } = await fixture.db.pool.query<{ seconds: number }>(`SELECT extract(epoch FROM $1::timestamptz - now())::float8 AS seconds`, [
+      delivery!.deliverAt,
+    ]);
     expect(rows[0]!.seconds).toBeGreaterThan(100);
   });
 
@@ -228,8 +236,14 @@ describe("the example's hello_world handlers", () => {
     const greet = helloWorld.stages[0]!.handler!;
     const reply = helloWorld.stages[1]!.handler!;
     const cases = {
-      greeting: [{ i: 0, message: 'Hello World from task 0!' }, { i: 7, message: 'Hallo' }],
-      reply: [{ i: 0, greeting: 'Hello World from task 0!' }, { i: 12, greeting: null }],
+      greeting: [
+        { i: 0, message: 'Hello World from task 0!' },
+        { i: 7, message: 'Hallo' },
+      ],
+      reply: [
+        { i: 0, greeting: 'Hello World from task 0!' },
+        { i: 12, greeting: null },
+      ],
     };
     const script = `import json, sys, worker
 cases = json.load(sys.stdin)

@@ -57,9 +57,7 @@ describe('two submits of one job at the same instant (real binary, local transpo
       const apps = [`hardening-${trial}-a`, `hardening-${trial}-b`];
       const barrier = await TableBarrier.hold(db.pool, 'batches');
       let results: CliResult[];
-      const runs = apps.map((app) =>
-        startGeo(args, { DATABASE_URL: urlFor(app), GEO_HOME: path.join(os.tmpdir(), 'geo-hardening-unused') }),
-      );
+      const runs = apps.map((app) => startGeo(args, { DATABASE_URL: urlFor(app), GEO_HOME: path.join(os.tmpdir(), 'geo-hardening-unused') }));
       try {
         // Both processes are queued on the lock (their first read of batches) before either may go on.
         const ended: CliResult[] = [];

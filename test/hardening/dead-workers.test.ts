@@ -29,7 +29,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-dead-workers-'));
   env = { DATABASE_URL: db.url, GEO_HOME: path.join(dir, 'home'), GEO_LEASE_SECONDS: '600' };
-  await fs.writeFile(path.join(dir, 'block.mjs'), module(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`));
+  await fs.writeFile(
+    path.join(dir, 'block.mjs'),
+    module(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`),
+  );
   await fs.writeFile(path.join(dir, 'finish.mjs'), module(`(p, ctx) => ({ i: p.i, attempt: ctx.attempt })`));
 });
 afterAll(async () => {
@@ -40,10 +43,9 @@ afterAll(async () => {
 const geo = (module: string, args: string[]) => [`--job-types`, path.join(dir, module), ...args];
 
 async function statuses(jobId: string): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ status: string; n: number }>(
-    `SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1 ORDER BY 1`,
-    [jobId],
-  );
+  const { rows } = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1 ORDER BY 1`, [
+    jobId,
+  ]);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
@@ -62,7 +64,9 @@ describe('dead workers and held tasks (real binary, local transport)', () => {
     const swept = await runGeo(['retry-pending', '--json'], env);
     expect(swept.code, swept.stderr).toBe(0);
     const doc = parseJsonOutput<{ reapedSessions: Array<{ command: string; pid: number; freed: { tasks: number } }>; staleProcessingRequeued: number }>(swept);
-    expect(doc.reapedSessions).toEqual([expect.objectContaining({ command: 'geo work', pid: worker.child.pid, freed: expect.objectContaining({ tasks: 200 }) })]);
+    expect(doc.reapedSessions).toEqual([
+      expect.objectContaining({ command: 'geo work', pid: worker.child.pid, freed: expect.objectContaining({ tasks: 200 }) }),
+    ]);
     expect(doc.staleProcessingRequeued).toBe(200);
     expect(await statuses(jobId)).toEqual({ queued: 200 });
 
@@ -81,10 +85,9 @@ describe('dead workers and held tasks (real binary, local transport)', () => {
               LATERAL geo_claim_task(t.task_id, 'fn-host-1', interval '10 minutes') c`,
       [jobId],
     );
-    const { rows: lease } = await db.pool.query<{ until: Date }>(
-      `SELECT max(lease_until) AS until FROM tasks WHERE job_id = $1 AND worker = 'fn-host-1'`,
-      [jobId],
-    );
+    const { rows: lease } = await db.pool.query<{ until: Date }>(`SELECT max(lease_until) AS until FROM tasks WHERE job_id = $1 AND worker = 'fn-host-1'`, [
+      jobId,
+    ]);
     const until = lease[0]!.until.toISOString();
 
     const swept = await runGeo(['retry-pending', '--json'], env);

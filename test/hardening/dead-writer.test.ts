@@ -39,10 +39,7 @@ describe('a stage writer that died is seen dead at once (real binary, Service Bu
       let stderr = '';
       submit.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       await pollUntil('the submit to pause after writing', () => (/paused at written/.test(stderr) ? true : undefined), { timeoutMs: 30_000 });
-      const { rows: before } = await db.pool.query(
-        `SELECT status, claimed_until > now() AS live FROM stages WHERE job_id = $1 AND stage = 1`,
-        [jobId],
-      );
+      const { rows: before } = await db.pool.query(`SELECT status, claimed_until > now() AS live FROM stages WHERE job_id = $1 AND stage = 1`, [jobId]);
       // The phase the kill lands in: the stage half written under its writer's live lease.
       expect(before).toEqual([{ status: 'queuing', live: true }]);
       if (how === 'SIGKILL') {

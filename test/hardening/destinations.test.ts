@@ -31,8 +31,7 @@ describe('each job is recovered to its own destination (real binary, Service Bus
       JSON.stringify({ transport: 'storage-queue', host: 'devstoreaccount1', queue: 'geo-tasks' }),
     ]);
     await db.pool.query(`UPDATE stages SET status = 'queuing', created_at = now() - interval '1 hour' WHERE job_id = $1`, [storageJob]);
-    const storageState = async () =>
-      (await db.pool.query('SELECT status, claimed_until, claim_token FROM stages WHERE job_id = $1', [storageJob])).rows;
+    const storageState = async () => (await db.pool.query('SELECT status, claimed_until, claim_token FROM stages WHERE job_id = $1', [storageJob])).rows;
     const storageBefore = await storageState();
     // Job A: written, every batch pending (as after a broker outage), recorded for queue A.
     const jobA = await writePendingJob(db.pool, { n: 300, name: 'dest-a' });
@@ -64,7 +63,10 @@ describe('each job is recovered to its own destination (real binary, Service Bus
     expect(doc.unreachable).toEqual([
       expect.objectContaining({ jobId: storageJob, destination: 'storage-queue devstoreaccount1/geo-tasks', reason: expect.stringMatching(/GEO_STORAGE/) }),
     ]);
-    for (const [jobId, q] of [[jobA, queueA], [jobB, queueB]] as const) {
+    for (const [jobId, q] of [
+      [jobA, queueA],
+      [jobB, queueB],
+    ] as const) {
       const ids = peer.queue(q).messageIds();
       expect(ids).toHaveLength(300);
       expect(new Set(ids).size).toBe(300);

@@ -61,8 +61,7 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
 
     // The interrupted writer gave its lease on the stage up (or it lapsed); retry-pending may take it.
     await pollUntil('the writer lease to be free', async () =>
-      (await db.pool.query(`SELECT 1 FROM stages WHERE job_id = $1 AND (claimed_until IS NULL OR claimed_until < now())`, [jobId]))
-        .rowCount! > 0
+      (await db.pool.query(`SELECT 1 FROM stages WHERE job_id = $1 AND (claimed_until IS NULL OR claimed_until < now())`, [jobId])).rowCount! > 0
         ? true
         : undefined,
     );

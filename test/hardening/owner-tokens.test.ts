@@ -94,10 +94,7 @@ describe('claims have owners', () => {
     expect(result.lostBatches).toBe(1);
     expect(result).toMatchObject({ queued: 30, failed: 70, pendingQueue: 0 });
 
-    const { rows: batch } = await db.pool.query(
-      'SELECT status, attempts, last_error, claim_token, claimed_until FROM batches WHERE batch_id = $1',
-      [batchId],
-    );
+    const { rows: batch } = await db.pool.query('SELECT status, attempts, last_error, claim_token, claimed_until FROM batches WHERE batch_id = $1', [batchId]);
     expect(batch[0]).toEqual({ status: 'failed', attempts: 2, last_error: 'second owner gave up', claim_token: null, claimed_until: null });
     const { rows: byStatus } = await db.pool.query(
       `SELECT t.status, t.error, count(*)::int AS n, min(t.task_index) AS low FROM tasks t WHERE t.batch_id = $1 GROUP BY 1, 2 ORDER BY low`,

@@ -58,7 +58,11 @@ describe('retry-pending that cannot send locks nothing out (real binary, Service
     expect(unconfigured.code, unconfigured.stderr).toBe(2);
     const unconfiguredDoc = parseJsonOutput<RetryDoc>(unconfigured);
     expect(unconfiguredDoc.unreachable).toEqual([
-      expect.objectContaining({ jobId, destination: `servicebus 127.0.0.1:${peer.port}/${queue}`, reason: expect.stringMatching(/GEO_SERVICEBUS_CONNECTION_STRING/) }),
+      expect.objectContaining({
+        jobId,
+        destination: `servicebus 127.0.0.1:${peer.port}/${queue}`,
+        reason: expect.stringMatching(/GEO_SERVICEBUS_CONNECTION_STRING/),
+      }),
     ]);
     expect(unconfiguredDoc.claimedBatches).toBe(0);
     expect(await snapshot()).toEqual(before);

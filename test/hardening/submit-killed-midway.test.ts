@@ -10,7 +10,7 @@ const fixture = useServiceBusFixture();
 const N = 10_000;
 
 describe('two submits of one job, the first SIGKILLed mid-way (real binary, Service Bus peer)', () => {
-  it('the second exits 0 with everything queued: it takes over the dead one\'s batches once their lease lapses', async () => {
+  it("the second exits 0 with everything queued: it takes over the dead one's batches once their lease lapses", async () => {
     const { db, peer } = fixture;
     const queue = 'killed-midway';
     peer.createQueue(queue, { duplicateDetection: true });
@@ -42,10 +42,9 @@ describe('two submits of one job, the first SIGKILLed mid-way (real binary, Serv
         timeoutMs: 30_000,
       });
       const heldByFirst = paused.split(',');
-      const { rows: before } = await db.pool.query(
-        `SELECT batch_id, status, claimed_until > now() AS live FROM batches WHERE batch_id = ANY($1::text[])`,
-        [heldByFirst],
-      );
+      const { rows: before } = await db.pool.query(`SELECT batch_id, status, claimed_until > now() AS live FROM batches WHERE batch_id = ANY($1::text[])`, [
+        heldByFirst,
+      ]);
       expect(before).toHaveLength(heldByFirst.length);
       for (const row of before) expect(row).toMatchObject({ status: 'pending_queue', live: true });
 

@@ -57,7 +57,10 @@ describe('geo submit --input: lines that are rejected, the rest submitted (exit 
   });
 
   it('invalid UTF-8: the line is named, its neighbours go through', async () => {
-    const input = await file('latin1.ndjson', Buffer.concat([Buffer.from(`${GOOD[0]}\n`), Buffer.from('{"z":1,"x":1,"y":0,"n":"caf\xe9"}\n', 'latin1'), Buffer.from(`${GOOD[2]}\n`)]));
+    const input = await file(
+      'latin1.ndjson',
+      Buffer.concat([Buffer.from(`${GOOD[0]}\n`), Buffer.from('{"z":1,"x":1,"y":0,"n":"caf\xe9"}\n', 'latin1'), Buffer.from(`${GOOD[2]}\n`)]),
+    );
     const result = await submitTiles(input);
     expect(result.code).toBe(1);
     expect(parseJsonOutput(result).errors).toEqual([{ line: 2, message: 'is not valid UTF-8 text' }]);
@@ -98,7 +101,10 @@ describe('geo submit --input: lines that are rejected, the rest submitted (exit 
     expect(lines).toHaveLength(11);
     expect(lines[0]).toMatch(/range\.ndjson line 2: x: must be less than 2\^z = 4 at zoom 2 \(got 4\)$/);
     expect(lines[10]).toMatch(/\.\.\. and 4 more rejected lines \(all of them: in .*range-errors\.ndjson, in the --json errors\)/);
-    const all = (await fs.readFile(errorsFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const all = (await fs.readFile(errorsFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(all).toHaveLength(14);
     expect(all).toEqual(parseJsonOutput(result).errors);
     expect(all.slice(12)).toEqual([
@@ -122,7 +128,9 @@ describe('geo submit --input: lines that are rejected, the rest submitted (exit 
     const before = await written();
     const result = await runGeo(['--job-types', module, 'submit', 'blobs', '--input', input, '--strict', '--json'], env);
     expect(result.code).toBe(2);
-    expect(parseJsonOutput(result).errors).toEqual([{ line: 2, message: expect.stringMatching(/^makes a task message of 1,500,\d{3} bytes; the local transport carries at most 1,048,576$/) }]);
+    expect(parseJsonOutput(result).errors).toEqual([
+      { line: 2, message: expect.stringMatching(/^makes a task message of 1,500,\d{3} bytes; the local transport carries at most 1,048,576$/) },
+    ]);
     expect(await written()).toEqual(before);
     // Without --strict the small item goes through and the exit code says a line was left out.
     const partial = await runGeo(['--job-types', module, 'submit', 'blobs', '--input', input, '--json'], env);
@@ -134,14 +142,38 @@ describe('geo submit --input: lines that are rejected, the rest submitted (exit 
 describe('geo submit --input: inputs that submit nothing (exit 2, nothing written)', () => {
   it.each<[string, () => Promise<string[]>, RegExp]>([
     ['an empty file', async () => ['submit', 'tiles', '--input', await file('empty.ndjson', '')], /empty\.ndjson is empty; nothing was submitted/],
-    ['blank lines only', async () => ['submit', 'tiles', '--input', await file('blank.ndjson', '\n  \n\r\n')], /blank\.ndjson has no items, only blank lines; nothing was submitted/],
+    [
+      'blank lines only',
+      async () => ['submit', 'tiles', '--input', await file('blank.ndjson', '\n  \n\r\n')],
+      /blank\.ndjson has no items, only blank lines; nothing was submitted/,
+    ],
     ['a missing file', async () => ['submit', 'tiles', '--input', path.join(dir, 'missing.ndjson')], /input file .*missing\.ndjson does not exist/],
     ['a directory', async () => ['submit', 'tiles', '--input', dir], /input .* is a directory, not a file/],
-    ['a CSV header that does not match', async () => ['submit', 'tiles', '--input', await file('header.csv', 'z,x,row\n1,0,0\n')], /header\.csv line 1: the CSV header "z,x,row" does not match tiles items: unknown column "row"; missing column "y" \(the columns are z, x, y\)/],
-    ['--input for a job type without items', async () => ['submit', 'hello_world', '--n', '3', '--input', await file('hello.ndjson', '{}\n')], /hello_world takes no input items/],
-    ['--input together with a bbox', async () => ['submit', 'tiles', '--param', 'bbox=0,0,1,1', '--param', 'zoom=3', '--input', await file('both.ndjson', `${GOOD[0]}\n`)], /tiles: give either --input or the parameters that describe items, not both/],
-    ['an unknown extension', async () => ['submit', 'tiles', '--input', await file('tiles.txt', `${GOOD[0]}\n`)], /cannot tell the format of .*tiles\.txt from its name/],
-    ['tiles with no items at all', async () => ['submit', 'tiles'], /tiles is built from items: give --input FILE \(NDJSON or CSV\), or --param bbox=minLon,minLat,maxLon,maxLat --param zoom=Z/],
+    [
+      'a CSV header that does not match',
+      async () => ['submit', 'tiles', '--input', await file('header.csv', 'z,x,row\n1,0,0\n')],
+      /header\.csv line 1: the CSV header "z,x,row" does not match tiles items: unknown column "row"; missing column "y" \(the columns are z, x, y\)/,
+    ],
+    [
+      '--input for a job type without items',
+      async () => ['submit', 'hello_world', '--n', '3', '--input', await file('hello.ndjson', '{}\n')],
+      /hello_world takes no input items/,
+    ],
+    [
+      '--input together with a bbox',
+      async () => ['submit', 'tiles', '--param', 'bbox=0,0,1,1', '--param', 'zoom=3', '--input', await file('both.ndjson', `${GOOD[0]}\n`)],
+      /tiles: give either --input or the parameters that describe items, not both/,
+    ],
+    [
+      'an unknown extension',
+      async () => ['submit', 'tiles', '--input', await file('tiles.txt', `${GOOD[0]}\n`)],
+      /cannot tell the format of .*tiles\.txt from its name/,
+    ],
+    [
+      'tiles with no items at all',
+      async () => ['submit', 'tiles'],
+      /tiles is built from items: give --input FILE \(NDJSON or CSV\), or --param bbox=minLon,minLat,maxLon,maxLat --param zoom=Z/,
+    ],
   ])('%s', async (_name, args, message) => {
     const before = await written();
     const result = await runGeo(await args(), env);

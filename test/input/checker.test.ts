@@ -53,7 +53,9 @@ describe('ItemChecker.checkChunk', () => {
 
   it('gives blank lines, bad keys, bad items and items too large for the transport each their outcome', () => {
     const big = 'x'.repeat(70 * 1024);
-    const checked = checker.checkChunk(chunk(['  ', '{"id":"a b","text":"t"}', '{"id":"ok","text":"t"}', '{"id":1}', `{"id":"big","text":"${big}"}`, '\t'], 10));
+    const checked = checker.checkChunk(
+      chunk(['  ', '{"id":"a b","text":"t"}', '{"id":"ok","text":"t"}', '{"id":1}', `{"id":"big","text":"${big}"}`, '\t'], 10),
+    );
     expect([...checked.kinds]).toEqual([CHECKED.blank, CHECKED.error, CHECKED.item, CHECKED.error, CHECKED.error, CHECKED.blank]);
     expect(checked.errors).toEqual([
       [1, expect.stringMatching(/^task key "a b" is not valid \(letters, digits/)],
@@ -84,7 +86,15 @@ describe('ItemSpool', () => {
     // Long and multi-byte items, so reads of 64 KiB end inside items and inside characters.
     const items = Array.from({ length: 3000 }, (_, i) => ({ i, text: `${'\u20ac'.repeat(i % 97)}${'x'.repeat((i * 37) % 300)}` }));
     const text = items.map((i) => `${JSON.stringify(i)}\n`).join('');
-    for (let at = 0; at < items.length; at += 7) spool.add(Buffer.from(items.slice(at, at + 7).map((i) => `${JSON.stringify(i)}\n`).join('')));
+    for (let at = 0; at < items.length; at += 7)
+      spool.add(
+        Buffer.from(
+          items
+            .slice(at, at + 7)
+            .map((i) => `${JSON.stringify(i)}\n`)
+            .join(''),
+        ),
+      );
     spool.add(new Uint8Array(0));
     const sha256 = await spool.finish();
     expect(sha256).toBe(crypto.createHash('sha256').update(text).digest('hex'));

@@ -78,15 +78,7 @@ describe('KeySet', () => {
 
 describe('canonicalJsonOf', () => {
   it('writes the same text as the job-id canonical JSON for JSON values', () => {
-    const values = [
-      { z: 1, x: 2, y: 3 },
-      { b: [{ d: 1, c: 2 }, 3, null], a: { y: 'é', x: true } },
-      [{ b: 1, a: 2 }],
-      'text',
-      7,
-      null,
-      { a: undefined, b: 1 },
-    ];
+    const values = [{ z: 1, x: 2, y: 3 }, { b: [{ d: 1, c: 2 }, 3, null], a: { y: 'é', x: true } }, [{ b: 1, a: 2 }], 'text', 7, null, { a: undefined, b: 1 }];
     for (const value of values) expect(canonicalJsonOf(value)).toBe(canonicalJson(value));
   });
 

@@ -48,6 +48,9 @@ describe('checking a large input on worker threads', () => {
     expect(workers).toEqual(oneThread);
     expect(oneThread.input).toMatchObject({ lines: 300_000, blankLines: 4, duplicates: 5, rejected: 6 + 5 + 1 });
     expect(oneThread.errors).toContainEqual({ line: 70_012, message: 'duplicates line 1 (task key tile-12-0-0); the first one is kept' });
-    expect(oneThread.errors).toContainEqual({ line: 200_002, message: expect.stringMatching(/^is 3,145,\d{3} bytes long, more than any local task message can carry/) });
+    expect(oneThread.errors).toContainEqual({
+      line: 200_002,
+      message: expect.stringMatching(/^is 3,145,\d{3} bytes long, more than any local task message can carry/),
+    });
   });
 });

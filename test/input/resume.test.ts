@@ -79,7 +79,13 @@ describe('an item stage that was only partly written', () => {
 
     const again = await runGeo(['submit', 'tiles', '--input', input, '--json'], env);
     expect(again.code, again.stderr).toBe(0);
-    expect(parseJsonOutput(again)).toMatchObject({ jobId: crashed.jobId, jobCreated: false, tasks: TILES, queued: TILES, createdTasks: TILES - crashed.written });
+    expect(parseJsonOutput(again)).toMatchObject({
+      jobId: crashed.jobId,
+      jobCreated: false,
+      tasks: TILES,
+      queued: TILES,
+      createdTasks: TILES - crashed.written,
+    });
     expect(await stage1()).toMatchObject({ jobId: crashed.jobId, status: 'processing', written: TILES });
   });
 });

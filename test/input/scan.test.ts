@@ -54,7 +54,10 @@ describe('scanInput', () => {
   });
 
   it('cuts duplicates out of a chunk and keeps the rest of it in order', async () => {
-    const { result, rejected } = await scan('small.ndjson', '{"z":1,"x":0,"y":0}\n{"z":1,"x":1,"y":0}\n{"y":0,"x":0,"z":1}\n\n{"z":1,"x":0,"y":1}\n{"z":1,"x":1,"y":0}\n');
+    const { result, rejected } = await scan(
+      'small.ndjson',
+      '{"z":1,"x":0,"y":0}\n{"z":1,"x":1,"y":0}\n{"y":0,"x":0,"z":1}\n\n{"z":1,"x":0,"y":1}\n{"z":1,"x":1,"y":0}\n',
+    );
     expect(rejected.map((r) => r.line)).toEqual([3, 6]);
     const items: unknown[] = [];
     for await (const batch of result.spool.items()) items.push(...batch);

@@ -7,7 +7,16 @@ import { prepareJob } from '../../src/core/jobs.js';
 import { InputError } from '../../src/errors.js';
 
 const handler = () => null;
-const paramsStage = { from: 'params' as const, name: 'one', count: () => 2, tasks: () => [{ key: 'a', parameters: {} }, { key: 'b', parameters: {} }], handler };
+const paramsStage = {
+  from: 'params' as const,
+  name: 'one',
+  count: () => 2,
+  tasks: () => [
+    { key: 'a', parameters: {} },
+    { key: 'b', parameters: {} },
+  ],
+  handler,
+};
 
 async function collect(tasks: Iterable<TaskDefinition> | AsyncIterable<TaskDefinition>): Promise<TaskDefinition[]> {
   const out: TaskDefinition[] = [];
@@ -75,9 +84,15 @@ describe('defineJobType', () => {
   });
 
   it('says an item stage needs its input file when rebuilt without it', async () => {
-    const type = defineJobType({ name: 'items_only', items: { schema: z.object({ id: z.string() }), key: (i) => i.id }, stages: [{ from: 'items', name: 'a', handler }] });
+    const type = defineJobType({
+      name: 'items_only',
+      items: { schema: z.object({ id: z.string() }), key: (i) => i.id },
+      stages: [{ from: 'items', name: 'a', handler }],
+    });
     await expect(type.stages[0]!.taskCount({}, {})).rejects.toMatchObject({ code: 'INPUT_REQUIRED' });
-    await expect(collect(type.stages[0]!.tasks({}, { results: () => [] as never }))).rejects.toThrow(/run geo submit items_only --input FILE again with the same file/);
+    await expect(collect(type.stages[0]!.tasks({}, { results: () => [] as never }))).rejects.toThrow(
+      /run geo submit items_only --input FILE again with the same file/,
+    );
     expect(await type.stages[0]!.taskCount({}, { taskCountOf: async () => 7 })).toBe(7);
   });
 });

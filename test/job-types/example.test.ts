@@ -45,7 +45,7 @@ async function completeStage(jobType: DefinedJobType, jobId: string, stage: numb
 }
 
 describe('the example job-type module (examples/scenes.mjs)', () => {
-  it('submits the sample CSV, and its later stage builds from the first one\'s results', async () => {
+  it("submits the sample CSV, and its later stage builds from the first one's results", async () => {
     const submit = await runGeo(['submit', 'scene_footprints', '--input', INPUT, '--json'], env);
     expect(submit.code, submit.stderr).toBe(0);
     const doc = parseJsonOutput(submit);
@@ -76,7 +76,12 @@ describe('the example job-type module (examples/scenes.mjs)', () => {
     expect(tiles.tiles.every((t) => /^10\/\d+\/\d+$/.test(t))).toBe(true);
 
     const results = await runGeo(['results', jobId, '--stage', '1'], env);
-    expect(results.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).result.sceneId)).toEqual(stage1.map((t) => t.parameters.sceneId));
+    expect(
+      results.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).result.sceneId),
+    ).toEqual(stage1.map((t) => t.parameters.sceneId));
     expect(await sceneFootprints.result!(sceneFootprints.params.parse({}), stageInputs(db.pool, jobId))).toEqual({
       scenes: 6,
       areaKm2: 3 * 100 ** 2 + 2 * 185 ** 2 + 250 ** 2,
@@ -85,7 +90,13 @@ describe('the example job-type module (examples/scenes.mjs)', () => {
 
   it('compiles the TypeScript example against geo/job-types and loads the result', async () => {
     const outDir = path.join(dir, 'ts-out');
-    await promisify(execFile)(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'examples/typescript/tsconfig.json'), '--outDir', outDir]);
+    await promisify(execFile)(process.execPath, [
+      path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(ROOT, 'examples/typescript/tsconfig.json'),
+      '--outDir',
+      outDir,
+    ]);
     const grid = path.join(outDir, 'grid.js');
     const result = await runGeo(['--job-types', grid, 'submit', 'grid_cells', '--param', 'bbox=5,45,6,46', '--param', 'step=0.5', '--json'], env);
     expect(result.code, result.stderr).toBe(0);

@@ -77,14 +77,29 @@ describe('job-type modules (--job-types, GEO_JOB_TYPES)', () => {
   it.each([
     ['throws on load', 'throws.mjs', /^geo: --job-types .*throws\.mjs: failed to load: cannot reach the licence server$/],
     ['has a syntax error', 'syntax.mjs', /^geo: --job-types .*syntax\.mjs: failed to load: /],
-    ['exports nothing valid', 'nothing.mjs', /^geo: --job-types .*nothing\.mjs: exports no job type \(export what defineJobType from "geo\/job-types" returns; exports found: answer, helper\)$/],
+    [
+      'exports nothing valid',
+      'nothing.mjs',
+      /^geo: --job-types .*nothing\.mjs: exports no job type \(export what defineJobType from "geo\/job-types" returns; exports found: answer, helper\)$/,
+    ],
     ['defines a name twice', 'twice.mjs', /^geo: --job-types .*twice\.mjs: job type "twin" is defined twice in this module$/],
     ['clashes with a built-in job type', 'builtin.mjs', /^geo: --job-types .*builtin\.mjs: job type "tiles" is a built-in job type; rename one of them$/],
-    ['repeats a name of another module', 'squares.mjs,squares-again.mjs', /^geo: --job-types .*squares-again\.mjs: job type "squares" is already defined by .*squares\.mjs; rename one of them$/],
-    ['defines an invalid job type', 'invalid.mjs', /^geo: --job-types .*invalid\.mjs: failed to load: job type "broken": stages\.0\.handler: must be a function$/],
+    [
+      'repeats a name of another module',
+      'squares.mjs,squares-again.mjs',
+      /^geo: --job-types .*squares-again\.mjs: job type "squares" is already defined by .*squares\.mjs; rename one of them$/,
+    ],
+    [
+      'defines an invalid job type',
+      'invalid.mjs',
+      /^geo: --job-types .*invalid\.mjs: failed to load: job type "broken": stages\.0\.handler: must be a function$/,
+    ],
     ['does not exist', 'missing.mjs', /^geo: --job-types .*missing\.mjs: no such file$/],
   ])('a module that %s: one line, exit 2, nothing written', async (_case, names, message) => {
-    const list = names.split(',').map((n) => path.join(dir, n)).join(',');
+    const list = names
+      .split(',')
+      .map((n) => path.join(dir, n))
+      .join(',');
     const before = await jobCount();
     const result = await runGeo(['--job-types', list, 'submit', 'hello_world', '--n', '3'], env);
     expect(result.code).toBe(2);

@@ -36,7 +36,10 @@ afterAll(async () => {
 });
 
 async function readNdjson(file: string): Promise<Array<Record<string, unknown>>> {
-  return (await fs.readFile(file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  return (await fs.readFile(file, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 describe('geo results', () => {
@@ -49,8 +52,20 @@ describe('geo results', () => {
     expect(lines).toHaveLength(N);
     expect(lines.map((l) => l.key)).toEqual(Array.from({ length: N }, (_, i) => `greet-${i}`));
     expect(Object.keys(lines[0]!)).toEqual(['taskId', 'key', 'status', 'result', 'error']);
-    expect(lines[0]).toEqual({ taskId: `${jobId.slice(0, 16)}-s1-greet-0`, key: 'greet-0', status: 'completed', result: { i: 0, message: 'Hello results from task 0!' }, error: null });
-    expect(lines[3]).toEqual({ taskId: `${jobId.slice(0, 16)}-s1-greet-3`, key: 'greet-3', status: 'failed', result: null, error: 'refused: "quoted"\nsecond line' });
+    expect(lines[0]).toEqual({
+      taskId: `${jobId.slice(0, 16)}-s1-greet-0`,
+      key: 'greet-0',
+      status: 'completed',
+      result: { i: 0, message: 'Hello results from task 0!' },
+      error: null,
+    });
+    expect(lines[3]).toEqual({
+      taskId: `${jobId.slice(0, 16)}-s1-greet-3`,
+      key: 'greet-3',
+      status: 'failed',
+      result: null,
+      error: 'refused: "quoted"\nsecond line',
+    });
     expect(lines.slice(700, 800).every((l) => l.status === 'queued')).toBe(true);
     expect((await fs.readdir(dir)).filter((f) => f.includes('partial'))).toEqual([]);
   });
@@ -58,7 +73,10 @@ describe('geo results', () => {
   it('filters by status and stage, printing to stdout without --output', async () => {
     const failed = await runGeo(['results', jobId, '--stage', '1', '--status', 'failed'], env);
     expect(failed.code).toBe(0);
-    const lines = failed.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = failed.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(240);
     expect(lines.every((l) => l.status === 'failed' && /^greet-\d*3$/.test(l.key))).toBe(true);
     expect(lines.some((l) => l.key === 'greet-703')).toBe(false);

@@ -42,7 +42,11 @@ describe('Web Mercator tile math', () => {
 
   it('maps every tile centre back to its tile at several zooms', () => {
     for (const z of [0, 3, 12, 24]) {
-      for (const [x, y] of [[0, 0], [2 ** z - 1, 2 ** z - 1], [Math.floor(2 ** z / 3), Math.floor(2 ** z / 5)]]) {
+      for (const [x, y] of [
+        [0, 0],
+        [2 ** z - 1, 2 ** z - 1],
+        [Math.floor(2 ** z / 3), Math.floor(2 ** z / 5)],
+      ]) {
         const b = tileBounds({ z, x: x!, y: y! });
         expect(tileAt((b.west + b.east) / 2, (b.south + b.north) / 2, z)).toEqual({ z, x, y });
       }

@@ -48,7 +48,9 @@ describe('the tiles job type', () => {
   it("gives the job the union of its tiles' bounds and their count, streaming the stage's results", async () => {
     const submit = parseJsonOutput(await runGeo(['submit', 'tiles', '--param', 'bbox=-1,-1,1,1', '--param', 'zoom=6', '--json'], env));
     const jobId = String(submit.jobId);
-    const { rows } = await db.pool.query<{ id: string; parameters: Record<string, unknown> }>('SELECT task_id AS id, parameters FROM tasks WHERE job_id = $1', [jobId]);
+    const { rows } = await db.pool.query<{ id: string; parameters: Record<string, unknown> }>('SELECT task_id AS id, parameters FROM tasks WHERE job_id = $1', [
+      jobId,
+    ]);
     expect(rows).toHaveLength(4);
     // Done as geo work would: the handler's return value becomes the task's result.
     for (const row of rows) {

@@ -29,7 +29,10 @@ export const holding = defineJobType({
 let dir: string;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-logs-'));
-  await fs.writeFile(path.join(dir, 'block.mjs'), holding(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`));
+  await fs.writeFile(
+    path.join(dir, 'block.mjs'),
+    holding(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`),
+  );
   await fs.writeFile(path.join(dir, 'finish.mjs'), holding(`(p) => ({ i: p.i })`));
 });
 afterAll(async () => {
@@ -59,7 +62,11 @@ describe('geo work logs', () => {
 
       const lines = parseLogLines(run.stderr);
       for (const line of lines) {
-        expect(line, JSON.stringify(line)).toMatchObject({ level: expect.stringMatching(/^(debug|info|warn|error)$/), event: expect.any(String), msg: expect.any(String) });
+        expect(line, JSON.stringify(line)).toMatchObject({
+          level: expect.stringMatching(/^(debug|info|warn|error)$/),
+          event: expect.any(String),
+          msg: expect.any(String),
+        });
         expect(Date.parse(line.time)).not.toBeNaN();
       }
       const events = (name: string) => lines.filter((l) => l.event === name);
@@ -109,7 +116,9 @@ describe('geo work logs', () => {
       expect(parseJsonOutput(flag)).toMatchObject({ error: { code: 'CONFIG_INVALID', message: '--log-format: must be human or json (got "xml")' } });
       const variable = await runGeo(['dashboard', '--port', '0', '--json'], lane.env({ GEO_LOG_LEVEL: 'loud' }));
       expect(variable.code).toBe(2);
-      expect(parseJsonOutput(variable)).toMatchObject({ error: { code: 'CONFIG_INVALID', message: expect.stringMatching(/^GEO_LOG_LEVEL: must be debug, info, warn, error or silent/) } });
+      expect(parseJsonOutput(variable)).toMatchObject({
+        error: { code: 'CONFIG_INVALID', message: expect.stringMatching(/^GEO_LOG_LEVEL: must be debug, info, warn, error or silent/) },
+      });
     } finally {
       await lane.close();
     }
@@ -121,7 +130,10 @@ describe('geo work logs', () => {
     try {
       // Long leases: only the dead process's ended session can free its tasks within the test.
       const env = lane.env({ GEO_LEASE_SECONDS: '600' });
-      const submitted = await runGeo(['--job-types', path.join(dir, 'block.mjs'), 'submit', 'holding', '--param', 'n=20', '--param', 'tag=dead', '--json'], env);
+      const submitted = await runGeo(
+        ['--job-types', path.join(dir, 'block.mjs'), 'submit', 'holding', '--param', 'n=20', '--param', 'tag=dead', '--json'],
+        env,
+      );
       expect(submitted.code, submitted.stderr).toBe(0);
       const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
       const doomed = startGeo(['--job-types', path.join(dir, 'block.mjs'), 'work', '--concurrency', '20'], env);

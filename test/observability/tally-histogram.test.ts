@@ -26,7 +26,9 @@ describe('TallyHistogram (the per-task histogram counted in plain arrays)', () =
     expect(await ours.metrics()).toBe(await theirs.metrics());
     // As objects too (what Registry.aggregate reads), exemplars aside: prom-client writes null where it has none.
     const values = async (registry: Registry) =>
-      (await registry.getMetricsAsJSON()).flatMap((m) => m.values.map(({ labels, value, metricName }: { labels: object; value: number; metricName?: string }) => ({ labels, value, metricName })));
+      (await registry.getMetricsAsJSON()).flatMap((m) =>
+        m.values.map(({ labels, value, metricName }: { labels: object; value: number; metricName?: string }) => ({ labels, value, metricName })),
+      );
     expect(await values(ours)).toEqual(await values(theirs));
   });
 

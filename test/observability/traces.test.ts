@@ -53,10 +53,20 @@ describe('OpenTelemetry traces over OTLP (a collector started by the test)', () 
         expect(batch).toMatchObject({
           traceId: root!.traceId,
           parentSpanId: root!.spanId,
-          attributes: { 'geo.stage': 1, 'geo.transport': 'servicebus', 'geo.tasks': expected.taskCount, 'geo.queued': expected.taskCount, 'geo.outcome': 'queued' },
+          attributes: {
+            'geo.stage': 1,
+            'geo.transport': 'servicebus',
+            'geo.tasks': expected.taskCount,
+            'geo.queued': expected.taskCount,
+            'geo.outcome': 'queued',
+          },
         });
         expect(batch.statusCode).not.toBe(2);
-        expect(childrenOf(batch).map((c) => c.name).sort()).toEqual(['geo.batch.record', 'geo.batch.send', 'geo.batch.write']);
+        expect(
+          childrenOf(batch)
+            .map((c) => c.name)
+            .sort(),
+        ).toEqual(['geo.batch.record', 'geo.batch.send', 'geo.batch.write']);
         for (const step of childrenOf(batch)) expect(step.attributes['geo.batch_id']).toBe(batch.attributes['geo.batch_id']);
       }
     } finally {
@@ -87,7 +97,9 @@ describe('OpenTelemetry traces over OTLP (a collector started by the test)', () 
       // One span per attempt: 10 tasks, 3 of them twice.
       expect(runs).toHaveLength(13);
       for (const task of tasks) {
-        const attempts = runs.filter((s) => s.attributes['geo.task_id'] === task.taskId).sort((a, b) => Number(a.attributes['geo.attempt']) - Number(b.attributes['geo.attempt']));
+        const attempts = runs
+          .filter((s) => s.attributes['geo.task_id'] === task.taskId)
+          .sort((a, b) => Number(a.attributes['geo.attempt']) - Number(b.attributes['geo.attempt']));
         expect(attempts.map((s) => s.attributes['geo.attempt'])).toEqual(Array.from({ length: task.attempt }, (_, i) => i + 1));
         const last = attempts.at(-1)!;
         expect(last.attributes).toMatchObject({ 'geo.batch_id': task.batchId, 'geo.job_type': 'observed_test', 'geo.stage': 1, 'geo.outcome': task.status });

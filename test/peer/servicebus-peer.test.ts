@@ -9,11 +9,7 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
 } from '@azure/service-bus';
-import {
-  startServiceBusPeer,
-  type ServiceBusPeer,
-  type ServiceBusPeerOptions,
-} from '../support/servicebus-peer/index.js';
+import { startServiceBusPeer, type ServiceBusPeer, type ServiceBusPeerOptions } from '../support/servicebus-peer/index.js';
 
 const QUEUE = 'geo-tasks';
 const NO_RETRY: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, timeoutInMs: 5_000 } };
@@ -121,7 +117,10 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
   it('records one batch as one transfer of 100 messages', async () => {
     await withPeer({}, (peer) =>
       withClient(peer, {}, async (client) => {
-        await sendBatch(client, Array.from({ length: 100 }, (_, i) => task(i)));
+        await sendBatch(
+          client,
+          Array.from({ length: 100 }, (_, i) => task(i)),
+        );
         const transfers = peer.transfers();
         expect(transfers).toHaveLength(1);
         const [t] = transfers;
@@ -464,9 +463,7 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
             const codes: Array<string | undefined> = [];
             for (let i = 0; i < 40; i++) codes.push(await failureCode(sender.sendMessages(task(i))));
             outcomes = peer.transfers().map((t) => t.outcome);
-            expect(codes.map((c) => (c === undefined ? 'accepted' : c))).toEqual(
-              outcomes.map((o) => (o === 'accepted' ? 'accepted' : 'ServiceBusy')),
-            );
+            expect(codes.map((c) => (c === undefined ? 'accepted' : c))).toEqual(outcomes.map((o) => (o === 'accepted' ? 'accepted' : 'ServiceBusy')));
             expect(peer.queue(QUEUE).activeCount()).toBe(outcomes.filter((o) => o === 'accepted').length);
             peer.faults.rejectTransfersRandomly(0, 'com.microsoft:server-busy');
             await sender.sendMessages(task(99));
@@ -540,7 +537,15 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           await sender.close();
         }
         expect(peer.transfers().map((t) => t.outcome)).toEqual([
-          'accepted', 'accepted', 'accepted', 'rejected', 'accepted', 'accepted', 'accepted', 'accepted', 'accepted',
+          'accepted',
+          'accepted',
+          'accepted',
+          'rejected',
+          'accepted',
+          'accepted',
+          'accepted',
+          'accepted',
+          'accepted',
         ]);
         expect(peer.queue(QUEUE).activeCount()).toBe(1 + 7 * 50);
       }),
@@ -585,7 +590,10 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
         await receiver.close();
       }
       peer.faults.setLatencyMs(10_000);
-      void client.createSender(QUEUE).sendMessages(task(3)).catch(() => undefined); // settlement timer pending
+      void client
+        .createSender(QUEUE)
+        .sendMessages(task(3))
+        .catch(() => undefined); // settlement timer pending
       await sleep(100);
     } finally {
       await peer.close();

@@ -68,12 +68,8 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
       const jobId = jobIdFor('hello_world', { n: N, name });
       const onQueue = () => new Set(peer.queue(queue).messageIds());
       const batchRow = async (batchId: string) =>
-        (
-          await db.pool.query(
-            `SELECT status, task_count, coalesce(claimed_until > now(), false) AS claimed FROM batches WHERE batch_id = $1`,
-            [batchId],
-          )
-        ).rows[0];
+        (await db.pool.query(`SELECT status, task_count, coalesce(claimed_until > now(), false) AS claimed FROM batches WHERE batch_id = $1`, [batchId]))
+          .rows[0];
       const taskIdsOf = async (batchIds: string[]) =>
         (await db.pool.query(`SELECT task_id FROM tasks WHERE batch_id = ANY($1::text[])`, [batchIds])).rows.map((r) => r.task_id as string);
 
@@ -129,10 +125,7 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
       const retried = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
       expect(retried.code, retried.stderr).toBe(0);
 
-      const tasks = await db.pool.query(
-        `SELECT count(*)::int AS n, count(DISTINCT task_index)::int AS distinct_n FROM tasks WHERE job_id = $1`,
-        [jobId],
-      );
+      const tasks = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT task_index)::int AS distinct_n FROM tasks WHERE job_id = $1`, [jobId]);
       expect(tasks.rows[0]).toEqual({ n: N, distinct_n: N });
       expect(await taskStatusCounts(db.pool, jobId)).toEqual({ queued: N });
       const batches = await db.pool.query(`SELECT status, count(*)::int AS n FROM batches WHERE job_id = $1 GROUP BY status`, [jobId]);
@@ -144,9 +137,7 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
       expect(delivered).toHaveLength(N);
       expect(new Set(delivered).size).toBe(N);
 
-      const report = parseJsonOutput<{ batches: Array<{ tasks: number; counts: { queued: number } }> }>(
-        await runGeo(['batches', jobId, '--json'], env),
-      );
+      const report = parseJsonOutput<{ batches: Array<{ tasks: number; counts: { queued: number } }> }>(await runGeo(['batches', jobId, '--json'], env));
       expect(report.batches).toHaveLength(BATCHES);
       expect(report.batches.every((b) => b.tasks === 100 && b.counts.queued === 100)).toBe(true);
       peer.deleteQueue(queue);

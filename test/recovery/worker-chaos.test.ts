@@ -41,7 +41,13 @@ const WORK_ARGS = ['--concurrency', '4', '--lease', '5s'];
 /** Generous: what the chaos left is finished by a worker and cron alone. */
 const FINISH_DEADLINE_MS = 180_000;
 const TRANSPORTS: TransportName[] = ['local', 'servicebus', 'storage-queue'];
-const FAULT_WEIGHTS: Array<[Fault, number]> = [['none', 0.4], ['permanent', 0.15], ['bigint', 0.15], ['stage2', 0.15], ['result', 0.15]];
+const FAULT_WEIGHTS: Array<[Fault, number]> = [
+  ['none', 0.4],
+  ['permanent', 0.15],
+  ['bigint', 0.15],
+  ['stage2', 0.15],
+  ['result', 0.15],
+];
 
 /** mulberry32: the run's choices (job sizes and faults, which worker dies when) from the seed. */
 function random(seed: number): () => number {
@@ -99,7 +105,13 @@ TRANSPORTS.forEach((transport, t) => {
           let roll = jobRandom();
           fault ??= FAULT_WEIGHTS.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'none';
           const { min, max, slowestMs } = TASKS[transport];
-          const job = { seed: SEED, tag: `${transport}-${submitted++}`, fault, n: min + Math.floor(jobRandom() * (max - min)), ...(slowestMs ? { slowestMs } : {}) };
+          const job = {
+            seed: SEED,
+            tag: `${transport}-${submitted++}`,
+            fault,
+            n: min + Math.floor(jobRandom() * (max - min)),
+            ...(slowestMs ? { slowestMs } : {}),
+          };
           const params = Object.entries(job).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
           const run = await runPatiently(['submit', 'chaos', ...params, '--json'], env);
           expect(run.code, run.stderr).toBe(0);
@@ -117,7 +129,12 @@ TRANSPORTS.forEach((transport, t) => {
           killEveryMs: KILL_EVERY_MS,
           anyState: ANY_STATE_KILLS,
           topUp: async () => {
-            const open = (await unendedJobs(db, jobs.map((j) => j.jobId))).length;
+            const open = (
+              await unendedJobs(
+                db,
+                jobs.map((j) => j.jobId),
+              )
+            ).length;
             await Promise.all(Array.from({ length: OPEN_JOBS - open }, () => submit()));
           },
           topUpUntilLeftMs: SUBMIT_UNTIL_LEFT_MS,

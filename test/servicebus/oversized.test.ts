@@ -26,7 +26,16 @@ it('one task too large for Service Bus fails alone with a specific error; the ot
   const transport = await createProducer('servicebus', config);
   try {
     const jobId = jobIdFor('oversized', {});
-    await jobsInsert(db.pool, { jobId, jobType: 'oversized', parameters: {}, processingPath: 'servicebus', tasksAreMessages: false, destination: { transport: 'servicebus' }, idPrefix: idPrefixFor(jobId), stageCount: 1 });
+    await jobsInsert(db.pool, {
+      jobId,
+      jobType: 'oversized',
+      parameters: {},
+      processingPath: 'servicebus',
+      tasksAreMessages: false,
+      destination: { transport: 'servicebus' },
+      idPrefix: idPrefixFor(jobId),
+      stageCount: 1,
+    });
     // The stage row, as a submit writes it before dispatching (the failed task is counted on it).
     await stagesEnsure(db.pool, {
       jobId,

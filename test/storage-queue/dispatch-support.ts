@@ -17,7 +17,16 @@ export function dispatchHarness(db: Pool, azurite: Azurite) {
   return {
     async newJob(name: string): Promise<string> {
       const jobId = crypto.createHash('sha256').update(name).digest('hex');
-      await jobsInsert(db, { jobId, jobType: 'hello_world', parameters: { name }, processingPath: 'storage-queue', tasksAreMessages: false, destination: { transport: 'storage-queue' }, idPrefix: idPrefixFor(jobId), stageCount: 1 });
+      await jobsInsert(db, {
+        jobId,
+        jobType: 'hello_world',
+        parameters: { name },
+        processingPath: 'storage-queue',
+        tasksAreMessages: false,
+        destination: { transport: 'storage-queue' },
+        idPrefix: idPrefixFor(jobId),
+        stageCount: 1,
+      });
       return jobId;
     },
 

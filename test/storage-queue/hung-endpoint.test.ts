@@ -40,9 +40,7 @@ function env(timeoutMs = TIMEOUT_MS): Record<string, string> {
 
 /** Task counts by status as every report reads them (a task of a batch acknowledged whole is queued through its batch row). */
 async function statusCounts(): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<{ status: string; n: number }>(
-    'SELECT t.status AS status, count(*)::int AS n FROM task_states t GROUP BY 1',
-  );
+  const { rows } = await db.pool.query<{ status: string; n: number }>('SELECT t.status AS status, count(*)::int AS n FROM task_states t GROUP BY 1');
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 

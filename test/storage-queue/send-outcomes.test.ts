@@ -71,15 +71,17 @@ function reply(res: http.ServerResponse, r: Reply): void {
   const headers: Record<string, string> = { 'x-ms-request-id': 'test', 'content-type': 'application/xml' };
   if (r.status >= 300) {
     headers['x-ms-error-code'] = r.code ?? 'Unknown';
-    res.writeHead(r.status, headers).end(
-      `<?xml version="1.0" encoding="utf-8"?><Error><Code>${r.code}</Code><Message>${r.message ?? 'scripted'}\nRequestId:test</Message></Error>`,
-    );
+    res
+      .writeHead(r.status, headers)
+      .end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${r.code}</Code><Message>${r.message ?? 'scripted'}\nRequestId:test</Message></Error>`);
   } else if (r.status === 201) {
     const t = new Date().toUTCString();
-    res.writeHead(201, headers).end(
-      `<?xml version="1.0" encoding="utf-8"?><QueueMessagesList><QueueMessage><MessageId>m</MessageId><InsertionTime>${t}</InsertionTime>` +
-        `<ExpirationTime>${t}</ExpirationTime><PopReceipt>p</PopReceipt><TimeNextVisible>${t}</TimeNextVisible></QueueMessage></QueueMessagesList>`,
-    );
+    res
+      .writeHead(201, headers)
+      .end(
+        `<?xml version="1.0" encoding="utf-8"?><QueueMessagesList><QueueMessage><MessageId>m</MessageId><InsertionTime>${t}</InsertionTime>` +
+          `<ExpirationTime>${t}</ExpirationTime><PopReceipt>p</PopReceipt><TimeNextVisible>${t}</TimeNextVisible></QueueMessage></QueueMessagesList>`,
+      );
   } else {
     res.writeHead(r.status, headers).end();
   }
@@ -113,13 +115,31 @@ const taskIdOf = (text: string) => (JSON.parse(Buffer.from(text, 'base64').toStr
 
 describe('storage-queue send outcomes', () => {
   it.each([
-    [{ status: 503, code: 'ServerBusy' }, { code: 'STORAGE_BUSY', retryable: true, throttled: true }],
-    [{ status: 500, code: 'OperationTimedOut' }, { code: 'STORAGE_BUSY', retryable: true, throttled: true }],
-    [{ status: 500, code: 'InternalError' }, { code: 'STORAGE_SERVER_ERROR', retryable: true, throttled: false }],
-    [{ status: 408, code: 'OperationTimedOut' }, { code: 'STORAGE_SERVER_ERROR', retryable: true, throttled: false }],
+    [
+      { status: 503, code: 'ServerBusy' },
+      { code: 'STORAGE_BUSY', retryable: true, throttled: true },
+    ],
+    [
+      { status: 500, code: 'OperationTimedOut' },
+      { code: 'STORAGE_BUSY', retryable: true, throttled: true },
+    ],
+    [
+      { status: 500, code: 'InternalError' },
+      { code: 'STORAGE_SERVER_ERROR', retryable: true, throttled: false },
+    ],
+    [
+      { status: 408, code: 'OperationTimedOut' },
+      { code: 'STORAGE_SERVER_ERROR', retryable: true, throttled: false },
+    ],
     ['reset', { code: 'STORAGE_CONNECTION', retryable: true, throttled: false }],
-    [{ status: 403, code: 'AuthorizationPermissionMismatch' }, { code: 'STORAGE_FORBIDDEN', retryable: false, throttled: false }],
-    [{ status: 404, code: 'QueueNotFound' }, { code: 'QUEUE_NOT_FOUND', retryable: false, throttled: false }],
+    [
+      { status: 403, code: 'AuthorizationPermissionMismatch' },
+      { code: 'STORAGE_FORBIDDEN', retryable: false, throttled: false },
+    ],
+    [
+      { status: 404, code: 'QueueNotFound' },
+      { code: 'QUEUE_NOT_FOUND', retryable: false, throttled: false },
+    ],
   ] as Array<[Reply, Partial<TransportError>]>)('reports %j as %j, naming account and queue', async (scripted, expected) => {
     const transport = await createStorageQueueProducer(config());
     onSend = (_text, n) => (n % 2 === 0 ? undefined : scripted);
@@ -166,7 +186,11 @@ describe('storage-queue send outcomes', () => {
     const outcome = await sendBatchWithRetry({ transport, messages: messages(100), policy: { maxAttempts: 3, baseMs: 1, maxMs: 5 } });
     expect(outcome.unsent).toEqual([]);
     expect(outcome.acknowledged).toHaveLength(100);
-    expect(received.map(taskIdOf).sort()).toEqual(messages(100).map((m) => m.taskId).sort());
+    expect(received.map(taskIdOf).sort()).toEqual(
+      messages(100)
+        .map((m) => m.taskId)
+        .sort(),
+    );
   });
 
   it('keeps requests in flight under the global bound across concurrent batches', async () => {

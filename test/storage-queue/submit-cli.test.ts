@@ -14,11 +14,7 @@ let db: TestDatabase;
 let home: string;
 
 beforeAll(async () => {
-  [azurite, db, home] = await Promise.all([
-    startAzurite(),
-    createTestDatabase(),
-    fs.mkdtemp(path.join(os.tmpdir(), 'geo-sq-cli-')),
-  ]);
+  [azurite, db, home] = await Promise.all([startAzurite(), createTestDatabase(), fs.mkdtemp(path.join(os.tmpdir(), 'geo-sq-cli-'))]);
 });
 
 afterAll(async () => {
@@ -154,7 +150,9 @@ describe('a storage queue that does not exist', () => {
     expect(queued.code).toBe(2);
     const { error } = parseJsonOutput<{ error: { code: string; message: string } }>(queued);
     expect(error.code).toBe('QUEUE_NOT_FOUND');
-    expect(error.message).toMatch(/does not exist; create it \(az storage queue create .*\), or name another with GEO_STORAGE_QUEUE, or run this command again with --create-queue$/);
+    expect(error.message).toMatch(
+      /does not exist; create it \(az storage queue create .*\), or name another with GEO_STORAGE_QUEUE, or run this command again with --create-queue$/,
+    );
     expect(await taskStatusCounts(db.pool, jobId)).toEqual({ pending_queue: 200 });
   });
 });

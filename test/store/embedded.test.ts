@@ -145,7 +145,6 @@ describe('the embedded PostgreSQL', () => {
   });
 });
 
-
 async function waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {

@@ -30,9 +30,7 @@ async function runGeoUnprivileged(args: string[], env: Record<string, string>): 
   const root = os.userInfo().uid === 0;
   const uid = root ? NOBODY.uid : os.userInfo().uid;
   const command = root ? 'setpriv' : process.execPath;
-  const argv = root
-    ? [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', process.execPath, BIN, ...args]
-    : [BIN, ...args];
+  const argv = root ? [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', process.execPath, BIN, ...args] : [BIN, ...args];
   const child = spawn(command, argv, { env: { PATH: process.env.PATH, HOME: scratch, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -50,7 +50,9 @@ describe('DATABASE_URL sslmode has libpq semantics, with no warning', () => {
     });
     const otherHost = await geo(['migrate', '--json'], { sslmode: 'verify-full', sslrootcert: server.caFile });
     expect(otherHost.code).toBe(3);
-    expect(parseJsonOutput<{ error: { message: string } }>(otherHost).error.message).toContain("Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list");
+    expect(parseJsonOutput<{ error: { message: string } }>(otherHost).error.message).toContain(
+      "Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list",
+    );
     for (const result of [unsigned, otherHost]) expect(result.stderr).not.toMatch(/SECURITY WARNING|Warning/);
   });
 

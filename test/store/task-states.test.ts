@@ -25,14 +25,19 @@ describe('the task_states view is the one place a task status is read', () => {
     // The case the view exists for: the task rows still say pending_queue, their batches queued.
     const raw = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM tasks WHERE job_id = $1 GROUP BY 1`, [jobId]);
     expect(raw.rows).toEqual([{ status: 'pending_queue', n: 500 }]);
-    const viewed = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM task_states WHERE job_id = $1 GROUP BY 1`, [jobId]);
+    const viewed = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM task_states WHERE job_id = $1 GROUP BY 1`, [
+      jobId,
+    ]);
     expect(viewed.rows).toEqual([{ status: 'queued', n: 500 }]);
 
     const batches = await runGeo(['batches', jobId, '--json'], env);
     expect(parseJsonOutput<{ summary: { counts: Record<string, number> } }>(batches).summary.counts).toMatchObject({ queued: 500, pending_queue: 0 });
     const results = await runGeo(['results', jobId], env);
     expect(results.code, results.stderr).toBe(0);
-    const statuses = results.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { status: string }).status);
+    const statuses = results.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { status: string }).status);
     expect(statuses).toHaveLength(500);
     expect(new Set(statuses)).toEqual(new Set(['queued']));
   });

@@ -63,8 +63,7 @@ export async function startAzurite(opts: { persistent?: boolean } = {}): Promise
     if (child) return;
     const proc = spawn(
       process.execPath,
-      ['-e', LAUNCHER, MAIN, '--queueHost', '127.0.0.1', '--queuePort', String(port),
-        '--skipApiVersionCheck', '--silent', '--disableTelemetry', ...storage],
+      ['-e', LAUNCHER, MAIN, '--queueHost', '127.0.0.1', '--queuePort', String(port), '--skipApiVersionCheck', '--silent', '--disableTelemetry', ...storage],
       // Whatever else Azurite writes lands in the temporary folder.
       { stdio: ['ignore', 'ignore', 'pipe'], cwd: location, env: { ...process.env, GEO_AZURITE_PARENT: String(process.pid) } },
     );
@@ -100,8 +99,7 @@ export async function startAzurite(opts: { persistent?: boolean } = {}): Promise
     throw err;
   });
   const endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
-  const withKey = (key: string) =>
-    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${key};QueueEndpoint=${endpoint};`;
+  const withKey = (key: string) => `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${key};QueueEndpoint=${endpoint};`;
   return {
     accountName: DEV_ACCOUNT,
     port,

@@ -14,11 +14,7 @@ export interface CliResult {
  * Runs the real `geo` binary (the compiled dist/, built by `npm test`) as a
  * child process, with only the environment given plus PATH and HOME.
  */
-export async function runGeo(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-  opts: { timeoutMs?: number } = {},
-): Promise<CliResult> {
+export async function runGeo(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
   const { child, done } = startGeo(args, env);
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
   try {

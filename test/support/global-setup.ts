@@ -46,4 +46,3 @@ async function removeAbandonedRuns(): Promise<void> {
     await fs.rm(home, { recursive: true, force: true });
   }
 }
-

@@ -47,7 +47,16 @@ export async function taskStatusCounts(db: Pool, jobId: string): Promise<Record<
 export async function writePendingJob(db: Pool, params: { n: number; name: string }, transport = 'servicebus'): Promise<string> {
   const job = prepareJob('hello_world', params);
   const stage = job.jobType.stages[0]!;
-  await jobsInsert(db, { jobId: job.jobId, jobType: 'hello_world', parameters: job.parameters, processingPath: transport, tasksAreMessages: transport === 'local', idPrefix: idPrefixFor(job.jobId), destination: { transport: transport as TransportName }, stageCount: 2 });
+  await jobsInsert(db, {
+    jobId: job.jobId,
+    jobType: 'hello_world',
+    parameters: job.parameters,
+    processingPath: transport,
+    tasksAreMessages: transport === 'local',
+    idPrefix: idPrefixFor(job.jobId),
+    destination: { transport: transport as TransportName },
+    stageCount: 2,
+  });
   await stagesEnsure(db, {
     jobId: job.jobId,
     stage: 1,

@@ -143,7 +143,9 @@ const OPENERS: Record<TransportName, () => Opener> = {
           held: async () => view.activeCount() + view.scheduledIds().length,
           messageIdOf,
           deadLettered: async () =>
-            view.deadLetters().map((d) => ({ taskId: /-s\d+-/.test(d.messageId) ? d.messageId.split(':')[0] : undefined, reason: d.reason, description: d.description })),
+            view
+              .deadLetters()
+              .map((d) => ({ taskId: /-s\d+-/.test(d.messageId) ? d.messageId.split(':')[0] : undefined, reason: d.reason, description: d.description })),
           async close() {
             await sender.close();
             await raw.close();
@@ -193,7 +195,11 @@ const OPENERS: Record<TransportName, () => Opener> = {
             const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
             return peekedMessageItems.map((item) => {
               const doc = JSON.parse(decode(item.messageText)) as { taskId?: unknown; deadLetter: { reason?: string; description?: string } };
-              return { taskId: typeof doc.taskId === 'string' ? doc.taskId : undefined, reason: doc.deadLetter.reason, description: doc.deadLetter.description };
+              return {
+                taskId: typeof doc.taskId === 'string' ? doc.taskId : undefined,
+                reason: doc.deadLetter.reason,
+                description: doc.deadLetter.description,
+              };
             });
           },
           async close() {

@@ -134,7 +134,10 @@ describe('progress on an 80-column terminal', () => {
     expect(stdout).toMatch(/^job [0-9a-f]{64}\n/);
     expect(stdout).not.toMatch(/[\r\x1b█░]/);
     // The bar was on the terminal (stderr) meanwhile.
-    expect(liveLineStates(result.screen).some((s) => BAR('200,000').test(s)), result.screen).toBe(true);
+    expect(
+      liveLineStates(result.screen).some((s) => BAR('200,000').test(s)),
+      result.screen,
+    ).toBe(true);
   });
 
   it('nothing of the progress is written when stderr is not the terminal', async () => {

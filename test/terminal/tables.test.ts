@@ -17,10 +17,10 @@ beforeAll(async () => {
   env = { DATABASE_URL: db.url, GEO_HOME: path.join(os.tmpdir(), 'geo-terminal-test-unused') };
   jobId = String(parseJsonOutput(await runGeo(['submit', 'hello_world', '--n', '1000', '--param', 'name=tables', '--json'], env)).jobId);
   // Three problem batches, as an outage and an oversized message leave them.
-  await db.pool.query(
-    `UPDATE batches SET status = 'pending_queue', attempts = 3, last_error = $2 WHERE job_id = $1 AND batch_index IN (3, 4)`,
-    [jobId, UNREACHABLE],
-  );
+  await db.pool.query(`UPDATE batches SET status = 'pending_queue', attempts = 3, last_error = $2 WHERE job_id = $1 AND batch_index IN (3, 4)`, [
+    jobId,
+    UNREACHABLE,
+  ]);
   await db.pool.query(`UPDATE tasks SET status = 'pending_queue' WHERE job_id = $1 AND batch_id LIKE '%-s1-b3'`, [jobId]);
   await db.pool.query(`UPDATE batches SET attempts = 1, last_error = $2 WHERE job_id = $1 AND batch_index = 7`, [jobId, TOO_LARGE]);
   await db.pool.query(`UPDATE tasks SET status = 'failed' WHERE job_id = $1 AND task_id LIKE '%-s1-greet-707'`, [jobId]);
@@ -63,7 +63,9 @@ describe('tables on an 80-column terminal', () => {
     const result = await runInTerminal(['batches', jobId.slice(0, 12), '--wide'], { env, columns: 80 });
     expect(result.status).toBe(0);
     const lines = visibleLines(result.screen);
-    expect(lines.find((l) => l.startsWith('batch '))).toMatch(/^batch\s+status\s+tasks\s+pending_queue\s+queued\s+processing\s+completed\s+failed\s+cancelled\s+attempts\s+last error$/);
+    expect(lines.find((l) => l.startsWith('batch '))).toMatch(
+      /^batch\s+status\s+tasks\s+pending_queue\s+queued\s+processing\s+completed\s+failed\s+cancelled\s+attempts\s+last error$/,
+    );
     const row = lines.find((l) => l.startsWith(`${jobId.slice(0, 16)}-s1-b4 `))!;
     expect(row.endsWith(UNREACHABLE)).toBe(true);
   });

@@ -18,7 +18,9 @@ export function producerBehaviour(harness: TransportHarness): void {
       expect(q.producer.name).toBe(kind.name);
       expect(q.producer.writesWithTasks).toBe(kind.tasksAreMessages);
       expect(q.producer.target.length).toBeGreaterThan(0);
-      const secrets = [q.config.servicebus.connectionString, q.config.storage.connectionString].flatMap((cs) => (cs ? parseConnectionString(cs).secrets() : []));
+      const secrets = [q.config.servicebus.connectionString, q.config.storage.connectionString].flatMap((cs) =>
+        cs ? parseConnectionString(cs).secrets() : [],
+      );
       for (const secret of secrets) expect(q.producer.target).not.toContain(secret);
       await q.producer.close();
       await q.producer.close();
@@ -52,7 +54,15 @@ export function producerBehaviour(harness: TransportHarness): void {
       const expected = new Map(
         rows.map((r) => [
           r.taskId,
-          buildTaskMessage({ taskId: r.taskId, jobId: submitted.jobId, jobType: 'hello_world', taskType: 'greeting', stage: 1, batchId: r.batchId, parameters: r.parameters }),
+          buildTaskMessage({
+            taskId: r.taskId,
+            jobId: submitted.jobId,
+            jobType: 'hello_world',
+            taskType: 'greeting',
+            stage: 1,
+            batchId: r.batchId,
+            parameters: r.parameters,
+          }),
         ]),
       );
       const received = await receiveCompleting(q.consumer, 150);

@@ -28,9 +28,14 @@ function namedIn(source: string, names: readonly string[]): Array<{ name: string
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (typeof node !== 'object' || node === null) return;
-    const n = node as { type?: string; value?: unknown; quasis?: Array<{ value: { cooked: string } }>; expressions?: unknown[]; loc?: { start: { line: number } } };
-    const text =
-      n.type === 'StringLiteral' ? n.value : n.type === 'TemplateLiteral' && n.expressions?.length === 0 ? n.quasis?.[0]?.value.cooked : undefined;
+    const n = node as {
+      type?: string;
+      value?: unknown;
+      quasis?: Array<{ value: { cooked: string } }>;
+      expressions?: unknown[];
+      loc?: { start: { line: number } };
+    };
+    const text = n.type === 'StringLiteral' ? n.value : n.type === 'TemplateLiteral' && n.expressions?.length === 0 ? n.quasis?.[0]?.value.cooked : undefined;
     if (typeof text === 'string' && names.includes(text)) found.push({ name: text, line: n.loc!.start.line });
     for (const [key, value] of Object.entries(node)) if (key !== 'loc' && key !== 'extra') visit(value);
   };

@@ -24,13 +24,9 @@ describe('the connection-string parser', () => {
 
 describe('the redactor', () => {
   it('removes every given secret and any secret-shaped field, whatever else the text holds', () => {
-    const clean = redactor([KEY, undefined, ''])(
-      `failed with key ${KEY}; sig=abc%2Bdef&se=1 AccountKey=other SharedAccessKey=x password=hunter2`,
-    );
+    const clean = redactor([KEY, undefined, ''])(`failed with key ${KEY}; sig=abc%2Bdef&se=1 AccountKey=other SharedAccessKey=x password=hunter2`);
     expect(clean).not.toContain(KEY);
-    expect(clean).toBe(
-      `failed with key ${REDACTED}; sig=${REDACTED}&se=1 AccountKey=${REDACTED} SharedAccessKey=${REDACTED} password=${REDACTED}`,
-    );
+    expect(clean).toBe(`failed with key ${REDACTED}; sig=${REDACTED}&se=1 AccountKey=${REDACTED} SharedAccessKey=${REDACTED} password=${REDACTED}`);
   });
 
   it('removes a longer secret whole when it contains a shorter one', () => {

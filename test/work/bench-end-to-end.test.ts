@@ -4,7 +4,7 @@ import { useWorkHarness } from './support/harness.js';
 
 const harness = useWorkHarness('local');
 
-it('geo bench --end-to-end submits, works and advances hello_world in its own schema, leaving geo\'s tables untouched', async () => {
+it("geo bench --end-to-end submits, works and advances hello_world in its own schema, leaving geo's tables untouched", async () => {
   const lane = await harness.lane();
   try {
     const run = await runGeo(['bench', '--end-to-end', '--n', '300', '--runs', '2', '--work-concurrency', '4', '--json'], lane.env());

@@ -74,22 +74,29 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       const summaries = await runWorkers(db, l, 8, { concurrency: 4, leaseSeconds: 60, onNotice: (n) => notices.push(n) });
       const advanced = summaries.flatMap((s) => s.advanced);
       const summaryText = JSON.stringify(summaries.map(({ advanced: _, ...counts }) => counts));
-      expect(advanced.filter((a) => a.action === 'queued-next-stage').map((a) => a.stage), `${JSON.stringify(advanced)} ${summaryText}`).toEqual([1]);
+      expect(
+        advanced.filter((a) => a.action === 'queued-next-stage').map((a) => a.stage),
+        `${JSON.stringify(advanced)} ${summaryText}`,
+      ).toEqual([1]);
       expect(advanced.filter((a) => a.action === 'job-completed').map((a) => a.stage)).toEqual([2]);
       expect(total(summaries, 'completed')).toBe(2 * stageTasksOfEight);
       // A second delivery of a task is claimed as `finished` somewhere. There are none beyond what
       // a re-sent batch or a settlement that did not reach the queue explains (Azurite under load
       // times out some sends and deletes; a deleted message that was not deleted comes back after its lease).
-      const { rows: resent } = await db.query<{ n: number }>(
-        `SELECT coalesce(sum((attempts - 1) * task_count), 0)::int AS n FROM batches WHERE job_id = $1`,
-        [jobId],
-      );
+      const { rows: resent } = await db.query<{ n: number }>(`SELECT coalesce(sum((attempts - 1) * task_count), 0)::int AS n FROM batches WHERE job_id = $1`, [
+        jobId,
+      ]);
       const unsettled = notices.filter((n) => /^acknowledge of task \S+ failed/.test(n)).length + total(summaries, 'lockLost');
       expect(total(summaries, 'duplicates'), summaryText).toBeLessThanOrEqual(resent[0]!.n + unsettled);
       const replies = await stageTasks(db, jobId, 2);
       expect(replies).toHaveLength(stageTasksOfEight);
       expect(replies.every((t) => t.status === 'completed' && t.attempt === 1)).toBe(true);
-      expect(await stageRow(db, jobId, 2)).toMatchObject({ taskCount: stageTasksOfEight, completedCount: stageTasksOfEight, failedCount: 0, status: 'completed' });
+      expect(await stageRow(db, jobId, 2)).toMatchObject({
+        taskCount: stageTasksOfEight,
+        completedCount: stageTasksOfEight,
+        failedCount: 0,
+        status: 'completed',
+      });
       const { rows: outbox } = await db.query(`SELECT stage, attempts FROM stage_completions WHERE job_id = $1 ORDER BY stage`, [jobId]);
       expect(outbox).toEqual([
         { stage: 1, attempts: 1 },
@@ -160,11 +167,15 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       const args = ['--job-types', BLOCKING_MODULE, 'work', '--concurrency', '1', '--lease', `${LOCK_SECONDS}s`];
       const { child, done } = startGeo(args, l.env());
       try {
-        const held = await waitFor('the geo work process to hold the task', async () => {
-          if (child.exitCode !== null) throw new Error(`geo work exited ${child.exitCode}: ${(await done).stderr}`);
-          const [task] = await stageTasks(db, jobId, 1);
-          return task?.status === 'processing' ? task : undefined;
-        }, 60_000);
+        const held = await waitFor(
+          'the geo work process to hold the task',
+          async () => {
+            if (child.exitCode !== null) throw new Error(`geo work exited ${child.exitCode}: ${(await done).stderr}`);
+            const [task] = await stageTasks(db, jobId, 1);
+            return task?.status === 'processing' ? task : undefined;
+          },
+          60_000,
+        );
         expect(held.attempt).toBe(1);
       } finally {
         child.kill('SIGKILL');
@@ -225,7 +236,8 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       expect(held).toMatchObject({ outcome: 'claimed' });
       const holder = held.claim!;
       let holderDone: Promise<unknown> | undefined;
-      const finishHolder = () => (holderDone ??= tasksComplete({ db, taskId: task!.taskId, claim: holder, resultJson: JSON.stringify({ message: 'from the holder' }) }));
+      const finishHolder = () =>
+        (holderDone ??= tasksComplete({ db, taskId: task!.taskId, claim: holder, resultJson: JSON.stringify({ message: 'from the holder' }) }));
       const [summary] = await runWorkers(
         db,
         l,

@@ -17,7 +17,11 @@ export function actionBar(config, status, onDone) {
     'div',
     { class: 'actions', id: 'actions' },
     config.actions.map((name) =>
-      el('button', { type: 'button', class: name === 'cancel' ? 'danger' : '', dataset: { action: name }, onclick: () => confirmAndRun(name, status, message, onDone) }, name.replace('-', ' ')),
+      el(
+        'button',
+        { type: 'button', class: name === 'cancel' ? 'danger' : '', dataset: { action: name }, onclick: () => confirmAndRun(name, status, message, onDone) },
+        name.replace('-', ' '),
+      ),
     ),
     message,
   );
@@ -35,7 +39,12 @@ function confirmDialog() {
       { method: 'dialog' },
       el('p', { id: 'confirm-text' }),
       el('label', { id: 'confirm-reason-row', hidden: true }, 'reason (optional) ', el('input', { id: 'confirm-reason', maxlength: 1000 })),
-      el('menu', {}, el('button', { value: 'back', type: 'submit', id: 'confirm-back' }, 'back'), el('button', { id: 'confirm-go', value: 'go', type: 'submit', class: 'danger' }, 'confirm')),
+      el(
+        'menu',
+        {},
+        el('button', { value: 'back', type: 'submit', id: 'confirm-back' }, 'back'),
+        el('button', { id: 'confirm-go', value: 'go', type: 'submit', class: 'danger' }, 'confirm'),
+      ),
     ),
   );
   document.body.append(dialog);

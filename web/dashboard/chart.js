@@ -67,7 +67,13 @@ export function throughputChart(container) {
         ...size(),
         series: [
           {},
-          ...stages.map((stage, i) => ({ label: `stage ${stage}`, stroke: STAGE_COLOURS[i % STAGE_COLOURS.length], width: 1.5, points: { show: false }, value: (u, v) => (v === null ? '' : v.toFixed(1)) })),
+          ...stages.map((stage, i) => ({
+            label: `stage ${stage}`,
+            stroke: STAGE_COLOURS[i % STAGE_COLOURS.length],
+            width: 1.5,
+            points: { show: false },
+            value: (u, v) => (v === null ? '' : v.toFixed(1)),
+          })),
           { label: 'failed', stroke: '#d9534f', width: 1, points: { show: false }, value: (u, v) => (v === null ? '' : v.toFixed(1)) },
         ],
         // Whole seconds at least: a bucket is never shorter than one.

@@ -36,7 +36,18 @@ export function showJob(view, jobId, config) {
         el(
           'table',
           { class: 'stages', id: 'stages' },
-          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'stage'), el('th', { scope: 'col' }, 'status'), STAGE_COLUMNS.map(([, h]) => el('th', { scope: 'col', class: 'n' }, h)), el('th', { scope: 'col' }, 'progress'))),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              el('th', { scope: 'col' }, 'stage'),
+              el('th', { scope: 'col' }, 'status'),
+              STAGE_COLUMNS.map(([, h]) => el('th', { scope: 'col', class: 'n' }, h)),
+              el('th', { scope: 'col' }, 'progress'),
+            ),
+          ),
           stagesBody,
         ),
       ),
@@ -141,7 +152,11 @@ function renderHeader(header, status, config, onAction) {
   const actions = actionBar(config, status, onAction);
   header.replaceChildren(
     el('h1', { class: 'mono job-id', title: status.jobId }, status.jobId),
-    el('dl', { class: 'facts' }, rows.map(([k, v]) => el('div', { dataset: { fact: k } }, el('dt', {}, k), el('dd', {}, v)))),
+    el(
+      'dl',
+      { class: 'facts' },
+      rows.map(([k, v]) => el('div', { dataset: { fact: k } }, el('dt', {}, k), el('dd', {}, v))),
+    ),
     ...(actions ? [actions] : []),
   );
 }
@@ -177,7 +192,16 @@ function renderProblems(section, doc) {
       : table(
           'problem-batches',
           ['batch', 'stage', 'status', 'tasks', 'pending', 'failed', 'attempts', 'last error'],
-          problemBatches.batches.map((b) => [el('span', { class: 'mono' }, `#${b.batchIndex}`), b.stage, badge(b.status), count(b.tasks), count(b.counts.pending_queue), count(b.counts.failed), b.attempts, b.lastError ?? '']),
+          problemBatches.batches.map((b) => [
+            el('span', { class: 'mono' }, `#${b.batchIndex}`),
+            b.stage,
+            badge(b.status),
+            count(b.tasks),
+            count(b.counts.pending_queue),
+            count(b.counts.failed),
+            b.attempts,
+            b.lastError ?? '',
+          ]),
         ),
     el('h3', {}, 'stragglers'),
     stragglers.length === 0
@@ -185,7 +209,13 @@ function renderProblems(section, doc) {
       : table(
           'stragglers',
           ['task', 'stage', 'worker', 'attempt', 'running for'],
-          stragglers.map((t) => [el('span', { class: 'mono', title: t.taskId }, t.taskId.slice(-24)), t.stage, t.worker ?? '', t.attempt, duration(t.runningMs)]),
+          stragglers.map((t) => [
+            el('span', { class: 'mono', title: t.taskId }, t.taskId.slice(-24)),
+            t.stage,
+            t.worker ?? '',
+            t.attempt,
+            duration(t.runningMs),
+          ]),
         ),
     el('h3', {}, `errors (${count(errors.failed)} failed tasks)`),
     errors.groups.length === 0
@@ -193,7 +223,12 @@ function renderProblems(section, doc) {
       : table(
           'error-groups',
           ['tasks', 'stage', 'message', 'example task'],
-          errors.groups.map((g) => [count(g.count), g.stage, el('span', { class: 'message' }, g.message ?? '(no message)'), el('span', { class: 'mono', title: g.exampleTaskId }, g.exampleTaskId.slice(-24))]),
+          errors.groups.map((g) => [
+            count(g.count),
+            g.stage,
+            el('span', { class: 'message' }, g.message ?? '(no message)'),
+            el('span', { class: 'mono', title: g.exampleTaskId }, g.exampleTaskId.slice(-24)),
+          ]),
         ),
   );
 }
@@ -205,8 +240,26 @@ function table(id, headers, rows) {
     el(
       'table',
       { id, class: 'plain' },
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, rows.map((cells) => el('tr', {}, cells.map((c, i) => el('td', { dataset: { label: headers[i] } }, c))))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          headers.map((h) => el('th', { scope: 'col' }, h)),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        rows.map((cells) =>
+          el(
+            'tr',
+            {},
+            cells.map((c, i) => el('td', { dataset: { label: headers[i] } }, c)),
+          ),
+        ),
+      ),
     ),
   );
 }

@@ -19,7 +19,15 @@ export function showJobs(view, config) {
     el(
       'table',
       { class: 'jobs', id: 'jobs' },
-      el('thead', {}, el('tr', {}, ['job', 'type', 'status', 'stage', 'progress', 'tasks/s', 'ETA', 'failed', 'created'].map((h) => el('th', { scope: 'col' }, h)))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['job', 'type', 'status', 'stage', 'progress', 'tasks/s', 'ETA', 'failed', 'created'].map((h) => el('th', { scope: 'col' }, h)),
+        ),
+      ),
       body,
     ),
     note,
@@ -103,7 +111,21 @@ function jobRow(job) {
         'div',
         { class: 'bars' },
         job.stages.map((s) =>
-          el('div', { class: 'stagebar', dataset: { stage: String(s.stage), status: s.status, completed: String(s.completed), failed: String(s.failed), processing: String(s.processing), expected: String(s.expected) } }, stageBar(s)),
+          el(
+            'div',
+            {
+              class: 'stagebar',
+              dataset: {
+                stage: String(s.stage),
+                status: s.status,
+                completed: String(s.completed),
+                failed: String(s.failed),
+                processing: String(s.processing),
+                expected: String(s.expected),
+              },
+            },
+            stageBar(s),
+          ),
         ),
       ),
     ),

@@ -28,11 +28,19 @@ export function tileMap(section, jobId, stage, config) {
 
   (land ??= getJson('/assets/land-110m.json').then((topo) => topojson.feature(topo, topo.objects.land)))
     .then((geo) => {
-      L.geoJSON(geo, { renderer, interactive: false, style: { color: '#9aa5b1', weight: 0.6, fillColor: '#eef1f4', fillOpacity: 1 } }).addTo(map).bringToBack();
+      L.geoJSON(geo, { renderer, interactive: false, style: { color: '#9aa5b1', weight: 0.6, fillColor: '#eef1f4', fillOpacity: 1 } })
+        .addTo(map)
+        .bringToBack();
     })
     .catch(() => {});
   const [w, s, e, n] = stage.bbox;
-  map.fitBounds([[s, w], [n, e]], { padding: [12, 12], maxZoom: Math.min(18, stage.maxZoom + 2) });
+  map.fitBounds(
+    [
+      [s, w],
+      [n, e],
+    ],
+    { padding: [12, 12], maxZoom: Math.min(18, stage.maxZoom + 2) },
+  );
   map.on('moveend', () => void load());
 
   async function load() {
@@ -93,8 +101,23 @@ export function tileMap(section, jobId, stage, config) {
       const [[lon0, lat0], , [lon1, lat1]] = feature.geometry.coordinates[0];
       detail.replaceChildren(
         el('h3', {}, `${count(p.tasks)} tasks in tile ${p.cell.z}/${p.cell.x}/${p.cell.y}`),
-        el('dl', { class: 'counts' }, Object.entries(p.counts).map(([status, n]) => el('div', {}, el('dt', {}, status.replace('_', ' ')), el('dd', { dataset: { status } }, count(n))))),
-        el('button', { type: 'button', onclick: () => map.fitBounds([[lat0, lon0], [lat1, lon1]]) }, 'zoom in'),
+        el(
+          'dl',
+          { class: 'counts' },
+          Object.entries(p.counts).map(([status, n]) => el('div', {}, el('dt', {}, status.replace('_', ' ')), el('dd', { dataset: { status } }, count(n)))),
+        ),
+        el(
+          'button',
+          {
+            type: 'button',
+            onclick: () =>
+              map.fitBounds([
+                [lat0, lon0],
+                [lat1, lon1],
+              ]),
+          },
+          'zoom in',
+        ),
       );
       return;
     }

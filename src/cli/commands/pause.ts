@@ -9,7 +9,7 @@ import { renderStateChange, stateChangeJson } from '../render/control.js';
 export function registerPause(program: Command, globals: () => GlobalOptions): void {
   program
     .command('pause')
-    .description('stop claiming a job\'s tasks and queueing its next stage until geo resume; other jobs go on')
+    .description("stop claiming a job's tasks and queueing its next stage until geo resume; other jobs go on")
     .argument('<jobId>', 'job id, or at least its first 8 characters')
     .action(async (jobId: string) => {
       await withContext(globals(), async (ctx) => {

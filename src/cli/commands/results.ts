@@ -64,7 +64,15 @@ export function registerResults(program: Command, globals: () => GlobalOptions):
           progress?.stop();
         }
         const interrupted = outcome === 'interrupted';
-        const summary = { jobId: job.jobId, stages: query.stages, status: query.status, lines, output: flags.output, elapsedMs: Date.now() - started, interrupted };
+        const summary = {
+          jobId: job.jobId,
+          stages: query.stages,
+          status: query.status,
+          lines,
+          output: flags.output,
+          elapsedMs: Date.now() - started,
+          interrupted,
+        };
         if (ctx.output.jsonMode) ctx.output.json(resultsJson(summary));
         else if (flags.output || interrupted) renderResultsSummary(ctx.output, summary);
         if (interrupted) throw new ExitCode(EXIT.incomplete);

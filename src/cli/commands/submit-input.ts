@@ -113,7 +113,10 @@ async function dispatchItems(
       events: tracing.events,
     },
   });
-  run.then((result) => tracing.end(result), (err: unknown) => tracing.end(undefined, err));
+  run.then(
+    (result) => tracing.end(result),
+    (err: unknown) => tracing.end(undefined, err),
+  );
   return run;
 }
 

@@ -66,8 +66,7 @@ const COLUMNS: Column[] = [
 
 export function renderBench(output: Output, doc: BenchDocument): void {
   const s = doc.settings;
-  const latency =
-    s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
+  const latency = s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
   output.paragraph(
     `geo bench: aligned ${plural(s.n, 'task')}, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
       `${plural(s.runs, 'run')}${s.runs > 1 ? ' (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
@@ -97,8 +96,7 @@ export function renderBench(output: Output, doc: BenchDocument): void {
     }
     if (p.queueCleanupError) output.line(`${p.path}: could not empty bench queue ${p.queue}: ${p.queueCleanupError}`);
   }
-  const removed =
-    doc.cleanup.messagesRemoved > 0 ? `, ${plural(doc.cleanup.messagesRemoved, 'message')} removed from the bench queues` : '';
+  const removed = doc.cleanup.messagesRemoved > 0 ? `, ${plural(doc.cleanup.messagesRemoved, 'message')} removed from the bench queues` : '';
   output.line(`bench data removed: schema ${doc.cleanup.schema} ${doc.cleanup.schemaDropped ? 'dropped' : 'NOT dropped'}${removed}`);
 }
 

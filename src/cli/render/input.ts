@@ -46,7 +46,9 @@ export class RejectedLines {
 
   async close(): Promise<void> {
     if (this.count > SHOWN_ON_STDERR) {
-      const where = [this.options.errorsFile ? `in ${this.options.errorsFile}` : '--errors-file FILE', this.options.keep ? 'in the --json errors' : ''].filter(Boolean);
+      const where = [this.options.errorsFile ? `in ${this.options.errorsFile}` : '--errors-file FILE', this.options.keep ? 'in the --json errors' : ''].filter(
+        Boolean,
+      );
       this.output.notice(`geo: ... and ${formatCount(this.count - SHOWN_ON_STDERR)} more rejected lines (all of them: ${where.join(', ')})`);
     }
     const file = this.file;
@@ -74,7 +76,9 @@ export function inputJson(scan: InputScan) {
 export function renderInputSummary(output: Output, scan: InputScan): void {
   const parts = [plural(scan.items, 'item')];
   if (scan.rejected > 0) {
-    parts.push(`${formatCount(scan.rejected)} rejected${scan.duplicates > 0 ? ` (${formatCount(scan.duplicates)} duplicate${scan.duplicates === 1 ? '' : 's'})` : ''}`);
+    parts.push(
+      `${formatCount(scan.rejected)} rejected${scan.duplicates > 0 ? ` (${formatCount(scan.duplicates)} duplicate${scan.duplicates === 1 ? '' : 's'})` : ''}`,
+    );
   }
   if (scan.blankLines > 0) parts.push(`${plural(scan.blankLines, 'blank line')} ignored`);
   output.line(`input ${scan.label} (${scan.format}, ${plural(scan.lines, 'line')}): ${parts.join(', ')}; checked in ${formatSeconds(scan.elapsedMs)}`);

@@ -44,7 +44,15 @@ export function renderJobList(output: Output, list: JobList, query: JobListQuery
   }
   const table = formatTable(
     COLUMNS,
-    list.jobs.map((j) => [output.fitted ? j.jobId.slice(0, 12) : j.jobId, j.jobType, statusText(j), stageText(j), progressText(j), j.transport, formatDuration(j.ageMs)]),
+    list.jobs.map((j) => [
+      output.fitted ? j.jobId.slice(0, 12) : j.jobId,
+      j.jobType,
+      statusText(j),
+      stageText(j),
+      progressText(j),
+      j.transport,
+      formatDuration(j.ageMs),
+    ]),
     output.width,
   );
   output.line(table.text);

@@ -9,7 +9,9 @@ export function archiveJson(r: ArchiveResult) {
 }
 
 export function renderArchive(output: Output, r: ArchiveResult): void {
-  output.line(`archived job ${r.jobId}: ${plural(r.stages, 'stage')}, ${plural(r.tasks, 'task')} to ${r.file} (${formatBytes(r.bytes)}) in ${formatSeconds(r.elapsedMs)}`);
+  output.line(
+    `archived job ${r.jobId}: ${plural(r.stages, 'stage')}, ${plural(r.tasks, 'task')} to ${r.file} (${formatBytes(r.bytes)}) in ${formatSeconds(r.elapsedMs)}`,
+  );
 }
 
 /** The `--json` document of `geo prune`. */
@@ -59,7 +61,12 @@ export function renderPrune(output: Output, r: PruneResult): void {
     return;
   }
   if (r.dryRun) {
-    output.line(`would delete ${plural(r.jobs.length, 'job')} ${cutoff} (${plural(r.jobs.reduce((n, j) => n + j.tasks, 0), 'task')}):`);
+    output.line(
+      `would delete ${plural(r.jobs.length, 'job')} ${cutoff} (${plural(
+        r.jobs.reduce((n, j) => n + j.tasks, 0),
+        'task',
+      )}):`,
+    );
     for (const j of r.jobs) output.line(`  ${j.jobId}  ${j.jobType}  ${j.status} ${j.finishedAt.toISOString()}  ${plural(j.tasks, 'task')}`);
     return;
   }
@@ -71,7 +78,9 @@ export function renderPrune(output: Output, r: PruneResult): void {
   const archived = pruned.filter((j) => j.archive);
   if (archived.length > 0) output.line(`  archived first: ${archived.map((j) => j.archive!.file).join(', ')}`);
   for (const j of r.jobs.filter((x) => x.outcome === 'skipped')) output.line(`  left ${j.jobId}: ${SKIPPED[j.reason ?? ''] ?? j.reason}`);
-  output.line(`  tasks table ${formatBytes(r.sizesBefore.tasks)} before, ${formatBytes(r.sizesAfter.tasks)} after (space is reused by new rows; VACUUM returns it)`);
+  output.line(
+    `  tasks table ${formatBytes(r.sizesBefore.tasks)} before, ${formatBytes(r.sizesAfter.tasks)} after (space is reused by new rows; VACUUM returns it)`,
+  );
 }
 
 function formatBytes(bytes: number): string {

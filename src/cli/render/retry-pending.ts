@@ -145,13 +145,7 @@ export function renderRetryPending(output: Output, result: RetryPendingResult): 
 function renderDue(output: Output, result: RetryPendingResult): void {
   const due = result.wouldClaim!;
   const table = formatTable(
-    [
-      { header: 'job' },
-      { header: 'batch' },
-      { header: 'transport' },
-      { header: 'attempts', align: 'right' },
-      { header: 'last error', flex: true },
-    ],
+    [{ header: 'job' }, { header: 'batch' }, { header: 'transport' }, { header: 'attempts', align: 'right' }, { header: 'last error', flex: true }],
     due.slice(0, DRY_RUN_ROWS).map((b) => [
       output.fitted ? b.jobId.slice(0, 12) : b.jobId,
       // Fitted, the batch id drops its job id prefix, which the job column shows.
@@ -183,9 +177,7 @@ function renderLeft(output: Output, result: RetryPendingResult): void {
   }
   for (const h of result.heldTasks) output.line(`  ${describeHolder(h)}`);
   if (result.owed.unsent > 0) {
-    output.line(
-      `  ${plural(result.owed.unsent, 'owed message')} not sent yet` + (result.owed.lastError ? ` (last error: ${result.owed.lastError})` : ''),
-    );
+    output.line(`  ${plural(result.owed.unsent, 'owed message')} not sent yet` + (result.owed.lastError ? ` (last error: ${result.owed.lastError})` : ''));
   }
   for (const f of result.failingAdvancements) {
     const next = f.retryAt ? `; tried again at ${f.retryAt.toISOString()}` : '';

@@ -32,8 +32,7 @@ export function stageRunJson(result: StageRun) {
 
 /** The progress bar's state: tasks handled (queued, pending or failed) of the stage's tasks. */
 export function stageProgress(p: DispatchProgress): ProgressState {
-  const problems =
-    p.pendingQueue + p.failed > 0 ? `${formatCount(p.pendingQueue)} pending, ${formatCount(p.failed)} failed` : undefined;
+  const problems = p.pendingQueue + p.failed > 0 ? `${formatCount(p.pendingQueue)} pending, ${formatCount(p.failed)} failed` : undefined;
   return { done: p.queued + p.pendingQueue + p.failed, total: p.tasks, unit: 'tasks', note: problems };
 }
 

@@ -51,7 +51,9 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
   output.line(table.text);
   if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
   for (const s of report.stages.filter((st) => st.retried > 0)) {
-    output.paragraph(`stage ${s.stage}: ${formatCount(s.retried)} ${s.retried === 1 ? 'task' : 'tasks'} run again by retry-failed (geo results shows ${s.retried === 1 ? 'its' : 'their'} earlier runs)`);
+    output.paragraph(
+      `stage ${s.stage}: ${formatCount(s.retried)} ${s.retried === 1 ? 'task' : 'tasks'} run again by retry-failed (geo results shows ${s.retried === 1 ? 'its' : 'their'} earlier runs)`,
+    );
   }
   if (report.errors.length > 0) {
     output.line('first errors:');

@@ -73,6 +73,8 @@ export function renderWork(output: Output, s: WorkSummary): void {
     output.line(`  not done: job ${j.jobId.slice(0, 16)} (${formatCount(j.tasks)} tasks left) is of job type "${j.jobType}", which no module here defines`);
   }
   for (const h of s.heldByOthers) {
-    output.line(`  not done: ${formatCount(h.tasks)} tasks held by worker ${h.worker ?? '(unnamed)'} until ${h.leaseUntil.toISOString()} (its lease; it is not a geo process this can see)`);
+    output.line(
+      `  not done: ${formatCount(h.tasks)} tasks held by worker ${h.worker ?? '(unnamed)'} until ${h.leaseUntil.toISOString()} (its lease; it is not a geo process this can see)`,
+    );
   }
 }

@@ -40,7 +40,6 @@ export interface CheckerSetup {
   columns?: string[];
 }
 
-
 /**
  * The part of pass one that depends on one line only: decode, validate with
  * the item schema, derive the task key, check the message size, write the

@@ -12,7 +12,10 @@ import type { InputScan } from './scan.js';
  * with or without a BOM or CRLF, are the same job.
  */
 export function inputJobId(jobType: string, parameters: Record<string, unknown>, itemsSha256: string): string {
-  return crypto.createHash('sha256').update(`${jobType}:${canonicalJson(parameters)}:items:${itemsSha256}`).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(`${jobType}:${canonicalJson(parameters)}:items:${itemsSha256}`)
+    .digest('hex');
 }
 
 export function withInputIdentity(job: PreparedJob, scan: Pick<InputScan, 'sha256'>): PreparedJob {

@@ -126,7 +126,10 @@ export async function scanInput(params: {
   }
 }
 
-function workerData(params: { jobType: JobType; params: Record<string, unknown>; source: InputSource; limit: MessageLimit }, checker: ItemChecker): CheckWorkerData {
+function workerData(
+  params: { jobType: JobType; params: Record<string, unknown>; source: InputSource; limit: MessageLimit },
+  checker: ItemChecker,
+): CheckWorkerData {
   return {
     jobType: params.jobType.name,
     modules: loadedJobTypeModules(),

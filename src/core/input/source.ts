@@ -24,12 +24,7 @@ export interface InputSource {
  * Opens `given` (a path, or `-` for `stdin`), checking up front what would
  * otherwise fail mid-read: a missing file, a directory, no permission.
  */
-export async function openInput(params: {
-  given: string;
-  format?: InputFormat;
-  stdin: AsyncIterable<Buffer | string>;
-  cwd: string;
-}): Promise<InputSource> {
+export async function openInput(params: { given: string; format?: InputFormat; stdin: AsyncIterable<Buffer | string>; cwd: string }): Promise<InputSource> {
   if (params.given === '-') {
     const stdin = params.stdin;
     return { label: 'stdin', format: params.format ?? 'ndjson', read: () => asBuffers(stdin) };
@@ -49,7 +44,10 @@ function formatOf(given: string): InputFormat {
   const ext = path.extname(given).toLowerCase();
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
   if (ext === '.csv') return 'csv';
-  throw new InputError('INPUT_FORMAT_UNKNOWN', `cannot tell the format of ${given} from its name (.ndjson, .jsonl or .csv): give --format ndjson or --format csv`);
+  throw new InputError(
+    'INPUT_FORMAT_UNKNOWN',
+    `cannot tell the format of ${given} from its name (.ndjson, .jsonl or .csv): give --format ndjson or --format csv`,
+  );
 }
 
 /** The file's size, once it is known to be a readable file. */
@@ -69,7 +67,8 @@ async function checkReadable(file: string, given: string): Promise<number> {
 function inputFileError(err: unknown, given: string): InputError {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT') return new InputError('INPUT_NOT_FOUND', `input file ${given} does not exist`, { cause: err });
-  if (code === 'EACCES' || code === 'EPERM') return new InputError('INPUT_UNREADABLE', `input file ${given} cannot be read (permission denied)`, { cause: err });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new InputError('INPUT_UNREADABLE', `input file ${given} cannot be read (permission denied)`, { cause: err });
   if (code === 'EISDIR') return new InputError('INPUT_NOT_A_FILE', `input ${given} is a directory, not a file`, { cause: err });
   return new InputError('INPUT_UNREADABLE', `input file ${given} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

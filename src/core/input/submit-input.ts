@@ -64,7 +64,8 @@ function refusalOf(scan: InputScan, strict: boolean): InputError | undefined {
   const label = scan.label;
   if (scan.items === 0) {
     if (scan.lines === 0) return new InputError('INPUT_EMPTY', `${label} is empty; nothing was submitted`);
-    if (scan.rejected === 0) return new InputError('INPUT_EMPTY', `${label} has no items, only blank lines${scan.format === 'csv' ? ' and a header' : ''}; nothing was submitted`);
+    if (scan.rejected === 0)
+      return new InputError('INPUT_EMPTY', `${label} has no items, only blank lines${scan.format === 'csv' ? ' and a header' : ''}; nothing was submitted`);
     return new InputError('INPUT_REJECTED', `no line of ${label} is a valid item (${count(scan.rejected)} rejected); nothing was submitted`);
   }
   if (strict && scan.rejected > 0) {

@@ -60,9 +60,7 @@ const specShape = z
  * Makes a job type from its public description (docs/job-types.md), checking
  * it at once so a mistake in a module is reported when the module loads.
  */
-export function defineJobType<P extends Record<string, unknown> = Record<string, never>, I = never>(
-  spec: JobTypeSpec<P, I>,
-): DefinedJobType<P> {
+export function defineJobType<P extends Record<string, unknown> = Record<string, never>, I = never>(spec: JobTypeSpec<P, I>): DefinedJobType<P> {
   const label = `job type ${typeof spec?.name === 'string' ? `"${spec.name}"` : '(unnamed)'}`;
   const checked = specShape.safeParse(spec, { error: humanIssue });
   if (!checked.success) {
@@ -139,16 +137,26 @@ function stageDefinition<P extends Record<string, unknown>, I>(
       return {
         ...base,
         source: 'params',
-        taskCount: (p) => checkedCount(where, own(`${where}: count()`, () => stage.count(p))),
+        taskCount: (p) =>
+          checkedCount(
+            where,
+            own(`${where}: count()`, () => stage.count(p)),
+          ),
         tasks: (p) =>
-          numbered(where, checkedCount(where, own(`${where}: count()`, () => stage.count(p))), own(`${where}: tasks()`, () => stage.tasks(p))),
+          numbered(
+            where,
+            checkedCount(
+              where,
+              own(`${where}: count()`, () => stage.count(p)),
+            ),
+            own(`${where}: tasks()`, () => stage.tasks(p)),
+          ),
       };
     case 'items':
       return {
         ...base,
         source: 'items',
-        taskCount: async (p, sizes) =>
-          sizes?.itemCount ?? items!.fromParams?.(p)?.count ?? (await sizes?.taskCountOf?.(number)) ?? inputRequired(spec.name),
+        taskCount: async (p, sizes) => sizes?.itemCount ?? items!.fromParams?.(p)?.count ?? (await sizes?.taskCountOf?.(number)) ?? inputRequired(spec.name),
         tasks: (p, inputs) => itemTasks(where, items!, p, inputs),
       };
     case 'results': {
@@ -165,11 +173,7 @@ function stageDefinition<P extends Record<string, unknown>, I>(
 }
 
 /** Numbers a params stage's tasks and holds it to its declared count; stays synchronous for a synchronous builder. */
-function numbered(
-  where: string,
-  count: number,
-  tasks: Iterable<TaskSpec> | AsyncIterable<TaskSpec>,
-): Iterable<TaskDefinition> | AsyncIterable<TaskDefinition> {
+function numbered(where: string, count: number, tasks: Iterable<TaskSpec> | AsyncIterable<TaskSpec>): Iterable<TaskDefinition> | AsyncIterable<TaskDefinition> {
   const check = counter(where, count);
   const label = `${where}: tasks()`;
   if (Symbol.iterator in tasks) {

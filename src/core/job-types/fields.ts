@@ -63,7 +63,7 @@ function jsonSchemaOf(type: 'integer' | 'number', options: RangeOptions): Record
 
 /** A value as it appears in a message: JSON, cut short. */
 export function show(value: unknown): string {
-  const text = value === undefined ? 'nothing' : JSON.stringify(value) ?? String(value);
+  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 

@@ -52,7 +52,11 @@ const params = z
       });
     } else if (p.bbox && p.zoom !== undefined && tileCount(p.bbox, p.zoom) > MAX_TASKS) {
       const count = tileCount(p.bbox, p.zoom).toLocaleString('en-US');
-      ctx.addIssue({ code: 'custom', path: ['zoom'], message: `the box has ${count} tiles at zoom ${p.zoom}; at most ${MAX_TASKS.toLocaleString('en-US')} per job` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['zoom'],
+        message: `the box has ${count} tiles at zoom ${p.zoom}; at most ${MAX_TASKS.toLocaleString('en-US')} per job`,
+      });
     }
   });
 
@@ -68,7 +72,11 @@ export const tileSchema = z
     const size = 2 ** tile.z;
     for (const axis of ['x', 'y'] as const) {
       if (tile[axis] >= size) {
-        ctx.addIssue({ code: 'custom', path: [axis], message: `must be less than 2^z = ${size.toLocaleString('en-US')} at zoom ${tile.z} (got ${tile[axis]})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [axis],
+          message: `must be less than 2^z = ${size.toLocaleString('en-US')} at zoom ${tile.z} (got ${tile[axis]})`,
+        });
       }
     }
   });

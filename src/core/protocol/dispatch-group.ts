@@ -38,8 +38,16 @@ export interface StageRun {
 export async function dispatchGroup(run: StageRun, group: BatchGroup): Promise<void> {
   const [fresh, resumed] = await Promise.all([writeAndSend(run, group.fresh), Promise.all(group.pending.map((p) => resumeBatch(run, p)))]);
   const sent = [...fresh, ...resumed.filter((b): b is SentBatch => b !== undefined)];
-  if (sent.length > 0) await run.onPhase?.('sent', sent.map((b) => b.batchId));
-  const results = await run.spans.step('record', sent.map((b) => b.batchId), () => recordSentBatches(run.db, run.leases, sent));
+  if (sent.length > 0)
+    await run.onPhase?.(
+      'sent',
+      sent.map((b) => b.batchId),
+    );
+  const results = await run.spans.step(
+    'record',
+    sent.map((b) => b.batchId),
+    () => recordSentBatches(run.db, run.leases, sent),
+  );
   run.spans.endRecorded(results);
   run.ledger.addRecorded(sent, results);
   run.stop.noteSends(results);
@@ -50,15 +58,18 @@ async function writeAndSend(run: StageRun, batches: PlannedBatch[]): Promise<Sen
   if (batches.length === 0) return [];
   const prepared = prepareBatches(run.target, batches);
   for (const b of prepared) run.spans.begin(b.batchId, { 'geo.batch_index': b.planned.batchIndex, 'geo.tasks': b.messages.length });
-  const { written, heldElsewhere } = await run.spans.step('write', prepared.map((b) => b.batchId), () =>
-    writeBatches({
-      db: run.db,
-      transport: run.transport,
-      target: run.target,
-      batches: prepared,
-      leaseSeconds: run.leaseSeconds,
-      owner: run.leases.owner,
-    }),
+  const { written, heldElsewhere } = await run.spans.step(
+    'write',
+    prepared.map((b) => b.batchId),
+    () =>
+      writeBatches({
+        db: run.db,
+        transport: run.transport,
+        target: run.target,
+        batches: prepared,
+        leaseSeconds: run.leaseSeconds,
+        owner: run.leases.owner,
+      }),
   );
   for (const batchId of heldElsewhere) {
     run.ledger.leaveToHolder(batchId);
@@ -70,7 +81,10 @@ async function writeAndSend(run: StageRun, batches: PlannedBatch[]): Promise<Sen
     return [];
   }
   for (const { batchId } of written) run.leases.hold(batchId);
-  await run.onPhase?.('written', written.map((b) => b.batchId));
+  await run.onPhase?.(
+    'written',
+    written.map((b) => b.batchId),
+  );
   return Promise.all(written.map((b) => send(run, b.batchId, b.messages)));
 }
 

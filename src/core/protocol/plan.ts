@@ -23,10 +23,7 @@ export const BATCHES_PER_GROUP = 10;
  * tasks with index in [k*size, (k+1)*size), so batch ids are the same on every
  * run whatever was already written. Holds one batch at a time.
  */
-export async function* alignedBatches(
-  tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>,
-  size: number,
-): AsyncGenerator<PlannedBatch> {
+export async function* alignedBatches(tasks: AsyncIterable<TaskDefinition> | Iterable<TaskDefinition>, size: number): AsyncGenerator<PlannedBatch> {
   let current: PlannedBatch | undefined;
   let lastIndex = -1;
   for await (const task of tasks) {

@@ -59,10 +59,7 @@ export async function queueStage(params: {
 }): Promise<StageRunResult> {
   const { db, transport, job, options } = params;
   if (job.processingPath !== transport.name) {
-    throw new InputError(
-      'TRANSPORT_MISMATCH',
-      `job ${job.jobId.slice(0, 8)} sends to ${job.processingPath}; run it with --transport ${job.processingPath}`,
-    );
+    throw new InputError('TRANSPORT_MISMATCH', `job ${job.jobId.slice(0, 8)} sends to ${job.processingPath}; run it with --transport ${job.processingPath}`);
   }
   if (options.batchSize < 1 || options.batchSize > MAX_BATCH_SIZE) {
     throw new InputError('INVALID_BATCH_SIZE', `--batch-size must be between 1 and ${MAX_BATCH_SIZE}`);
@@ -95,9 +92,7 @@ export async function queueStage(params: {
     session: options.session,
   });
   if (stageRow.batchSize !== options.batchSize) {
-    options.onNotice?.(
-      `stage ${definition.stage} was first dispatched with batch size ${stageRow.batchSize}; keeping it so batch ids stay stable`,
-    );
+    options.onNotice?.(`stage ${definition.stage} was first dispatched with batch size ${stageRow.batchSize}; keeping it so batch ids stay stable`);
   }
 
   const result = await dispatchStage({
@@ -148,9 +143,7 @@ async function inputsReady(db: Pool, jobId: string, inputStage: number): Promise
   const input = await stagesGet(db, jobId, inputStage);
   if (!input) return 'not queued yet';
   const finished = input.completedCount + input.failedCount;
-  return finished >= input.taskCount && input.status !== 'queuing'
-    ? true
-    : `${formatCount(finished)} of ${formatCount(input.taskCount)} tasks finished`;
+  return finished >= input.taskCount && input.status !== 'queuing' ? true : `${formatCount(finished)} of ${formatCount(input.taskCount)} tasks finished`;
 }
 
 async function* completedOnly(db: Pool, jobId: string, stage: number): AsyncGenerator<TaskOutcome> {

@@ -66,7 +66,10 @@ export async function resendClaimedBatches(params: {
   retryAfterMs?: (batch: ClaimedBatch) => number;
   giveUp?: (batch: ClaimedBatch) => boolean;
 }): Promise<SentBatch[]> {
-  const pending = await tasksPendingInBatches(params.db, params.batches.map((b) => b.batchId));
+  const pending = await tasksPendingInBatches(
+    params.db,
+    params.batches.map((b) => b.batchId),
+  );
   return Promise.all(
     params.batches.map(async (batch) =>
       sendClaimedBatch({

@@ -21,11 +21,7 @@ export interface DeadLetterOutcome {
  * delivery, and geo's message is removed in every case (the database is the
  * record of failures). Messages that are not geo's are left where they are.
  */
-export async function drainDeadLetters(params: {
-  db: Pool;
-  transports: readonly TransportProducer[];
-  signal?: AbortSignal;
-}): Promise<DeadLetterOutcome> {
+export async function drainDeadLetters(params: { db: Pool; transports: readonly TransportProducer[]; signal?: AbortSignal }): Promise<DeadLetterOutcome> {
   const outcome: DeadLetterOutcome = { redelivered: 0, removed: 0 };
   for (const transport of params.transports) {
     if (!transport.readDeadLetters) continue;

@@ -92,9 +92,10 @@ export async function sweep(params: {
   });
   stoppedBy ??= redelivered.stoppedBy;
   await redeliveriesPruneDelivered(db);
-  const deadLetters = interrupted() || params.skip?.deadLetters
-    ? { redelivered: 0, removed: 0 }
-    : await drainDeadLetters({ db, transports: params.deadLetterTransports(), signal: options.signal });
+  const deadLetters =
+    interrupted() || params.skip?.deadLetters
+      ? { redelivered: 0, removed: 0 }
+      : await drainDeadLetters({ db, transports: params.deadLetterTransports(), signal: options.signal });
   // Owed deliveries from the dead-letter queues go out in this pass too.
   if (deadLetters.redelivered > 0 && !interrupted()) {
     const more = await sendOwedMessages({

@@ -9,12 +9,7 @@ import { jobTypeNames } from '../job-types/registry.js';
  * of a job type no module here defines are left alone (the local queue does
  * not claim their tasks, a broker's are given back). Returns a stop function.
  */
-export async function reportJobsNotServed(params: {
-  db: Queryable;
-  transport: string;
-  everyMs: number;
-  notice: Notify;
-}): Promise<() => void> {
+export async function reportJobsNotServed(params: { db: Queryable; transport: string; everyMs: number; notice: Notify }): Promise<() => void> {
   const { db, notice } = params;
   const told = new Set<string>();
   const tell = async () => {

@@ -70,10 +70,7 @@ class Pipeline {
     const { consumer } = scope;
     // A broker message held unstarted keeps its lock (renewed a request at a time) from every other
     // worker: a broker gets one receive's worth at most, enough to hide the round trip.
-    this.prefetch = new Prefetch(
-      options.concurrency,
-      consumer.claimsOnReceive ? options.maxPrefetch : Math.min(options.maxPrefetch, options.concurrency),
-    );
+    this.prefetch = new Prefetch(options.concurrency, consumer.claimsOnReceive ? options.maxPrefetch : Math.min(options.maxPrefetch, options.concurrency));
     this.maxReceives = consumer.claimsOnReceive ? 2 : 1;
     this.completions = new Completions(scope, () => this.settled());
     scope.stoppedJobs.whenStopped(() => this.track(this.dropStopped()));

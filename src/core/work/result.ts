@@ -30,7 +30,9 @@ export function encodeResult(value: unknown): EncodedResult {
   }
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > MAX_RESULT_BYTES) {
-    return { error: `RESULT_TOO_LARGE: the result is ${bytes.toLocaleString('en-US')} bytes of JSON; at most ${MAX_RESULT_BYTES.toLocaleString('en-US')} are stored` };
+    return {
+      error: `RESULT_TOO_LARGE: the result is ${bytes.toLocaleString('en-US')} bytes of JSON; at most ${MAX_RESULT_BYTES.toLocaleString('en-US')} are stored`,
+    };
   }
   return { json };
 }

@@ -70,9 +70,7 @@ export async function runWork(params: {
   sweeper.request();
   advancer.request();
   const serving = !options.advanceOnly && consumer !== undefined;
-  const stopReporting = serving
-    ? await reportJobsNotServed({ db, transport: options.transport, everyMs: SWEEP_INTERVAL_MS, notice })
-    : () => undefined;
+  const stopReporting = serving ? await reportJobsNotServed({ db, transport: options.transport, everyMs: SWEEP_INTERVAL_MS, notice }) : () => undefined;
   const idle = new IdleWatch({
     db,
     untilIdle: options.untilIdle,
@@ -111,11 +109,7 @@ export async function runWork(params: {
  * Wakes the advancer when a stage completes and the sweeper when a redelivery is owed (both also
  * run on timers), and tells the pipeline which jobs stopped running.
  */
-async function listenForWork(
-  db: Pool,
-  to: { advancer: Advancer; sweeper: Sweeper; stoppedJobs: StoppedJobs },
-  notice: Notify,
-): Promise<Listener | undefined> {
+async function listenForWork(db: Pool, to: { advancer: Advancer; sweeper: Sweeper; stoppedJobs: StoppedJobs }, notice: Notify): Promise<Listener | undefined> {
   try {
     return await listen(
       db,

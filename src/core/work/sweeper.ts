@@ -111,10 +111,11 @@ export class Sweeper {
       );
     }
     if (r.lapsed.requeued + r.lapsed.failed > 0) {
-      this.params.notice(
-        `tasks whose worker stopped renewing its claim: ${r.lapsed.requeued} delivered again, ${r.lapsed.failed} failed (no attempts left)`,
-        { event: 'lapsed_claims_taken_over', requeued: r.lapsed.requeued, failed: r.lapsed.failed },
-      );
+      this.params.notice(`tasks whose worker stopped renewing its claim: ${r.lapsed.requeued} delivered again, ${r.lapsed.failed} failed (no attempts left)`, {
+        event: 'lapsed_claims_taken_over',
+        requeued: r.lapsed.requeued,
+        failed: r.lapsed.failed,
+      });
     }
     if (r.redelivered.failed > 0) {
       this.tell(`${plural(r.redelivered.failed, 'owed message')} could not be sent; tried again later`, { event: 'redelivery_failed' });

@@ -99,9 +99,7 @@ function homeError(err: unknown, home: string, dir: string): InputError | undefi
 }
 
 function notAFolder(home: string, what: string, cause?: unknown): InputError {
-  return new InputError(
-    'GEO_HOME_NOT_A_FOLDER',
-    `GEO_HOME ${home} ${what}: set GEO_HOME to a folder (it is created when missing), ${USE_DATABASE_URL}`,
-    { cause },
-  );
+  return new InputError('GEO_HOME_NOT_A_FOLDER', `GEO_HOME ${home} ${what}: set GEO_HOME to a folder (it is created when missing), ${USE_DATABASE_URL}`, {
+    cause,
+  });
 }

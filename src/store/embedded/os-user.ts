@@ -18,12 +18,10 @@ export interface OsUser {
 export async function ensurePostgresUser(): Promise<OsUser> {
   const existing = await lookupUser('postgres');
   if (existing) return existing;
-  await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']).catch(
-    async (err: unknown) => {
-      // Another geo process may have created it between our lookup and useradd.
-      if (!(await lookupUser('postgres'))) throw err;
-    },
-  );
+  await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']).catch(async (err: unknown) => {
+    // Another geo process may have created it between our lookup and useradd.
+    if (!(await lookupUser('postgres'))) throw err;
+  });
   const created = await lookupUser('postgres');
   if (!created) throw new Error('useradd succeeded but no postgres user exists');
   return created;

@@ -95,8 +95,7 @@ export async function stopEmbeddedServer(home: string, options: { force?: boolea
     if (options.force) return [];
     throw new DependencyError(
       'DATABASE_UNREACHABLE',
-      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; ` +
-        'geo db stop --force stops it anyway',
+      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; ` + 'geo db stop --force stops it anyway',
       { cause: err },
     );
   });

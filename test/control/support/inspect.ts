@@ -31,10 +31,7 @@ export async function commitTimed<T>(db: Pool, sql: string, values: unknown[]): 
 
 /** A job's tasks by status as every report reads it (task_states). */
 export async function taskCounts(db: Pool, jobId: string): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ status: string; n: number }>(
-    `SELECT status, count(*)::int AS n FROM task_states WHERE job_id = $1 GROUP BY 1`,
-    [jobId],
-  );
+  const { rows } = await db.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM task_states WHERE job_id = $1 GROUP BY 1`, [jobId]);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 

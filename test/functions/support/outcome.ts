@@ -62,7 +62,10 @@ export async function checkOutcome(db: TestDatabase, jobId: string, records: Han
     (r) => `${r.taskType}:${r.i}`,
   );
   let refusedReports = 0;
-  for (const [stage, rows] of [[1, greetings], [2, replies]] as const) {
+  for (const [stage, rows] of [
+    [1, greetings],
+    [2, replies],
+  ] as const) {
     for (const [i, task] of rows) {
       const calls = callsByTask.get(`${task.taskType}:${i}`) ?? [];
       const reports = (reportsOf.get(task.taskId) ?? []).map((r) => r.outcome!);
@@ -86,7 +89,10 @@ export async function checkOutcome(db: TestDatabase, jobId: string, records: Han
       // A report the database refused: the worker's lease lapsed (a stalled process) and another
       // worker ran the task again; fencing keeps the late report out.
       const refused = reports.filter((o) => o === 'stale' || o === 'duplicate');
-      expect(refused.every((o) => o === 'stale'), where).toBe(true);
+      expect(
+        refused.every((o) => o === 'stale'),
+        where,
+      ).toBe(true);
       refusedReports += refused.length;
 
       if (stage === 1 && named(PLAN.alwaysFail.greeting, i)) {

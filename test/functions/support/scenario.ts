@@ -128,9 +128,7 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
     }
     const done = runs.filter((r) => r.result.code !== 3);
     expect(done.some((r) => r.json!.advancedStages.some((a) => a.stage === 1 && a.action === 'queued-next-stage'))).toBe(true);
-    expect(done.reduce((n, r) => n + r.json!.redelivered.sent, 0)).toBeGreaterThanOrEqual(
-      PLAN.raiseFirst.greeting.length + PLAN.raiseFirst.reply.length,
-    );
+    expect(done.reduce((n, r) => n + r.json!.redelivered.sent, 0)).toBeGreaterThanOrEqual(PLAN.raiseFirst.greeting.length + PLAN.raiseFirst.reply.length);
     // With the job over, cron has nothing left to do and says so.
     const last = await runGeo(['retry-pending', '--json'], geoEnv, { timeoutMs: 60_000 });
     expect(last.code, last.stderr).toBe(0);

@@ -28,7 +28,5 @@ export function sampleValue(samples: Sample[], name: string, labels: Record<stri
 
 /** The sum of every sample with that name and (at least) those labels. */
 export function sampleSum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }

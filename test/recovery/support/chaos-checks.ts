@@ -41,7 +41,15 @@ export async function findProblems(db: Pool, jobs: ChaosJob[]): Promise<{ proble
     `SELECT job_id AS "jobId", status, result, errors FROM jobs WHERE job_id = ANY($1)`,
     [ids],
   );
-  const { rows: stageRows } = await db.query<{ jobId: string; stage: number; status: string; error: string | null; taskCount: number; completed: number; failed: number }>(
+  const { rows: stageRows } = await db.query<{
+    jobId: string;
+    stage: number;
+    status: string;
+    error: string | null;
+    taskCount: number;
+    completed: number;
+    failed: number;
+  }>(
     `SELECT job_id AS "jobId", stage, status, error, task_count AS "taskCount", completed_count AS completed, failed_count AS failed
      FROM stages WHERE job_id = ANY($1)`,
     [ids],
@@ -52,17 +60,28 @@ export async function findProblems(db: Pool, jobs: ChaosJob[]): Promise<{ proble
   );
 
   for (const t of tasks) {
-    if (['pending_queue', 'queued', 'processing'].includes(t.status)) problems.push(`task ${t.jobId.slice(0, 16)} s${t.stage} #${t.index} is left ${t.status} (attempt ${t.attempt})`);
+    if (['pending_queue', 'queued', 'processing'].includes(t.status))
+      problems.push(`task ${t.jobId.slice(0, 16)} s${t.stage} #${t.index} is left ${t.status} (attempt ${t.attempt})`);
   }
   for (const s of stageRows) {
     const own = tasks.filter((t) => t.jobId === s.jobId && t.stage === s.stage);
     const completed = own.filter((t) => t.status === 'completed').length;
     const failed = own.filter((t) => t.status === 'failed').length;
     if (s.completed !== completed || s.failed !== failed) {
-      problems.push(`stage ${s.stage} of ${s.jobId.slice(0, 16)} counts ${s.completed} completed and ${s.failed} failed; its rows say ${completed} and ${failed}`);
+      problems.push(
+        `stage ${s.stage} of ${s.jobId.slice(0, 16)} counts ${s.completed} completed and ${s.failed} failed; its rows say ${completed} and ${failed}`,
+      );
     }
   }
-  for (const job of jobs) problems.push(...jobProblems(job, jobRows.find((r) => r.jobId === job.jobId), stageRows.filter((s) => s.jobId === job.jobId), tasks.filter((t) => t.jobId === job.jobId)));
+  for (const job of jobs)
+    problems.push(
+      ...jobProblems(
+        job,
+        jobRows.find((r) => r.jobId === job.jobId),
+        stageRows.filter((s) => s.jobId === job.jobId),
+        tasks.filter((t) => t.jobId === job.jobId),
+      ),
+    );
 
   const leftovers: Array<[string, string]> = [
     ['batch left pending_queue', `SELECT batch_id AS id FROM batches WHERE job_id = ANY($1) AND status = 'pending_queue'`],
@@ -119,18 +138,22 @@ function jobProblems(
     if (stage2 || second.length > 0) say(`stage 2 exists (${stage2?.status}, ${second.length} tasks) although stage 1 failed`);
   } else if (job.fault === 'stage2') {
     const message = plan.MESSAGES.stage2(plan.stage2BreaksAt(job));
-    if (stage2?.status !== 'failed' || !stage2.error?.includes(message)) say(`stage 2 is ${stage2?.status} (${stage2?.error}), expected failed with "${message}"`);
+    if (stage2?.status !== 'failed' || !stage2.error?.includes(message))
+      say(`stage 2 is ${stage2?.status} (${stage2?.error}), expected failed with "${message}"`);
     if (!JSON.stringify(row.errors).includes(message)) say(`the job's errors ${JSON.stringify(row.errors)} do not name "${message}"`);
     for (const t of second) if (t.status !== 'completed' && t.status !== 'cancelled') say(`stage 2 task ${t.index} is ${t.status} after its builder failed`);
   } else {
     if (second.length !== job.n) say(`stage 2 has ${second.length} task rows`);
     for (const t of second) {
-      if (t.status !== 'completed' || t.result?.v !== plan.valueOf(job, t.index) + 1) say(`stage 2 task ${t.index} is ${t.status} with ${JSON.stringify(t.result)} (${t.error})`);
+      if (t.status !== 'completed' || t.result?.v !== plan.valueOf(job, t.index) + 1)
+        say(`stage 2 task ${t.index} is ${t.status} with ${JSON.stringify(t.result)} (${t.error})`);
     }
-    if (job.fault === 'result' && !stage2?.error?.includes(plan.MESSAGES.result)) say(`stage 2's error is ${stage2?.error}, expected "${plan.MESSAGES.result}"`);
+    if (job.fault === 'result' && !stage2?.error?.includes(plan.MESSAGES.result))
+      say(`stage 2's error is ${stage2?.error}, expected "${plan.MESSAGES.result}"`);
     if (job.fault === 'none') {
       const sum = second.reduce((s, t) => s + plan.valueOf(job, t.index) + 1, 0);
-      if (JSON.stringify(row.result) !== JSON.stringify({ sum, count: job.n })) say(`result ${JSON.stringify(row.result)}, expected ${JSON.stringify({ sum, count: job.n })}`);
+      if (JSON.stringify(row.result) !== JSON.stringify({ sum, count: job.n }))
+        say(`result ${JSON.stringify(row.result)}, expected ${JSON.stringify({ sum, count: job.n })}`);
     }
   }
   return problems;

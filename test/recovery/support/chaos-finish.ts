@@ -14,10 +14,9 @@ export interface FinishReport {
 
 /** The jobs of `jobIds` still `processing`. */
 export async function unendedJobs(db: Pool, jobIds: string[]): Promise<string[]> {
-  const { rows } = await db.query<{ jobId: string }>(
-    `SELECT job_id AS "jobId" FROM jobs WHERE job_id = ANY($1) AND status NOT IN ('completed', 'failed')`,
-    [jobIds],
-  );
+  const { rows } = await db.query<{ jobId: string }>(`SELECT job_id AS "jobId" FROM jobs WHERE job_id = ANY($1) AND status NOT IN ('completed', 'failed')`, [
+    jobIds,
+  ]);
   return rows.map((r) => r.jobId);
 }
 

@@ -121,10 +121,10 @@ export class ChaosWorkers {
 
   /** How many running workers have registered their session (started: they claim from now on). */
   async registered(): Promise<number> {
-    const { rows } = await this.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM sessions WHERE pid = ANY($1) AND host = $2 AND command = 'geo work'`,
-      [[...this.running].map((w) => w.child.pid), os.hostname()],
-    );
+    const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE pid = ANY($1) AND host = $2 AND command = 'geo work'`, [
+      [...this.running].map((w) => w.child.pid),
+      os.hostname(),
+    ]);
     return rows[0]!.n;
   }
 

@@ -13,7 +13,10 @@ const SAS_TOKEN_TYPE = 'servicebus.windows.net:sastoken';
 
 /** sb://host:port/queue/$management -> 'queue/$management' (entity names are case-insensitive). */
 export function entityPath(audienceOrAddress: string): string {
-  return audienceOrAddress.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/^\/+|\/+$/g, '').toLowerCase();
+  return audienceOrAddress
+    .replace(/^[a-z]+:\/\/[^/]*/i, '')
+    .replace(/^\/+|\/+$/g, '')
+    .toLowerCase();
 }
 
 function parseToken(token: string): Map<string, string> | undefined {

@@ -1,15 +1,7 @@
 // Delivers queue messages to one SDK receiver link and applies its settlements.
 import type { Delivery, Sender } from 'rhea';
 import { forDelivery } from './codec.js';
-import {
-  answerDrainEvenAtZeroCredit,
-  deliveryLimit,
-  isDraining,
-  outcome,
-  outgoingRoom,
-  reclaimStaleHeads,
-  settleOutgoing,
-} from './internals.js';
+import { answerDrainEvenAtZeroCredit, deliveryLimit, isDraining, outcome, outgoingRoom, reclaimStaleHeads, settleOutgoing } from './internals.js';
 import type { Lock } from './locks.js';
 import type { PeerQueue, QueueConsumer } from './queue.js';
 

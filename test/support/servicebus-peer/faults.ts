@@ -2,10 +2,7 @@
 // connection refusal is delegated to the listener.
 import type { PeerFaults } from './types.js';
 
-export type TransferDecision =
-  | { kind: 'accept' }
-  | { kind: 'reject'; condition: string; description: string }
-  | { kind: 'drop' };
+export type TransferDecision = { kind: 'accept' } | { kind: 'reject'; condition: string; description: string } | { kind: 'drop' };
 
 /** mulberry32: tiny, seedable, and good enough to spread rejections evenly. */
 function seededRandom(seed: number): () => number {
@@ -55,10 +52,7 @@ export class FaultController implements PeerFaults {
    * than the per-second rate still gets through, just not more often than the rate allows.
    */
   throttle(messagesPerSecond: number | null): void {
-    this.bucket =
-      messagesPerSecond && messagesPerSecond > 0
-        ? { rate: messagesPerSecond, tokens: messagesPerSecond, refilledAt: Date.now() }
-        : undefined;
+    this.bucket = messagesPerSecond && messagesPerSecond > 0 ? { rate: messagesPerSecond, tokens: messagesPerSecond, refilledAt: Date.now() } : undefined;
   }
 
   refuseConnections(on: boolean): void {

@@ -60,12 +60,13 @@ function updateDisposition(queue: PeerQueue, body: Body): Reply {
 function peek(queue: PeerQueue, body: Body): Reply {
   const from = Number(body['from-sequence-number'] ?? 0);
   const count = Number(body['message-count'] ?? 1);
-  const found = queue.activeMessages().filter((m) => m.seq >= from).slice(0, Math.max(1, count));
+  const found = queue
+    .activeMessages()
+    .filter((m) => m.seq >= from)
+    .slice(0, Math.max(1, count));
   if (found.length === 0) return { status: 204, description: 'No Content' };
   const messages = found.map((m) => ({
-    message: rhea.message.encode(
-      forDelivery(m.decoded.msg, { sequenceNumber: m.seq, enqueuedAt: m.enqueuedAt, deliveryCount: m.deliveryCount }),
-    ),
+    message: rhea.message.encode(forDelivery(m.decoded.msg, { sequenceNumber: m.seq, enqueuedAt: m.enqueuedAt, deliveryCount: m.deliveryCount })),
   }));
   return { status: 200, description: 'OK', body: { messages } };
 }

@@ -12,7 +12,15 @@ export async function jobState(db: Pool, jobId: string): Promise<JobState> {
 
 /** Task rows of a stage as every report reads them (status derived through the batch). */
 export async function stageTasks(db: Pool, jobId: string, stage: number) {
-  const { rows } = await db.query<{ taskId: string; taskIndex: number; status: string; attempt: number; result: unknown; error: string | null; parameters: Record<string, unknown> }>(
+  const { rows } = await db.query<{
+    taskId: string;
+    taskIndex: number;
+    status: string;
+    attempt: number;
+    result: unknown;
+    error: string | null;
+    parameters: Record<string, unknown>;
+  }>(
     `SELECT t.task_id AS "taskId", t.task_index AS "taskIndex", t.status AS status, t.attempt,
             t.result, t.error, t.parameters
      FROM task_states t

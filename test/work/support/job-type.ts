@@ -40,7 +40,8 @@ export function flakyJobType(opts: { block?: boolean } = {}): JobType {
         taskType: 'attempt',
         taskCount: (p) => p.n,
         *tasks(p) {
-          for (let i = 0; i < p.n; i++) yield { index: i, key: `try-${i}`, parameters: { i, failTimes: p.failTimes, permanent: p.permanent, spinMs: p.spinMs } };
+          for (let i = 0; i < p.n; i++)
+            yield { index: i, key: `try-${i}`, parameters: { i, failTimes: p.failTimes, permanent: p.permanent, spinMs: p.spinMs } };
         },
         retry: TEST_RETRY,
         async handler(p, ctx) {
