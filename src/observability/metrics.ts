@@ -4,7 +4,7 @@ import type { TransportResolver } from '../core/protocol/job-transport.js';
 import type { Queryable } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { registerBacklogGauge } from './backlog.js';
-import { HistogramSeries, TallyHistogram } from './tally-histogram.js';
+import { type HistogramSeries, TallyHistogram } from './tally-histogram.js';
 
 /** Handler durations (seconds): from a trivial handler to a long tile render. */
 const HANDLER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

@@ -104,7 +104,7 @@ describe('the progress line', () => {
       const line = progressLine(state, 142_385, columns);
       expect(line.length, line).toBeLessThanOrEqual(columns - 1);
     }
-    expect(progressLine(state, 142_385, 80)).toMatch(/^\[█+░+\]  48%  1,440,000 \/ 3,000,000 tasks  142,385\/s  ETA 11s$/);
+    expect(progressLine(state, 142_385, 80)).toMatch(/^\[█+░+\] {2}48% {2}1,440,000 \/ 3,000,000 tasks {2}142,385\/s {2}ETA 11s$/);
     // Too narrow for a bar of 10: the figures alone, cut at the edge.
     expect(progressLine(state, 142_385, 40)).toBe(' 48%  1,440,000 / 3,000,000 tasks  142…');
   });

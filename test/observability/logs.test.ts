@@ -95,8 +95,8 @@ describe('geo work logs', () => {
       expect(human.code, human.stderr).toBe(0);
       const lines = human.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(2);
-      expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info  geo work started: worker \S+; transport local, concurrency 8; job types /);
-      expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info  geo work stopped \(idle\) after [\d.]+s: 0 tasks run/);
+      expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info {2}geo work started: worker \S+; transport local, concurrency 8; job types /);
+      expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info {2}geo work stopped \(idle\) after [\d.]+s: 0 tasks run/);
       // The summary is stdout's, as before.
       expect(human.stdout).toMatch(/^ran 0 tasks in /);
 

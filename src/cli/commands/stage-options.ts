@@ -4,7 +4,7 @@ import type { DispatchProgress, PhaseObserver } from '../../core/protocol/dispat
 import type { StageRunOptions } from '../../core/protocol/queue-stage.js';
 import { GeoError, InputError } from '../../errors.js';
 import { listNames, transportHelp, transportKind, transportOptions, type TransportName } from '../../transports/index.js';
-import { CommandContext } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { dispatchTracing } from '../tracing.js';
