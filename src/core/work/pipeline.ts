@@ -3,7 +3,7 @@ import { errorMessage, TransportError } from '../../errors.js';
 import { tasksRelease } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
 import { claimDeliveries } from './claiming.js';
-import { findHandler, runAttempt, type AttemptOutcome } from './handlers.js';
+import { findHandler, runAttempt } from './handlers.js';
 import type { WorkOptions } from './options.js';
 import { Prefetch } from './prefetch.js';
 import { Completions, reportFailure } from './reporting.js';
@@ -22,7 +22,6 @@ const RECEIVE_BACKOFF_MS = { first: 250, max: 5_000 };
 /** A task of a job type this worker cannot run is delivered again after this, for a worker that can. */
 const NOT_SERVED_DELAY_SECONDS = 30;
 
-const GIVEN_UP: unique symbol = Symbol('given up');
 
 /** Asked when a receive came back empty and nothing is in flight, with when the last delivery arrived: true ends the run (--until-idle). */
 export type IdleCheck = (quietSince: number) => Promise<boolean>;
@@ -47,9 +46,10 @@ class Pipeline {
   private readonly completions: Completions;
   /** Job types already reported as not served here. */
   private readonly unserved = new Set<string>();
-  // Handlers still running when the grace period ends are given up: each waits on its own entry
-  // here, so no per-task reaction piles up on the one long-lived stop promise.
-  private readonly abandon = new Set<() => void>();
+  /** Tasks whose handler runs now; what is left here when the grace period ends is given back. */
+  private readonly handling = new Set<ClaimedTask>();
+  /** The running handlers' runs, apart from the rest of the work: a handler may never return. */
+  private readonly handlerRuns = new Set<Promise<void>>();
   // Receives in flight, and the tasks they asked for. A transport that claims while receiving (the
   // local queue) gets a second one, so one claim statement runs while the other's tasks are handled.
   private readonly receives = new Set<Promise<void>>();
@@ -78,9 +78,6 @@ class Pipeline {
 
   async run(): Promise<void> {
     const { stopping, renewer } = this.scope;
-    void stopping.givenUp.then(() => {
-      for (const give of this.abandon) give();
-    });
     stopping.signal.addEventListener('abort', () => renewer.abortAll(), { once: true });
     this.options.signal?.addEventListener('abort', () => this.wakeup.fire(), { once: true });
     try {
@@ -97,6 +94,8 @@ class Pipeline {
       // Receiving ended: what arrives from the last receive and what is claimed but not started goes back.
       await Promise.all(this.receives);
       await this.giveBackUnstarted();
+      await Promise.race([this.handlersDone(), stopping.givenUp]);
+      await this.giveBackAbandoned();
       while (this.work.size > 0) await Promise.all(this.work);
       await this.completions.drain().catch((err: unknown) => (this.failure ??= err));
       await renewer.stop();
@@ -209,7 +208,30 @@ class Pipeline {
   private start(task: ClaimedTask): void {
     this.running++;
     this.scope.tally.add('tasks');
-    this.track(this.runTask(task).finally(() => this.running--));
+    const run: Promise<void> = this.runTask(task)
+      .catch((err: unknown) => {
+        this.failure ??= err;
+        this.scope.stopping.request('error');
+      })
+      .finally(() => {
+        this.running--;
+        this.handlerRuns.delete(run);
+        this.wakeup.fire();
+      });
+    this.handlerRuns.add(run);
+  }
+
+  private async handlersDone(): Promise<void> {
+    while (this.handlerRuns.size > 0) await Promise.all(this.handlerRuns);
+  }
+
+  /** Handlers still running when the grace period ended: their tasks go back, and what they return later is dropped. */
+  private async giveBackAbandoned(): Promise<void> {
+    if (this.handling.size === 0) return;
+    const abandoned = [...this.handling];
+    this.handling.clear();
+    for (const task of abandoned) this.scope.renewer.release(task.held);
+    this.scope.tally.add('released', await giveBack(this.scope, abandoned));
   }
 
   private async runTask(task: ClaimedTask): Promise<void> {
@@ -225,41 +247,16 @@ class Pipeline {
       'geo.worker': scope.worker,
     });
     const startedAt = performance.now();
-    const ended = await this.attempt(task);
+    this.handling.add(task);
+    const ended = await runAttempt(task.handler!, task.parameters, handlerContext(task));
+    // Given back when the grace period ended: another worker runs it.
+    if (!this.handling.delete(task)) return;
     task.handlerMs = performance.now() - startedAt;
     this.prefetch.record(task.handlerMs);
-    if (ended === GIVEN_UP) {
-      scope.renewer.release(task.held);
-      scope.tally.add('released', await giveBack(scope, [task]));
-      return;
-    }
     if (!ended.ok) return this.failed(task, ended);
     const encoded = encodeResult(ended.result);
     if ('error' in encoded) return this.failed(task, { error: encoded.error, retryable: false });
     this.completions.add(task, encoded.json);
-  }
-
-  /** Runs the task's handler; GIVEN_UP when the grace period ended first. */
-  private async attempt(task: ClaimedTask): Promise<AttemptOutcome | typeof GIVEN_UP> {
-    const { message, held } = task;
-    const context = {
-      taskId: message.taskId,
-      jobId: message.jobId,
-      stage: message.stage,
-      attempt: task.attempt,
-      // Read lazily: see Lost.
-      get signal() {
-        return held.lost.signal;
-      },
-    };
-    let give!: () => void;
-    const givenUp = new Promise<typeof GIVEN_UP>((resolve) => (give = () => resolve(GIVEN_UP)));
-    this.abandon.add(give);
-    try {
-      return await Promise.race([runAttempt(task.handler!, task.parameters, context), givenUp]);
-    } finally {
-      this.abandon.delete(give);
-    }
   }
 
   private async failed(task: ClaimedTask, failure: { error: string; retryable: boolean }): Promise<void> {
@@ -296,4 +293,19 @@ class Pipeline {
     await tasksRelease({ db: scope.db, held: claimed.map((m) => ({ taskId: m.message!.taskId, claim: m.claimed!.claim })) });
     await Promise.all(received.filter((m) => !m.claimed).map((m) => settle(scope, m, undefined, 'abandon', () => scope.consumer.abandon(m))));
   }
+}
+
+/** What a handler is given besides its parameters. */
+function handlerContext(task: ClaimedTask) {
+  const { message, held } = task;
+  return {
+    taskId: message.taskId,
+    jobId: message.jobId,
+    stage: message.stage,
+    attempt: task.attempt,
+    // Read lazily: see Lost.
+    get signal() {
+      return held.lost.signal;
+    },
+  };
 }

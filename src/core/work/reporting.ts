@@ -92,18 +92,18 @@ export class Completions {
       for (const g of group) await this.record([g]);
       return;
     }
-    await Promise.all(
-      group.map(async ({ task }) => {
-        scope.renewer.release(task.held);
-        const answer = answers.get(task.message.taskId);
-        scope.tally.add(answer?.outcome === 'completed' ? 'completed' : answer?.outcome === 'duplicate' ? 'duplicates' : 'stale');
-        if (answer?.outcome === 'completed') scope.events.taskCompleted?.(task.message.jobType, task.handlerMs);
-        task.span?.end(undefined, { 'geo.outcome': answer?.outcome ?? 'stale' });
-        if (answer?.stageCompleted) scope.stageFinished();
-        await acknowledge(scope, task.delivery, task.held);
-        this.onSettled();
-      }),
-    );
+    const acknowledged: Promise<void>[] = [];
+    for (const { task } of group) {
+      scope.renewer.release(task.held);
+      const answer = answers.get(task.message.taskId);
+      scope.tally.add(answer?.outcome === 'completed' ? 'completed' : answer?.outcome === 'duplicate' ? 'duplicates' : 'stale');
+      if (answer?.outcome === 'completed') scope.events.taskCompleted?.(task.message.jobType, task.handlerMs);
+      task.span?.end(undefined, { 'geo.outcome': answer?.outcome ?? 'stale' });
+      if (answer?.stageCompleted) scope.stageFinished();
+      acknowledged.push(acknowledge(scope, task.delivery, task.held));
+    }
+    await Promise.all(acknowledged);
+    this.onSettled();
   }
 
   /** The database refused one result: the task fails for good with why (another attempt would return the same). */

@@ -51,8 +51,8 @@ export interface ClaimedTask {
  * logged for the same reason; errors that are not the transport's (a bug,
  * the database) go on up.
  */
-export async function acknowledge(scope: WorkScope, m: ReceivedMessage, held?: HeldTask): Promise<void> {
-  await settle(scope, m, held, 'acknowledge', () => scope.consumer.complete(m));
+export function acknowledge(scope: WorkScope, m: ReceivedMessage, held?: HeldTask): Promise<void> {
+  return settle(scope, m, held, 'acknowledge', () => scope.consumer.complete(m));
 }
 
 export async function settle(scope: WorkScope, m: ReceivedMessage, held: HeldTask | undefined, what: string, run: () => Promise<void>): Promise<void> {
