@@ -76,7 +76,7 @@ export async function runEndToEnd(params: {
     const submittedAt = Date.now();
     const worker = processName();
     const consumer = await createConsumer(transport.name, params.config, { worker, leaseSeconds: settings.leaseSeconds, jobTypes: jobTypeNames(), db });
-    let summary;
+    let summary: Awaited<ReturnType<typeof runWork>>;
     try {
       summary = await runWork({
         db,

@@ -125,7 +125,10 @@ export class CommandContext {
   }
 
   /** Removes every secret this run knows from a text. */
-  readonly redact = (text: string): string => (this.redactKnown ??= redactor(this.secrets()))(text);
+  readonly redact = (text: string): string => {
+    this.redactKnown ??= redactor(this.secrets());
+    return this.redactKnown(text);
+  };
 
   /** Runs `fn` when the command ends, before its transports and database close (last deferred first). */
   defer(fn: () => Promise<void>): void {

@@ -159,7 +159,7 @@ async function advanceOne(ctx: AdvanceContext, row: StageCompletionRow): Promise
   const { db } = ctx;
   const base = { jobId: row.jobId, stage: row.stage };
   const job = await jobsGet(db, row.jobId);
-  if (!job || job.status !== 'processing') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
+  if (job?.status !== 'processing') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
   const jobType = findJobType(job.jobType)?.jobType;
   if (!jobType) return unknownType(db, row, job);
   if (row.outcome === 'failed') {
@@ -190,7 +190,7 @@ async function jobResult(db: Pool, jobType: JobType, job: JobRow, base: { jobId:
 
 async function queueNext(ctx: AdvanceContext, job: JobRow, stage: number, base: { jobId: string; stage: number }): Promise<Attempt> {
   const { db, options } = ctx;
-  let run;
+  let run: Awaited<ReturnType<typeof queueStage>>;
   try {
     const transport = await ctx.transportFor(sendTargetOf(job));
     run = await queueStage({

@@ -156,7 +156,12 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
     if (page.rows.length > 0) {
       const text = page.rows.map((row) => JSON.stringify(taskFeature(row))).join(',');
       // A reader that went away never drains: wait for either.
-      if (!res.write(first ? text : `,${text}`)) await new Promise((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
+      if (!res.write(first ? text : `,${text}`)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
       first = false;
     }
     if (res.destroyed) return;

@@ -157,7 +157,7 @@ async function benchEndToEnd(ctx: CommandContext, flags: EndToEndFlags, machine:
   const signal = interruption.graceful();
   const total = 2 * flags.n;
   const progress = ctx.output.progress(endToEndProgress(1, flags.runs, 0, total));
-  let result;
+  let result: Awaited<ReturnType<typeof runEndToEnd>> | undefined;
   let cleanup: { schemaDropped: boolean };
   try {
     result = await runEndToEnd({

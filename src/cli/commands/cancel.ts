@@ -21,7 +21,7 @@ export function registerCancel(program: Command, globals: () => GlobalOptions): 
         // Marking the rows is resumable bookkeeping: an interrupt stops it, the next cancel finishes it.
         const signal = interruption.graceful();
         const progress = ctx.output.progress({ done: 0, unit: 'tasks marked cancelled' });
-        let result;
+        let result: Awaited<ReturnType<typeof cancelJob>>;
         try {
           result = await cancelJob({
             db,

@@ -28,7 +28,7 @@ export function registerPrune(program: Command, globals: () => GlobalOptions): v
         const db = await ctx.store(2);
         const signal = interruption.graceful();
         const progress = ctx.output.progress({ done: 0, unit: 'tasks deleted' });
-        let result;
+        let result: Awaited<ReturnType<typeof pruneJobs>>;
         try {
           result = await pruneJobs({
             db,

@@ -52,7 +52,7 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         interruption.onQuit(() => recoveryQuitNote(last));
         const signal = interruption.graceful();
         const progress = ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
-        let result;
+        let result: Awaited<ReturnType<typeof retryPending>>;
         try {
           result = await retryPending({
             db,

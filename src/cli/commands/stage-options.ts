@@ -79,7 +79,7 @@ export async function runDispatch(
   interruption.onQuit(() => stageQuitNote(last));
   const progress = ctx.output.progress({ done: 0, unit: 'tasks' });
   const tracing = await dispatchTracing(ctx, command);
-  let result;
+  let result: StageRun;
   try {
     result = await run({
       batchSize: flags.batchSize,

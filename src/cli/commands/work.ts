@@ -88,7 +88,7 @@ export function registerWork(program: Command, globals: () => GlobalOptions): vo
         metricsUrl: server?.url,
         traces: tracing && ctx.config.otlp.endpoint,
       });
-      let summary;
+      let summary: Awaited<ReturnType<typeof runWork>>;
       try {
         summary = await runWork({
           db,

@@ -95,7 +95,7 @@ export async function stopEmbeddedServer(home: string, options: { force?: boolea
     if (options.force) return [];
     throw new DependencyError(
       'DATABASE_UNREACHABLE',
-      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; ` + 'geo db stop --force stops it anyway',
+      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; geo db stop --force stops it anyway`,
       { cause: err },
     );
   });
@@ -326,7 +326,7 @@ function portFree(port: number): Promise<boolean> {
 
 function stderrOf(err: unknown): string {
   const stderr = (err as { stderr?: string }).stderr;
-  return (stderr && stderr.trim()) || (err instanceof Error ? err.message : String(err));
+  return stderr?.trim() || (err instanceof Error ? err.message : String(err));
 }
 
 function lastLines(text: string, count = 3): string {
