@@ -1,5 +1,5 @@
-import { startProgress, type Progress, type ProgressState } from './progress.js';
 import { wrapText } from './format.js';
+import { type Progress, type ProgressState, startProgress } from './progress.js';
 import { screen as processScreen, type Screen } from './terminal.js';
 
 /**

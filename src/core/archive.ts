@@ -1,5 +1,5 @@
-import fs from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { MAX_LATITUDE, MAX_ZOOM, tileBounds, tileRange, type BoundingBox } from '../core/job-types/tiles-math.js';
+import { type BoundingBox, MAX_LATITUDE, MAX_ZOOM, tileBounds, tileRange } from '../core/job-types/tiles-math.js';
 import { InputError } from '../errors.js';
 import type { TaskStatusCounts } from '../statuses.js';
 import {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cancelJob } from '../../core/control.js';
-import { loadJob } from '../../core/jobs.js';
 import { cancelEndedError } from '../../core/control-documents.js';
+import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PRUNABLE_STATUSES, pruneJobs, type PrunableStatus } from '../../core/prune.js';
+import { PRUNABLE_STATUSES, type PrunableStatus, pruneJobs } from '../../core/prune.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadJob } from '../../core/jobs.js';
 import { DEFAULT_SEND_POLICY } from '../../core/protocol/send.js';
 import { retryPending, workLeft } from '../../core/sweep/retry-pending.js';

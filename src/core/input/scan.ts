@@ -5,10 +5,10 @@ import type { JobType } from '../job-types/job-type.js';
 import { loadedJobTypeModules } from '../job-types/loader.js';
 import { CheckPool } from './check-pool.js';
 import type { CheckWorkerData } from './check-worker.js';
-import { CHECKED, ItemChecker, type CheckedChunk } from './checker.js';
+import { CHECKED, type CheckedChunk, ItemChecker } from './checker.js';
 import { KeySet } from './key-set.js';
 import type { MessageLimit } from './limits.js';
-import { readLineChunks, type LineChunk } from './lines.js';
+import { type LineChunk, readLineChunks } from './lines.js';
 import type { InputSource } from './source.js';
 import { ItemSpool } from './spool.js';
 

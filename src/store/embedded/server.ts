@@ -7,9 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DependencyError, errorMessage, InputError } from '../../errors.js';
-import { postgresBinaries, type PostgresBinaries } from './binaries.js';
-import { describeClients, serverClientsList, type ServerClient } from './clients.js';
-import { withFileLock, processAlive } from './file-lock.js';
+import { type PostgresBinaries, postgresBinaries } from './binaries.js';
+import { describeClients, type ServerClient, serverClientsList } from './clients.js';
+import { processAlive, withFileLock } from './file-lock.js';
 import { assertHomeIsFolder, ensureWritableFolder, makeFolder } from './home.js';
 import { canTraverse, ensurePostgresUser, type OsUser } from './os-user.js';
 
