@@ -22,11 +22,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Output } from '../src/cli/output.js';
-import { renderBench, type BenchDocument } from '../src/cli/render/bench.js';
+import { type BenchDocument, renderBench } from '../src/cli/render/bench.js';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
-import { startAzurite, type Azurite } from '../test/support/azurite.js';
+import { type Azurite, startAzurite } from '../test/support/azurite.js';
 import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
-import { describeInputBench, measureInputAgainstN, type InputBenchDocument } from './input-bench.js';
+import { describeInputBench, type InputBenchDocument, measureInputAgainstN } from './input-bench.js';
 import { describeStartup, measureStartup, type StartupDocument } from './startup-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

@@ -27,7 +27,7 @@
  * and stops it at the end; the run works in a fresh database, dropped after.
  * Prints one JSON document on stdout, progress on stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';

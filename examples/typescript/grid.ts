@@ -1,6 +1,6 @@
 // A job type in TypeScript: compile it (tsc -p examples/typescript) and load the .js:
 //   geo --job-types examples/typescript/dist/grid.js submit grid_cells --param step=0.5 --param bbox=5,45,6,46
-import { defineJobType, integer, number, PermanentTaskError, z, type TaskContext } from 'geo/job-types';
+import { defineJobType, integer, number, PermanentTaskError, type TaskContext, z } from 'geo/job-types';
 
 const params = z
   .object({

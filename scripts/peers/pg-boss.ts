@@ -9,8 +9,9 @@
  * handler completes its whole batch in one statement. The run ends when no
  * job of the queue is left in a state other than completed.
  */
-import { PgBoss } from 'pg-boss';
+
 import pg from 'pg';
+import { PgBoss } from 'pg-boss';
 import { childArgs, INSERT_CHUNK, printResult } from './child.js';
 
 const QUEUE = 'noop';

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
+import { batchIdFor, idPrefixFor } from '../core/ids.js';
+import { dispatchStage } from '../core/protocol/dispatch-stage.js';
 import type { Pool } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
-import { dispatchStage } from '../core/protocol/dispatch-stage.js';
-import { batchIdFor, idPrefixFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
-import { CallClock, timedPool, timedTransport, type QueryObserver } from './timing.js';
-import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';
+import { CallClock, type QueryObserver, timedPool, timedTransport } from './timing.js';
+import { BENCH_TASK_TYPE, type BenchJob, benchJobCreate, benchTasks } from './workload.js';
 
 /**
  * The geo core on the bench workload: the real `dispatchStage` (aligned

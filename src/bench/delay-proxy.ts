@@ -68,11 +68,11 @@ export async function startDelayProxy(params: { targetHost: string; targetPort: 
  */
 function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number): void {
   const queue: Array<{ due: number; chunk: Buffer | null }> = [];
-  let timer: NodeJS.Timeout | undefined;
+  let flushScheduled = false;
   let waitingForDrain = false;
 
   const flush = () => {
-    timer = undefined;
+    flushScheduled = false;
     const now = performance.now();
     // Timers run in whole milliseconds; a chunk due within half of one goes now.
     while (queue.length > 0 && queue[0]!.due <= now + 0.5) {
@@ -91,12 +91,17 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number): void {
         });
       }
     }
-    if (queue.length > 0) timer = setTimeout(flush, Math.max(1, Math.round(queue[0]!.due - now)));
+    if (queue.length > 0) schedule(queue[0]!.due - now);
+  };
+
+  const schedule = (inMs: number) => {
+    flushScheduled = true;
+    setTimeout(flush, Math.max(1, Math.round(inMs)));
   };
 
   const push = (chunk: Buffer | null) => {
     queue.push({ due: performance.now() + delayMs, chunk });
-    timer ??= setTimeout(flush, Math.max(1, Math.round(delayMs)));
+    if (!flushScheduled) schedule(delayMs);
   };
   from.on('data', (chunk: Buffer) => push(chunk));
   from.on('end', () => push(null));

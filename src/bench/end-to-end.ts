@@ -1,10 +1,10 @@
-import { prepareJob } from '../core/jobs.js';
-import { submitJob } from '../core/submit.js';
-import { processName } from '../core/session.js';
+import type { GeoConfig, TransportName } from '../config/index.js';
 import { jobTypeNames } from '../core/job-types/registry.js';
+import { prepareJob } from '../core/jobs.js';
+import { processName } from '../core/session.js';
+import { submitJob } from '../core/submit.js';
 import { DEFAULT_MAX_PREFETCH } from '../core/work/options.js';
 import { runWork } from '../core/work/runtime.js';
-import type { GeoConfig, TransportName } from '../config/index.js';
 import { GeoError } from '../errors.js';
 import { benchTablesClear } from '../store/bench.js';
 import type { Pool } from '../store/pool.js';
@@ -76,7 +76,7 @@ export async function runEndToEnd(params: {
     const submittedAt = Date.now();
     const worker = processName();
     const consumer = await createConsumer(transport.name, params.config, { worker, leaseSeconds: settings.leaseSeconds, jobTypes: jobTypeNames(), db });
-    let summary;
+    let summary: Awaited<ReturnType<typeof runWork>>;
     try {
       summary = await runWork({
         db,

@@ -5,7 +5,7 @@ import { benchSchemaCreate } from '../store/bench.js';
 import { ensureEmbeddedServer } from '../store/embedded/server.js';
 import { openStore } from '../store/index.js';
 import { openPool, type Pool } from '../store/pool.js';
-import { transportKind, type QueueEmptier } from '../transports/index.js';
+import { type QueueEmptier, transportKind } from '../transports/index.js';
 import { startDelayProxy } from './delay-proxy.js';
 import * as ep from './endpoints.js';
 import type { BenchPath } from './run.js';

@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
+import { idPrefixFor, taskIdFor } from '../core/ids.js';
 import { benchTaskInsert } from '../store/bench.js';
 import type { Pool } from '../store/pool.js';
 import { buildTaskMessage } from '../transports/message.js';
 import type { TransportProducer } from '../transports/transport.js';
-import { idPrefixFor, taskIdFor } from '../core/ids.js';
 import { clockFigures, type ModeRun, type RunProgress } from './mode-run.js';
 import { CallClock, timedPool, timedTransport } from './timing.js';
-import { BENCH_TASK_TYPE, benchJobCreate, benchTasks, type BenchJob } from './workload.js';
+import { BENCH_TASK_TYPE, type BenchJob, benchJobCreate, benchTasks } from './workload.js';
 
 /** A broker that fails this many sends in a row is down; the rest would only wait on timeouts. */
 const MAX_CONSECUTIVE_FAILURES = 5;

@@ -1,13 +1,13 @@
-import { benchTablesClear } from '../store/bench.js';
 import type { TransportName } from '../config/index.js';
-import { GeoError, errorMessage } from '../errors.js';
+import { errorMessage, GeoError } from '../errors.js';
+import { benchTablesClear } from '../store/bench.js';
 import type { Pool } from '../store/pool.js';
 import type { TransportProducer } from '../transports/transport.js';
 import { runAligned } from './aligned.js';
 import { runIndividual } from './individual.js';
 import type { ModeRun } from './mode-run.js';
-import { summarizeMode, type ModeSummary } from './summary.js';
-import { benchJob, type BenchMode } from './workload.js';
+import { type ModeSummary, summarizeMode } from './summary.js';
+import { type BenchMode, benchJob } from './workload.js';
 
 export type { ModeSummary } from './summary.js';
 

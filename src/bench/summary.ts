@@ -1,5 +1,5 @@
 import type { ModeRun } from './mode-run.js';
-import { medianBy, ratePerSecond, round, summarizeLatencies, type LatencySummary } from './stats.js';
+import { type LatencySummary, medianBy, ratePerSecond, round, summarizeLatencies } from './stats.js';
 
 /** One mode on one path: its median run, plus every run's rate. */
 export interface ModeSummary {

@@ -1,11 +1,11 @@
-import { describeDestination, type Destination } from '../config/destinations.js';
-import { loadConfig, type GeoConfig } from '../config/index.js';
-import { startSession, type Session } from '../core/session.js';
+import { type Destination, describeDestination } from '../config/destinations.js';
+import { type GeoConfig, loadConfig } from '../config/index.js';
 import type { TransportResolver } from '../core/protocol/job-transport.js';
+import { type Session, startSession } from '../core/session.js';
 import { redactor, urlSecrets } from '../secrets/redact.js';
 import { openStore } from '../store/index.js';
 import type { Pool } from '../store/pool.js';
-import { DEFAULT_TRANSPORT, configForDestination, createProducer, destinationOf, type TransportName, type TransportProducer } from '../transports/index.js';
+import { configForDestination, createProducer, DEFAULT_TRANSPORT, destinationOf, type TransportName, type TransportProducer } from '../transports/index.js';
 import { Output } from './output.js';
 
 export interface GlobalOptions {
@@ -125,7 +125,10 @@ export class CommandContext {
   }
 
   /** Removes every secret this run knows from a text. */
-  readonly redact = (text: string): string => (this.redactKnown ??= redactor(this.secrets()))(text);
+  readonly redact = (text: string): string => {
+    this.redactKnown ??= redactor(this.secrets());
+    return this.redactKnown(text);
+  };
 
   /** Runs `fn` when the command ends, before its transports and database close (last deferred first). */
   defer(fn: () => Promise<void>): void {

@@ -1,4 +1,4 @@
-import { GeoError, type ErrorKind } from '../errors.js';
+import { type ErrorKind, GeoError } from '../errors.js';
 
 /** The exit codes of the interface contract (README, "Exit codes"). */
 export const EXIT = { ok: 0, incomplete: 1, input: 2, dependency: 3 } as const;

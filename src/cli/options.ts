@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { listNames, transportOptions } from '../transports/index.js';
 import { formatCount, formatDurationOption } from './format.js';

@@ -1,5 +1,5 @@
-import { startProgress, type Progress, type ProgressState } from './progress.js';
 import { wrapText } from './format.js';
+import { type Progress, type ProgressState, startProgress } from './progress.js';
 import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
@@ -26,9 +26,12 @@ export class Output {
 
   /** A result line of prose, wrapped at spaces to fit the terminal (continuation lines take `indent`). */
   paragraph(text: string, indent = '  '): void {
-    if (!this.fitted) return this.line(text);
+    if (!this.fitted) {
+      this.line(text);
+      return;
+    }
     // Every line wrapped to leave room for the indent, so continuation lines fit too.
-    wrapText(text, this.width - 1 - indent.length).forEach((part, i) => this.line(i === 0 ? part : `${indent}${part}`));
+    for (const [i, part] of wrapText(text, this.width - 1 - indent.length).entries()) this.line(i === 0 ? part : `${indent}${part}`);
   }
 
   /**

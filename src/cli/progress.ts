@@ -1,6 +1,6 @@
 import ora from 'ora';
 import { fitText, formatCount, formatDuration, textWidth } from './format.js';
-import { SpinnerStream, type Screen } from './terminal.js';
+import { type Screen, SpinnerStream } from './terminal.js';
 
 /** Where a long command is, as its progress display shows it. */
 export interface ProgressState {

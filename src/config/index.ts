@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { TRANSPORT_NAMES, listNames } from '../transports/names.js';
+import { listNames, TRANSPORT_NAMES } from '../transports/names.js';
 
 export { TRANSPORT_NAMES, type TransportName } from '../transports/names.js';
 export const LOG_FORMATS = ['human', 'json'] as const;

@@ -1,23 +1,23 @@
-import { GeoError, errorMessage } from '../errors.js';
-import { jobsFail, jobsFinish, jobsGet, type JobRow } from '../store/jobs.js';
+import { errorMessage, GeoError } from '../errors.js';
+import { type JobRow, jobsFail, jobsFinish, jobsGet } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
 import {
+  type ClaimOwner,
+  type StageCompletionRow,
   stageCompletionsClaim,
   stageCompletionsMarkHandled,
   stageCompletionsRecordError,
   stageCompletionsRenew,
-  type ClaimOwner,
-  type StageCompletionRow,
 } from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
-import { backoffDelay } from './backoff.js';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import type { DispatchEvents } from './events.js';
 import type { JobType } from './job-types/job-type.js';
 import { findJobType } from './job-types/registry.js';
-import { newClaimOwner } from './protocol/leases.js';
-import type { SendPolicy } from './protocol/send.js';
-import { queueStage } from './protocol/queue-stage.js';
 import { sendTargetOf, type TransportResolver } from './protocol/job-transport.js';
+import { newClaimOwner } from './protocol/leases.js';
+import { queueStage } from './protocol/queue-stage.js';
+import type { SendPolicy } from './protocol/send.js';
 
 /** How many failed tasks' errors a failed job keeps (and `geo status` shows). */
 const JOB_ERRORS_KEPT = 20;
@@ -30,7 +30,8 @@ const RETRY_BACKOFF = { baseMs: 5_000, maxMs: 300_000 };
  * advances it.
  */
 export const UNKNOWN_TYPE_ATTEMPTS = 5;
-const UNKNOWN_TYPE_BACKOFF_MS = 4_000;
+// Unbounded: the job fails after UNKNOWN_TYPE_ATTEMPTS, long before the doubling matters.
+const UNKNOWN_TYPE_BACKOFF: BackoffPolicy = { baseMs: 4_000, maxMs: Number.POSITIVE_INFINITY, jitter: 'none' };
 
 /**
  * Errors of a job type's own making: its builder or result threw, or it built
@@ -134,7 +135,7 @@ async function recordAttempt(db: Pool, owner: ClaimOwner, row: StageCompletionRo
     return attempt.advancement;
   }
   const delayMs = attempt.unknownType
-    ? UNKNOWN_TYPE_BACKOFF_MS * 2 ** row.unknownTypeAttempts
+    ? backoffDelay(row.unknownTypeAttempts + 1, UNKNOWN_TYPE_BACKOFF)
     : backoffDelay(row.attempts - row.unknownTypeAttempts, RETRY_BACKOFF);
   await stageCompletionsRecordError({
     db,
@@ -159,7 +160,7 @@ async function advanceOne(ctx: AdvanceContext, row: StageCompletionRow): Promise
   const { db } = ctx;
   const base = { jobId: row.jobId, stage: row.stage };
   const job = await jobsGet(db, row.jobId);
-  if (!job || job.status !== 'processing') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
+  if (job?.status !== 'processing') return { kind: 'done', advancement: { ...base, action: 'already-ended' } };
   const jobType = findJobType(job.jobType)?.jobType;
   if (!jobType) return unknownType(db, row, job);
   if (row.outcome === 'failed') {
@@ -190,7 +191,7 @@ async function jobResult(db: Pool, jobType: JobType, job: JobRow, base: { jobId:
 
 async function queueNext(ctx: AdvanceContext, job: JobRow, stage: number, base: { jobId: string; stage: number }): Promise<Attempt> {
   const { db, options } = ctx;
-  let run;
+  let run: Awaited<ReturnType<typeof queueStage>>;
   try {
     const transport = await ctx.transportFor(sendTargetOf(job));
     run = await queueStage({

@@ -1,5 +1,5 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -77,10 +77,10 @@ export async function archiveJob(params: {
     }
     yield `${JSON.stringify({ record: 'end', jobId: job.jobId, stages, tasks })}\n`;
   }
-  let out;
+  let out: WriteStream;
   try {
     out = createWriteStream(partial, { flags: 'wx' });
-    await new Promise<void>((resolve, reject) => out!.once('open', () => resolve()).once('error', reject));
+    await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));
   } catch (err) {
     throw new InputError('OUTPUT_UNWRITABLE', `${file} cannot be written: ${(err as Error).message}`, { cause: err });
   }

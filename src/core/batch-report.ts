@@ -1,6 +1,6 @@
+import { TASK_STATUSES, type TaskStatus, type TaskStatusCounts, zeroTaskCounts } from '../statuses.js';
 import type { Queryable } from '../store/pool.js';
-import { TASK_STATUSES, zeroTaskCounts, type TaskStatus, type TaskStatusCounts } from '../statuses.js';
-import { reportsBatches, reportsStages, type BatchReportRow, type StageReportRow } from '../store/reports.js';
+import { type BatchReportRow, reportsBatches, reportsStages, type StageReportRow } from '../store/reports.js';
 
 export type { BatchReportRow, StageReportRow };
 

@@ -1,17 +1,17 @@
 import type { TransportName } from '../config/index.js';
-import { GeoError, InputError, errorMessage } from '../errors.js';
+import { errorMessage, GeoError, InputError } from '../errors.js';
 import {
+  type CancelOutcome,
   jobsCancel,
   jobsPause,
   jobsResume,
   jobsRetryFailed,
-  redeliveriesDropOfEndedJob,
-  redeliveriesScheduledOf,
-  tasksCancelOfEndedJob,
-  type CancelOutcome,
   type PauseOutcome,
   type ResumeOutcome,
   type RetryFailedOutcome,
+  redeliveriesDropOfEndedJob,
+  redeliveriesScheduledOf,
+  tasksCancelOfEndedJob,
 } from '../store/control.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';

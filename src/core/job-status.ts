@@ -2,7 +2,7 @@ import type { JobStatus, StageStatus } from '../statuses.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { statusJob, statusStages } from '../store/status.js';
-import { tasksFirstErrors, type TaskError } from '../store/tasks.js';
+import { type TaskError, tasksFirstErrors } from '../store/tasks.js';
 import { findJobType } from './job-types/registry.js';
 
 /** How many failed tasks' errors a status shows. */

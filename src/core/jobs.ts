@@ -1,9 +1,9 @@
 import { InputError } from '../errors.js';
-import { jobsFindByPrefix, jobsGet, type JobRow } from '../store/jobs.js';
+import { type JobRow, jobsFindByPrefix, jobsGet } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { jobIdFor } from './ids.js';
-import type { JobType } from './job-types/job-type.js';
 import { humanIssue } from './job-types/issues.js';
+import type { JobType } from './job-types/job-type.js';
 import { getJobType } from './job-types/registry.js';
 
 export interface PreparedJob {

@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pause } from '../concurrency/pause.js';
 import { InputError } from '../errors.js';
 import type { JobStatus } from '../statuses.js';
 import { jobsGet } from '../store/jobs.js';
 import type { Pool, PoolClient } from '../store/pool.js';
 import {
+  type CandidatesCursor,
+  type PruneCandidate,
   pruneBatches,
   pruneBegin,
   pruneCandidates,
@@ -14,12 +15,11 @@ import {
   pruneStartedAt,
   pruneTryLock,
   pruneUnlock,
-  tableSizes,
-  type CandidatesCursor,
-  type PruneCandidate,
   type TableSizes,
+  tableSizes,
 } from '../store/prune.js';
-import { ArchiveInterrupted, archiveJob, type ArchiveResult } from './archive.js';
+import { ArchiveInterrupted, type ArchiveResult, archiveJob } from './archive.js';
+import { sleep } from './backoff.js';
 
 /** Statuses a prune may delete: every finished one. */
 export const PRUNABLE_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
@@ -235,7 +235,7 @@ async function pruneOne(params: {
         // What is left is held by another process for a moment (a cancel marking rows): wait for it, within reason.
         heldSince ??= performance.now();
         if (performance.now() - heldSince > HELD_BATCHES_PATIENCE_MS) return { ...pruned, reason: 'batches-held' };
-        await pause(100, params.signal);
+        await sleep(100, params.signal);
       } else heldSince = undefined;
     }
     await timed(() => pruneJobRow(db, job.jobId));

@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import { TASK_STATUSES, isTaskStatus, type TaskStatus } from '../statuses.js';
+import { isTaskStatus, TASK_STATUSES, type TaskStatus } from '../statuses.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { resultsStream } from '../store/results.js';

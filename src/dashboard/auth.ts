@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 
 /** The cookie a browser keeps after opening the dashboard with `?token=`. */
 export const SESSION_COOKIE = 'geo_dashboard';

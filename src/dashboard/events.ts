@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type BackoffPolicy, backoffDelay } from '../core/backoff.js';
 import { errorMessage } from '../errors.js';
-import { changesListen, type ChangeListener, type ChangeNotification, type DashboardChannel } from '../store/dashboard-listen.js';
+import { type ChangeListener, type ChangeNotification, changesListen, type DashboardChannel } from '../store/dashboard-listen.js';
 import type { Pool } from '../store/pool.js';
 import { commonHeaders, type Redact } from './http.js';
 
@@ -16,8 +17,7 @@ const EVENT_NAMES: Record<DashboardChannel, string> = {
 const HEARTBEAT_MS = 15_000;
 /** A client this far behind is cut off (it reconnects and reloads) rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 1_048_576;
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 10_000;
+const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 10_000, jitter: 'none' };
 
 interface Client {
   res: ServerResponse;
@@ -38,7 +38,7 @@ export class ChangeHub {
   private heartbeat?: NodeJS.Timeout;
   private reconnect?: NodeJS.Timeout;
   private closed = false;
-  private retryMs = RECONNECT_MIN_MS;
+  private failedReconnects = 0;
 
   constructor(
     private readonly pool: Pool,
@@ -118,21 +118,24 @@ export class ChangeHub {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    this.reconnect = setTimeout(async () => {
-      try {
-        this.listener = await changesListen(
-          this.pool,
-          (change) => this.publish(change),
-          (err) => this.lost(err),
-        );
-        this.retryMs = RECONNECT_MIN_MS;
-        // Whatever changed while nobody listened was not heard: every page reloads.
-        this.broadcast(`event: reset\ndata: {}\n\n`);
-      } catch {
-        this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
-        this.scheduleReconnect();
-      }
-    }, this.retryMs);
+    this.reconnect = setTimeout(
+      async () => {
+        try {
+          this.listener = await changesListen(
+            this.pool,
+            (change) => this.publish(change),
+            (err) => this.lost(err),
+          );
+          this.failedReconnects = 0;
+          // Whatever changed while nobody listened was not heard: every page reloads.
+          this.broadcast(`event: reset\ndata: {}\n\n`);
+        } catch {
+          this.failedReconnects++;
+          this.scheduleReconnect();
+        }
+      },
+      backoffDelay(this.failedReconnects + 1, RECONNECT_BACKOFF),
+    );
     this.reconnect.unref();
   }
 }

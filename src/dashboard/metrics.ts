@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { TASK_STATUSES } from '../statuses.js';
 import { registerBacklogGauge } from '../observability/backlog.js';
+import { TASK_STATUSES } from '../statuses.js';
 import { metricsJobs, metricsTasksByStatus } from '../store/dashboard-metrics.js';
 import type { Queryable } from '../store/pool.js';
 

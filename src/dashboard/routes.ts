@@ -1,19 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import { jobStatus, jobStatusJson } from '../core/job-status.js';
 import { loadJob } from '../core/jobs.js';
 import { InputError } from '../errors.js';
 import { TASK_STATUSES } from '../statuses.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
-import { availableActions, isActionName, parseActionBody, type DashboardActions } from './actions.js';
+import { availableActions, type DashboardActions, isActionName, parseActionBody } from './actions.js';
 import type { Assets } from './assets.js';
 import { sameOriginWrite } from './auth.js';
 import type { ChangeHub } from './events.js';
-import { PAGE_SECURITY_HEADERS, readJsonBody, sendJson, sendText, type Redact } from './http.js';
+import { PAGE_SECURITY_HEADERS, type Redact, readJsonBody, sendJson, sendText } from './http.js';
 import { problemsDocument, taskDocument, throughputDocument } from './job-details.js';
 import { jobsDocument, parseJobsQuery } from './jobs-list.js';
 import { mapDocument, parseTilesQuery, writeTiles } from './tiles.js';
-import type { Registry } from 'prom-client';
 
 export interface RouteDeps {
   db: Pool;

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { MAX_LATITUDE, MAX_ZOOM, tileBounds, tileRange, type BoundingBox } from '../core/job-types/tiles-math.js';
+import { type BoundingBox, MAX_LATITUDE, MAX_ZOOM, tileBounds, tileRange } from '../core/job-types/tiles-math.js';
 import { InputError } from '../errors.js';
 import type { TaskStatusCounts } from '../statuses.js';
 import {
@@ -156,7 +156,12 @@ export async function writeTiles(db: Queryable, job: JobRow, query: TilesQuery, 
     if (page.rows.length > 0) {
       const text = page.rows.map((row) => JSON.stringify(taskFeature(row))).join(',');
       // A reader that went away never drains: wait for either.
-      if (!res.write(first ? text : `,${text}`)) await new Promise((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
+      if (!res.write(first ? text : `,${text}`)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
       first = false;
     }
     if (res.destroyed) return;

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { WorkEvents } from '../core/events.js';
 import type { TransportResolver } from '../core/protocol/job-transport.js';
 import type { Queryable } from '../store/pool.js';
@@ -42,6 +42,19 @@ export interface WorkerMetrics {
 export function workerMetrics(params: { db: Queryable; jobTypes?: readonly string[] }): WorkerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const tallyOf = taskTallies(registry, params.jobTypes ?? []);
+  const events = workerEvents(registry, tallyOf);
+  const measure = measuring(sendMetrics(registry));
+  registerBacklogGauge(registry, params.db);
+  return { registry, events, observeTransports: (resolve) => async (target) => measure(await resolve(target)) };
+}
+
+/**
+ * The per-job-type task counters and handler durations: plain numbers the
+ * hooks add to, handed to prom-client when scraped. Returns the tally of a
+ * job type, made on first use.
+ */
+function taskTallies(registry: Registry, jobTypes: readonly string[]): (jobType: string) => JobTypeTally {
   const handlerSeconds = new TallyHistogram(
     'geo_task_handler_duration_seconds',
     'How long task handlers ran, by job type and outcome (ok: completed; error: failed, whether retried or not).',
@@ -65,7 +78,7 @@ export function workerMetrics(params: { db: Queryable; jobTypes?: readonly strin
     return t;
   };
   // Every job type this worker serves shows from the first scrape, at 0, so rate() has a start.
-  for (const jobType of params.jobTypes ?? []) tallyOf(jobType);
+  for (const jobType of jobTypes) tallyOf(jobType);
 
   const perJobType = (name: string, help: string, pick: (t: JobTypeTally) => number) =>
     new Counter({
@@ -82,7 +95,11 @@ export function workerMetrics(params: { db: Queryable; jobTypes?: readonly strin
   perJobType('geo_tasks_completed_total', 'Tasks this worker completed (as the database recorded them).', (t) => t.completed);
   perJobType('geo_tasks_failed_total', 'Tasks this worker failed for good (a permanent error, or their last attempt).', (t) => t.failed);
   perJobType('geo_tasks_retried_total', 'Failed attempts of this worker that geo delivers again (a retry scheduled).', (t) => t.retried);
+  return tallyOf;
+}
 
+/** The worker's hooks: task events into the job type's tally, the rarer events into counters of their own. */
+function workerEvents(registry: Registry, tallyOf: (jobType: string) => JobTypeTally): WorkEvents {
   const renewals = new Counter({ name: 'geo_task_lease_renewals_total', help: 'Task leases renewed while handlers ran.', registers: [registry] });
   const leasesLost = new Counter({
     name: 'geo_task_leases_lost_total',
@@ -96,23 +113,7 @@ export function workerMetrics(params: { db: Queryable; jobTypes?: readonly strin
     labelNames: ['action'],
     registers: [registry],
   });
-  const sendSeconds = new Histogram({
-    name: 'geo_batch_send_duration_seconds',
-    help: 'Transport batch sends of this worker (stage advancement, the sweep): how long each took, by transport, operation and outcome.',
-    labelNames: ['transport', 'operation', 'outcome'],
-    buckets: SEND_BUCKETS,
-    registers: [registry],
-  });
-  const sendSize = new Histogram({
-    name: 'geo_batch_send_messages',
-    help: 'Messages per transport batch this worker sent, by transport and operation.',
-    labelNames: ['transport', 'operation'],
-    buckets: SIZE_BUCKETS,
-    registers: [registry],
-  });
-  registerBacklogGauge(registry, params.db);
-
-  const events: WorkEvents = {
+  return {
     taskClaimed: (jobType) => {
       tallyOf(jobType).claimed++;
     },
@@ -132,20 +133,41 @@ export function workerMetrics(params: { db: Queryable; jobTypes?: readonly strin
     lockLost: () => locksLost.inc(),
     stageAdvanced: (a) => advancements.inc({ action: a.action }),
   };
+}
 
+/** Batch send durations and sizes; returns the observer of one transport's sends. */
+function sendMetrics(registry: Registry): (transport: string) => SendObserver {
+  const sendSeconds = new Histogram({
+    name: 'geo_batch_send_duration_seconds',
+    help: 'Transport batch sends of this worker (stage advancement, the sweep): how long each took, by transport, operation and outcome.',
+    labelNames: ['transport', 'operation', 'outcome'],
+    buckets: SEND_BUCKETS,
+    registers: [registry],
+  });
+  const sendSize = new Histogram({
+    name: 'geo_batch_send_messages',
+    help: 'Messages per transport batch this worker sent, by transport and operation.',
+    labelNames: ['transport', 'operation'],
+    buckets: SIZE_BUCKETS,
+    registers: [registry],
+  });
+  return (transport) => (operation, size, seconds, ok) => {
+    sendSeconds.observe({ transport, operation, outcome: ok ? 'ok' : 'error' }, seconds);
+    sendSize.observe({ transport, operation }, size);
+  };
+}
+
+/** Measures a producer's sends, wrapping each producer once however often a resolver returns it. */
+function measuring(observerFor: (transport: string) => SendObserver): (producer: TransportProducer) => TransportProducer {
   const observed = new WeakMap<TransportProducer, TransportProducer>();
-  const measure = (producer: TransportProducer): TransportProducer => {
+  return (producer) => {
     let wrapped = observed.get(producer);
     if (!wrapped) {
-      wrapped = measuredProducer(producer, (operation, size, seconds, ok) => {
-        sendSeconds.observe({ transport: producer.name, operation, outcome: ok ? 'ok' : 'error' }, seconds);
-        sendSize.observe({ transport: producer.name, operation }, size);
-      });
+      wrapped = measuredProducer(producer, observerFor(producer.name));
       observed.set(producer, wrapped);
     }
     return wrapped;
   };
-  return { registry, events, observeTransports: (resolve) => async (target) => measure(await resolve(target)) };
 }
 
 type SendObserver = (operation: 'send' | 'schedule', size: number, seconds: number, ok: boolean) => void;

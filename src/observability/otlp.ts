@@ -1,7 +1,8 @@
-import { diag, DiagLogLevel, ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { type Attributes, DiagLogLevel, diag, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { sleep } from '../core/backoff.js';
 import type { SpanAttributes, TraceSpan } from '../core/events.js';
 import type { Tracing } from './tracing.js';
 
@@ -60,14 +61,14 @@ export function startOtlpTracing(params: { serviceVersion: string; redact: (text
       return handle;
     },
     async shutdown(timeoutMs = SHUTDOWN_TIMEOUT_MS) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      });
+      const settled = new AbortController();
       try {
-        await Promise.race([provider.shutdown().catch((err: unknown) => params.onExportError(`traces could not be exported: ${describe(err)}`)), late]);
+        await Promise.race([
+          provider.shutdown().catch((err: unknown) => params.onExportError(`traces could not be exported: ${describe(err)}`)),
+          sleep(timeoutMs, settled.signal),
+        ]);
       } finally {
-        clearTimeout(timer);
+        settled.abort();
         diag.disable();
       }
     },

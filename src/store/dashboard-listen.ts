@@ -1,4 +1,4 @@
-import { CHANNELS, listen, type Listener } from './notify.js';
+import { CHANNELS, type Listener, listen } from './notify.js';
 import type { Pool } from './pool.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Destination } from '../config/destinations.js';
-import type { JobStatus } from '../statuses.js';
 import { InputError } from '../errors.js';
+import type { JobStatus } from '../statuses.js';
 import type { Pool, Queryable } from './pool.js';
 
 export interface JobRow {

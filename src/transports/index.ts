@@ -3,14 +3,14 @@ import type { GeoConfig } from '../config/index.js';
 import type { Queryable } from '../store/pool.js';
 import type { TransportKind, TransportOption } from './kind.js';
 import { localKind } from './local-kind.js';
-import { DEFAULT_TRANSPORT, TRANSPORT_NAMES, listNames, type TransportName } from './names.js';
+import { DEFAULT_TRANSPORT, listNames, TRANSPORT_NAMES, type TransportName } from './names.js';
 import { serviceBusKind } from './servicebus-kind.js';
 import { storageQueueKind } from './storage-queue-kind.js';
 import type { ConsumerOptions, TransportConsumer, TransportProducer } from './transport.js';
 
 export type { BrokerQueue, HostPort, MessageEncoding, QueueEmptier, TransportKind, TransportOption } from './kind.js';
 export type { ConsumerOptions, ReceivedMessage, SendReport, TransportConsumer, TransportProducer } from './transport.js';
-export { DEFAULT_TRANSPORT, TRANSPORT_NAMES, listNames, type TransportName };
+export { DEFAULT_TRANSPORT, listNames, TRANSPORT_NAMES, type TransportName };
 
 /** The registry: one kind per name (the compiler checks that every name has its own). */
 const KINDS: { readonly [N in TransportName]: TransportKind<N> } = {

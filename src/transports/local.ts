@@ -1,4 +1,4 @@
-import { pause } from '../concurrency/pause.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../core/backoff.js';
 import { TransportError } from '../errors.js';
 import { tasksClaimNext, tasksRelease, tasksRenew } from '../store/completion.js';
 import type { Queryable } from '../store/pool.js';
@@ -7,7 +7,7 @@ import type { ConsumerOptions, ReceivedMessage, TransportConsumer, TransportProd
 
 const TARGET = 'the local PostgreSQL queue';
 /** Empty claims back off from the first to the last delay while `receive` waits. */
-const POLL_MS = { first: 20, max: 500 };
+const POLL_BACKOFF: BackoffPolicy = { baseMs: 20, maxMs: 500, jitter: 'none' };
 
 /**
  * The zero-configuration transport, producer half: the tasks table is the
@@ -49,7 +49,7 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
     claimsOnReceive: true,
     async receive(max, waitMs) {
       const deadline = Date.now() + waitMs;
-      for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
+      for (let emptyClaims = 1; ; emptyClaims++) {
         const claimedAt = Date.now();
         const tasks = await tasksClaimNext({ db, worker, maxTasks: Math.max(1, max), leaseSeconds, jobTypes: options.jobTypes });
         const left = deadline - Date.now();
@@ -69,7 +69,7 @@ export function createLocalConsumer(db: Queryable, options: ConsumerOptions): Tr
             };
           });
         }
-        await pause(Math.min(delay, left), stopping.signal);
+        await sleep(Math.min(backoffDelay(emptyClaims, POLL_BACKOFF), left), stopping.signal);
       }
     },
     async complete() {},

@@ -1,7 +1,7 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
-import type { GeoConfig } from '../config/index.js';
 import { parseConnectionString } from '../config/connection-string.js';
+import type { GeoConfig } from '../config/index.js';
 import { InputError } from '../errors.js';
 import { redactor } from '../secrets/redact.js';
 

@@ -1,6 +1,6 @@
 import type { QueueEmptier } from './kind.js';
-import { createServiceBusConsumer } from './servicebus-consumer.js';
 import type { ServiceBusConfig } from './servicebus-connect.js';
+import { createServiceBusConsumer } from './servicebus-consumer.js';
 import type { TransportConsumer } from './transport.js';
 
 /** Messages per receive at most: Service Bus hands out a few thousand per call at best. */

@@ -1,6 +1,6 @@
 import type { ServiceBusMessage, ServiceBusMessageBatch, ServiceBusReceiver, ServiceBusSender } from '@azure/service-bus';
 import Long from 'long';
-import { encodeTaskMessage, messageIdOf, tryParseTaskMessage, type TaskMessage } from './message.js';
+import { encodeTaskMessage, messageIdOf, type TaskMessage, tryParseTaskMessage } from './message.js';
 import { connectServiceBus, type ServiceBusConfig } from './servicebus-connect.js';
 import { classifyServiceBusError, preflightError } from './servicebus-errors.js';
 import type { DeadLetter, ScheduleReport, SendReport, TransportProducer } from './transport.js';

@@ -1,7 +1,7 @@
-import { AnonymousCredential, QueueServiceClient, type QueueClient, type StoragePipelineOptions } from '@azure/storage-queue';
+import { AnonymousCredential, type QueueClient, QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue';
+import { parseConnectionString } from '../config/connection-string.js';
 import type { GeoConfig } from '../config/index.js';
 import { DependencyError, InputError } from '../errors.js';
-import { parseConnectionString } from '../config/connection-string.js';
 import { redactor, urlSecrets } from '../secrets/redact.js';
 import { describeError, isConnectionFailure, isIdentityError, isTimeout, type QueueWhere } from './storage-queue-errors.js';
 

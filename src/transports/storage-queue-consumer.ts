@@ -1,5 +1,5 @@
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
-import { pause } from '../concurrency/pause.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../core/backoff.js';
 import { InputError, TransportError } from '../errors.js';
 import { tryParseTaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
@@ -11,7 +11,7 @@ const RECEIVE_BATCH = 32;
 /** Receive requests at once when more than one request's worth is asked for. */
 const MAX_PARALLEL_RECEIVES = 8;
 /** Empty receives back off from the first to the last delay (the service bills every request). */
-const POLL_MS = { first: 100, max: 2_000 };
+const POLL_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000, jitter: 'none' };
 /** The service's limit on a visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600;
 
@@ -87,11 +87,11 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
     claimsOnReceive: false,
     async receive(max, waitMs) {
       const deadline = Date.now() + waitMs;
-      for (let delay = POLL_MS.first; ; delay = Math.min(POLL_MS.max, delay * 2)) {
+      for (let emptyReceives = 1; ; emptyReceives++) {
         const received = await receiveOnce(Math.max(1, max));
         const left = deadline - Date.now();
         if (received.length > 0 || left <= 0 || stopping.signal.aborted) return received;
-        await pause(Math.min(delay, left), stopping.signal);
+        await sleep(Math.min(backoffDelay(emptyReceives, POLL_BACKOFF), left), stopping.signal);
       }
     },
     async complete(m) {

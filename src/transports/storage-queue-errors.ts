@@ -1,4 +1,4 @@
-import { TransportError, errorMessage } from '../errors.js';
+import { errorMessage, TransportError } from '../errors.js';
 
 /** Names the queue in every message; never holds a key. */
 export interface QueueWhere {

@@ -1,10 +1,10 @@
-import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { QueueClient, QueueSendMessageOptions } from '@azure/storage-queue';
+import { AdaptiveLimiter } from '../concurrency/limiter.js';
 import type { TransportError } from '../errors.js';
-import { encodeTaskMessage, tryParseTaskMessage, type TaskMessage } from './message.js';
+import { encodeTaskMessage, type TaskMessage, tryParseTaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
-import { STORAGE_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES } from './storage-queue-kind.js';
 import { classifyStorageError, describeError, isTimeout, isTooLarge } from './storage-queue-errors.js';
+import { STORAGE_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES } from './storage-queue-kind.js';
 import type { DeadLetter, SendReport, TransportProducer } from './transport.js';
 
 /** The service's limits on a visibility timeout, and on one receive. */

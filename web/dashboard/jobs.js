@@ -4,7 +4,7 @@ import { ago, badge, count, duration, el, refresher, shortId, stageBar } from '.
 
 const PAGE_SIZE = 25;
 
-export function showJobs(view, config) {
+export function showJobs(view, _config) {
   document.getElementById('crumbs').replaceChildren(el('span', {}, 'jobs'));
   const params = new URLSearchParams(location.search);
   const state = { status: params.get('status') ?? '', type: params.get('type') ?? '', cursors: [null] };

@@ -26,7 +26,8 @@ export function tileMap(section, jobId, stage, config) {
   let selected;
   let loading = 0;
 
-  (land ??= getJson('/assets/land-110m.json').then((topo) => topojson.feature(topo, topo.objects.land)))
+  land ??= getJson('/assets/land-110m.json').then((topo) => topojson.feature(topo, topo.objects.land));
+  land
     .then((geo) => {
       L.geoJSON(geo, { renderer, interactive: false, style: { color: '#9aa5b1', weight: 0.6, fillColor: '#eef1f4', fillOpacity: 1 } })
         .addTo(map)

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { batchReport } from '../../core/batch-report.js';
 import { getJobType } from '../../core/job-types/registry.js';
-import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import { loadJob } from '../../core/jobs.js';
-import type { JobRow } from '../../store/jobs.js';
 import { InputError } from '../../errors.js';
+import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
+import type { JobRow } from '../../store/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
 import { batchReportJson, renderBatchReport } from '../render/batches.js';

@@ -2,16 +2,16 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { runEndToEnd } from '../../bench/end-to-end.js';
 import { openBenchEnvironment } from '../../bench/environment.js';
-import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
-import { runBench, type BenchResult } from '../../bench/run.js';
+import { type BenchResult, runBench } from '../../bench/run.js';
 import { MAX_TASKS } from '../../core/job-types/hello-world.js';
+import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import { InputError } from '../../errors.js';
-import { TRANSPORT_NAMES, transportKinds, type TransportName } from '../../transports/index.js';
+import { TRANSPORT_NAMES, type TransportName, transportKinds } from '../../transports/index.js';
 import { type CommandContext, type GlobalOptions, withContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
-import { benchJson, benchProgress, endToEndJson, endToEndProgress, renderBench, renderEndToEnd, type MachineInfo } from '../render/bench.js';
+import { benchJson, benchProgress, endToEndJson, endToEndProgress, type MachineInfo, renderBench, renderEndToEnd } from '../render/bench.js';
 
 /**
  * End to end runs on a transport without a queue of its own: its tasks are
@@ -157,7 +157,7 @@ async function benchEndToEnd(ctx: CommandContext, flags: EndToEndFlags, machine:
   const signal = interruption.graceful();
   const total = 2 * flags.n;
   const progress = ctx.output.progress(endToEndProgress(1, flags.runs, 0, total));
-  let result;
+  let result: Awaited<ReturnType<typeof runEndToEnd>> | undefined;
   let cleanup: { schemaDropped: boolean };
   try {
     result = await runEndToEnd({

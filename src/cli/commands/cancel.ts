@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cancelJob } from '../../core/control.js';
-import { loadJob } from '../../core/jobs.js';
 import { cancelEndedError } from '../../core/control-documents.js';
+import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
@@ -21,7 +21,7 @@ export function registerCancel(program: Command, globals: () => GlobalOptions): 
         // Marking the rows is resumable bookkeeping: an interrupt stops it, the next cancel finishes it.
         const signal = interruption.graceful();
         const progress = ctx.output.progress({ done: 0, unit: 'tasks marked cancelled' });
-        let result;
+        let result: Awaited<ReturnType<typeof cancelJob>>;
         try {
           result = await cancelJob({
             db,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { jobListQuery, listJobs, MAX_JOBS_LIMIT, DEFAULT_JOBS_LIMIT } from '../../core/job-list.js';
+import { DEFAULT_JOBS_LIMIT, jobListQuery, listJobs, MAX_JOBS_LIMIT } from '../../core/job-list.js';
 import { JOB_STATUSES } from '../../statuses.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';

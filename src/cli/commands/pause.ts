@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pauseJob, resumeJob } from '../../core/control.js';
-import { loadJob } from '../../core/jobs.js';
 import { pauseEndedError, resumeEndedError } from '../../core/control-documents.js';
+import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { renderStateChange, stateChangeJson } from '../render/control.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PRUNABLE_STATUSES, pruneJobs, type PrunableStatus } from '../../core/prune.js';
+import { PRUNABLE_STATUSES, type PrunableStatus, pruneJobs } from '../../core/prune.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
@@ -28,7 +28,7 @@ export function registerPrune(program: Command, globals: () => GlobalOptions): v
         const db = await ctx.store(2);
         const signal = interruption.graceful();
         const progress = ctx.output.progress({ done: 0, unit: 'tasks deleted' });
-        let result;
+        let result: Awaited<ReturnType<typeof pruneJobs>>;
         try {
           result = await pruneJobs({
             db,

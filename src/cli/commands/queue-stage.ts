@@ -4,7 +4,7 @@ import { loadJob } from '../../core/jobs.js';
 import { queueStage } from '../../core/protocol/queue-stage.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { intOption } from '../options.js';
-import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, type DispatchFlags, openRunTransport, runDispatch } from './stage-options.js';
 
 export function registerQueueStage(program: Command, globals: () => GlobalOptions): void {
   addDispatchOptions(

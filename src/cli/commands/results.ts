@@ -1,14 +1,14 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
 import type { Command } from 'commander';
 import { loadJob } from '../../core/jobs.js';
 import { resultLines, resultsQuery } from '../../core/results.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
-import { interruption } from '../interrupt.js';
 import { plural } from '../format.js';
+import { interruption } from '../interrupt.js';
 import { intOption } from '../options.js';
 import { renderResultsSummary, resultsJson } from '../render/results.js';
 

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadJob } from '../../core/jobs.js';
 import { DEFAULT_SEND_POLICY } from '../../core/protocol/send.js';
 import { retryPending, workLeft } from '../../core/sweep/retry-pending.js';
@@ -52,7 +52,7 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         interruption.onQuit(() => recoveryQuitNote(last));
         const signal = interruption.graceful();
         const progress = ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
-        let result;
+        let result: Awaited<ReturnType<typeof retryPending>>;
         try {
           result = await retryPending({
             db,

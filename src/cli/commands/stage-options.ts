@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
-import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import type { DispatchProgress, PhaseObserver } from '../../core/protocol/dispatch-stage.js';
+import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import type { StageRunOptions } from '../../core/protocol/queue-stage.js';
 import { GeoError, InputError } from '../../errors.js';
-import { listNames, transportHelp, transportKind, transportOptions, type TransportName } from '../../transports/index.js';
+import { listNames, type TransportName, transportHelp, transportKind, transportOptions } from '../../transports/index.js';
 import type { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
-import { dispatchTracing } from '../tracing.js';
 import { addTransportOptions, intOption } from '../options.js';
-import { renderStageRun, stageProgress, stageQuitNote, stageRunJson, type StageCommand, type StageRun } from '../render/stage-run.js';
+import { renderStageRun, type StageCommand, type StageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
+import { dispatchTracing } from '../tracing.js';
 
 export interface DispatchFlags {
   batchSize: number;
@@ -79,7 +79,7 @@ export async function runDispatch(
   interruption.onQuit(() => stageQuitNote(last));
   const progress = ctx.output.progress({ done: 0, unit: 'tasks' });
   const tracing = await dispatchTracing(ctx, command);
-  let result;
+  let result: StageRun;
   try {
     result = await run({
       batchSize: flags.batchSize,

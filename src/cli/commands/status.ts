@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { sleep } from '../../core/backoff.js';
 import { jobStatus, jobStatusJson } from '../../core/job-status.js';
 import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
@@ -30,10 +31,7 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
           const report = await read();
           ctx.output.redraw(() => renderJobStatus(ctx.output, report));
           if (report.status !== 'processing' || stop.aborted) return;
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, WATCH_MS);
-            stop.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-          });
+          await sleep(WATCH_MS, stop);
           if (stop.aborted) return;
         }
       });

@@ -1,10 +1,10 @@
 import { inputWorkers } from '../../config/job-types.js';
-import type { DispatchProgress } from '../../core/protocol/dispatch-stage.js';
 import { messageLimitFor } from '../../core/input/limits.js';
-import { openInput, type InputFormat } from '../../core/input/source.js';
-import { submitInput, type InputSubmitResult } from '../../core/input/submit-input.js';
+import { type InputFormat, openInput } from '../../core/input/source.js';
+import { type InputSubmitResult, submitInput } from '../../core/input/submit-input.js';
 import type { StageItems } from '../../core/job-types/stage-inputs.js';
 import type { PreparedJob } from '../../core/jobs.js';
+import type { DispatchProgress } from '../../core/protocol/dispatch-stage.js';
 import { submitJob } from '../../core/submit.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportProducer } from '../../transports/transport.js';
@@ -12,11 +12,11 @@ import type { CommandContext } from '../context.js';
 import { EXIT, ExitCode, finishRun } from '../exit-codes.js';
 import { formatCount, plural } from '../format.js';
 import { interruption } from '../interrupt.js';
-import { dispatchTracing } from '../tracing.js';
 import type { Progress } from '../progress.js';
-import { RejectedLines, inputJson, renderInputSummary } from '../render/input.js';
+import { inputJson, RejectedLines, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
-import { openRunTransport, pauseAt, type DispatchFlags } from './stage-options.js';
+import { dispatchTracing } from '../tracing.js';
+import { type DispatchFlags, openRunTransport, pauseAt } from './stage-options.js';
 
 export interface InputFlags {
   input: string;

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { checkItemsSource, prepareJob } from '../../core/jobs.js';
 import { INPUT_FORMATS, type InputFormat } from '../../core/input/source.js';
+import { checkItemsSource, prepareJob } from '../../core/jobs.js';
 import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { collectParam } from '../options.js';
-import { addDispatchOptions, assertFlagsApply, contextFlags, openRunTransport, runDispatch, type DispatchFlags } from './stage-options.js';
+import { addDispatchOptions, assertFlagsApply, contextFlags, type DispatchFlags, openRunTransport, runDispatch } from './stage-options.js';
 import { runInputSubmit } from './submit-input.js';
 
 interface SubmitFlags extends DispatchFlags {

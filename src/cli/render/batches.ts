@@ -2,7 +2,7 @@ import type { BatchReport, BatchReportRow } from '../../core/batch-report.js';
 import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import { formatCount, plural } from '../format.js';
 import type { Output } from '../output.js';
-import { formatTable, type Column } from '../table.js';
+import { type Column, formatTable } from '../table.js';
 
 /** The `--json` document of `geo batches` (see the interface contract); `limit` caps the list. */
 export function batchReportJson(report: BatchReport, limit?: number) {

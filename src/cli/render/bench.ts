@@ -3,7 +3,7 @@ import type { BenchProgress, BenchResult, ModeSummary } from '../../bench/run.js
 import { formatCount, plural } from '../format.js';
 import type { Output } from '../output.js';
 import type { ProgressState } from '../progress.js';
-import { formatTable, type Column, type Row } from '../table.js';
+import { type Column, formatTable, type Row } from '../table.js';
 
 export interface MachineInfo {
   cpus: number;

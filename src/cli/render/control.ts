@@ -1,5 +1,7 @@
 import type { CancelResult, RetryFailedResult, StateChange } from '../../core/control.js';
+
 export { cancelDocument as cancelJson, retryFailedDocument as retryFailedJson, stateChangeDocument as stateChangeJson } from '../../core/control-documents.js';
+
 import { plural } from '../format.js';
 import type { Output } from '../output.js';
 

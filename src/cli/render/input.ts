@@ -1,6 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { RejectedLine } from '../../core/input/scan.js';
-import type { InputScan } from '../../core/input/scan.js';
+import type { InputScan, RejectedLine } from '../../core/input/scan.js';
 import { InputError } from '../../errors.js';
 import { formatCount, formatSeconds, plural } from '../format.js';
 import type { Output } from '../output.js';

@@ -1,7 +1,7 @@
 import type { JobList, JobListEntry, JobListQuery } from '../../core/job-list.js';
 import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
-import { formatTable, type Column } from '../table.js';
+import { type Column, formatTable } from '../table.js';
 
 /** The `--json` document of `geo jobs`. */
 export function jobListJson(list: JobList) {

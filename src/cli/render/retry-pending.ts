@@ -177,7 +177,7 @@ function renderLeft(output: Output, result: RetryPendingResult): void {
   }
   for (const h of result.heldTasks) output.line(`  ${describeHolder(h)}`);
   if (result.owed.unsent > 0) {
-    output.line(`  ${plural(result.owed.unsent, 'owed message')} not sent yet` + (result.owed.lastError ? ` (last error: ${result.owed.lastError})` : ''));
+    output.line(`  ${plural(result.owed.unsent, 'owed message')} not sent yet${result.owed.lastError ? ` (last error: ${result.owed.lastError})` : ''}`);
   }
   for (const f of result.failingAdvancements) {
     const next = f.retryAt ? `; tried again at ${f.retryAt.toISOString()}` : '';

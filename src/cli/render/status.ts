@@ -1,7 +1,7 @@
 import type { JobStatusReport } from '../../core/job-status.js';
 import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
-import { formatTable, type Column } from '../table.js';
+import { type Column, formatTable } from '../table.js';
 
 // On a narrow terminal what goes first is what the headline or the other columns already
 // tell; stage, status, completed and failed stay (36 columns).

@@ -8,11 +8,11 @@ export function renderJobTypes(output: Output, jobTypes: JobTypeDescription[]): 
     output.line(`${type.name}${type.origin === 'built in' ? '' : `  (from ${type.origin})`}`);
     if (type.description) output.line(`  ${type.description}`);
     output.line(type.parameters.length > 0 ? '  parameters (--param name=value):' : '  parameters: none');
-    fieldLines(type.parameters).forEach((line) => output.line(line));
+    for (const line of fieldLines(type.parameters)) output.line(line);
     if (type.items) {
       const from = type.items.fromParams ? '--input FILE (NDJSON or CSV), or from the parameters' : '--input FILE (NDJSON or CSV)';
       output.line(`  items (${from}):`);
-      fieldLines(type.items.fields).forEach((line) => output.line(line));
+      for (const line of fieldLines(type.items.fields)) output.line(line);
     }
     output.line('  stages:');
     for (const stage of type.stages) {

@@ -1,11 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadJobTypeModules, type JobTypeModules } from '../job-types/loader.js';
+import type { TransportName } from '../../config/index.js';
+import { type JobTypeModules, loadJobTypeModules } from '../job-types/loader.js';
 import { getJobType } from '../job-types/registry.js';
 import { ItemChecker } from './checker.js';
 import { messageLimitFor } from './limits.js';
 import type { LineChunk } from './lines.js';
 import type { InputFormat } from './source.js';
-import type { TransportName } from '../../config/index.js';
 
 /** What a check worker is started with: enough to build the same ItemChecker as the main thread. */
 export interface CheckWorkerData {

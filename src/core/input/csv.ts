@@ -57,7 +57,11 @@ export function cellValue(cell: string, type: string | undefined): unknown {
 /** Checks a header against the item fields; the problem in one sentence, or undefined. */
 export function csvHeaderProblem(columns: string[], fields: { all: string[]; required: string[] }): string | undefined {
   const seen = new Set<string>();
-  const twice = columns.filter((c) => (seen.has(c) ? true : (seen.add(c), false)));
+  const twice = columns.filter((c) => {
+    if (seen.has(c)) return true;
+    seen.add(c);
+    return false;
+  });
   const unknown = columns.filter((c) => !fields.all.includes(c));
   const missing = fields.required.filter((f) => !columns.includes(f));
   const problems = [

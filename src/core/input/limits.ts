@@ -1,5 +1,5 @@
 import type { TransportName } from '../../config/index.js';
-import { transportKind, type MessageEncoding } from '../../transports/index.js';
+import { type MessageEncoding, transportKind } from '../../transports/index.js';
 import { encodeTaskMessage } from '../../transports/message.js';
 
 /**

@@ -5,10 +5,10 @@ import type { JobType } from '../job-types/job-type.js';
 import { loadedJobTypeModules } from '../job-types/loader.js';
 import { CheckPool } from './check-pool.js';
 import type { CheckWorkerData } from './check-worker.js';
-import { CHECKED, ItemChecker, type CheckedChunk } from './checker.js';
+import { CHECKED, type CheckedChunk, ItemChecker } from './checker.js';
 import { KeySet } from './key-set.js';
 import type { MessageLimit } from './limits.js';
-import { readLineChunks, type LineChunk } from './lines.js';
+import { type LineChunk, readLineChunks } from './lines.js';
 import type { InputSource } from './source.js';
 import { ItemSpool } from './spool.js';
 
@@ -160,7 +160,8 @@ class ScanState {
   accept(chunk: ChunkMeta, checked: CheckedChunk): void {
     this.counts.lines = chunk.firstLine + chunk.count - 1;
     const keys = checked.keys;
-    const set = (this.keys ??= new KeySet(this.keyLog, this.expectedKeys(chunk)));
+    this.keys ??= new KeySet(this.keyLog, this.expectedKeys(chunk));
+    const set = this.keys;
     let keyAt = 0;
     let item = 0;
     let error = 0;
@@ -179,7 +180,8 @@ class ScanState {
           const first = set.add(keys, keyAt, end, line);
           if (first === 0) this.counts.items++;
           else {
-            (duplicates ??= new Set()).add(item);
+            duplicates ??= new Set();
+            duplicates.add(item);
             this.counts.duplicates++;
             const key = Buffer.from(keys.buffer, keys.byteOffset + keyAt, end - keyAt).toString('latin1');
             this.reject(line, `duplicates line ${first} (task key ${key}); the first one is kept`);
@@ -189,7 +191,10 @@ class ScanState {
         }
       }
     }
-    if (!duplicates) return this.spool.add(checked.items);
+    if (!duplicates) {
+      this.spool.add(checked.items);
+      return;
+    }
     let start = 0;
     for (let i = 0; i < item; i++) {
       const end = checked.items.indexOf(LF, start) + 1;

@@ -5,7 +5,7 @@ import type { SubmitResult } from '../submit.js';
 import { withInputIdentity } from './identity.js';
 import { inputItems } from './items.js';
 import type { MessageLimit } from './limits.js';
-import { scanInput, type InputScan, type RejectedLine, type ScanProgress } from './scan.js';
+import { type InputScan, type RejectedLine, type ScanProgress, scanInput } from './scan.js';
 import type { InputSource } from './source.js';
 
 export interface InputSubmitResult {

@@ -263,8 +263,9 @@ function itemTasks<P>(where: string, items: JobItems<P>, params: P, inputs: Stag
   }
   const generated = items.fromParams?.(params);
   if (!generated) {
+    // Throws on the first pull, not here, as every other source does.
     return (function* (): Generator<TaskDefinition> {
-      inputRequired(where.split(' ')[0]!);
+      yield inputRequired(where.split(' ')[0]!);
     })();
   }
   const source = own('items.fromParams().items()', () => generated.items());

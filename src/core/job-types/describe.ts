@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { retryPolicyOf, type RetryPolicy } from './job-type.js';
+import { type RetryPolicy, retryPolicyOf } from './job-type.js';
 import type { RegisteredJobType } from './registry.js';
 
 /** One parameter or item field, as `geo types` shows it. */

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { InputError } from '../../errors.js';
 import { isDefinedJobType } from './define.js';
 import type { JobType } from './job-type.js';
-import { BUILT_IN, findJobType, registerJobTypes, type RegisteredJobType } from './registry.js';
+import { BUILT_IN, findJobType, type RegisteredJobType, registerJobTypes } from './registry.js';
 
 export interface JobTypeModules {
   /** Paths as the user gave them, relative to `cwd`. */

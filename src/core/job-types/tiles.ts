@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineJobType } from './define.js';
 import { integer } from './fields.js';
 import { MAX_TASKS } from './hello-world.js';
-import { BoundsUnion, MAX_ZOOM, tileBounds, tileCount, tilesCovering, type BoundingBox, type Tile } from './tiles-math.js';
+import { type BoundingBox, BoundsUnion, MAX_ZOOM, type Tile, tileBounds, tileCount, tilesCovering } from './tiles-math.js';
 
 const BBOX_FORM = 'minLon,minLat,maxLon,maxLat in degrees, e.g. 5.9,45.8,10.5,47.8';
 const DECIMAL = /^-?(\d+(\.\d+)?|\.\d+)$/;

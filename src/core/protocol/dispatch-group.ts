@@ -4,14 +4,14 @@ import type { TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
 import type { BatchSpans } from './batch-spans.js';
 import type { PhaseObserver } from './dispatch-stage.js';
-import type { StageLedger } from './ledger.js';
 import type { LeaseKeeper } from './leases.js';
+import type { StageLedger } from './ledger.js';
 import type { BatchGroup, PlannedBatch } from './plan.js';
 import { recordSentBatches } from './record.js';
-import { sendClaimedBatch, type SendPolicy, type SentBatch } from './send.js';
+import { type SendPolicy, type SentBatch, sendClaimedBatch } from './send.js';
 import type { DispatchStop } from './stop.js';
 import { claimBatch, unsentOfPlannedBatch } from './take-over.js';
-import { prepareBatches, writeBatches, type StageTarget } from './write.js';
+import { prepareBatches, type StageTarget, writeBatches } from './write.js';
 
 /** What the steps of one dispatch share: its connections, its claims, its ledger and its stop. */
 export interface StageRun {

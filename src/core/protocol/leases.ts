@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { errorMessage } from '../../errors.js';
 import { batchesRenewLeases } from '../../store/batches.js';
-import { stagesRenewWriting } from '../../store/stages.js';
 import type { Queryable } from '../../store/pool.js';
 import type { ClaimOwner } from '../../store/stage-completions.js';
+import { stagesRenewWriting } from '../../store/stages.js';
 
 /** A fresh owner for the claims of one run: its own token, and the process's session when it has one. */
 export function newClaimOwner(session: number | null | undefined): ClaimOwner {

@@ -1,7 +1,7 @@
 import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { batchesStatus } from '../../store/batches.js';
-import { sessionsReapDead } from '../../store/sessions.js';
 import type { Queryable } from '../../store/pool.js';
+import { sessionsReapDead } from '../../store/sessions.js';
 import type { TransportProducer } from '../../transports/transport.js';
 import { sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';

@@ -1,17 +1,17 @@
 import { InputError } from '../../errors.js';
 import type { JobStatus } from '../../statuses.js';
-import { formatCount } from '../../words.js';
-import { jobsGet, type JobRow } from '../../store/jobs.js';
+import { type JobRow, jobsGet } from '../../store/jobs.js';
 import type { Pool } from '../../store/pool.js';
 import { stagesEnsure, stagesGet } from '../../store/stages.js';
 import { tasksStreamResults } from '../../store/tasks.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import { MAX_BATCH_SIZE } from './plan.js';
-import { dispatchStage, type DispatchProgress, type DispatchResult, type PhaseObserver } from './dispatch-stage.js';
+import { formatCount } from '../../words.js';
 import type { DispatchEvents } from '../events.js';
 import { retryPolicyOf, type TaskOutcome } from '../job-types/job-type.js';
 import { getJobType } from '../job-types/registry.js';
-import { stageInputs, stageSizes, type StageItems } from '../job-types/stage-inputs.js';
+import { type StageItems, stageInputs, stageSizes } from '../job-types/stage-inputs.js';
+import { type DispatchProgress, type DispatchResult, dispatchStage, type PhaseObserver } from './dispatch-stage.js';
+import { MAX_BATCH_SIZE } from './plan.js';
 import type { SendPolicy } from './send.js';
 
 export interface StageRunOptions {

@@ -1,9 +1,9 @@
 import { GeoError, type TransportError } from '../../errors.js';
+import type { BatchStatus } from '../../statuses.js';
 import { batchesRecordSends } from '../../store/batches.js';
 import { stagesFinish } from '../../store/completion.js';
 import type { Queryable } from '../../store/pool.js';
 import { stagesMarkWritten } from '../../store/stages.js';
-import type { BatchStatus } from '../../statuses.js';
 import type { LeaseKeeper } from './leases.js';
 import type { SentBatch } from './send.js';
 import type { StageTarget } from './write.js';

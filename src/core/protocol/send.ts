@@ -1,9 +1,9 @@
-import { TransportError, errorMessage } from '../../errors.js';
+import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
+import { errorMessage, TransportError } from '../../errors.js';
 import type { TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import { backoffDelay, sleep, type BackoffPolicy } from '../backoff.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
-import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 
 export interface SendPolicy extends BackoffPolicy {
   /** Sends of one batch within one run before it is left for retry-pending. */

@@ -6,7 +6,7 @@ import { buildTaskMessage, type TaskMessage } from '../../transports/message.js'
 import type { TransportProducer } from '../../transports/transport.js';
 import type { LeaseKeeper } from './leases.js';
 import type { PlannedBatch } from './plan.js';
-import { sendClaimedBatch, type SendPolicy, type SentBatch } from './send.js';
+import { type SendPolicy, type SentBatch, sendClaimedBatch } from './send.js';
 import { plannedMessages, type StageTarget } from './write.js';
 
 /**

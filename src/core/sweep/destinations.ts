@@ -1,6 +1,6 @@
 import { describeDestination } from '../../config/destinations.js';
 import type { TransportName } from '../../config/index.js';
-import { GeoError, errorMessage } from '../../errors.js';
+import { errorMessage, GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
 import { jobsRunningDestinations, recoveryTargets } from '../../store/recovery.js';
 import type { TransportProducer } from '../../transports/transport.js';

@@ -1,13 +1,13 @@
+import { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { DependencyError, type GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
-import { batchesClaimDue, batchesResetFailed, databaseNow, type DueBatch } from '../../store/recovery.js';
-import { AdaptiveLimiter } from '../../concurrency/limiter.js';
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { batchesClaimDue, batchesResetFailed, type DueBatch, databaseNow } from '../../store/recovery.js';
+import { type BackoffPolicy, backoffDelay } from '../backoff.js';
+import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
 import { LeaseKeeper } from '../protocol/leases.js';
-import { resendClaimedBatches } from '../protocol/take-over.js';
 import { recordSentBatches } from '../protocol/record.js';
 import type { SendPolicy } from '../protocol/send.js';
-import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
+import { resendClaimedBatches } from '../protocol/take-over.js';
 
 /**
  * Batches claimed (and recorded) per statement. Small enough that a chunk is

@@ -1,13 +1,13 @@
 import type { TransportName } from '../../config/index.js';
 import { DependencyError, type GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
-import { redeliveriesClaimDue, redeliveriesRecord, type DueRedelivery, type RedeliveryRecord } from '../../store/redeliveries.js';
+import { type DueRedelivery, type RedeliveryRecord, redeliveriesClaimDue, redeliveriesRecord } from '../../store/redeliveries.js';
 import type { ClaimOwner } from '../../store/stage-completions.js';
 import { buildTaskMessage, type TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
 import { backoffDelay } from '../backoff.js';
-import { sendBatchWithRetry, type SendPolicy } from '../protocol/send.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
+import { type SendPolicy, sendBatchWithRetry } from '../protocol/send.js';
 
 /** Owed messages claimed per statement (one transport batch at most). */
 const CHUNK = 100;

@@ -1,17 +1,17 @@
 import type { GeoError } from '../../errors.js';
-import { tasksHolders, type TaskHolder } from '../../store/holders.js';
+import { type TaskHolder, tasksHolders } from '../../store/holders.js';
 import type { Pool } from '../../store/pool.js';
-import { batchesCountFailed, batchesListDue, pendingSummary, type DueBatch } from '../../store/recovery.js';
-import { redeliveriesSummary, tasksCountLapsed, type LapsedOutcome, type RedeliverySummary } from '../../store/redeliveries.js';
+import { batchesCountFailed, batchesListDue, type DueBatch, pendingSummary } from '../../store/recovery.js';
+import { type LapsedOutcome, type RedeliverySummary, redeliveriesSummary, tasksCountLapsed } from '../../store/redeliveries.js';
+import type { ReapedSession } from '../../store/sessions.js';
 import { stageCompletionsListFailing } from '../../store/stage-completions.js';
 import { stagesListUnwritten } from '../../store/stages.js';
-import type { ReapedSession } from '../../store/sessions.js';
 import type { Advancement } from '../advance.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
 import type { DeadLetterOutcome } from './dead-letters.js';
 import { openDestinations, type UnreachableJob } from './destinations.js';
 import type { RedeliveryOutcome } from './redeliver.js';
-import { sweep, type SweepOptions } from './sweep.js';
+import { type SweepOptions, sweep } from './sweep.js';
 import type { UnwrittenStageReport } from './unwritten-stages.js';
 
 export type RetryPendingOptions = SweepOptions & { dryRun: boolean };

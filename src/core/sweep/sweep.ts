@@ -1,17 +1,17 @@
 import type { TransportName } from '../../config/index.js';
 import { GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
-import { redeliveriesPruneDelivered, tasksRequeueLapsed, type LapsedOutcome } from '../../store/redeliveries.js';
-import { sessionsReapDead, type ReapedSession } from '../../store/sessions.js';
-import { advanceStages, type Advancement } from '../advance.js';
-import { MAX_BATCH_SIZE } from '../protocol/plan.js';
-import { newClaimOwner } from '../protocol/leases.js';
-import type { SendPolicy } from '../protocol/send.js';
+import { type LapsedOutcome, redeliveriesPruneDelivered, tasksRequeueLapsed } from '../../store/redeliveries.js';
+import { type ReapedSession, sessionsReapDead } from '../../store/sessions.js';
+import { type Advancement, advanceStages } from '../advance.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
-import { drainDeadLetters, type DeadLetterOutcome } from './dead-letters.js';
+import { newClaimOwner } from '../protocol/leases.js';
+import { MAX_BATCH_SIZE } from '../protocol/plan.js';
+import type { SendPolicy } from '../protocol/send.js';
+import { type DeadLetterOutcome, drainDeadLetters } from './dead-letters.js';
 import type { UnreachableJob } from './destinations.js';
-import { recoverPendingBatches, type PendingBatchOptions, type PendingBatchOutcome } from './pending-batches.js';
-import { sendOwedMessages, type RedeliveryOutcome } from './redeliver.js';
+import { type PendingBatchOptions, type PendingBatchOutcome, recoverPendingBatches } from './pending-batches.js';
+import { type RedeliveryOutcome, sendOwedMessages } from './redeliver.js';
 import { finishUnwrittenStages, type UnwrittenStagesOutcome } from './unwritten-stages.js';
 
 /** Lapsed claims put back per statement. */

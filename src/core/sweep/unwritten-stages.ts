@@ -1,13 +1,13 @@
 import type { TransportName } from '../../config/index.js';
-import { GeoError, errorMessage } from '../../errors.js';
+import { errorMessage, GeoError } from '../../errors.js';
 import { jobsFail, jobsGet } from '../../store/jobs.js';
 import type { Pool } from '../../store/pool.js';
-import { stagesClaimUnwritten, stagesGet, stagesListUnwritten, stagesReleaseClaim, type StageWriter } from '../../store/stages.js';
+import { type StageWriter, stagesClaimUnwritten, stagesGet, stagesListUnwritten, stagesReleaseClaim } from '../../store/stages.js';
 import { isPermanent } from '../advance.js';
-import { newClaimOwner } from '../protocol/leases.js';
-import type { SendPolicy } from '../protocol/send.js';
-import { queueStage } from '../protocol/queue-stage.js';
 import { sendTargetOf, type TransportResolver } from '../protocol/job-transport.js';
+import { newClaimOwner } from '../protocol/leases.js';
+import { queueStage } from '../protocol/queue-stage.js';
+import type { SendPolicy } from '../protocol/send.js';
 
 /** A stage found half written, and what this run did about it. */
 export interface UnwrittenStageReport {

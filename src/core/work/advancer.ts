@@ -1,6 +1,6 @@
 import { errorMessage } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
-import { advanceStages, type AdvanceOptions, type Advancement } from '../advance.js';
+import { type Advancement, type AdvanceOptions, advanceStages } from '../advance.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
 
 /**

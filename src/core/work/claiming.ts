@@ -1,7 +1,7 @@
-import { tasksClaimMany, type TaskClaim } from '../../store/completion.js';
+import { type TaskClaim, tasksClaimMany } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
-import { Lost, type HeldTask } from './renewal.js';
-import { acknowledge, settle, type ClaimedTask, type WorkScope } from './scope.js';
+import { type HeldTask, Lost } from './renewal.js';
+import { acknowledge, type ClaimedTask, settle, type WorkScope } from './scope.js';
 import type { WorkCounts } from './tally.js';
 
 /** What a claim that took nothing means for its delivery's count. */

@@ -14,7 +14,7 @@ export type HandlerLookup = { handler: TaskHandler } | { reason: 'UnknownJobType
 
 /** Finds the handler of a task's stage in this process's job types. */
 export function findHandler(address: TaskAddress): HandlerLookup {
-  let jobType;
+  let jobType: ReturnType<typeof getJobType>;
   try {
     jobType = getJobType(address.jobType);
   } catch (err) {

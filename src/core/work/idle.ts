@@ -1,7 +1,7 @@
-import { jobsNotServed, tasksHolders, tasksRemaining, type TaskHolder, type UnservedJob } from '../../store/holders.js';
+import { jobsNotServed, type TaskHolder, tasksHolders, tasksRemaining, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
-import { jobTypeNames } from '../job-types/registry.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
+import { jobTypeNames } from '../job-types/registry.js';
 
 /** Whether a quiet worker may stop (--until-idle), and whose tasks it leaves behind. */
 export interface IdleVerdict {

@@ -1,7 +1,7 @@
+import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Advancement } from '../advance.js';
 import type { Notify, WorkEvents } from '../events.js';
 import type { SendPolicy } from '../protocol/send.js';
-import type { TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Stopping } from './stopping.js';
 import type { WorkCounts } from './tally.js';
 

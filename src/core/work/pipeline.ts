@@ -1,14 +1,14 @@
-import { pause } from '../../concurrency/pause.js';
 import { errorMessage, TransportError } from '../../errors.js';
 import { tasksRelease } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../backoff.js';
 import { claimDeliveries } from './claiming.js';
 import { findHandler, runAttempt } from './handlers.js';
 import type { WorkOptions } from './options.js';
 import { Prefetch } from './prefetch.js';
 import { Completions, reportFailure } from './reporting.js';
 import { encodeResult } from './result.js';
-import { giveBack, settle, type ClaimedTask, type WorkScope } from './scope.js';
+import { type ClaimedTask, giveBack, settle, type WorkScope } from './scope.js';
 import { Wakeup } from './wakeup.js';
 
 const RECEIVE_WAIT_MS = 1_000;
@@ -18,7 +18,7 @@ const RECEIVE_WAIT_MS = 1_000;
  * broker's bad minute, not an outage.
  */
 const RECEIVE_GIVE_UP_MS = 60_000;
-const RECEIVE_BACKOFF_MS = { first: 250, max: 5_000 };
+const RECEIVE_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000, jitter: 'none' };
 /** A task of a job type this worker cannot run is delivered again after this, for a worker that can. */
 const NOT_SERVED_DELAY_SECONDS = 30;
 
@@ -200,7 +200,7 @@ class Pipeline {
       if (this.receiveFailures++ === 0) this.failingSince = Date.now();
       if (!(err instanceof TransportError && err.retryable) || Date.now() - this.failingSince > RECEIVE_GIVE_UP_MS) throw err;
       this.scope.notice(`receive failed (trying again): ${errorMessage(err)}`, { event: 'receive_failed' });
-      await pause(Math.min(RECEIVE_BACKOFF_MS.max, RECEIVE_BACKOFF_MS.first * 2 ** (this.receiveFailures - 1)), options.signal);
+      await sleep(backoffDelay(this.receiveFailures, RECEIVE_BACKOFF), options.signal);
       return undefined;
     }
   }

@@ -1,4 +1,4 @@
-import { tasksCompleteMany, tasksFail, type TaskCompletion } from '../../store/completion.js';
+import { type TaskCompletion, tasksCompleteMany, tasksFail } from '../../store/completion.js';
 import { acknowledge, type ClaimedTask, type WorkScope } from './scope.js';
 
 /** Completion statements in flight at once: results keep being recorded while one statement commits. */

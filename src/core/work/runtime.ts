@@ -1,11 +1,11 @@
-import { pause } from '../../concurrency/pause.js';
 import { errorMessage } from '../../errors.js';
-import { CHANNELS, listen, type Listener } from '../../store/notify.js';
+import { CHANNELS, type Listener, listen } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
+import { sleep } from '../backoff.js';
 import type { Notify, WorkEvents } from '../events.js';
-import { DEFAULT_SEND_POLICY } from '../protocol/send.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
+import { DEFAULT_SEND_POLICY } from '../protocol/send.js';
 import { Advancer } from './advancer.js';
 import { IdleWatch } from './idle.js';
 import { reportJobsNotServed } from './not-served.js';
@@ -164,7 +164,7 @@ async function advanceOnly(options: WorkOptions, stopping: Stopping, idle: () =>
   stopping.signal.addEventListener('abort', () => wake.abort(), { once: true });
   options.signal?.addEventListener('abort', () => wake.abort(), { once: true });
   while (!stopping.stopped) {
-    await pause(Math.min(500, options.idleMs), wake.signal);
+    await sleep(Math.min(500, options.idleMs), wake.signal);
     if (!stopping.stopped && (await idle())) stopping.request('idle');
   }
 }

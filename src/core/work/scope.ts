@@ -1,4 +1,4 @@
-import { GeoError, TransportError, errorMessage } from '../../errors.js';
+import { errorMessage, GeoError, TransportError } from '../../errors.js';
 import { tasksRelease } from '../../store/completion.js';
 import type { Queryable } from '../../store/pool.js';
 import type { TaskMessage } from '../../transports/message.js';
@@ -6,8 +6,8 @@ import type { ReceivedMessage, TransportConsumer } from '../../transports/transp
 import type { Notify, TraceSpan, WorkEvents } from '../events.js';
 import type { TaskHandler } from '../job-types/job-type.js';
 import type { HeldTask, Renewer } from './renewal.js';
-import type { Stopping } from './stopping.js';
 import type { StoppedJobs } from './stopped-jobs.js';
+import type { Stopping } from './stopping.js';
 import type { WorkTally } from './tally.js';
 
 /** What the stages of one worker run share. */

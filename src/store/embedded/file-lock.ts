@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { sleep } from '../../core/backoff.js';
 
 /**
  * A cross-process lock file holding the owner's pid. A lock whose owner is no
@@ -20,7 +21,7 @@ export async function withFileLock<T>(file: string, timeoutMs: number, fn: () =>
         continue;
       }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${file} (held by another geo process)`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
   try {

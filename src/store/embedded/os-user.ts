@@ -44,12 +44,8 @@ async function lookupUser(name: string): Promise<OsUser | undefined> {
 export async function canTraverse(user: OsUser, target: string): Promise<boolean> {
   let dir = path.resolve(target);
   for (;;) {
-    let stat;
-    try {
-      stat = await fs.stat(dir);
-    } catch {
-      stat = undefined; // a folder still to be created inherits its parent's reach
-    }
+    // A folder still to be created inherits its parent's reach.
+    const stat = await fs.stat(dir).catch(() => undefined);
     if (stat) {
       const bit = stat.uid === user.uid ? 0o100 : stat.gid === user.gid ? 0o010 : 0o001;
       if ((stat.mode & bit) === 0) return false;

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DependencyError, errorMessage, InputError } from '../../errors.js';
-import { postgresBinaries, type PostgresBinaries } from './binaries.js';
-import { describeClients, serverClientsList, type ServerClient } from './clients.js';
-import { withFileLock, processAlive } from './file-lock.js';
+import { type PostgresBinaries, postgresBinaries } from './binaries.js';
+import { describeClients, type ServerClient, serverClientsList } from './clients.js';
+import { processAlive, withFileLock } from './file-lock.js';
 import { assertHomeIsFolder, ensureWritableFolder, makeFolder } from './home.js';
 import { canTraverse, ensurePostgresUser, type OsUser } from './os-user.js';
 
@@ -95,7 +95,7 @@ export async function stopEmbeddedServer(home: string, options: { force?: boolea
     if (options.force) return [];
     throw new DependencyError(
       'DATABASE_UNREACHABLE',
-      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; ` + 'geo db stop --force stops it anyway',
+      `cannot see which clients use the embedded PostgreSQL in ${layout.dataDir}: ${errorMessage(err)}; geo db stop --force stops it anyway`,
       { cause: err },
     );
   });
@@ -326,7 +326,7 @@ function portFree(port: number): Promise<boolean> {
 
 function stderrOf(err: unknown): string {
   const stderr = (err as { stderr?: string }).stderr;
-  return (stderr && stderr.trim()) || (err instanceof Error ? err.message : String(err));
+  return stderr?.trim() || (err instanceof Error ? err.message : String(err));
 }
 
 function lastLines(text: string, count = 3): string {
