@@ -1,3 +1,4 @@
+import { type BackoffPolicy, backoffDelay } from '../concurrency/backoff.js';
 import { errorMessage, GeoError } from '../errors.js';
 import { type JobRow, jobsFail, jobsFinish, jobsGet } from '../store/jobs.js';
 import type { Pool } from '../store/pool.js';
@@ -10,7 +11,6 @@ import {
   stageCompletionsRenew,
 } from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
-import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import type { DispatchEvents } from './events.js';
 import type { JobType } from './job-types/job-type.js';
 import { findJobType } from './job-types/registry.js';

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { sleep } from '../concurrency/backoff.js';
 import { InputError } from '../errors.js';
 import type { JobStatus } from '../statuses.js';
 import { jobsGet } from '../store/jobs.js';
@@ -19,7 +20,6 @@ import {
   tableSizes,
 } from '../store/prune.js';
 import { ArchiveInterrupted, type ArchiveResult, archiveJob } from './archive.js';
-import { sleep } from './backoff.js';
 
 /** Statuses a prune may delete: every finished one. */
 export const PRUNABLE_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];

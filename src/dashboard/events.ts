@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type BackoffPolicy, backoffDelay } from '../core/backoff.js';
+import { type BackoffPolicy, backoffDelay } from '../concurrency/backoff.js';
 import { errorMessage } from '../errors.js';
 import { type ChangeListener, type ChangeNotification, changesListen, type DashboardChannel } from '../store/dashboard-listen.js';
 import type { Pool } from '../store/pool.js';

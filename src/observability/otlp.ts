@@ -2,7 +2,7 @@ import { type Attributes, DiagLogLevel, diag, ROOT_CONTEXT, type Span, SpanStatu
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { sleep } from '../core/backoff.js';
+import { sleep } from '../concurrency/backoff.js';
 import type { SpanAttributes, TraceSpan } from '../core/events.js';
 import type { Tracing } from './tracing.js';
 

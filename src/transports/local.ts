@@ -1,4 +1,4 @@
-import { type BackoffPolicy, backoffDelay, sleep } from '../core/backoff.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../concurrency/backoff.js';
 import { TransportError } from '../errors.js';
 import { tasksClaimNext, tasksRelease, tasksRenew } from '../store/completion.js';
 import type { Queryable } from '../store/pool.js';

@@ -1,5 +1,5 @@
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
-import { type BackoffPolicy, backoffDelay, sleep } from '../core/backoff.js';
+import { type BackoffPolicy, backoffDelay, sleep } from '../concurrency/backoff.js';
 import { InputError, TransportError } from '../errors.js';
 import { tryParseTaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../src/core/backoff.js';
+import { backoffDelay } from '../../src/concurrency/backoff.js';
 import { alignedBatches } from '../../src/core/protocol/plan.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';

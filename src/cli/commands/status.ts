@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { sleep } from '../../core/backoff.js';
+import { sleep } from '../../concurrency/backoff.js';
 import { jobStatus, jobStatusJson } from '../../core/job-status.js';
 import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';

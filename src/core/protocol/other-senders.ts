@@ -1,9 +1,9 @@
+import { sleep } from '../../concurrency/backoff.js';
 import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { batchesStatus } from '../../store/batches.js';
 import type { Queryable } from '../../store/pool.js';
 import { sessionsReapDead } from '../../store/sessions.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import { sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
 import { recordSentBatches } from './record.js';
 import type { SendPolicy } from './send.js';

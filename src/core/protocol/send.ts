@@ -1,8 +1,8 @@
+import { type BackoffPolicy, backoffDelay, sleep } from '../../concurrency/backoff.js';
 import type { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { errorMessage, TransportError } from '../../errors.js';
 import type { TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import { type BackoffPolicy, backoffDelay, sleep } from '../backoff.js';
 import type { LeaseKeeper } from './leases.js';
 
 export interface SendPolicy extends BackoffPolicy {

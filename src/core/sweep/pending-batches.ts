@@ -1,8 +1,8 @@
+import { type BackoffPolicy, backoffDelay } from '../../concurrency/backoff.js';
 import { AdaptiveLimiter } from '../../concurrency/limiter.js';
 import { DependencyError, type GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
 import { batchesClaimDue, batchesResetFailed, type DueBatch, databaseNow } from '../../store/recovery.js';
-import { type BackoffPolicy, backoffDelay } from '../backoff.js';
 import type { SendTarget, TransportResolver } from '../protocol/job-transport.js';
 import { LeaseKeeper } from '../protocol/leases.js';
 import { recordSentBatches } from '../protocol/record.js';

@@ -1,3 +1,4 @@
+import { backoffDelay } from '../../concurrency/backoff.js';
 import type { TransportName } from '../../config/index.js';
 import { DependencyError, type GeoError } from '../../errors.js';
 import type { Pool } from '../../store/pool.js';
@@ -5,7 +6,6 @@ import { type DueRedelivery, type RedeliveryRecord, redeliveriesClaimDue, redeli
 import type { ClaimOwner } from '../../store/stage-completions.js';
 import { buildTaskMessage, type TaskMessage } from '../../transports/message.js';
 import type { TransportProducer } from '../../transports/transport.js';
-import { backoffDelay } from '../backoff.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
 import { type SendPolicy, sendBatchWithRetry } from '../protocol/send.js';
 

@@ -1,7 +1,7 @@
+import { type BackoffPolicy, backoffDelay, sleep } from '../../concurrency/backoff.js';
 import { errorMessage, TransportError } from '../../errors.js';
 import { tasksRelease } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
-import { type BackoffPolicy, backoffDelay, sleep } from '../backoff.js';
 import { claimDeliveries } from './claiming.js';
 import { findHandler, runAttempt } from './handlers.js';
 import type { WorkOptions } from './options.js';
@@ -21,7 +21,6 @@ const RECEIVE_GIVE_UP_MS = 60_000;
 const RECEIVE_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000, jitter: 'none' };
 /** A task of a job type this worker cannot run is delivered again after this, for a worker that can. */
 const NOT_SERVED_DELAY_SECONDS = 30;
-
 
 /** Asked when a receive came back empty and nothing is in flight, with when the last delivery arrived: true ends the run (--until-idle). */
 export type IdleCheck = (quietSince: number) => Promise<boolean>;

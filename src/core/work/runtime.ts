@@ -1,8 +1,8 @@
+import { sleep } from '../../concurrency/backoff.js';
 import { errorMessage } from '../../errors.js';
 import { CHANNELS, type Listener, listen } from '../../store/notify.js';
 import type { Pool } from '../../store/pool.js';
 import type { TransportConsumer } from '../../transports/transport.js';
-import { sleep } from '../backoff.js';
 import type { Notify, WorkEvents } from '../events.js';
 import type { TransportResolver } from '../protocol/job-transport.js';
 import { DEFAULT_SEND_POLICY } from '../protocol/send.js';

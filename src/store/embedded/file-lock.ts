@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { sleep } from '../../core/backoff.js';
+import { sleep } from '../../concurrency/backoff.js';
 
 /**
  * A cross-process lock file holding the owner's pid. A lock whose owner is no
