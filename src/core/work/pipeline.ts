@@ -247,7 +247,7 @@ class Pipeline {
     });
     const startedAt = performance.now();
     this.handling.add(task);
-    const ended = await runAttempt(task.handler!, task.parameters, handlerContext(task));
+    const ended = await runAttempt(task.handler!, task.parameters, new HandlerContext(task));
     // Given back when the grace period ended: another worker runs it.
     if (!this.handling.delete(task)) return;
     task.handlerMs = performance.now() - startedAt;
@@ -294,17 +294,28 @@ class Pipeline {
   }
 }
 
-/** What a handler is given besides its parameters. */
-function handlerContext(task: ClaimedTask) {
-  const { message, held } = task;
-  return {
-    taskId: message.taskId,
-    jobId: message.jobId,
-    stage: message.stage,
-    attempt: task.attempt,
-    // Read lazily: see Lost.
-    get signal() {
-      return held.lost.signal;
-    },
-  };
+/**
+ * What a handler is given besides its parameters. A class, so that each
+ * task's costs one small object whose getter lives on the prototype.
+ */
+class HandlerContext {
+  readonly taskId: string;
+  readonly jobId: string;
+  readonly stage: number;
+  readonly attempt: number;
+
+  readonly #held: ClaimedTask['held'];
+
+  constructor(task: ClaimedTask) {
+    this.#held = task.held;
+    this.taskId = task.message.taskId;
+    this.jobId = task.message.jobId;
+    this.stage = task.message.stage;
+    this.attempt = task.attempt;
+  }
+
+  // Read lazily: see Lost.
+  get signal(): AbortSignal {
+    return this.#held.lost.signal;
+  }
 }
