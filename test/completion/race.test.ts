@@ -222,7 +222,10 @@ function mostAtOnce(reports: Report[]): number {
   events.sort((a, b) => a.at - b.at || a.step - b.step);
   let running = 0;
   let most = 0;
-  for (const e of events) most = Math.max(most, (running += e.step));
+  for (const e of events) {
+    running += e.step;
+    most = Math.max(most, running);
+  }
   return most;
 }
 

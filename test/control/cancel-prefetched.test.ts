@@ -2,7 +2,7 @@
 // committed: its prefetch (up to --prefetch tasks beyond the running handlers) and a claim statement in
 // flight across the commit. The worker drops them when the database's geo_job_changed arrives.
 import { afterEach, describe, expect, it } from 'vitest';
-import { useWorkHarness, type Lane } from '../work/support/harness.js';
+import { type Lane, useWorkHarness } from '../work/support/harness.js';
 import { waitFor } from '../work/support/inspect.js';
 import { runWorkers, submit } from '../work/support/runtimes.js';
 import { commitTimed, stageFinished } from './support/inspect.js';

@@ -11,13 +11,14 @@ import { cancelJob } from '../../src/core/control.js';
 import { loadJob } from '../../src/core/jobs.js';
 import { PRUNABLE_STATUSES, pruneJobs } from '../../src/core/prune.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
-import { useWorkHarness, type Lane } from '../work/support/harness.js';
+import { type Lane, useWorkHarness } from '../work/support/harness.js';
 import { waitFor } from '../work/support/inspect.js';
 import { runWorkers, submit, total } from '../work/support/runtimes.js';
 import { claimsAfter, commitTimed, jobRow, leftovers, stageFinished, taskCounts } from './support/inspect.js';
 
 /** Handlers the suite's 4 workers (concurrency 4) may have been starting as a cancel committed: a receive's worth each, twice. */
 const IN_THE_ACT = 4 * 4 * 2;
+
 import { handlerStarts, registerControlJobType } from './support/job-type.js';
 
 const BUGGY = path.resolve(import.meta.dirname, 'support/swap-buggy.mjs');
@@ -30,6 +31,15 @@ export interface ControlSizes {
   pauseTasks: number;
   /** Tasks of each of the 20 jobs pruned. */
   prunedJobTasks: number;
+}
+
+/** What `geo prune --json` prints. */
+interface PruneReport {
+  jobs: Array<{ jobId: string; outcome: string; tasks: number; archive: { file: string; tasks: number } }>;
+  pruned: number;
+  tasksDeleted: number;
+  tableBytesBefore: { tasks: number; batches: number };
+  tableBytesAfter: { tasks: number; batches: number };
 }
 
 export function controlBehaviour(transport: TransportName, sizes: ControlSizes): void {
@@ -234,7 +244,7 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const stop = new AbortController();
       const workers = runWorkers(db, l, 2, { leaseSeconds: 30, untilIdle: false, signal: stop.signal });
       const archives = path.join(scratch, `${transport}-archives`);
-      let pruned;
+      let pruned: PruneReport;
       let pruneStarted = 0;
       try {
         await waitFor('the running jobs to have started', async () => ((await stageFinished(db, running[0]!, 1)) > 0 ? true : undefined), 60_000);
@@ -243,13 +253,7 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
           timeoutMs: 180_000,
         });
         expect(run.code, run.stderr).toBe(0);
-        pruned = parseJsonOutput<{
-          jobs: Array<{ jobId: string; outcome: string; tasks: number; archive: { file: string; tasks: number } }>;
-          pruned: number;
-          tasksDeleted: number;
-          tableBytesBefore: { tasks: number; batches: number };
-          tableBytesAfter: { tasks: number; batches: number };
-        }>(run);
+        pruned = parseJsonOutput<PruneReport>(run);
         await waitFor(
           'the running jobs to complete',
           async () => {

@@ -3,7 +3,7 @@ import { batchReport } from '../../src/core/batch-report.js';
 import { batchIdFor, idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { FakeTransport, busyError, permanentError } from '../support/fake-transport.js';
+import { busyError, FakeTransport, permanentError } from '../support/fake-transport.js';
 import { submitHelloWorld, taskStatusCounts } from '../support/submit.js';
 
 let db: TestDatabase;

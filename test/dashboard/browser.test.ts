@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/server.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail, tasksRelease } from '../../src/store/completion.js';
-import { keepScreenshot, openBrowser, type Browser } from '../support/browser.js';
+import { type Browser, keepScreenshot, openBrowser } from '../support/browser.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startTestDashboard } from './support.js';

@@ -1,4 +1,4 @@
-import { startDashboard, type Dashboard, type DashboardOptions } from '../../src/dashboard/server.js';
+import { type Dashboard, type DashboardOptions, startDashboard } from '../../src/dashboard/server.js';
 import type { Pool } from '../../src/store/pool.js';
 
 /** A dashboard on a free loopback port over a test database, read-only unless told otherwise. */
@@ -46,8 +46,7 @@ export async function followEvents(url: string, init: RequestInit = {}) {
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         buffer += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];

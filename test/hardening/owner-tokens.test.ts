@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { LeaseKeeper, newClaimOwner } from '../../src/core/protocol/leases.js';
 import { batchesClaim, batchesRecordSends } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';

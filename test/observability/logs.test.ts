@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logging.js';
-import { redactor, REDACTED } from '../../src/secrets/redact.js';
+import { REDACTED, redactor } from '../../src/secrets/redact.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { useWorkHarness } from '../work/support/harness.js';
 import { waitFor } from '../work/support/inspect.js';

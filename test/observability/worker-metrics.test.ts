@@ -9,7 +9,7 @@ import { useWorkHarness } from '../work/support/harness.js';
 import { jobState, waitFor } from '../work/support/inspect.js';
 import { submit } from '../work/support/runtimes.js';
 import { waitForLogLine } from './support/logs.js';
-import { parsePrometheus, sampleSum, sampleValue, type Sample } from './support/prometheus.js';
+import { parsePrometheus, type Sample, sampleSum, sampleValue } from './support/prometheus.js';
 
 const MODULE = path.resolve(import.meta.dirname, 'support/observed-job-type.mjs');
 

@@ -1,6 +1,6 @@
 // Drives the Service Bus test peer with the official SDK only: every assertion
 // here is about what ServiceBusClient sees over a real AMQP connection.
-import { describe, expect, it } from 'vitest';
+
 import {
   isServiceBusError,
   ServiceBusClient,
@@ -9,7 +9,8 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
 } from '@azure/service-bus';
-import { startServiceBusPeer, type ServiceBusPeer, type ServiceBusPeerOptions } from '../support/servicebus-peer/index.js';
+import { describe, expect, it } from 'vitest';
+import { type ServiceBusPeer, type ServiceBusPeerOptions, startServiceBusPeer } from '../support/servicebus-peer/index.js';
 
 const QUEUE = 'geo-tasks';
 const NO_RETRY: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, timeoutInMs: 5_000 } };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { parseJsonOutput, runGeo, startGeo, type CliResult } from '../support/cli.js';
+import { type CliResult, parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';

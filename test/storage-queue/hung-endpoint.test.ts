@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskMessage } from '../../src/transports/message.js';
-import { drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
-import { drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { dispatchHarness, greetings, taskIdOf } from './dispatch-support.js';
 

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(REPO, 'bin/geo.js');
@@ -170,8 +171,8 @@ export async function runInTerminal(args: string[], opts: TerminalOptions): Prom
 /** The screen as lines a person sees: each \r-redrawn line reduced to its last state, escapes removed. */
 export function visibleLines(screen: string): string[] {
   return screen
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
     .split(/\r?\n/)
+    .map(stripVTControlCharacters)
     .map((line) => line.split('\r').at(-1)!)
     .filter((line) => line.length > 0);
 }

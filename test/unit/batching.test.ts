@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../src/core/backoff.js';
-import { alignedBatches } from '../../src/core/protocol/plan.js';
-import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';
+import { backoffDelay } from '../../src/core/backoff.js';
+import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
+import { alignedBatches } from '../../src/core/protocol/plan.js';
 
 function defs(indexes: number[]): TaskDefinition[] {
   return indexes.map((i) => ({ index: i, key: `t-${i}`, parameters: {} }));

@@ -1,14 +1,13 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { registerJobTypes } from '../../src/core/job-types/registry.js';
-import { jobTypeNames } from '../../src/core/job-types/registry.js';
+import type { JobType } from '../../src/core/job-types/job-type.js';
+import { jobTypeNames, registerJobTypes } from '../../src/core/job-types/registry.js';
 import { runWork } from '../../src/core/work/runtime.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../../src/store/completion.js';
 import { createConsumer } from '../../src/transports/index.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { useWorkHarness } from './support/harness.js';
 import { jobState, stageTasks, waitFor } from './support/inspect.js';
-import type { JobType } from '../../src/core/job-types/job-type.js';
 import { abortedTasks, attemptStarts, blockingTakeOver, flakyJobType } from './support/job-type.js';
 import { submit } from './support/runtimes.js';
 

@@ -4,11 +4,11 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
+import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { parseJsonOutput, startGeo } from '../support/cli.js';
-import { LOCK_SECONDS, useWorkHarness, type Lane } from './support/harness.js';
+import { type Lane, LOCK_SECONDS, useWorkHarness } from './support/harness.js';
 import { jobState, stageRow, stageTasks, waitFor } from './support/inspect.js';
 import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
-import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
 import { runWorkers, submit, total } from './support/runtimes.js';
 
 const BLOCKING_MODULE = path.resolve(import.meta.dirname, 'support/blocking-job-type.mjs');

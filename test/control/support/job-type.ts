@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineJobType } from '../../../src/core/job-types/define.js';
-import { PermanentTaskError, type JobType } from '../../../src/core/job-types/job-type.js';
+import { type JobType, PermanentTaskError } from '../../../src/core/job-types/job-type.js';
 import { findJobType, registerJobTypes } from '../../../src/core/job-types/registry.js';
 
 /** When each handler started (ms since the epoch, sub-millisecond), by task id, in this process. */

@@ -1,5 +1,5 @@
 import type { Pool } from '../../../src/store/pool.js';
-import { runGeo, startGeo, type CliResult } from '../../support/cli.js';
+import { type CliResult, runGeo, startGeo } from '../../support/cli.js';
 
 /** How the deployment finished the work after the chaos stopped. */
 export interface FinishReport {

@@ -5,7 +5,7 @@
 // and its builder throws for a job submitted with fault=stage2; the job's
 // result throws for fault=result.
 import { defineJobType, integer, PermanentTaskError, z } from 'geo/job-types';
-import { bigintTask, FAULTS, MESSAGES, permanentTasks, RETRY, stage2BreaksAt, taskPlan, valueOf } from './chaos-plan.mjs';
+import { bigintTask, FAULTS, MESSAGES, permanentTasks, RETRY, stage2BreaksAt, taskPlan, taskValue } from './chaos-plan.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -40,7 +40,7 @@ export const chaos = defineJobType({
         if (ctx.attempt <= plan.failFirst) throw new Error(MESSAGES.retry(1, p.i, ctx.attempt));
         if (permanentTasks(job).has(p.i)) throw new PermanentTaskError(MESSAGES.permanent(p.i));
         if (bigintTask(job) === p.i) return { i: p.i, v: 10n };
-        return { i: p.i, v: valueOf(job, p.i) };
+        return { i: p.i, v: taskValue(job, p.i) };
       },
     },
     {
