@@ -76,18 +76,3 @@ export class TableBarrier {
     }
   }
 }
-
-/** Polls `check` every `intervalMs` until it returns a value other than undefined, or fails at the deadline. */
-export async function pollUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  opts: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 20));
-  }
-}

@@ -1,4 +1,4 @@
-import { pollUntil } from '../../support/barrier.js';
+import { waitFor } from '../../support/wait.js';
 import type { ChaosWorkers } from './chaos-workers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,7 +39,7 @@ export async function runChaos(params: {
     for (let i = 0; i < params.count; i++) workers.start();
     // The clock starts once the workers run: on a loaded machine starting
     // takes them longer than a short chaos lasts.
-    await pollUntil(
+    await waitFor(
       'the chaos workers to start',
       async () => {
         // One that gave up on a broker too busy to answer (exit 3) is replaced.
