@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { sleep, waitFor } from './wait.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../node_modules/azurite/dist/src/queue/main.js');
 
@@ -132,13 +133,12 @@ function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, proc: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
-    if (await canConnect(port)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`azurite did not listen on port ${port} within 20 s: ${stderr()}`);
+  const exited = await waitFor(
+    () => `azurite to listen on port ${port} within 20 s: ${stderr()}`,
+    async () => (proc.exitCode !== null ? 'exited' : (await canConnect(port)) && 'listening'),
+    { timeoutMs: 20_000 },
+  );
+  if (exited === 'exited') throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -174,7 +174,8 @@ export async function drainQueue(client: QueueClient, opts: { expected?: number;
       }
       if (opts.expected === undefined || texts.length >= opts.expected) return;
       empties++;
-      await new Promise((r) => setTimeout(r, 100));
+      // Time is the point: messages still being sent get a moment to become visible before the receiver gives up.
+      await sleep(100);
     }
   };
   await Promise.all(Array.from({ length: opts.receivers ?? 4 }, receiver));

@@ -8,6 +8,7 @@ import { CLEAR_LINE, ESC } from '../support/ansi.js';
 import { startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { taskStatusCounts, writePendingJob } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 import { endAllTerminals, runInTerminal, startInTerminal, visibleLines } from './pty.js';
 
 let db: TestDatabase;
@@ -37,12 +38,14 @@ function liveLineStates(screen: string): string[] {
 const BAR = (total: string) => new RegExp(`\\[[█░]{10,}\\]\\s+\\d+%\\s+[\\d,]+ / ${total} tasks\\s+[\\d,]+/s\\s+ETA \\d`);
 
 async function waitForTasks(jobId: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
-    if (rows[0].n > 0) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no task of job ${jobId} was written`);
+  await waitFor(
+    `a task of job ${jobId} to be written`,
+    async () => {
+      const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
+      return rows[0].n > 0 ? true : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 25 },
+  );
 }
 
 describe('a terminal of width 0 (script without a size)', () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import { waitFor } from '../support/wait.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(REPO, 'bin/geo.js');
@@ -113,13 +114,15 @@ export async function startInTerminal(args: string[], opts: TerminalOptions): Pr
     get screen() {
       return screen;
     },
-    async pid() {
-      for (let i = 0; i < 200; i++) {
-        const pid = Number(await fs.readFile(pidFile, 'utf8').catch(() => ''));
-        if (pid > 0) return pid;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error('geo did not start in the terminal');
+    pid() {
+      return waitFor(
+        'geo to start in the terminal (its pid file)',
+        async () => {
+          const pid = Number(await fs.readFile(pidFile, 'utf8').catch(() => ''));
+          return pid > 0 ? pid : undefined;
+        },
+        { timeoutMs: 5_000, intervalMs: 25 },
+      );
     },
     type(text) {
       child.stdin.write(text);

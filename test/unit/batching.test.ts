@@ -3,6 +3,7 @@ import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';
 import { backoffDelay } from '../../src/core/backoff.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { alignedBatches } from '../../src/core/protocol/plan.js';
+import { sleep } from '../support/wait.js';
 
 function defs(indexes: number[]): TaskDefinition[] {
   return indexes.map((i) => ({ index: i, key: `t-${i}`, parameters: {} }));
@@ -77,7 +78,8 @@ describe('AdaptiveLimiter', () => {
         await limiter.acquire();
         running++;
         peak = Math.max(peak, running);
-        await new Promise((r) => setTimeout(r, 5));
+        // Each holds its slot a while, so the ten overlap and the limit is what stops them.
+        await sleep(5);
         running--;
         limiter.release();
       }),
