@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { canConnect } from './tcp.js';
 import { sleep, waitFor } from './wait.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../node_modules/azurite/dist/src/queue/main.js');
@@ -139,17 +140,6 @@ async function waitForPort(port: number, proc: ChildProcess, stderr: () => strin
     { timeoutMs: 20_000 },
   );
   if (exited === 'exited') throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** A client for `queue` on this Azurite, as a consumer would have. */

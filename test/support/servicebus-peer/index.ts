@@ -156,6 +156,7 @@ export async function startServiceBusPeer(opts: ServiceBusPeerOptions = {}): Pro
     },
     queue: (name) => registry.view(name),
     transfers: () => transfers.transfers(),
+    sendLinks: () => amqp.sendLinks(),
     resetStats(): void {
       transfers.resetStats();
       registry.resetStats();

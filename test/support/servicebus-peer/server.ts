@@ -64,6 +64,10 @@ export class AmqpServer {
     this.connections.dropAll(reason);
   }
 
+  sendLinks(): number {
+    return this.connections.sendLinks();
+  }
+
   closeAll(graceMs: number): Promise<void> {
     return this.connections.closeAll(graceMs);
   }
