@@ -1,10 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, queueClientFor, type Azurite } from '../support/azurite.js';
-import { parseJsonOutput, runGeo, type CliResult } from '../support/cli.js';
+import { type Azurite, queueClientFor, startAzurite } from '../support/azurite.js';
+import { type CliResult, parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from '../support/servicebus-peer/index.js';
 
 let db: TestDatabase;
 let peer: ServiceBusPeer;
@@ -25,10 +25,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** The part of a mode's figures these tests read; the rest is matched as a shape. */
+type ModeFigures = { batches: number; latencyMs: { p50: number; samples: number } };
+
 type Doc = {
   settings: Record<string, unknown>;
   machine: Record<string, unknown>;
-  paths: Array<Record<string, any>>;
+  paths: Array<{ path: string; skipped?: unknown; speedup?: number; individual?: ModeFigures; aligned?: ModeFigures }>;
   failed: number;
   cleanup: { schemaDropped: boolean; messagesRemoved: number };
 };
@@ -40,7 +43,7 @@ function benchDoc(result: CliResult): Doc {
   expect(doc.failed).toBe(0);
   expect(doc.cleanup.schemaDropped).toBe(true);
   for (const p of doc.paths.filter((x) => !x.skipped)) {
-    for (const mode of ['individual', 'aligned']) {
+    for (const mode of ['individual', 'aligned'] as const) {
       expect(p[mode]).toMatchObject({
         failed: 0,
         tasksPerSecond: expect.any(Number),
@@ -49,7 +52,7 @@ function benchDoc(result: CliResult): Doc {
         queueMs: expect.any(Number),
         latencyMs: { p50: expect.any(Number), p95: expect.any(Number), max: expect.any(Number) },
       });
-      expect(p[mode].latencyMs.samples).toBe(p[mode].batches);
+      expect(p[mode]!.latencyMs.samples).toBe(p[mode]!.batches);
     }
     expect(p.speedup).toBeGreaterThan(1);
   }
@@ -83,7 +86,7 @@ describe('geo bench (subprocess)', () => {
     const [sb] = doc.paths;
     expect(sb).toMatchObject({ path: 'servicebus', queue: 'geo-tasks-bench', messagesRemoved: 560, aligned: { queueCalls: 5 } });
     // Each individual task waits for a database and a broker round trip at least.
-    expect(sb!.individual.latencyMs.p50).toBeGreaterThanOrEqual(12);
+    expect(sb!.individual!.latencyMs.p50).toBeGreaterThanOrEqual(12);
     expect(doc.settings).toMatchObject({ dbLatencyMs: 2, queueLatencyMs: 10 });
     expect(peer.queue('geo-tasks-bench').activeCount()).toBe(0);
     expect(await leftoverRows()).toBe(0);

@@ -2,9 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBenchEnvironment } from '../../src/bench/environment.js';
-import { benchTablesClear } from '../../src/store/bench.js';
+import { type BenchResult, runBench } from '../../src/bench/run.js';
 import { loadConfig } from '../../src/config/index.js';
-import { runBench, type BenchResult } from '../../src/bench/run.js';
+import { benchTablesClear } from '../../src/store/bench.js';
 import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport } from '../support/fake-transport.js';
@@ -59,7 +59,18 @@ describe('bench isolation and clean-up', () => {
       result = await runBench({
         db: env.db,
         // The fake stands in for a broker so that the send path (steps 2 and 3) is timed too.
-        paths: [...env.paths, { path: 'servicebus', transport: sent, queue: 'fake', reset: async (n) => (resets++, n) }],
+        paths: [
+          ...env.paths,
+          {
+            path: 'servicebus',
+            transport: sent,
+            queue: 'fake',
+            reset: async (n) => {
+              resets++;
+              return n;
+            },
+          },
+        ],
         settings: { n: 450, individualN: 60, runs: 2, concurrency: 2, batchSize: 100, leaseSeconds: 30 },
         nonce: env.nonce,
       });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDelayProxy, type DelayProxy } from '../../src/bench/delay-proxy.js';
+import { type DelayProxy, startDelayProxy } from '../../src/bench/delay-proxy.js';
 
 let echo: net.Server;
 let echoPort: number;

@@ -1,8 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 let db: TestDatabase;
 let env: Record<string, string>;

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin/geo.js');
@@ -87,11 +88,14 @@ describe('exit codes are the same however geo is started', () => {
       const name = `launch-term-${how.replace(/\W+/g, '-')}`;
       const run = start(command, ['submit', 'hello_world', '--n', '3000000', '--param', `name=${name}`]);
       const jobId = jobIdFor('hello_world', { n: 3_000_000, name });
-      for (let i = 0; i < 600; i++) {
-        const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
-        if (rows[0].n > 0) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await waitFor(
+        `the submit (${how}) to write a task`,
+        async () => {
+          const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
+          return rows[0].n > 0 ? true : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 25 },
+      );
       process.kill(-run.pid, 'SIGTERM');
       const result = await run.done;
       expect({ how, status: shellStatus(result) }).toEqual({ how, status: 143 });

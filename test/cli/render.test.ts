@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fitText, formatDuration, formatDurationOption, plural, textWidth, wrapText } from '../../src/cli/format.js';
 import { Output } from '../../src/cli/output.js';
 import { progressLine, rateOf, startProgress } from '../../src/cli/progress.js';
-import { formatTable, type Column } from '../../src/cli/table.js';
-import { Screen, type OutStream } from '../../src/cli/terminal.js';
+import { type Column, formatTable } from '../../src/cli/table.js';
+import { type OutStream, Screen } from '../../src/cli/terminal.js';
+import { CLEAR_LINE, ESC } from '../support/ansi.js';
 
 /** A stream that records what is written, with the size a terminal would report. */
 function fakeStream(columns: number, isTTY = columns > 0): OutStream & { text: string } {
@@ -131,11 +132,13 @@ describe('the progress line', () => {
     const progress = startProgress(screen, { done: 0, total: 10, unit: 'tasks' });
     progress.stop();
     // Drawn from the line's start, spinner frame first; cleared to the line's end when stopped.
-    expect(withoutStyles(tty.text)).toMatch(/^\r\S \[░+\] {3}0% {3}0 \/ 10 tasks\r\x1b\[K$/);
+    const drawn = withoutStyles(tty.text);
+    expect(drawn.endsWith(CLEAR_LINE)).toBe(true);
+    expect(drawn.slice(0, -CLEAR_LINE.length)).toMatch(/^\r\S \[░+\] {3}0% {3}0 \/ 10 tasks\r$/);
     expect(
       withoutStyles(tty.text)
         .split('\r')
-        .every((state) => state.replace(/\x1b\[K/, '').length <= 79),
+        .every((state) => state.replace(CLEAR_LINE, '').length <= 79),
     ).toBe(true);
 
     for (const stderr of [fakeStream(0, true), fakeStream(0, false)]) {
@@ -157,9 +160,12 @@ describe('the progress line', () => {
   });
 });
 
+/** Colours (SGR) and synchronized-output brackets. */
+const STYLES = new RegExp(String.raw`${ESC}\[\d*(;\d+)*m|${ESC}\[\?2026[hl]`, 'g');
+
 /** What was written less colours and ora's synchronized-output brackets: line moves and clears stay. */
 function withoutStyles(text: string): string {
-  return text.replace(/\x1b\[\d*(;\d+)*m|\x1b\[\?2026[hl]/g, '');
+  return text.replace(STYLES, '');
 }
 
 describe('words and durations', () => {

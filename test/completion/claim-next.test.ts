@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tasksClaim, tasksClaimNext as claimNext, tasksFail } from '../../src/store/completion.js';
+import { tasksClaimNext as claimNext, tasksClaim, tasksFail } from '../../src/store/completion.js';
 import type { Queryable } from '../../src/store/pool.js';
 import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';

@@ -3,8 +3,8 @@ import type { TransportName } from '../../src/config/index.js';
 import { tasksClaimNext, tasksFail, tasksRelease } from '../../src/store/completion.js';
 import { jobsFail } from '../../src/store/jobs.js';
 import { tasksRequeueLapsed } from '../../src/store/redeliveries.js';
-import { pollUntil } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 import { claimTask, createStage, lapseLease, taskState } from './fixtures.js';
 
 let db: TestDatabase;
@@ -73,7 +73,7 @@ describe('a retryable failure committed while the job fails', () => {
 
       const failing = jobsFail(db.pool, { jobId, stage: 1, stageError: 'task() threw', errors: { stage: 1, error: 'task() threw' } });
       // The job's failure waits on the report's lock on the job row.
-      await pollUntil('the job failure to wait on the report', async () => {
+      await waitFor('the job failure to wait on the report', async () => {
         const { rows: waiting } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, [
           rows[0]!.pid,
         ]);
@@ -113,7 +113,7 @@ describe('a lapsed lease put back by the sweep while the job fails', () => {
       await holder.query(`INSERT INTO redeliveries (task_id, job_id, deliver_at, reason) VALUES ($1, $2, now(), 'retry')`, [taskId, jobId]);
       const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const sweeping = tasksRequeueLapsed(db.pool, { limit: 100, jobId, excludeJobs: [] });
-      await pollUntil('the sweep to wait on the owed row', async () => {
+      await waitFor('the sweep to wait on the owed row', async () => {
         const { rows: waiting } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, [
           rows[0]!.pid,
         ]);
@@ -123,7 +123,7 @@ describe('a lapsed lease put back by the sweep while the job fails', () => {
       // The failure either waits for the sweep (which read the job as running) or finishes first; both must end the same.
       await Promise.race([
         failing,
-        pollUntil('the job failure to wait on the sweep', async () => {
+        waitFor('the job failure to wait on the sweep', async () => {
           const { rows: waiting } = await db.pool.query(
             `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE jobs SET status%'`,
           );

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasksCompleteMany } from '../../src/store/completion.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 import { addStage, createJob } from './fixtures.js';
 
 /**
@@ -222,7 +223,10 @@ function mostAtOnce(reports: Report[]): number {
   events.sort((a, b) => a.at - b.at || a.step - b.step);
   let running = 0;
   let most = 0;
-  for (const e of events) most = Math.max(most, (running += e.step));
+  for (const e of events) {
+    running += e.step;
+    most = Math.max(most, running);
+  }
   return most;
 }
 
@@ -264,11 +268,7 @@ describe('stage completion under concurrent last completions', () => {
       expect(results.filter((r) => r.stage.failed > 0).length).toBeGreaterThan(10);
       // Notifications arrive in commit order: once this one is in, every stage's is.
       await db.pool.query(`SELECT pg_notify('geo_stage_completed', 'end')`);
-      const deadline = Date.now() + 10_000;
-      while (!notified.has('end')) {
-        if (Date.now() > deadline) throw new Error('the end notification never arrived');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitFor('the end notification', () => (notified.has('end') ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
       for (const r of results) expect(notified.get(r.label), r.label).toBe(1);
     } finally {
       await listener.end();

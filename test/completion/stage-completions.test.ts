@@ -1,13 +1,13 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stagesFinish } from '../../src/store/completion.js';
+import type { Queryable } from '../../src/store/pool.js';
 import {
   stageCompletionsClaim as claimRows,
+  stageCompletionsRecordError as recordError,
   stageCompletionsCountOpen,
   stageCompletionsMarkHandled,
-  stageCompletionsRecordError as recordError,
 } from '../../src/store/stage-completions.js';
-import type { Queryable } from '../../src/store/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { addStage, claimTask, completeTask, createJob, createStage, stageState } from './fixtures.js';
 

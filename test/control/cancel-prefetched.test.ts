@@ -2,8 +2,8 @@
 // committed: its prefetch (up to --prefetch tasks beyond the running handlers) and a claim statement in
 // flight across the commit. The worker drops them when the database's geo_job_changed arrives.
 import { afterEach, describe, expect, it } from 'vitest';
-import { useWorkHarness, type Lane } from '../work/support/harness.js';
-import { waitFor } from '../work/support/inspect.js';
+import { waitFor } from '../support/wait.js';
+import { type Lane, useWorkHarness } from '../work/support/harness.js';
 import { runWorkers, submit } from '../work/support/runtimes.js';
 import { commitTimed, stageFinished } from './support/inspect.js';
 import { handlerStarts, registerControlJobType } from './support/job-type.js';
@@ -27,7 +27,9 @@ describe('cancel beside a prefetching geo work (local queue)', () => {
     const jobId = await submit(db, l, 'control_test', { n: TASKS, delayMs: 1, tag: 'prefetched-cancel' });
     const workers = runWorkers(db, l, 4, { leaseSeconds: 30, idleMs: 2_000 });
     try {
-      await waitFor('a quarter of the tasks to finish', async () => ((await stageFinished(db, jobId, 1)) >= TASKS / 4 ? true : undefined), 180_000);
+      await waitFor('a quarter of the tasks to finish', async () => ((await stageFinished(db, jobId, 1)) >= TASKS / 4 ? true : undefined), {
+        timeoutMs: 180_000,
+      });
       const cancel = await commitTimed<string>(db, `SELECT geo_cancel_job($1, NULL, 'test: cancelled mid-run') AS value`, [jobId]);
       expect(cancel.value).toBe('cancelled');
       await workers;

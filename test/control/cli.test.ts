@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasksClaimNext, tasksFail } from '../../src/store/completion.js';
 import { pruneBatches } from '../../src/store/prune.js';
-import { parseJsonOutput, runGeo, type CliResult } from '../support/cli.js';
+import { type CliResult, parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { jobRow } from './support/inspect.js';
 

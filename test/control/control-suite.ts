@@ -11,13 +11,14 @@ import { cancelJob } from '../../src/core/control.js';
 import { loadJob } from '../../src/core/jobs.js';
 import { PRUNABLE_STATUSES, pruneJobs } from '../../src/core/prune.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
-import { useWorkHarness, type Lane } from '../work/support/harness.js';
-import { waitFor } from '../work/support/inspect.js';
+import { waitFor } from '../support/wait.js';
+import { type Lane, useWorkHarness } from '../work/support/harness.js';
 import { runWorkers, submit, total } from '../work/support/runtimes.js';
 import { claimsAfter, commitTimed, jobRow, leftovers, stageFinished, taskCounts } from './support/inspect.js';
 
 /** Handlers the suite's 4 workers (concurrency 4) may have been starting as a cancel committed: a receive's worth each, twice. */
 const IN_THE_ACT = 4 * 4 * 2;
+
 import { handlerStarts, registerControlJobType } from './support/job-type.js';
 
 const BUGGY = path.resolve(import.meta.dirname, 'support/swap-buggy.mjs');
@@ -30,6 +31,15 @@ export interface ControlSizes {
   pauseTasks: number;
   /** Tasks of each of the 20 jobs pruned. */
   prunedJobTasks: number;
+}
+
+/** What `geo prune --json` prints. */
+interface PruneReport {
+  jobs: Array<{ jobId: string; outcome: string; tasks: number; archive: { file: string; tasks: number } }>;
+  pruned: number;
+  tasksDeleted: number;
+  tableBytesBefore: { tasks: number; batches: number };
+  tableBytesAfter: { tasks: number; batches: number };
 }
 
 export function controlBehaviour(transport: TransportName, sizes: ControlSizes): void {
@@ -61,7 +71,9 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const jobId = await submit(db, l, 'control_test', { n: cancelTasks, delayMs: 1, tag });
       const workers = runWorkers(db, l, 4, { leaseSeconds: 30, idleMs: 2_000 });
       try {
-        await waitFor('a quarter of the tasks to finish', async () => ((await stageFinished(db, jobId, 1)) >= cancelTasks / 4 ? true : undefined), 180_000);
+        await waitFor('a quarter of the tasks to finish', async () => ((await stageFinished(db, jobId, 1)) >= cancelTasks / 4 ? true : undefined), {
+          timeoutMs: 180_000,
+        });
         // The deciding statement, timed by the database; then the rest of what geo cancel does.
         const cancel = await commitTimed<string>(db, `SELECT geo_cancel_job($1, NULL, 'test: cancelled mid-run') AS value`, [jobId]);
         expect(cancel.value).toBe('cancelled');
@@ -93,7 +105,7 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
         // checked on Azurite: under load a delete that times out brings its message back after the lease, as
         // work-suite.ts notes, to be acknowledged unrun by a later worker.)
         if (l.queuedMessages) {
-          await waitFor('the queue to be empty', async () => ((await l.queuedMessages!()) === 0 ? true : undefined), 60_000);
+          await waitFor('the queue to be empty', async () => ((await l.queuedMessages!()) === 0 ? true : undefined), { timeoutMs: 60_000 });
         }
         // Cancelling again is a no-op.
         expect((await cancelJob({ db, transportFor: () => l.producer(), job: await loadJob(db, jobId) })).outcome).toBe('already-cancelled');
@@ -110,12 +122,14 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const workers = runWorkers(db, l, 4, { leaseSeconds: 30, untilIdle: false, signal: stop.signal });
       let other = '';
       try {
-        await waitFor('a fifth of the tasks to finish', async () => ((await stageFinished(db, paused, 1)) >= sizes.pauseTasks / 5 ? true : undefined), 180_000);
+        await waitFor('a fifth of the tasks to finish', async () => ((await stageFinished(db, paused, 1)) >= sizes.pauseTasks / 5 ? true : undefined), {
+          timeoutMs: 180_000,
+        });
         const pause = await commitTimed<string>(db, `SELECT geo_pause_job($1) AS value`, [paused]);
         expect(pause.value).toBe('paused');
 
         other = await submit(db, l, 'control_test', { n: 50, tag: `${transport}-meanwhile` });
-        await waitFor('the other job to complete', async () => ((await jobRow(db, other))?.status === 'completed' ? true : undefined), 180_000);
+        await waitFor('the other job to complete', async () => ((await jobRow(db, other))?.status === 'completed' ? true : undefined), { timeoutMs: 180_000 });
         const { rows: clock } = await db.query<{ t: string }>(`SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t`);
         const resumedAt = Number(clock[0]!.t);
         // What was claimed before the pause finished; nothing was claimed after it, and the job waits.
@@ -125,11 +139,9 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
         expect(stages).toEqual([{ stage: 1 }]);
 
         expect((await commitTimed<string>(db, `SELECT geo_resume_job($1) AS value`, [paused])).value).toBe('resumed');
-        await waitFor(
-          'the paused job to complete after its resume',
-          async () => ((await jobRow(db, paused))?.status === 'completed' ? true : undefined),
-          300_000,
-        );
+        await waitFor('the paused job to complete after its resume', async () => ((await jobRow(db, paused))?.status === 'completed' ? true : undefined), {
+          timeoutMs: 300_000,
+        });
         expect((await claimsAfter(db, paused, resumedAt)).length).toBeGreaterThan(0);
       } finally {
         stop.abort();
@@ -234,29 +246,25 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const stop = new AbortController();
       const workers = runWorkers(db, l, 2, { leaseSeconds: 30, untilIdle: false, signal: stop.signal });
       const archives = path.join(scratch, `${transport}-archives`);
-      let pruned;
+      let pruned: PruneReport;
       let pruneStarted = 0;
       try {
-        await waitFor('the running jobs to have started', async () => ((await stageFinished(db, running[0]!, 1)) > 0 ? true : undefined), 60_000);
+        await waitFor('the running jobs to have started', async () => ((await stageFinished(db, running[0]!, 1)) > 0 ? true : undefined), {
+          timeoutMs: 60_000,
+        });
         pruneStarted = Date.now();
         const run = await runGeo(['prune', '--finished-before', cutoff, '--archive-dir', archives, '--chunk-batches', '1', '--json'], l.env(), {
           timeoutMs: 180_000,
         });
         expect(run.code, run.stderr).toBe(0);
-        pruned = parseJsonOutput<{
-          jobs: Array<{ jobId: string; outcome: string; tasks: number; archive: { file: string; tasks: number } }>;
-          pruned: number;
-          tasksDeleted: number;
-          tableBytesBefore: { tasks: number; batches: number };
-          tableBytesAfter: { tasks: number; batches: number };
-        }>(run);
+        pruned = parseJsonOutput<PruneReport>(run);
         await waitFor(
           'the running jobs to complete',
           async () => {
             const rows = await Promise.all(running.map((jobId) => jobRow(db, jobId)));
             return rows.every((r) => r?.status === 'completed') ? true : undefined;
           },
-          300_000,
+          { timeoutMs: 300_000 },
         );
       } finally {
         stop.abort();

@@ -1,13 +1,13 @@
 import pg from 'pg';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { loadConfig } from '../../src/config/index.js';
 import { advanceStages } from '../../src/core/advance.js';
 import { defineJobType } from '../../src/core/job-types/define.js';
 import type { JobType } from '../../src/core/job-types/job-type.js';
 import { findJobType, registerJobTypes } from '../../src/core/job-types/registry.js';
 import { prepareJob } from '../../src/core/jobs.js';
 import { submitJob } from '../../src/core/submit.js';
-import { loadConfig } from '../../src/config/index.js';
 import { createProducer } from '../../src/transports/index.js';
 import type { TransportProducer } from '../../src/transports/transport.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';

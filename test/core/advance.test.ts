@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { advanceStages, UNKNOWN_TYPE_ATTEMPTS } from '../../src/core/advance.js';
+import { jobStatus } from '../../src/core/job-status.js';
 import { defineJobType } from '../../src/core/job-types/define.js';
-import { prepareJob } from '../../src/core/jobs.js';
+import { getJobType, jobTypeNames, registerJobTypes } from '../../src/core/job-types/registry.js';
+import { loadJob, prepareJob } from '../../src/core/jobs.js';
 import { submitJob } from '../../src/core/submit.js';
 import { DependencyError } from '../../src/errors.js';
-import { jobStatus } from '../../src/core/job-status.js';
-import { getJobType, jobTypeNames, registerJobTypes } from '../../src/core/job-types/registry.js';
-import { loadJob } from '../../src/core/jobs.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail } from '../../src/store/completion.js';
 import type { Pool } from '../../src/store/pool.js';
 import { createLocalProducer } from '../../src/transports/local.js';

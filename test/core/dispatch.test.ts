@@ -3,8 +3,9 @@ import { batchReport } from '../../src/core/batch-report.js';
 import { batchIdFor, idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { createLocalProducer } from '../../src/transports/local.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { FakeTransport, busyError, permanentError } from '../support/fake-transport.js';
+import { busyError, FakeTransport, permanentError } from '../support/fake-transport.js';
 import { submitHelloWorld, taskStatusCounts } from '../support/submit.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -151,10 +152,15 @@ describe('the three-step batch protocol with a sending transport', () => {
     const slow = new FakeTransport();
     slow.onSend = () => new Promise((resolve) => (release = () => resolve(undefined)));
     const running = submitHelloWorld(db.pool, slow, params);
-    await waitFor(async () => (await db.pool.query(`SELECT 1 FROM batches WHERE job_id = $1`, [jobIdFor('hello_world', params)])).rowCount === 1);
+    await waitFor(
+      'the slow submit to write its batch',
+      async () => (await db.pool.query(`SELECT 1 FROM batches WHERE job_id = $1`, [jobIdFor('hello_world', params)])).rowCount === 1,
+      { timeoutMs: 5_000, intervalMs: 20 },
+    );
     const other = new FakeTransport();
     const concurrent = submitHelloWorld(db.pool, other, params);
-    await new Promise((r) => setTimeout(r, 300));
+    // Time is the point: the other submit gets 300 ms in which it could wrongly send the leased batch.
+    await sleep(300);
     release();
     const [a, b] = await Promise.all([running, concurrent]);
     expect(other.sent).toHaveLength(0);
@@ -194,11 +200,3 @@ describe('the three-step batch protocol with a sending transport', () => {
     expect(failed.rows).toEqual([{ task_index: 42, error: 'message too large' }]);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryPending, type RetryPendingOptions } from '../../src/core/sweep/retry-pending.js';
+import { type RetryPendingOptions, retryPending } from '../../src/core/sweep/retry-pending.js';
 import { messageIdOf } from '../../src/transports/message.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { FakeTransport, busyError } from '../support/fake-transport.js';
+import { busyError, FakeTransport } from '../support/fake-transport.js';
 import { FAST_SEND_POLICY, submitHelloWorld, taskStatusCounts, writePendingJob } from '../support/submit.js';
 
 let db: TestDatabase;

@@ -5,9 +5,10 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/server.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail, tasksRelease } from '../../src/store/completion.js';
-import { keepScreenshot, openBrowser, type Browser } from '../support/browser.js';
+import { type Browser, keepScreenshot, openBrowser } from '../support/browser.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 import { startTestDashboard } from './support.js';
 
 /** The page's status colours (web/dashboard/format.js). */
@@ -125,14 +126,17 @@ async function openJobPage(jobId: string, size?: { width: number; height: number
 
 /** Waits until `read` gives the same answer twice, half a second apart. */
 async function settled(read: () => Promise<string>): Promise<void> {
-  let last = await read();
-  for (let i = 0; i < 40; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const now = await read();
-    if (now === last) return;
-    last = now;
-  }
-  throw new Error('the database kept changing after the worker stopped');
+  let last: string | undefined;
+  await waitFor(
+    'the database to stop changing after the worker stopped',
+    async () => {
+      const now = await read();
+      const same = now === last;
+      last = now;
+      return same;
+    },
+    { timeoutMs: 20_500, intervalMs: 500 },
+  );
 }
 
 function stopChild(child: ChildProcess, signal: NodeJS.Signals) {

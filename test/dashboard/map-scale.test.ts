@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tileCount } from '../../src/core/job-types/tiles-math.js';
 import type { Dashboard } from '../../src/dashboard/server.js';
-import { keepScreenshot, openBrowser, type Browser } from '../support/browser.js';
+import { type Browser, keepScreenshot, openBrowser } from '../support/browser.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startTestDashboard } from './support.js';

@@ -1,5 +1,6 @@
-import { startDashboard, type Dashboard, type DashboardOptions } from '../../src/dashboard/server.js';
+import { type Dashboard, type DashboardOptions, startDashboard } from '../../src/dashboard/server.js';
 import type { Pool } from '../../src/store/pool.js';
+import { waitFor } from '../support/wait.js';
 
 /** A dashboard on a free loopback port over a test database, read-only unless told otherwise. */
 export async function startTestDashboard(db: Pool, options: Partial<DashboardOptions> = {}): Promise<Dashboard> {
@@ -39,21 +40,18 @@ export async function followEvents(url: string, init: RequestInit = {}) {
   const res = await fetch(url, { ...init, signal: controller.signal });
   if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
   const events: ServerEvent[] = [];
-  const waiters: Array<() => void> = [];
   void (async () => {
     const decoder = new TextDecoder();
     let buffer = '';
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         buffer += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
           if (event) events.push({ event, data: data ? JSON.parse(data) : {}, at: Date.now() });
-          for (const wake of waiters.splice(0)) wake();
         }
       }
     } catch {
@@ -63,17 +61,12 @@ export async function followEvents(url: string, init: RequestInit = {}) {
   return {
     events,
     headers: res.headers,
-    async next(match: (e: ServerEvent) => boolean, timeoutMs = 5_000): Promise<ServerEvent> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = events.find(match);
-        if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
+    next(match: (e: ServerEvent) => boolean, timeoutMs = 5_000): Promise<ServerEvent> {
+      return waitFor(
+        () => `a matching event within ${timeoutMs} ms; got ${JSON.stringify(events)}`,
+        () => events.find(match),
+        { timeoutMs, intervalMs: 10 },
+      );
     },
     close: () => controller.abort(),
   };

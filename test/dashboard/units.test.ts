@@ -5,7 +5,7 @@ import { hostAllowed, isLoopbackHost, sameOriginWrite, tokenAuth } from '../../s
 import { bucketFor } from '../../src/dashboard/job-details.js';
 import { encodeCursor, parseJobsQuery } from '../../src/dashboard/jobs-list.js';
 import { cellStatus, spatialKind } from '../../src/dashboard/tiles.js';
-import { zeroTaskCounts, type TaskStatusCounts } from '../../src/statuses.js';
+import { type TaskStatusCounts, zeroTaskCounts } from '../../src/statuses.js';
 import { parseNotification } from '../../src/store/dashboard-listen.js';
 
 const request = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;

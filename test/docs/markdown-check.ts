@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import GithubSlugger from 'github-slugger';
-import MarkdownIt from 'markdown-it';
 import type { Token } from 'markdown-it';
+import MarkdownIt from 'markdown-it';
 
 /** Folders that are not the repository's own documents: dependencies, test state, build output. */
 const SKIPPED = new Set(['node_modules', '.git', '.geo-test', 'dist', 'test-artifacts']);

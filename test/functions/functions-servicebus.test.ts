@@ -1,8 +1,8 @@
 import { ServiceBusClient } from '@azure/service-bus';
 import { describe, it, vi } from 'vitest';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
+import { type FunctionsLane, runScenario } from './support/scenario.js';
 import { ServiceBusHost } from './support/servicebus-host.js';
-import { runScenario, type FunctionsLane } from './support/scenario.js';
 
 /** Host instances at once, each with a language worker running this many invocations. */
 const HOSTS = 2;

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, queueClientFor, startAzurite } from '../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { PYTHON, SUPPORT_DIR } from './support/python.js';
-import { runScenario, type FunctionsLane } from './support/scenario.js';
+import { type FunctionsLane, runScenario } from './support/scenario.js';
 
 /** Host processes at once (Function app instances), each running this many invocations. */
 const HOSTS = 3;

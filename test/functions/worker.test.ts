@@ -6,8 +6,8 @@ import { helloWorld } from '../../src/core/job-types/hello-world.js';
 import { buildTaskMessage, encodeTaskMessage } from '../../src/transports/message.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
-import { EXAMPLE_DIR, pythonEnv, runPython, SUPPORT_DIR } from './support/python.js';
 import { JOB_TYPE_MODULE } from './support/plan.js';
+import { EXAMPLE_DIR, pythonEnv, runPython, SUPPORT_DIR } from './support/python.js';
 
 const fixture = useServiceBusFixture();
 const TASKS = 30;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
 import { TableBarrier } from '../support/barrier.js';
-import { parseJsonOutput, startGeo, type CliResult } from '../support/cli.js';
+import { type CliResult, parseJsonOutput, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { PARTIAL_BATCHES_SQL } from '../support/servicebus-env.js';
 import { taskStatusCounts } from '../support/submit.js';

@@ -2,9 +2,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollUntil } from '../support/barrier.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let dir: string;
@@ -55,7 +55,7 @@ describe('dead workers and held tasks (real binary, local transport)', () => {
     expect(submitted.code, submitted.stderr).toBe(0);
     const { jobId } = parseJsonOutput<{ jobId: string }>(submitted);
     const worker = startGeo(geo('block.mjs', ['work', '--concurrency', '200']), env);
-    await pollUntil('the worker to hold every task', async () => ((await statuses(jobId)).processing === 200 ? true : undefined), {
+    await waitFor('the worker to hold every task', async () => ((await statuses(jobId)).processing === 200 ? true : undefined), {
       timeoutMs: 60_000,
     });
     worker.child.kill('SIGKILL');

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { pollUntil } from '../support/barrier.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 
 const fixture = useServiceBusFixture();
 const N = 5_000;
@@ -38,7 +38,7 @@ describe('a stage writer that died is seen dead at once (real binary, Service Bu
       });
       let stderr = '';
       submit.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      await pollUntil('the submit to pause after writing', () => (/paused at written/.test(stderr) ? true : undefined), { timeoutMs: 30_000 });
+      await waitFor('the submit to pause after writing', () => (/paused at written/.test(stderr) ? true : undefined), { timeoutMs: 30_000 });
       const { rows: before } = await db.pool.query(`SELECT status, claimed_until > now() AS live FROM stages WHERE job_id = $1 AND stage = 1`, [jobId]);
       // The phase the kill lands in: the stage half written under its writer's live lease.
       expect(before).toEqual([{ status: 'queuing', live: true }]);
@@ -48,7 +48,7 @@ describe('a stage writer that died is seen dead at once (real binary, Service Bu
         // Two signals sent back to back may reach the process as one (a pending
         // signal is not queued twice): the second goes once the first is seen.
         submit.child.kill('SIGINT');
-        await pollUntil('the submit to see the first Ctrl-C', () => (/stopping after the work in flight/.test(stderr) ? true : undefined), {
+        await waitFor('the submit to see the first Ctrl-C', () => (/stopping after the work in flight/.test(stderr) ? true : undefined), {
           timeoutMs: 30_000,
         });
         submit.child.kill('SIGINT');

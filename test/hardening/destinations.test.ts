@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { destinationOf } from '../../src/transports/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { jobIdFor } from '../../src/core/ids.js';
+import { destinationOf } from '../../src/transports/index.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { pollUntil } from '../support/barrier.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 
 const fixture = useServiceBusFixture();
 const N = 3_000;
@@ -34,7 +34,7 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
 
     const run = startGeo(['submit', 'hello_world', '--n', String(N), '--param', `name=${name}`, '--concurrency', '1', '--json'], env);
     try {
-      await pollUntil('the first batches', async () =>
+      await waitFor('the first batches', async () =>
         (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! > 0 ? true : undefined,
       );
       run.child.kill('SIGINT');
@@ -60,7 +60,7 @@ describe('a submit interrupted half-way (real binary, Service Bus peer)', () => 
     );
 
     // The interrupted writer gave its lease on the stage up (or it lapsed); retry-pending may take it.
-    await pollUntil('the writer lease to be free', async () =>
+    await waitFor('the writer lease to be free', async () =>
       (await db.pool.query(`SELECT 1 FROM stages WHERE job_id = $1 AND (claimed_until IS NULL OR claimed_until < now())`, [jobId])).rowCount! > 0
         ? true
         : undefined,

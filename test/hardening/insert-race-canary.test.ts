@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newClaimOwner } from '../../src/core/protocol/leases.js';
-import type { ClaimOwner } from '../../src/store/stage-completions.js';
 import { batchesInsert, type NewBatch } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import type { PoolClient, Queryable } from '../../src/store/pool.js';
+import type { ClaimOwner } from '../../src/store/stage-completions.js';
 import { TableBarrier } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

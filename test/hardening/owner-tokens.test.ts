@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { idPrefixFor, jobIdFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { LeaseKeeper, newClaimOwner } from '../../src/core/protocol/leases.js';
 import { batchesClaim, batchesRecordSends } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import { stagesEnsure } from '../../src/store/stages.js';
-import { pollUntil } from '../support/barrier.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { FakeTransport } from '../support/fake-transport.js';
 import { FAST_SEND_POLICY, writePendingJob } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -123,7 +123,7 @@ describe('claims have owners', () => {
       await db.pool.query(`UPDATE batches SET claim_token = $2 WHERE batch_id = $1`, [stolen, other.token]);
       const { rows: initial } = await db.pool.query('SELECT claimed_until FROM batches WHERE batch_id = $1', [kept]);
 
-      await pollUntil('the renewal to find the batch taken', () => (keeper.isLost(stolen!) ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor('the renewal to find the batch taken', () => (keeper.isLost(stolen!) ? true : undefined), { timeoutMs: 10_000 });
       expect(keeper.isLost(kept!)).toBe(false);
       const { rows: after } = await db.pool.query('SELECT batch_id, claim_token, claimed_until FROM batches WHERE job_id = $1 ORDER BY batch_id', [jobId]);
       const byId = new Map(after.map((r) => [r.batch_id as string, r]));

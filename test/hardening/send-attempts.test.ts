@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { FakeTransport, busyError } from '../support/fake-transport.js';
+import { busyError, FakeTransport } from '../support/fake-transport.js';
 import { submitHelloWorld } from '../support/submit.js';
 
 let db: TestDatabase;

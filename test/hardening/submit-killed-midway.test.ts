@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { pollUntil, TableBarrier } from '../support/barrier.js';
+import { TableBarrier } from '../support/barrier.js';
 import { parseJsonOutput, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 
 const fixture = useServiceBusFixture();
 const N = 10_000;
@@ -38,7 +39,7 @@ describe('two submits of one job, the first SIGKILLed mid-way (real binary, Serv
       } finally {
         await barrier.release();
       }
-      const paused = await pollUntil('the first submit to pause after a send', () => /paused at sent \(([^)]+)\)/.exec(firstStderr)?.[1], {
+      const paused = await waitFor('the first submit to pause after a send', () => /paused at sent \(([^)]+)\)/.exec(firstStderr)?.[1], {
         timeoutMs: 30_000,
       });
       const heldByFirst = paused.split(',');

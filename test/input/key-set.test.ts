@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/core/ids.js';
 import { CanonicalJson, canonicalJsonOf } from '../../src/core/input/canonical.js';
 import { KeySet } from '../../src/core/input/key-set.js';
-import { canonicalJson } from '../../src/core/ids.js';
 
 let dir: string;
 beforeEach(() => {

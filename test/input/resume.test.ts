@@ -2,9 +2,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollUntil } from '../support/barrier.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 
 const TILES = 50_000;
 
@@ -46,7 +46,7 @@ describe('an item stage that was only partly written', () => {
     // Small batches, one group at a time: writing takes long enough to be killed in the middle, as a crash would.
     const first = startGeo(['submit', 'tiles', '--input', input, '--batch-size', '10', '--concurrency', '1', '--json'], env);
     try {
-      await pollUntil('the submit to have written some tasks', async () => ((await written()) > 0 ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor('the submit to have written some tasks', async () => ((await written()) > 0 ? true : undefined), { timeoutMs: 60_000 });
     } finally {
       first.child.kill('SIGKILL');
     }
@@ -55,7 +55,7 @@ describe('an item stage that was only partly written', () => {
     expect(crashed.status).toBe('queuing');
     expect(crashed.written).toBeGreaterThan(0);
     expect(crashed.written).toBeLessThan(TILES);
-    await pollUntil("the dead writer's stage lease to lapse", async () => (await stage1()).leaseLapsed || undefined, { timeoutMs: 10_000 });
+    await waitFor("the dead writer's stage lease to lapse", async () => (await stage1()).leaseLapsed || undefined, { timeoutMs: 10_000 });
 
     const sweep = await runGeo(['retry-pending', '--json'], env);
     const report = parseJsonOutput<{ stages: Array<Record<string, unknown>> }>(sweep);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { messageLimitFor } from '../../src/core/input/limits.js';
-import { scanInput, type RejectedLine } from '../../src/core/input/scan.js';
+import { type RejectedLine, scanInput } from '../../src/core/input/scan.js';
 import { openInput } from '../../src/core/input/source.js';
 import { tiles } from '../../src/core/job-types/tiles.js';
 

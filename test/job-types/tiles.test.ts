@@ -2,8 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageInputs } from '../../src/core/job-types/stage-inputs.js';
-import { tileBounds } from '../../src/core/job-types/tiles-math.js';
 import { tiles } from '../../src/core/job-types/tiles.js';
+import { tileBounds } from '../../src/core/job-types/tiles-math.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

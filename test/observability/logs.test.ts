@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logging.js';
-import { redactor, REDACTED } from '../../src/secrets/redact.js';
+import { REDACTED, redactor } from '../../src/secrets/redact.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { useWorkHarness } from '../work/support/harness.js';
-import { waitFor } from '../work/support/inspect.js';
 import { parseLogLines } from './support/logs.js';
 
 const MODULE = path.resolve(import.meta.dirname, 'support/observed-job-type.mjs');
@@ -143,7 +143,7 @@ describe('geo work logs', () => {
           const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE job_id = $1 AND status = 'processing'`, [jobId]);
           return rows[0]!.n === 20 ? true : undefined;
         },
-        60_000,
+        { timeoutMs: 60_000 },
       );
       doomed.child.kill('SIGKILL');
       expect((await doomed.done).signal).toBe('SIGKILL');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED } from '../../src/secrets/redact.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { useWorkHarness } from '../work/support/harness.js';
-import { startOtlpCollector, type CollectedSpan } from './support/otlp-collector.js';
+import { type CollectedSpan, startOtlpCollector } from './support/otlp-collector.js';
 
 const MODULE = path.resolve(import.meta.dirname, 'support/observed-job-type.mjs');
 const RECORD_IMPORTS = path.resolve(import.meta.dirname, 'support/record-imports.mjs');

@@ -5,11 +5,12 @@ import { dashboardMetrics } from '../../src/dashboard/metrics.js';
 import { workerMetrics } from '../../src/observability/metrics.js';
 import type { Pool } from '../../src/store/pool.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { useWorkHarness } from '../work/support/harness.js';
-import { jobState, waitFor } from '../work/support/inspect.js';
+import { jobState } from '../work/support/inspect.js';
 import { submit } from '../work/support/runtimes.js';
 import { waitForLogLine } from './support/logs.js';
-import { parsePrometheus, sampleSum, sampleValue, type Sample } from './support/prometheus.js';
+import { parsePrometheus, type Sample, sampleSum, sampleValue } from './support/prometheus.js';
 
 const MODULE = path.resolve(import.meta.dirname, 'support/observed-job-type.mjs');
 
@@ -70,7 +71,7 @@ describe.each<TransportName>(['local', 'servicebus'])('geo work --metrics-port (
             const states = await Promise.all(Object.values(submitted).map((jobId) => jobState(db, jobId)));
             return states.every((s) => s.status === 'completed' || s.status === 'failed') ? true : undefined;
           },
-          90_000,
+          { timeoutMs: 90_000 },
         );
         for (const [type, jobId] of Object.entries(submitted)) {
           const t = await sqlTruth(db, jobId);

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from '../support/servicebus-peer/index.js';
 import { PythonServiceBusDriver, requirePythonServiceBusSdk } from './python/sdk-driver.js';
 
 let peer: ServiceBusPeer;

@@ -2,7 +2,7 @@
 // consumer half works around, seen through the official SDK only.
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from '../support/servicebus-peer/index.js';
 
 let peer: ServiceBusPeer;
 let client: ServiceBusClient;

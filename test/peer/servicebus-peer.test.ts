@@ -1,6 +1,6 @@
 // Drives the Service Bus test peer with the official SDK only: every assertion
 // here is about what ServiceBusClient sees over a real AMQP connection.
-import { describe, expect, it } from 'vitest';
+
 import {
   isServiceBusError,
   ServiceBusClient,
@@ -9,7 +9,10 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
 } from '@azure/service-bus';
-import { startServiceBusPeer, type ServiceBusPeer, type ServiceBusPeerOptions } from '../support/servicebus-peer/index.js';
+import { describe, expect, it } from 'vitest';
+import { type ServiceBusPeer, type ServiceBusPeerOptions, startServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { canConnect } from '../support/tcp.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const QUEUE = 'geo-tasks';
 const NO_RETRY: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, timeoutInMs: 5_000 } };
@@ -83,8 +86,6 @@ async function receiveN(receiver: ServiceBusReceiver, n: number, maxWaitTimeInMs
   }
   return got;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Service Bus test peer driven by @azure/service-bus', () => {
   it('delivers a batch of 100 exactly once with bodies, subjects and properties intact', async () => {
@@ -237,9 +238,10 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           const [first, second] = await receiveN(receiver, 2);
           if (!first || !second) throw new Error('expected two messages');
           peer.faults.refuseConnections(true);
-          await sleep(100);
+          // The peer's listener closes once every socket, the client's too, is gone.
+          await waitFor('the peer to refuse connections', async () => !(await canConnect(peer.port)), { intervalMs: 10, timeoutMs: 5_000 });
           peer.faults.refuseConnections(false);
-          await sleep(100);
+          await waitFor('the peer to accept connections again', () => canConnect(peer.port), { intervalMs: 10, timeoutMs: 5_000 });
           // The receiving link is gone, so the SDK settles by lock token over $management.
           await receiver.completeMessage(first);
           await receiver.abandonMessage(second);
@@ -264,6 +266,7 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           const [stale] = await receiveN(receiver, 1);
           if (!stale) throw new Error('expected a message');
           expect(stale.lockedUntilUtc?.getTime()).toBeGreaterThan(Date.now());
+          // Time is the point: the 400 ms lock must run out.
           await sleep(600);
           const [again] = await receiveN(receiver, 1);
           expect(again?.messageId).toBe('task-1');
@@ -288,6 +291,7 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           const [m] = await receiveN(receiver, 1);
           if (!m) throw new Error('expected a message');
           const before = m.lockedUntilUtc?.getTime() ?? 0;
+          // Time is the point: renewing after 400 of the lock's 600 ms, then completing past its first expiry.
           await sleep(400);
           const renewed = await receiver.renewMessageLock(m);
           expect(renewed.getTime()).toBeGreaterThan(before);
@@ -376,7 +380,8 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           await sender.sendMessages(task(1));
           expect(peer.queue('runtime-queue').messageIds()).toEqual(['task-1']);
           peer.deleteQueue('runtime-queue');
-          await sleep(100); // a send racing the detach would wait out its timeout inside the SDK
+          // A send racing the detach would wait out its timeout inside the SDK: wait for the client to answer it.
+          await waitFor('the client to answer the detach of its sender', () => peer.sendLinks() === 0, { intervalMs: 10, timeoutMs: 5_000 });
           expect(await failureCode(sender.sendMessages(task(2)))).toBe('MessagingEntityNotFound');
           expect(() => peer.queue('runtime-queue')).toThrow(/does not exist/);
         } finally {
@@ -529,6 +534,7 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           await sender.sendMessages(fifty(0));
           await sender.sendMessages(fifty(1));
           expect(await failureCode(sender.sendMessages(fifty(2)))).toBe('ServiceBusy');
+          // Time is the point: the bucket refills at 100 messages a second.
           await sleep(600);
           await sender.sendMessages(fifty(3));
           peer.faults.throttle(null);
@@ -561,14 +567,16 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
           peer.faults.refuseConnections(true);
           expect(await failureCode(sender.sendMessages(task(2)))).toBeDefined();
           peer.faults.refuseConnections(false);
-          let attempts = 0;
-          for (;;) {
-            attempts += 1;
-            const code = await failureCode(sender.sendMessages(task(3)));
-            if (code === undefined) break;
-            if (attempts >= 5) throw new Error(`send still failing after refuseConnections(false): ${code}`);
-            await sleep(100);
-          }
+          await waitFor('the peer to accept connections again', () => canConnect(peer.port), { intervalMs: 10, timeoutMs: 5_000 });
+          let code: string | undefined;
+          await waitFor(
+            () => `a send to succeed after refuseConnections(false); the last failed with ${code}`,
+            async () => {
+              code = await failureCode(sender.sendMessages(task(3)));
+              return code === undefined;
+            },
+            { intervalMs: 100, timeoutMs: 5_000 },
+          );
         } finally {
           await sender.close();
         }
@@ -590,22 +598,27 @@ describe('Service Bus test peer driven by @azure/service-bus', () => {
         await receiver.close();
       }
       peer.faults.setLatencyMs(10_000);
+      const transfersBefore = peer.transfers().length;
       void client
         .createSender(QUEUE)
         .sendMessages(task(3))
         .catch(() => undefined); // settlement timer pending
-      await sleep(100);
+      await waitFor('the delayed send to reach the peer', () => peer.transfers().length > transfersBefore, { intervalMs: 10, timeoutMs: 5_000 });
     } finally {
       await peer.close();
       await client.close();
     }
-    await sleep(50);
     const count = (list: string[], kind: string): number => list.filter((r) => r === kind).length;
-    const after = process.getActiveResourcesInfo();
+    const sockets = ['TCPServerWrap', 'TCPSocketWrap'];
+    // Closed sockets leave on the event loop's next turns; timers are checked once the wait's own are gone.
     // Handles of earlier tests' clients may still be winding down, hence at most, not equal.
-    for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'Timeout']) {
-      expect(count(after, kind), kind).toBeLessThanOrEqual(count(before, kind));
-    }
+    await waitFor(
+      () => `the sockets to be released: ${JSON.stringify(process.getActiveResourcesInfo())}`,
+      () => sockets.every((kind) => count(process.getActiveResourcesInfo(), kind) <= count(before, kind)),
+      { intervalMs: 10, timeoutMs: 2_000 },
+    );
+    const after = process.getActiveResourcesInfo();
+    for (const kind of [...sockets, 'Timeout']) expect(count(after, kind), kind).toBeLessThanOrEqual(count(before, kind));
   });
 
   it('moves 100 batches of 100 messages through the peer quickly', async () => {

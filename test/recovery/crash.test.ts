@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
-import { parseJsonOutput, runGeo, startGeo, type CliResult } from '../support/cli.js';
+import { type CliResult, parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 
 // Kills per protocol phase: 2 in `npm test` (every phase every run), more in `npm run chaos`.
 const PER_PHASE = Math.max(1, Math.round(Number(process.env.GEO_CHAOS_POINTS ?? 8) / 4));
@@ -30,15 +31,6 @@ function occurrences(count: number, seed: number): number[] {
 
 const cases = PHASES.flatMap((phase, p) => occurrences(PER_PHASE, SEED + p).map((k) => [phase, k] as const));
 
-/** Waits until `check` holds, polling; fails with `what` after the deadline. */
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Starts a geo run that stops at the failpoint and kills it there; returns the batches it was handling. */
 async function killAtFailpoint(args: string[], env: Record<string, string>, pauseAt: string): Promise<string[]> {
   const run = startGeo(args, { ...env, GEO_TEST_PAUSE_AT: pauseAt });
@@ -46,7 +38,7 @@ async function killAtFailpoint(args: string[], env: Record<string, string>, paus
   run.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let ended: CliResult | undefined;
   void run.done.then((r) => (ended = r));
-  await until(`the failpoint ${pauseAt}`, () => {
+  await waitFor(`the failpoint ${pauseAt}`, () => {
     if (ended) throw new Error(`geo ended before ${pauseAt} (exit ${ended.code}): ${ended.stderr}`);
     return /geo: paused at \w+ \(([^)]*)\)/.test(stderr);
   });
@@ -93,10 +85,10 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
         // The k-th transfer onward is held by the broker without an answer: a send in flight.
         const run = startGeo(args, env);
         const ours = () => peer.transfers().filter((t) => t.queue === queue);
-        await until(`${k} transfers`, () => ours().length >= k);
+        await waitFor(`${k} transfers`, () => ours().length >= k);
         peer.faults.setLatencyMs(120_000);
         const before = ours().length;
-        await until('a held transfer', () => ours().length > before);
+        await waitFor('a held transfer', () => ours().length > before);
         run.child.kill('SIGKILL');
         await run.done;
         const held = ours().slice(before);
@@ -112,14 +104,14 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
         }
       } else {
         await killAtFailpoint(args, env, `sent:${k}`);
-        await until('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
+        await waitFor('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
         // The resume claimed a batch the first run left pending, and died with it.
         const [resumed] = await killAtFailpoint(args, env, 'resumed:1');
         expect(await batchRow(resumed!)).toMatchObject({ status: 'pending_queue', claimed: true });
       }
 
       expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
-      await until('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
+      await waitFor('the killed sender leases to lapse', async () => !(await leasesLive(jobId)));
       const resumed = await runGeo(args, env);
       expect(resumed.code, resumed.stderr).toBe(0);
       const retried = await runGeo(['retry-pending', '--job', jobId, '--json'], env);

@@ -4,18 +4,11 @@ import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts, writePendingJob } from '../support/submit.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const fixture = useServiceBusFixture();
 
 const taskCounts = (jobId: string) => taskStatusCounts(fixture.db.pool, jobId);
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('recovery from faults (real binary, Service Bus peer)', () => {
   it('the database connection terminated mid-batch: no partial batch, and the batch is completed later', async () => {
@@ -28,7 +21,10 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     const jobId = jobIdFor('hello_world', params);
     const args = ['submit', 'hello_world', '--n', '20000', '--param', 'name=terminated', '--json'];
     const run = startGeo(args, env);
-    await waitFor(async () => (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! >= 5);
+    await waitFor('the submit to write 5 batches', async () => (await db.pool.query('SELECT 1 FROM batches WHERE job_id = $1', [jobId])).rowCount! >= 5, {
+      timeoutMs: 20_000,
+      intervalMs: 25,
+    });
     // Terminate backends while they run step 1 (write batches) or step 3 (record sends) until
     // the run ends. A signal that lands just after a statement finished only costs the pool a
     // connection, and the run goes on; one that lands inside a statement ends the run (exit 3).
@@ -42,7 +38,8 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
            AND (query LIKE 'WITH new_batches%' OR query LIKE 'WITH outcome%')`,
       );
       terminated += rows.filter((r) => r.done).length;
-      await new Promise((r) => setTimeout(r, 2));
+      // The cadence of the terminator, not a wait: it keeps firing until the run ends.
+      await sleep(2);
     }
     const result = await killed;
     expect(terminated).toBeGreaterThan(0);
@@ -56,7 +53,8 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     expect((await db.pool.query(PARTIAL_BATCHES_SQL, [jobId])).rows).toEqual([]);
     peer.faults.setLatencyMs(0);
 
-    await new Promise((r) => setTimeout(r, 1_100));
+    // Time is the point: the first run's 1 s batch leases must lapse before the re-run may take them.
+    await sleep(1_100);
     expect((await runGeo(args, env)).code).toBe(0);
     expect((await runGeo(['retry-pending', '--job', jobId], env)).code).toBe(0);
     expect(await taskCounts(jobId)).toEqual({ queued: 20_000 });
@@ -73,7 +71,11 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     const params = { n: 5_000, name: 'unreachable' };
     const jobId = jobIdFor('hello_world', params);
     const run = startGeo(['submit', 'hello_world', '--n', '5000', '--param', 'name=unreachable', '--json'], env);
-    await waitFor(async () => (await db.pool.query(`SELECT 1 FROM batches WHERE job_id = $1 AND status = 'queued'`, [jobId])).rowCount! >= 3);
+    await waitFor(
+      'the submit to queue 3 batches',
+      async () => (await db.pool.query(`SELECT 1 FROM batches WHERE job_id = $1 AND status = 'queued'`, [jobId])).rowCount! >= 3,
+      { timeoutMs: 20_000, intervalMs: 25 },
+    );
     peer.faults.refuseConnections(true);
     const failed = await run.done;
     expect(failed.code, failed.stderr).toBe(3);
@@ -84,7 +86,8 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     for (const row of pending.rows) expect(row.last_error).toBeTruthy();
 
     // Still down: retry-pending reports the dependency and leaves the batches for the next run.
-    await new Promise((r) => setTimeout(r, 1_100));
+    // Time is the point: the failed run's 1 s batch leases must lapse, so retry-pending may take the batches.
+    await sleep(1_100);
     const whileDown = await runGeo(['retry-pending', '--job', jobId, '--json'], env);
     expect(whileDown.code).toBe(3);
 

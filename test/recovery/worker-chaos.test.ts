@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
-import { parseJsonOutput, runGeo, type CliResult } from '../support/cli.js';
-import { findProblems, type ChaosJob, type Fault } from './support/chaos-checks.js';
-import { useChaosFixture } from './support/chaos-fixture.js';
-import { finishAsDeployed, unendedJobs } from './support/chaos-finish.js';
-import { FAULTS } from './support/chaos-plan.mjs';
+import { type CliResult, parseJsonOutput, runGeo } from '../support/cli.js';
+import { type ChaosJob, type Fault, findProblems } from './support/chaos-checks.js';
 import { writeEvidence } from './support/chaos-evidence.js';
+import { finishAsDeployed, unendedJobs } from './support/chaos-finish.js';
+import { useChaosFixture } from './support/chaos-fixture.js';
 import { runChaos } from './support/chaos-loop.js';
+import { FAULTS } from './support/chaos-plan.mjs';
 import { ChaosWorkers } from './support/chaos-workers.js';
 
 // Chaos per transport: 15 s in `npm test`, longer with `npm run chaos` (GEO_CHAOS_SECONDS).
@@ -103,7 +103,11 @@ TRANSPORTS.forEach((transport, t) => {
         let submitted = 0;
         const submit = async (fault?: Fault) => {
           let roll = jobRandom();
-          fault ??= FAULT_WEIGHTS.find(([, w]) => (roll -= w) < 0)?.[0] ?? 'none';
+          fault ??=
+            FAULT_WEIGHTS.find(([, w]) => {
+              roll -= w;
+              return roll < 0;
+            })?.[0] ?? 'none';
           const { min, max, slowestMs } = TASKS[transport];
           const job = {
             seed: SEED,
@@ -171,7 +175,10 @@ TRANSPORTS.forEach((transport, t) => {
           brokerGaveUp: workers.dependencyExits.length,
           rerunsOnExit3,
           submitted: jobs.length,
-          faults: jobs.reduce<Record<string, number>>((acc, j) => ((acc[j.fault] = (acc[j.fault] ?? 0) + 1), acc), {}),
+          faults: jobs.reduce<Record<string, number>>((acc, j) => {
+            acc[j.fault] = (acc[j.fault] ?? 0) + 1;
+            return acc;
+          }, {}),
           ...outcome,
           finishSeconds: finish.seconds,
           finishWorkRuns: finish.workRuns.map((r) => r.code ?? r.signal),

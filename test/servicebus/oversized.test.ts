@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { idPrefixFor, jobIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { jobsInsert } from '../../src/store/jobs.js';
 import { stagesEnsure } from '../../src/store/stages.js';
 import { createProducer } from '../../src/transports/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../support/servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from '../support/servicebus-peer/index.js';
 import { drainQueue } from '../support/servicebus-receive.js';
 
 let db: TestDatabase;

@@ -3,9 +3,9 @@ import { taskMessageSchema } from '../../src/transports/message.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
-import { taskStatusCounts } from '../support/submit.js';
 import { DEFAULT_TEST_KEY } from '../support/servicebus-peer/index.js';
 import { drainQueue } from '../support/servicebus-receive.js';
+import { taskStatusCounts } from '../support/submit.js';
 
 const fixture = useServiceBusFixture();
 let queue: string;

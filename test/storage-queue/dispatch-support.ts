@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import { idPrefixFor } from '../../src/core/ids.js';
-import { dispatchStage, type DispatchResult } from '../../src/core/protocol/dispatch-stage.js';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { type DispatchResult, dispatchStage } from '../../src/core/protocol/dispatch-stage.js';
 import { jobsInsert } from '../../src/store/jobs.js';
-import { stagesEnsure } from '../../src/store/stages.js';
 import type { Pool } from '../../src/store/pool.js';
+import { stagesEnsure } from '../../src/store/stages.js';
 import { parseTaskMessage } from '../../src/transports/message.js';
 import { createStorageQueueProducer } from '../../src/transports/storage-queue.js';
 import type { TransportProducer } from '../../src/transports/transport.js';

@@ -3,9 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskMessage } from '../../src/transports/message.js';
-import { drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let azurite: Azurite;
 let db: TestDatabase;
@@ -51,10 +52,10 @@ describe('a Storage Queue endpoint that stops answering mid-submit', () => {
     let suspended = false;
     try {
       // Suspend once the submit has queued some tasks and is sending more.
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline && child.exitCode === null; ) {
-        if (((await statusCounts()).queued ?? 0) > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor('the submit to queue some tasks (or end)', async () => child.exitCode !== null || ((await statusCounts()).queued ?? 0) > 0, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      });
       azurite.suspend();
       suspended = true;
       const stoppedAt = Date.now();
@@ -77,8 +78,8 @@ describe('a Storage Queue endpoint that stops answering mid-submit', () => {
 
       // The first run's 1 s leases lapse, then the same command resumes (with
       // the default timeout: the thawed Azurite first works off the requests
-      // it had taken while frozen).
-      await new Promise((r) => setTimeout(r, 1_100));
+      // it had taken while frozen). Time is the point: the leases must lapse.
+      await sleep(1_100);
       const second = await runGeo(args, env(30_000));
       expect(second.code, second.stderr).toBe(0);
       expect(parseJsonOutput(second)).toMatchObject({ tasks: TASKS, queued: TASKS, pendingQueue: 0, failed: 0 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
-import { drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { sleep } from '../support/wait.js';
 import { dispatchHarness, greetings, taskIdOf } from './dispatch-support.js';
 
 let azurite: Azurite;
@@ -58,7 +59,8 @@ describe('storage-queue outage', () => {
     for (const b of pendingBatches) expect(b.lastError).toMatch(/storage queue outage in account devstoreaccount1/);
 
     await azurite.start();
-    await new Promise((r) => setTimeout(r, 1_100)); // the first run's 1 s lease lapses
+    // Time is the point: the first run's 1 s batch leases must lapse before the second run may take them.
+    await sleep(1_100);
     const second = await h.dispatch({ jobId, transport, count, batchSize, tasks: greetings(count) });
     expect(second.stoppedBy).toBeUndefined();
     expect(second).toMatchObject({ queued: count, pendingQueue: 0, failed: 0, notWritten: 0 });

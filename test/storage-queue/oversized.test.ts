@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { dispatchHarness, greetings, taskIdOf } from './dispatch-support.js';
 

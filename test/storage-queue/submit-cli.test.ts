@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskMessage } from '../../src/transports/message.js';
-import { DEV_KEY, drainQueue, queueClientFor, startAzurite, type Azurite } from '../support/azurite.js';
+import { type Azurite, DEV_KEY, drainQueue, queueClientFor, startAzurite } from '../support/azurite.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { taskStatusCounts, writePendingJob } from '../support/submit.js';

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/store/embedded/file-lock.js';
 import { embeddedServerInfo, ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 // The embedded server as a user meets it: no DATABASE_URL, a GEO_HOME of its own.
 let home: string;
@@ -52,7 +53,7 @@ describe('the embedded PostgreSQL', () => {
     const pidFile = path.join(info.dataDir, 'postmaster.pid');
     const pid = Number((await fs.readFile(pidFile, 'utf8')).split('\n')[0]);
     process.kill(pid, 'SIGKILL');
-    await waitUntil(() => !processAlive(pid));
+    await waitFor(`the killed server (pid ${pid}) to be gone`, () => (processAlive(pid) ? undefined : true), { timeoutMs: 10_000 });
     // Make the pid file point at a live process that is not PostgreSQL, as after a reboot.
     const text = await fs.readFile(pidFile, 'utf8').catch(() => `${pid}\n`);
     await fs.writeFile(pidFile, text.replace(/^\d+/, String(process.pid)));
@@ -144,11 +145,3 @@ describe('the embedded PostgreSQL', () => {
     }
   });
 });
-
-async function waitUntil(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

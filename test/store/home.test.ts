@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseJsonOutput, runGeo, type CliResult } from '../support/cli.js';
+import { type CliResult, parseJsonOutput, runGeo } from '../support/cli.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/geo.js');
 /** The account an unprivileged user has on Debian: what a root test run switches to. */

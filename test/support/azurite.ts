@@ -1,9 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import { type QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { canConnect } from './tcp.js';
+import { sleep, waitFor } from './wait.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../node_modules/azurite/dist/src/queue/main.js');
 
@@ -132,24 +134,12 @@ function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, proc: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
-    if (await canConnect(port)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`azurite did not listen on port ${port} within 20 s: ${stderr()}`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  const exited = await waitFor(
+    () => `azurite to listen on port ${port} within 20 s: ${stderr()}`,
+    async () => (proc.exitCode !== null ? 'exited' : (await canConnect(port)) && 'listening'),
+    { timeoutMs: 20_000 },
+  );
+  if (exited === 'exited') throw new Error(`azurite exited with ${proc.exitCode}: ${stderr()}`);
 }
 
 /** A client for `queue` on this Azurite, as a consumer would have. */
@@ -174,7 +164,8 @@ export async function drainQueue(client: QueueClient, opts: { expected?: number;
       }
       if (opts.expected === undefined || texts.length >= opts.expected) return;
       empties++;
-      await new Promise((r) => setTimeout(r, 100));
+      // Time is the point: messages still being sent get a moment to become visible before the receiver gives up.
+      await sleep(100);
     }
   };
   await Promise.all(Array.from({ length: opts.receivers ?? 4 }, receiver));

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '../../src/store/pool.js';
+import { waitFor } from './wait.js';
 
 /**
  * A real start line for concurrent work: a transaction holding ACCESS
@@ -53,16 +54,25 @@ export class TableBarrier {
     isReady: (blocked: Array<{ pid: number; applicationName: string }>) => boolean,
     opts: { timeoutMs?: number; alive?: () => void } = {},
   ): Promise<void> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-    for (;;) {
-      const blocked = await this.blocked();
-      if (isReady(blocked)) return;
-      opts.alive?.();
-      if (Date.now() > deadline) {
-        throw new Error(`contenders did not all reach the barrier: blocked ${JSON.stringify(blocked)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    let blocked: Array<{ pid: number; applicationName: string }> = [];
+    // A contender that died ends the wait at once, with its own error.
+    let died: unknown;
+    await waitFor(
+      () => `contenders to all reach the barrier: blocked ${JSON.stringify(blocked)}`,
+      async () => {
+        blocked = await this.blocked();
+        if (isReady(blocked)) return true;
+        try {
+          opts.alive?.();
+        } catch (err) {
+          died = err;
+          return true;
+        }
+        return false;
+      },
+      { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 10 },
+    );
+    if (died !== undefined) throw died;
   }
 
   /** Commits the lock's transaction (idempotent), letting every waiter in at once. */
@@ -74,20 +84,5 @@ export class TableBarrier {
     } finally {
       this.client.release();
     }
-  }
-}
-
-/** Polls `check` every `intervalMs` until it returns a value other than undefined, or fails at the deadline. */
-export async function pollUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  opts: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 20));
   }
 }

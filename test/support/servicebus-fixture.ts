@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { startServiceBusPeer, type ServiceBusPeer } from './servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from './servicebus-peer/index.js';
 
 /**
  * A test file's own database and Service Bus peer (no queues: each test

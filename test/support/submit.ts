@@ -1,15 +1,15 @@
 import type { TransportName } from '../../src/config/index.js';
+import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
+import { prepareJob } from '../../src/core/jobs.js';
 import { newClaimOwner } from '../../src/core/protocol/leases.js';
 import { alignedBatches } from '../../src/core/protocol/plan.js';
-import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
-import { prepareJob } from '../../src/core/jobs.js';
+import type { StageRunOptions } from '../../src/core/protocol/queue-stage.js';
+import { type SubmitResult, submitJob } from '../../src/core/submit.js';
 import { batchesInsert } from '../../src/store/batches.js';
 import { jobsInsert } from '../../src/store/jobs.js';
-import { stagesEnsure } from '../../src/store/stages.js';
-import type { StageRunOptions } from '../../src/core/protocol/queue-stage.js';
-import { submitJob, type SubmitResult } from '../../src/core/submit.js';
 import type { Pool } from '../../src/store/pool.js';
+import { stagesEnsure } from '../../src/store/stages.js';
 import type { TransportProducer } from '../../src/transports/transport.js';
 
 export const FAST_SEND_POLICY = { maxAttempts: 3, baseMs: 5, maxMs: 20 };

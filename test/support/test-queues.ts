@@ -5,12 +5,12 @@
 // these, so each transport is set up once, here.
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { loadConfig, type GeoConfig } from '../../src/config/index.js';
+import { type GeoConfig, loadConfig } from '../../src/config/index.js';
 import type { Pool } from '../../src/store/pool.js';
+import { type MessageEncoding, type TransportKind, type TransportName, transportKind } from '../../src/transports/index.js';
 import { messageIdOf, type TaskMessage } from '../../src/transports/message.js';
-import { transportKind, type MessageEncoding, type TransportKind, type TransportName } from '../../src/transports/index.js';
-import { queueClientFor, startAzurite, type Azurite } from './azurite.js';
-import { startServiceBusPeer, type ServiceBusPeer } from './servicebus-peer/index.js';
+import { type Azurite, queueClientFor, startAzurite } from './azurite.js';
+import { type ServiceBusPeer, startServiceBusPeer } from './servicebus-peer/index.js';
 
 /** A message the queue moved to its dead-letter (poison) queue. */
 export interface DeadLettered {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { taskStatusCounts } from '../support/submit.js';
-import { endAllTerminals, startInTerminal, visibleLines, type Launch } from './pty.js';
+import { endAllTerminals, type Launch, startInTerminal, visibleLines } from './pty.js';
 
 let db: TestDatabase;
 let env: Record<string, string>;

@@ -1,11 +1,14 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
+import { CLEAR_LINE, ESC } from '../support/ansi.js';
 import { startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { taskStatusCounts, writePendingJob } from '../support/submit.js';
+import { waitFor } from '../support/wait.js';
 import { endAllTerminals, runInTerminal, startInTerminal, visibleLines } from './pty.js';
 
 let db: TestDatabase;
@@ -27,7 +30,7 @@ function liveLineStates(screen: string): string[] {
   return screen
     .replace(/\r\n/g, '\n')
     .split(/[\r\n]/)
-    .map((s) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''))
+    .map(stripVTControlCharacters)
     .filter((s) => s.length > 0);
 }
 
@@ -35,12 +38,14 @@ function liveLineStates(screen: string): string[] {
 const BAR = (total: string) => new RegExp(`\\[[█░]{10,}\\]\\s+\\d+%\\s+[\\d,]+ / ${total} tasks\\s+[\\d,]+/s\\s+ETA \\d`);
 
 async function waitForTasks(jobId: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
-    if (rows[0].n > 0) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no task of job ${jobId} was written`);
+  await waitFor(
+    `a task of job ${jobId} to be written`,
+    async () => {
+      const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM tasks WHERE job_id = $1', [jobId]);
+      return rows[0].n > 0 ? true : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 25 },
+  );
 }
 
 describe('a terminal of width 0 (script without a size)', () => {
@@ -54,7 +59,8 @@ describe('a terminal of width 0 (script without a size)', () => {
     expect(result.killed).toBe(false);
     expect(result.status).toBe(0);
     const text = result.screen.replace(/\r\n/g, '\n');
-    expect(text).not.toMatch(/[\r\x1b]/);
+    expect(text).not.toContain('\r');
+    expect(text).not.toContain(ESC);
     expect(text).toMatch(/^job [0-9a-f]{64}\n {2}hello_world stage 1 \(greeting\) submitted via local\n/);
     expect(text.length).toBeLessThan(1_000);
   });
@@ -132,7 +138,7 @@ describe('progress on an 80-column terminal', () => {
     expect(result.status, result.screen).toBe(0);
     const stdout = await fs.readFile(stdoutFile, 'utf8');
     expect(stdout).toMatch(/^job [0-9a-f]{64}\n/);
-    expect(stdout).not.toMatch(/[\r\x1b█░]/);
+    expect(stdout).not.toMatch(new RegExp(`[\r${ESC}█░]`));
     // The bar was on the terminal (stderr) meanwhile.
     expect(
       liveLineStates(result.screen).some((s) => BAR('200,000').test(s)),
@@ -149,7 +155,8 @@ describe('progress on an 80-column terminal', () => {
     });
     expect(result.status, result.screen).toBe(0);
     expect(await fs.readFile(stderrFile, 'utf8')).toBe('');
-    expect(result.screen).not.toMatch(/[█░]|\x1b\[K/);
+    expect(result.screen).not.toMatch(/[█░]/);
+    expect(result.screen).not.toContain(CLEAR_LINE);
     expect(visibleLines(result.screen)[0]).toMatch(/^job [0-9a-f]{64}$/);
   });
 });

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import { waitFor } from '../support/wait.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(REPO, 'bin/geo.js');
@@ -112,13 +114,15 @@ export async function startInTerminal(args: string[], opts: TerminalOptions): Pr
     get screen() {
       return screen;
     },
-    async pid() {
-      for (let i = 0; i < 200; i++) {
-        const pid = Number(await fs.readFile(pidFile, 'utf8').catch(() => ''));
-        if (pid > 0) return pid;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error('geo did not start in the terminal');
+    pid() {
+      return waitFor(
+        'geo to start in the terminal (its pid file)',
+        async () => {
+          const pid = Number(await fs.readFile(pidFile, 'utf8').catch(() => ''));
+          return pid > 0 ? pid : undefined;
+        },
+        { timeoutMs: 5_000, intervalMs: 25 },
+      );
     },
     type(text) {
       child.stdin.write(text);
@@ -170,8 +174,8 @@ export async function runInTerminal(args: string[], opts: TerminalOptions): Prom
 /** The screen as lines a person sees: each \r-redrawn line reduced to its last state, escapes removed. */
 export function visibleLines(screen: string): string[] {
   return screen
-    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
     .split(/\r?\n/)
+    .map(stripVTControlCharacters)
     .map((line) => line.split('\r').at(-1)!)
     .filter((line) => line.length > 0);
 }

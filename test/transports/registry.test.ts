@@ -26,7 +26,10 @@ const MAY_NAME = ['transports', 'config'].map((folder) => path.join(SRC, folder)
 function namedIn(source: string, names: readonly string[]): Array<{ name: string; line: number }> {
   const found: Array<{ name: string; line: number }> = [];
   const visit = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(visit);
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
     if (typeof node !== 'object' || node === null) return;
     const n = node as {
       type?: string;
@@ -74,7 +77,8 @@ describe('the transports registry', () => {
       "type C = 'storage-queue';",
       "// 'local' in a comment",
       "const d = 'local queue';",
-      'const e = `${a}servicebus`;',
+      // A template with a substitution is not a plain literal, so it must not count.
+      `const e = \`\${a}servicebus\`;`,
     ].join('\n');
     expect(namedIn(sample, ['local', 'servicebus', 'storage-queue'])).toEqual([
       { name: 'local', line: 1 },

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { registerJobTypes } from '../../src/core/job-types/registry.js';
-import { jobTypeNames } from '../../src/core/job-types/registry.js';
+import type { JobType } from '../../src/core/job-types/job-type.js';
+import { jobTypeNames, registerJobTypes } from '../../src/core/job-types/registry.js';
 import { runWork } from '../../src/core/work/runtime.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../../src/store/completion.js';
 import { createConsumer } from '../../src/transports/index.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { useWorkHarness } from './support/harness.js';
-import { jobState, stageTasks, waitFor } from './support/inspect.js';
-import type { JobType } from '../../src/core/job-types/job-type.js';
+import { jobState, stageTasks } from './support/inspect.js';
 import { abortedTasks, attemptStarts, blockingTakeOver, flakyJobType } from './support/job-type.js';
 import { submit } from './support/runtimes.js';
 
@@ -98,7 +98,7 @@ describe('geo work (local)', () => {
       });
       const claimed = await tasksClaimNext({ db, worker: 'elsewhere', maxTasks: 10, leaseSeconds: 30, jobTypes: ['hello_world'] });
       await tasksCompleteMany({ db, completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'hi' }) })) });
-      await waitFor('stage 2 to be queued', async () => ((await stageTasks(db, jobId, 2)).length === 5 ? true : undefined), 10_000);
+      await waitFor('stage 2 to be queued', async () => ((await stageTasks(db, jobId, 2)).length === 5 ? true : undefined), { timeoutMs: 10_000 });
       stop.abort();
       const summary = await running;
       expect(summary.advanced).toEqual([expect.objectContaining({ stage: 1, action: 'queued-next-stage' })]);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineJobType } from '../../src/core/job-types/define.js';
 import { registerJobTypes } from '../../src/core/job-types/registry.js';
 import { MAX_RESULT_BYTES } from '../../src/core/work/result.js';
-import { createJob, addStage } from '../completion/fixtures.js';
+import { addStage, createJob } from '../completion/fixtures.js';
 import { useWorkHarness } from './support/harness.js';
 import { jobState, stageTasks } from './support/inspect.js';
 import { runWorkers, submit } from './support/runtimes.js';
@@ -92,7 +92,10 @@ function mostAtOnce(list: Array<{ start: number; end: number }>): number {
   events.sort((a, b) => a.at - b.at || a.step - b.step);
   let running = 0;
   let most = 0;
-  for (const e of events) most = Math.max(most, (running += e.step));
+  for (const e of events) {
+    running += e.step;
+    most = Math.max(most, running);
+  }
   return most;
 }
 

@@ -4,11 +4,12 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
-import { parseJsonOutput, startGeo } from '../support/cli.js';
-import { LOCK_SECONDS, useWorkHarness, type Lane } from './support/harness.js';
-import { jobState, stageRow, stageTasks, waitFor } from './support/inspect.js';
-import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
 import { tasksClaim, tasksComplete } from '../../src/store/completion.js';
+import { parseJsonOutput, startGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
+import { type Lane, LOCK_SECONDS, useWorkHarness } from './support/harness.js';
+import { jobState, stageRow, stageTasks } from './support/inspect.js';
+import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
 import { runWorkers, submit, total } from './support/runtimes.js';
 
 const BLOCKING_MODULE = path.resolve(import.meta.dirname, 'support/blocking-job-type.mjs');
@@ -174,7 +175,7 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
             const [task] = await stageTasks(db, jobId, 1);
             return task?.status === 'processing' ? task : undefined;
           },
-          60_000,
+          { timeoutMs: 60_000 },
         );
         expect(held.attempt).toBe(1);
       } finally {

@@ -1,6 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineJobType } from '../../../src/core/job-types/define.js';
-import { PermanentTaskError, type JobType } from '../../../src/core/job-types/job-type.js';
+import { type JobType, PermanentTaskError } from '../../../src/core/job-types/job-type.js';
 import { findJobType, registerJobTypes } from '../../../src/core/job-types/registry.js';
 
 /** When each handler started (ms since the epoch, sub-millisecond), by task id, in this process. */
@@ -39,7 +40,8 @@ export const controlTest = defineJobType({
       handler: async (p, ctx) => {
         handlerStarts.set(ctx.taskId, [...(handlerStarts.get(ctx.taskId) ?? []), wallClockMs()]);
         const delay = Number(p.delayMs);
-        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        // The task's work is the time it takes.
+        if (delay > 0) await sleep(delay);
         if (p.fail) throw new PermanentTaskError(`task ${String(p.i)} fails on purpose`);
         return { i: p.i };
       },

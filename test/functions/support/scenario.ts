@@ -4,12 +4,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, vi } from 'vitest';
 import { buildTaskMessage, encodeTaskMessage } from '../../../src/transports/message.js';
-import { parseJsonOutput, runGeo, type CliResult } from '../../support/cli.js';
+import { type CliResult, parseJsonOutput, runGeo } from '../../support/cli.js';
 import type { TestDatabase } from '../../support/db.js';
 import { checkOutcome, progress, taskRows } from './outcome.js';
 import { BLOCKED, DOUBLE_INVOKED, DUPLICATED, JOB_TYPE_MODULE, LEASE_SECONDS, PLAN, TASKS } from './plan.js';
-import { readRecords, type HandlerRecord } from './records.js';
 import { pythonEnv } from './python.js';
+import { type HandlerRecord, readRecords } from './records.js';
 
 /** How often the test runs `geo retry-pending`, as cron would (every minute or five in production). */
 const CRON_EVERY_MS = 3_000;

@@ -1,10 +1,10 @@
 // Runs servicebus_sdk_driver.py under Debian's Python, which has the official
 // Service Bus SDK (python3-azure); the `python3` on a developer's PATH may be
 // another interpreter without it.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
 const DRIVER = fileURLToPath(new URL('./servicebus_sdk_driver.py', import.meta.url));

@@ -1,6 +1,6 @@
 import type { Pool } from '../../../src/store/pool.js';
-import * as plan from './chaos-plan.mjs';
 import type { Fault, PlanJob } from './chaos-plan.mjs';
+import * as plan from './chaos-plan.mjs';
 
 export type { Fault };
 
@@ -94,7 +94,10 @@ export async function findProblems(db: Pool, jobs: ChaosJob[]): Promise<{ proble
   }
 
   const count = <T>(items: T[], key: (item: T) => string) =>
-    items.reduce<Record<string, number>>((acc, item) => ((acc[key(item)] = (acc[key(item)] ?? 0) + 1), acc), {});
+    items.reduce<Record<string, number>>((acc, item) => {
+      acc[key(item)] = (acc[key(item)] ?? 0) + 1;
+      return acc;
+    }, {});
   const retried = tasks.filter((t) => t.attempt > 1);
   return {
     problems,
@@ -127,8 +130,8 @@ function jobProblems(
     if (failing.has(t.index)) {
       const error = job.fault === 'bigint' ? 'RESULT_NOT_JSON: result.v is a BigInt' : plan.MESSAGES.permanent(t.index);
       if (t.status !== 'failed' || !t.error?.includes(error)) say(`stage 1 task ${t.index} is ${t.status} (${t.error}), expected failed with "${error}"`);
-    } else if (t.status !== 'completed' || t.result?.v !== plan.valueOf(job, t.index)) {
-      say(`stage 1 task ${t.index} is ${t.status} with ${JSON.stringify(t.result)} (${t.error}), expected completed with v ${plan.valueOf(job, t.index)}`);
+    } else if (t.status !== 'completed' || t.result?.v !== plan.taskValue(job, t.index)) {
+      say(`stage 1 task ${t.index} is ${t.status} with ${JSON.stringify(t.result)} (${t.error}), expected completed with v ${plan.taskValue(job, t.index)}`);
     }
   }
 
@@ -145,13 +148,13 @@ function jobProblems(
   } else {
     if (second.length !== job.n) say(`stage 2 has ${second.length} task rows`);
     for (const t of second) {
-      if (t.status !== 'completed' || t.result?.v !== plan.valueOf(job, t.index) + 1)
+      if (t.status !== 'completed' || t.result?.v !== plan.taskValue(job, t.index) + 1)
         say(`stage 2 task ${t.index} is ${t.status} with ${JSON.stringify(t.result)} (${t.error})`);
     }
     if (job.fault === 'result' && !stage2?.error?.includes(plan.MESSAGES.result))
       say(`stage 2's error is ${stage2?.error}, expected "${plan.MESSAGES.result}"`);
     if (job.fault === 'none') {
-      const sum = second.reduce((s, t) => s + plan.valueOf(job, t.index) + 1, 0);
+      const sum = second.reduce((s, t) => s + plan.taskValue(job, t.index) + 1, 0);
       if (JSON.stringify(row.result) !== JSON.stringify({ sum, count: job.n }))
         say(`result ${JSON.stringify(row.result)}, expected ${JSON.stringify({ sum, count: job.n })}`);
     }

@@ -1,5 +1,6 @@
 import type { Pool } from '../../../src/store/pool.js';
-import { runGeo, startGeo, type CliResult } from '../../support/cli.js';
+import { type CliResult, runGeo, startGeo } from '../../support/cli.js';
+import { sleep } from '../../support/wait.js';
 
 /** How the deployment finished the work after the chaos stopped. */
 export interface FinishReport {
@@ -67,7 +68,7 @@ export async function finishAsDeployed(params: {
         report.retryRuns.push(run);
       }
       // The polling cadence of a watcher, not a synchronisation: the database says when all ended.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
     // The last worker stops on its own once it finds nothing left to run or wait for.
     if (report.ended && work) {

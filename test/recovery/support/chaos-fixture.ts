@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { TransportName } from '../../../src/config/index.js';
-import { queueClientFor, startAzurite, type Azurite } from '../../support/azurite.js';
+import { type Azurite, queueClientFor, startAzurite } from '../../support/azurite.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
-import { startServiceBusPeer, type ServiceBusPeer } from '../../support/servicebus-peer/index.js';
+import { type ServiceBusPeer, startServiceBusPeer } from '../../support/servicebus-peer/index.js';
 
 const QUEUE = 'chaos';
 /** Service Bus lock length: as short as a test can afford, so a killed receiver's lock lapses soon. */

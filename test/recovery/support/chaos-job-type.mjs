@@ -4,10 +4,9 @@
 // cannot hold, and how long it takes; stage 2 is built from stage 1's results
 // and its builder throws for a job submitted with fault=stage2; the job's
 // result throws for fault=result.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defineJobType, integer, PermanentTaskError, z } from 'geo/job-types';
-import { bigintTask, FAULTS, MESSAGES, permanentTasks, RETRY, stage2BreaksAt, taskPlan, valueOf } from './chaos-plan.mjs';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+import { bigintTask, FAULTS, MESSAGES, permanentTasks, RETRY, stage2BreaksAt, taskPlan, taskValue } from './chaos-plan.mjs';
 
 /** The job as the plan reads it, from a task's parameters. */
 const jobOf = (p) => ({ seed: p.seed, tag: p.tag, fault: p.fault, n: p.n, ...(p.slowestMs === undefined ? {} : { slowestMs: p.slowestMs }) });
@@ -40,7 +39,7 @@ export const chaos = defineJobType({
         if (ctx.attempt <= plan.failFirst) throw new Error(MESSAGES.retry(1, p.i, ctx.attempt));
         if (permanentTasks(job).has(p.i)) throw new PermanentTaskError(MESSAGES.permanent(p.i));
         if (bigintTask(job) === p.i) return { i: p.i, v: 10n };
-        return { i: p.i, v: valueOf(job, p.i) };
+        return { i: p.i, v: taskValue(job, p.i) };
       },
     },
     {

@@ -1,7 +1,6 @@
-import { pollUntil } from '../../support/barrier.js';
+import { sleep, waitFor } from '../../support/wait.js';
 import type { ChaosWorkers } from './chaos-workers.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How often a kill that found no worker holding tasks looks again. */
 const KILL_LOOK_MS = 100;
 /** How long the first workers may take to start before the chaos fails. */
@@ -39,7 +38,7 @@ export async function runChaos(params: {
     for (let i = 0; i < params.count; i++) workers.start();
     // The clock starts once the workers run: on a loaded machine starting
     // takes them longer than a short chaos lasts.
-    await pollUntil(
+    await waitFor(
       'the chaos workers to start',
       async () => {
         // One that gave up on a broker too busy to answer (exit 3) is replaced.
@@ -60,6 +59,7 @@ export async function runChaos(params: {
       (err: unknown) => err,
     );
     while (going()) {
+      // The chaos runs on a clock: time between kills is the point.
       await sleep(params.killEveryMs.min + random() * (params.killEveryMs.max - params.killEveryMs.min));
       const anyState = random() < params.anyState;
       // A broker worker holds tasks only moments at a time (it mostly waits

@@ -17,7 +17,7 @@ export function chance(...parts: Array<string | number>): number;
 export function permanentTasks(job: PlanJob): Set<number>;
 export function bigintTask(job: PlanJob): number;
 export function stage2BreaksAt(job: PlanJob): number;
-export function valueOf(job: PlanJob, i: number): number;
+export function taskValue(job: PlanJob, i: number): number;
 export function taskPlan(job: PlanJob, stage: number, i: number): { delayMs: number; failFirst: number };
 export const MESSAGES: {
   retry(stage: number, i: number, attempt: number): string;

@@ -55,7 +55,7 @@ export function stage2BreaksAt(job) {
 }
 
 /** Stage 1's result value of task i; stage 2 returns it plus one. */
-export function valueOf(job, i) {
+export function taskValue(job, i) {
   return Math.floor(chance(job.seed, job.tag, 'value', i) * 1000);
 }
 

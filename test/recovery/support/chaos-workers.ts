@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { Pool } from '../../../src/store/pool.js';
-import { startGeo, type CliResult } from '../../support/cli.js';
+import { type CliResult, startGeo } from '../../support/cli.js';
 
 /** One SIGKILL of a worker, with what the database said it held. */
 export interface KillRecord {

@@ -1,8 +1,8 @@
 // Turns incoming transfers into stored messages, and stored messages back into
 // what the SDK expects on delivery.
 import { randomUUID } from 'node:crypto';
-import rhea from 'rhea';
 import type { Message } from 'rhea';
+import rhea from 'rhea';
 import type { PeerTransferMessage } from './types.js';
 
 /** The Service Bus batch format: one transfer whose body holds one data section per message. */

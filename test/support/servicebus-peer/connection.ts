@@ -80,6 +80,13 @@ export class ConnectionSet {
     for (const conn of [...this.open]) conn.drop(reason);
   }
 
+  /** Clients' sending links to queues still attached: one the peer detached counts until the client answers. */
+  sendLinks(): number {
+    let n = 0;
+    for (const conn of this.open) n += conn.queueLinks.size;
+    return n;
+  }
+
   /**
    * Closes connections as a broker shutting down does and waits up to graceMs
    * for clients to hang up, then cuts the rest. Cutting sockets straight away

@@ -58,11 +58,11 @@
 // Habits that keep tests fast: pass maxAutoLockRenewalDurationInMs: 0 to receivers in lock-expiry
 // tests (the SDK renews locks otherwise); close SDK clients before peer.close() when you can.
 import type { Socket } from 'node:net';
-import { writeDispositionsOneByOne } from './internals.js';
-import { AmqpServer, PEER_CONTAINER_ID } from './server.js';
 import { FaultController } from './faults.js';
+import { writeDispositionsOneByOne } from './internals.js';
 import { Listener } from './listener.js';
 import { QueueRegistry } from './registry.js';
+import { AmqpServer, PEER_CONTAINER_ID } from './server.js';
 import { AMQPS_PORT, startTlsEndpoint, type TlsEndpoint } from './tls.js';
 import { TransferHandler } from './transfers.js';
 import {
@@ -77,10 +77,10 @@ import {
 export type {
   PeerFaults,
   PeerLockView,
-  PeerTlsEndpoint,
-  PeerTlsOptions,
   PeerQueueOptions,
   PeerQueueView,
+  PeerTlsEndpoint,
+  PeerTlsOptions,
   PeerTransfer,
   PeerTransferMessage,
   ServiceBusPeer,
@@ -156,6 +156,7 @@ export async function startServiceBusPeer(opts: ServiceBusPeerOptions = {}): Pro
     },
     queue: (name) => registry.view(name),
     transfers: () => transfers.transfers(),
+    sendLinks: () => amqp.sendLinks(),
     resetStats(): void {
       transfers.resetStats();
       registry.resetStats();

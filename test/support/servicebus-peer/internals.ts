@@ -1,8 +1,9 @@
 // Every access to rhea state that its typings do not declare lives here, so
 // that a rhea upgrade breaks one file rather than the whole peer.
-import rhea from 'rhea';
-import type { Connection, Container, Delivery, Receiver, Sender, Source, TerminusOptions } from 'rhea';
+
 import type { Socket } from 'node:net';
+import type { Connection, Container, Delivery, Receiver, Sender, Source, TerminusOptions } from 'rhea';
+import rhea from 'rhea';
 
 interface AttachFields {
   snd_settle_mode?: number;

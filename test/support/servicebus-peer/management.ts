@@ -1,7 +1,8 @@
 // <queue>/$management operations the SDK uses around peekLock receives.
 // Anything else is answered with 501 so a test fails loudly instead of hanging.
-import rhea from 'rhea';
+
 import type { Message } from 'rhea';
+import rhea from 'rhea';
 import { forDelivery } from './codec.js';
 import { keyFromLockToken, type Lock } from './locks.js';
 import type { PeerQueue } from './queue.js';

@@ -3,7 +3,7 @@
 import type { Message } from 'rhea';
 import type { DecodedMessage } from './codec.js';
 import { DuplicateWindow } from './dedupe.js';
-import { LockTable, type Lock, type QueuedMessage } from './locks.js';
+import { type Lock, LockTable, type QueuedMessage } from './locks.js';
 import { ScheduledMessages, scheduledTimeOf } from './scheduled.js';
 import type { PeerQueueOptions } from './types.js';
 

@@ -1,8 +1,9 @@
 // Request/response plumbing shared by $cbs and $management: the client sends
 // a request on one link and receives the reply on a link attached from the
 // same node.
-import rhea from 'rhea';
+
 import type { Message, Sender } from 'rhea';
+import rhea from 'rhea';
 import { entityPath } from './cbs.js';
 import { remoteAddresses } from './internals.js';
 
@@ -66,7 +67,7 @@ export function appProperty(request: Message, name: string): unknown {
  */
 export function respond(links: ReplyLinks, request: Message, reply: Reply, node: string): boolean {
   const link = links.find(request.reply_to, node);
-  if (!link || !link.is_open()) return false;
+  if (!link?.is_open()) return false;
   // Service Bus sends the status code as an AMQP int: uamqp reads only that
   // type, while rhea would encode a plain number as uint. $cbs replies use
   // dashed keys; $management replies use camelCase, and the Node SDK's peek

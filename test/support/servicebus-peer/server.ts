@@ -1,8 +1,8 @@
 // AMQP side of the peer: one rhea container, sockets handed in by the
 // listener, and routing of links and deliveries to CBS, $management and queues.
 import type { Socket } from 'node:net';
-import rhea from 'rhea';
 import type { Connection, ConnectionOptions, Container, EventContext, Receiver, Sender } from 'rhea';
+import rhea from 'rhea';
 import type { SasCredentials } from './cbs.js';
 import { ConnectionSet, type PeerConnection } from './connection.js';
 import { Consumer, type SettlementKind } from './consumer.js';
@@ -10,7 +10,7 @@ import { acceptSocket, offerServiceBusSasl, outcome, prepareAttachReply, remoteA
 import { handleManagement } from './management.js';
 import type { PeerQueue } from './queue.js';
 import type { QueueRegistry, ResolvedAddress } from './registry.js';
-import { appProperty, respond, type Reply } from './requests.js';
+import { appProperty, type Reply, respond } from './requests.js';
 import type { TransferHandler } from './transfers.js';
 
 type Role =
@@ -62,6 +62,10 @@ export class AmqpServer {
 
   dropAll(reason: string): void {
     this.connections.dropAll(reason);
+  }
+
+  sendLinks(): number {
+    return this.connections.sendLinks();
   }
 
   closeAll(graceMs: number): Promise<void> {

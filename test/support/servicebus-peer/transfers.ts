@@ -1,9 +1,9 @@
 // Incoming send transfers: decode, apply faults, settle, store, and keep the
 // record tests read through transfers().
 import type { Delivery, Message } from 'rhea';
-import { decodeTransfer, TransferMessageView, type DecodedMessage } from './codec.js';
-import { outcome, settleIncoming } from './internals.js';
+import { type DecodedMessage, decodeTransfer, TransferMessageView } from './codec.js';
 import type { FaultController, TransferDecision } from './faults.js';
+import { outcome, settleIncoming } from './internals.js';
 import type { PeerQueue } from './queue.js';
 import type { PeerTransfer } from './types.js';
 

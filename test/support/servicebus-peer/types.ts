@@ -118,6 +118,8 @@ export interface ServiceBusPeer {
   queue(name: string): PeerQueueView;
   /** Every incoming send transfer in arrival order, including rejected and dropped ones. */
   transfers(): PeerTransfer[];
+  /** Clients' sending links to queues still attached; a link the peer detached counts until the client has answered the detach. */
+  sendLinks(): number;
   resetStats(): void;
   readonly faults: PeerFaults;
   close(): Promise<void>;

@@ -16,7 +16,7 @@ import { createConsumer, createProducer, type TransportKind, type TransportName 
 import { buildTaskMessage, type TaskMessage } from '../../../src/transports/message.js';
 import type { TransportConsumer, TransportProducer } from '../../../src/transports/transport.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
-import { useTestQueues, type TestQueue, type TestQueueOptions } from '../../support/test-queues.js';
+import { type TestQueue, type TestQueueOptions, useTestQueues } from '../../support/test-queues.js';
 
 /** One test's queue, with the transport's producer and consumer open on it. */
 export interface OpenQueue extends TestQueue {

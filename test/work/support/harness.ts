@@ -6,7 +6,7 @@ import type { GeoConfig, TransportName } from '../../../src/config/index.js';
 import { createProducer, type TransportKind } from '../../../src/transports/index.js';
 import type { TransportProducer } from '../../../src/transports/transport.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
-import { useTestQueues, type DeadLettered, type TestQueue } from '../../support/test-queues.js';
+import { type DeadLettered, type TestQueue, useTestQueues } from '../../support/test-queues.js';
 
 /** How long a received message stays locked (hidden) without renewal, and the task lease: short, so a dead worker's task comes back soon. */
 export const LOCK_SECONDS = 2;

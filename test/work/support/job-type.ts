@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineJobType } from '../../../src/core/job-types/define.js';
-import { PermanentTaskError, type JobType } from '../../../src/core/job-types/job-type.js';
+import { type JobType, PermanentTaskError } from '../../../src/core/job-types/job-type.js';
 import { registerJobTypes } from '../../../src/core/job-types/registry.js';
 
 /** Tasks whose blocking handler saw its signal abort, in this process. */

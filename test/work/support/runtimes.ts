@@ -1,12 +1,12 @@
-import type { Pool } from '../../../src/store/pool.js';
-import { prepareJob } from '../../../src/core/jobs.js';
 import { jobTypeNames } from '../../../src/core/job-types/registry.js';
+import { prepareJob } from '../../../src/core/jobs.js';
 import { submitJob } from '../../../src/core/submit.js';
 import type { WorkOptions, WorkSummary } from '../../../src/core/work/options.js';
 import { runWork } from '../../../src/core/work/runtime.js';
+import type { Pool } from '../../../src/store/pool.js';
 import { createConsumer } from '../../../src/transports/index.js';
 import type { ReceivedMessage, TransportConsumer } from '../../../src/transports/transport.js';
-import { LOCK_SECONDS, type Lane } from './harness.js';
+import { type Lane, LOCK_SECONDS } from './harness.js';
 
 let workers = 0;
 

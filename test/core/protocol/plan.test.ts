@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../src/concurrency/backoff.js';
-import { alignedBatches } from '../../src/core/protocol/plan.js';
-import type { TaskDefinition } from '../../src/core/job-types/job-type.js';
-import { AdaptiveLimiter } from '../../src/concurrency/limiter.js';
+import type { TaskDefinition } from '../../../src/core/job-types/job-type.js';
+import { alignedBatches } from '../../../src/core/protocol/plan.js';
 
 function defs(indexes: number[]): TaskDefinition[] {
   return indexes.map((i) => ({ index: i, key: `t-${i}`, parameters: {} }));
@@ -49,49 +47,5 @@ describe('alignedBatches', () => {
     await iterator.next();
     expect(produced).toBeLessThanOrEqual(101);
     await iterator.return?.(undefined);
-  });
-});
-
-describe('AdaptiveLimiter', () => {
-  it('halves on throttling and grows back one at a time after successes', async () => {
-    const limiter = new AdaptiveLimiter(8);
-    limiter.throttled();
-    expect(limiter.limit).toBe(4);
-    limiter.throttled();
-    limiter.throttled();
-    limiter.throttled();
-    expect(limiter.limit).toBe(1);
-    limiter.succeeded();
-    expect(limiter.limit).toBe(2);
-    limiter.succeeded();
-    limiter.succeeded();
-    expect(limiter.limit).toBe(3);
-  });
-
-  it('never lets more than the limit run at once', async () => {
-    const limiter = new AdaptiveLimiter(2);
-    let running = 0;
-    let peak = 0;
-    await Promise.all(
-      Array.from({ length: 10 }, async () => {
-        await limiter.acquire();
-        running++;
-        peak = Math.max(peak, running);
-        await new Promise((r) => setTimeout(r, 5));
-        running--;
-        limiter.release();
-      }),
-    );
-    expect(peak).toBe(2);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('grows exponentially up to the cap, jittered within the upper half', () => {
-    const policy = { baseMs: 100, maxMs: 1_000 };
-    expect(backoffDelay(1, policy, () => 0)).toBe(50);
-    expect(backoffDelay(1, policy, () => 1)).toBe(100);
-    expect(backoffDelay(3, policy, () => 1)).toBe(400);
-    expect(backoffDelay(10, policy, () => 1)).toBe(1_000);
   });
 });
