@@ -61,9 +61,12 @@ export async function jobsInsert(
         job.tasksAreMessages,
       ],
     )
-    .catch((err: unknown) => {
+    .catch(async (err: unknown) => {
       const e = err as { code?: string; constraint?: string };
       if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
+      // Two submits of this job at once: the other's row, committed, met this one at the prefix index
+      // before the job_id arbiter could make this insert a no-op. The job exists; nothing collides.
+      if (await jobsGet(db, job.jobId)) return { rows: [] as JobRow[] };
       throw new InputError(
         'ID_COLLISION',
         `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
