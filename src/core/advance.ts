@@ -11,7 +11,7 @@ import {
   stageCompletionsRenew,
 } from '../store/stage-completions.js';
 import { tasksFirstErrors, tasksStreamResults } from '../store/tasks.js';
-import type { DispatchEvents } from './events.js';
+import type { Advancement, DispatchEvents } from './events.js';
 import type { JobType } from './job-types/job-type.js';
 import { findJobType } from './job-types/registry.js';
 import { sendTargetOf, type TransportResolver } from './protocol/job-transport.js';
@@ -54,20 +54,6 @@ export interface AdvanceOptions {
   excludeJobs?: readonly string[];
   /** Observers of the next stages' dispatch (trace spans). */
   events?: DispatchEvents;
-}
-
-/** What handling one finished stage did. */
-export interface Advancement {
-  jobId: string;
-  stage: number;
-  action: 'queued-next-stage' | 'job-completed' | 'job-failed' | 'already-ended' | 'retry-later';
-  nextStage?: number;
-  /** Tasks written for the next stage. */
-  queuedTasks?: number;
-  /** Why it failed (job-failed) or must be tried again (retry-later). */
-  error?: GeoError;
-  /** With retry-later: when the next attempt may start. */
-  retryAt?: Date;
 }
 
 /** How one attempt at a finished stage ended, before it is recorded. */
@@ -258,3 +244,5 @@ export function isPermanent(err: unknown): boolean {
 function asGeoError(err: unknown): GeoError {
   return err instanceof GeoError ? err : new GeoError('internal', 'ADVANCE_FAILED', errorMessage(err), { cause: err });
 }
+
+export type { Advancement } from './events.js';

@@ -1,4 +1,4 @@
-import type { Advancement } from './advance.js';
+import type { GeoError } from '../errors.js';
 
 /**
  * Hooks through which the core tells observers (metrics, logs, traces) what
@@ -65,3 +65,17 @@ export interface NoticeDetail {
 
 /** A notice: a line for an operator, with what it is about when the caller knows. */
 export type Notify = (message: string, detail?: NoticeDetail) => void;
+
+/** What handling one finished stage did. */
+export interface Advancement {
+  jobId: string;
+  stage: number;
+  action: 'queued-next-stage' | 'job-completed' | 'job-failed' | 'already-ended' | 'retry-later';
+  nextStage?: number;
+  /** Tasks written for the next stage. */
+  queuedTasks?: number;
+  /** Why it failed (job-failed) or must be tried again (retry-later). */
+  error?: GeoError;
+  /** With retry-later: when the next attempt may start. */
+  retryAt?: Date;
+}

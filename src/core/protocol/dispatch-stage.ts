@@ -11,6 +11,7 @@ import { dispatchGroup, type StageRun } from './dispatch-group.js';
 import { LeaseKeeper } from './leases.js';
 import { type StageCounts, StageLedger } from './ledger.js';
 import { awaitOtherSenders } from './other-senders.js';
+import type { PhaseObserver } from './phases.js';
 import { BATCHES_PER_GROUP, StagePlan } from './plan.js';
 import { recordStageWritten } from './record.js';
 import { DEFAULT_SEND_POLICY, type SendPolicy } from './send.js';
@@ -22,15 +23,6 @@ export interface DispatchProgress extends StageCounts {
   notWritten: number;
   elapsedMs: number;
 }
-
-/**
- * Moments of the batch protocol, for observers (the crash tests stop a
- * process at one of them): `written` after step 1 committed, `sent` after
- * step 2 and before step 3, `resumed` after a pending batch was claimed to be
- * sent again.
- */
-export type ProtocolPhase = 'written' | 'sent' | 'resumed';
-export type PhaseObserver = (phase: ProtocolPhase, batchIds: string[]) => void | Promise<void>;
 
 export interface DispatchParams extends StageTarget {
   db: Pool;
@@ -195,3 +187,5 @@ async function releaseStage(run: StageRun, onNotice: DispatchParams['onNotice'])
     onNotice?.(`could not give up the stage's writer lease (it lapses in ${run.leaseSeconds}s): ${errorMessage(err)}`),
   );
 }
+
+export type { PhaseObserver, ProtocolPhase } from './phases.js';
