@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineJobType } from '../../src/core/job-types/define.js';
 import { registerJobTypes } from '../../src/core/job-types/registry.js';
 import { MAX_RESULT_BYTES } from '../../src/core/work/result.js';
-import { addStage, createJob } from '../completion/fixtures.js';
+import { addStage, createJob } from '../store/completion/fixtures.js';
 import { useWorkHarness } from './support/harness.js';
 import { jobState, stageTasks } from './support/inspect.js';
 import { runWorkers, submit } from './support/runtimes.js';
