@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import { JOB_STATUSES, type JobStatus } from '../statuses.js';
-import { dashboardJobsPage, dashboardJobsStages, type JobsStageRow } from '../store/dashboard-jobs.js';
+import { jobsPageWithStages } from '../store/dashboard-jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { findJobType } from './job-types/registry.js';
 
@@ -65,17 +65,9 @@ export function jobListQuery(options: { status?: string; type?: string; limit?: 
  * or ten million.
  */
 export async function listJobs(db: Queryable, query: JobListQuery): Promise<JobList> {
-  // One row more than asked says whether there are more.
-  const rows = await dashboardJobsPage(db, { status: query.status, jobType: query.type, limit: query.limit + 1 });
-  const page = rows.slice(0, query.limit);
-  const stages = await dashboardJobsStages(
-    db,
-    page.map((r) => r.jobId),
-  );
-  const byJob = new Map<string, JobsStageRow[]>();
-  for (const stage of stages) byJob.set(stage.jobId, [...(byJob.get(stage.jobId) ?? []), stage]);
-  const jobs = page.map((row): JobListEntry => {
-    const created = byJob.get(row.jobId) ?? [];
+  const page = await jobsPageWithStages(db, { status: query.status, jobType: query.type, limit: query.limit });
+  const jobs = page.jobs.map((row): JobListEntry => {
+    const created = page.stagesOf.get(row.jobId) ?? [];
     const names = findJobType(row.jobType)?.jobType.stages.map((s) => s.name) ?? [];
     const all = Array.from({ length: Math.max(row.stageCount, created.length) }, (_, i): JobListStage => {
       const r = created.find((s) => s.stage === i + 1);
@@ -98,5 +90,5 @@ export async function listJobs(db: Queryable, query: JobListQuery): Promise<JobL
       expected: created.reduce((sum, s) => sum + s.expected, 0),
     };
   });
-  return { jobs, more: rows.length > query.limit };
+  return { jobs, more: page.more };
 }

@@ -1,7 +1,7 @@
 import { getJobType } from '../core/job-types/registry.js';
 import { InputError } from '../errors.js';
 import { JOB_STATUSES } from '../statuses.js';
-import { dashboardJobsFacets, dashboardJobsPage, dashboardJobsStages, type JobsCursor, type JobsStageRow } from '../store/dashboard-jobs.js';
+import { dashboardJobsFacets, type JobsCursor, type JobsStageRow, jobsPageWithStages } from '../store/dashboard-jobs.js';
 import type { Queryable } from '../store/pool.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -81,21 +81,13 @@ function decodeCursor(text: string): JobsCursor {
 
 /** One page of the jobs list, newest first, with each job's stages from their counters. */
 export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<JobsDocument> {
-  // One row more than asked says whether there is a next page.
-  const [rows, facets] = await Promise.all([
-    dashboardJobsPage(db, { status: query.status, jobType: query.type, after: query.cursor, limit: query.limit + 1 }),
+  const [page, facets] = await Promise.all([
+    jobsPageWithStages(db, { status: query.status, jobType: query.type, after: query.cursor, limit: query.limit }),
     dashboardJobsFacets(db),
   ]);
-  const page = rows.slice(0, query.limit);
-  const stages = await dashboardJobsStages(
-    db,
-    page.map((r) => r.jobId),
-  );
-  const byJob = new Map<string, JobsStageRow[]>();
-  for (const stage of stages) byJob.set(stage.jobId, [...(byJob.get(stage.jobId) ?? []), stage]);
-  const jobs = page.map((row): JobSummary => {
+  const jobs = page.jobs.map((row): JobSummary => {
     const now = row.now.getTime();
-    const summaries = stageSummaries(row.jobType, row.stageCount, byJob.get(row.jobId) ?? [], now);
+    const summaries = stageSummaries(row.jobType, row.stageCount, page.stagesOf.get(row.jobId) ?? [], now);
     const current = summaries.find((s) => s.status !== 'completed') ?? summaries[summaries.length - 1];
     const remaining = current ? current.expected - current.completed - current.failed : 0;
     return {
@@ -115,10 +107,10 @@ export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<Job
         row.status === 'processing' && current && current.tasksPerSecond > 0 && remaining > 0 ? Math.round((remaining / current.tasksPerSecond) * 1000) : null,
     };
   });
-  const last = page[page.length - 1];
+  const last = page.jobs[page.jobs.length - 1];
   return {
     jobs,
-    nextCursor: rows.length > query.limit && last ? encodeCursor({ createdMicros: last.createdMicros, jobId: last.jobId }) : null,
+    nextCursor: page.more && last ? encodeCursor({ createdMicros: last.createdMicros, jobId: last.jobId }) : null,
     facets,
   };
 }

@@ -83,6 +83,30 @@ export async function dashboardJobsStages(db: Queryable, jobIds: string[]): Prom
   return rows;
 }
 
+/** One page of jobs with the stages of each, and whether more jobs follow it. */
+export interface JobsPage {
+  jobs: JobsListRow[];
+  stagesOf: Map<string, JobsStageRow[]>;
+  more: boolean;
+}
+
+/** dashboardJobsPage and dashboardJobsStages together: what the dashboard and `geo jobs` list. */
+export async function jobsPageWithStages(db: Queryable, params: { status?: string; jobType?: string; after?: JobsCursor; limit: number }): Promise<JobsPage> {
+  // One row more than asked says whether more follow.
+  const rows = await dashboardJobsPage(db, { ...params, limit: params.limit + 1 });
+  const jobs = rows.slice(0, params.limit);
+  const stagesOf = new Map<string, JobsStageRow[]>();
+  for (const stage of await dashboardJobsStages(
+    db,
+    jobs.map((r) => r.jobId),
+  )) {
+    const list = stagesOf.get(stage.jobId);
+    if (list) list.push(stage);
+    else stagesOf.set(stage.jobId, [stage]);
+  }
+  return { jobs, stagesOf, more: rows.length > params.limit };
+}
+
 export interface JobsFacets {
   statuses: Record<string, number>;
   types: Record<string, number>;
