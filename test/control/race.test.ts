@@ -11,6 +11,7 @@ import { submitJob } from '../../src/core/submit.js';
 import { createProducer } from '../../src/transports/index.js';
 import type { TransportProducer } from '../../src/transports/transport.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { seededRandom, shuffle } from '../support/random.js';
 
 /**
  * Steering a job while its stage ends: 8 connections deliver the last
@@ -118,27 +119,6 @@ afterAll(async () => {
   await Promise.all([setup, ...racers, ...controls].map((c) => c.end()));
   await db.drop();
 });
-
-/** A small seeded generator, so a failing round can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function shuffle<T>(items: readonly T[], rnd: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 interface Event {
   kind: string;
@@ -303,7 +283,7 @@ function violations(r: Round): string[] {
 }
 
 async function runRounds(rounds: number, cancelSql: CancelSql, seed: number, forceCancel = false): Promise<Round[]> {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const results: Round[] = [];
   for (let round = 0; round < rounds; round++) results.push(await raceRound(round + seed * 1_000, cancelSql, rnd, forceCancel));
   return results;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/core/ids.js';
 import { type CliResult, parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { seededRandom } from '../support/random.js';
 import { PARTIAL_BATCHES_SQL, serviceBusEnv } from '../support/servicebus-env.js';
 import { useServiceBusFixture } from '../support/servicebus-fixture.js';
 import { taskStatusCounts } from '../support/submit.js';
@@ -17,16 +18,10 @@ const fixture = useServiceBusFixture();
 type Phase = 'after step 1' | 'during step 2' | 'between steps 2 and 3' | 'during a resume';
 const PHASES: Phase[] = ['after step 1', 'during step 2', 'between steps 2 and 3', 'during a resume'];
 
-/** mulberry32: which occurrence of a phase each kill waits for, the same for a seed. */
+/** Which occurrence of a phase each kill waits for (1 to 15), the same for a seed. */
 function occurrences(count: number, seed: number): number[] {
-  let state = seed >>> 0;
-  return Array.from({ length: count }, () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return 1 + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * 15);
-  });
+  const rnd = seededRandom(seed);
+  return Array.from({ length: count }, () => 1 + Math.floor(rnd() * 15));
 }
 
 const cases = PHASES.flatMap((phase, p) => occurrences(PER_PHASE, SEED + p).map((k) => [phase, k] as const));

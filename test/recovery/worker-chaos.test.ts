@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
 import { type CliResult, parseJsonOutput, runGeo } from '../support/cli.js';
+import { seededRandom } from '../support/random.js';
 import { type ChaosJob, type Fault, findProblems } from './support/chaos-checks.js';
 import { writeEvidence } from './support/chaos-evidence.js';
 import { finishAsDeployed, unendedJobs } from './support/chaos-finish.js';
@@ -49,18 +50,6 @@ const FAULT_WEIGHTS: Array<[Fault, number]> = [
   ['result', 0.15],
 ];
 
-/** mulberry32: the run's choices (job sizes and faults, which worker dies when) from the seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Runs of commands around the chaos that met a broker too busy to answer (exit 3) and were run again. */
 let rerunsOnExit3 = 0;
 
@@ -97,8 +86,8 @@ TRANSPORTS.forEach((transport, t) => {
         const db = fixture.db.pool;
         const env = fixture.env();
         rerunsOnExit3 = 0;
-        const jobRandom = random(SEED * 7 + t);
-        const killRandom = random(SEED * 13 + t);
+        const jobRandom = seededRandom(SEED * 7 + t);
+        const killRandom = seededRandom(SEED * 13 + t);
         const jobs: ChaosJob[] = [];
         let submitted = 0;
         const submit = async (fault?: Fault) => {

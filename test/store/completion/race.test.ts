@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasksCompleteMany } from '../../../src/store/completion.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
+import { seededRandom, shuffle } from '../../support/random.js';
 import { waitFor } from '../../support/wait.js';
 import { addStage, createJob } from './fixtures.js';
 
@@ -112,27 +113,6 @@ const naiveApi: CompletionApi = {
   fail: (client, taskId) => timed(client, 'SELECT naive_fail_task($1, 1) AS finished', [taskId]),
 };
 
-/** A small seeded generator, so a failing round can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function shuffle<T>(items: readonly T[], rnd: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 interface Delivery {
   taskId: string;
   action: 'complete' | 'fail';
@@ -232,7 +212,7 @@ function mostAtOnce(reports: Report[]): number {
 
 /** `jobs` jobs with one stage per size in STAGE_SIZES, each stage raced once. */
 async function runRounds(api: CompletionApi, jobs: number, seed: number): Promise<RoundResult[]> {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const results: RoundResult[] = [];
   for (let j = 0; j < jobs; j++) {
     const jobId = await createJob(setup, { stageCount: STAGE_SIZES.length });

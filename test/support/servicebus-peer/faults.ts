@@ -1,20 +1,9 @@
 // Fault injection state. The peer asks decide() once per incoming transfer;
 // connection refusal is delegated to the listener.
+import { seededRandom } from '../random.js';
 import type { PeerFaults } from './types.js';
 
 export type TransferDecision = { kind: 'accept' } | { kind: 'reject'; condition: string; description: string } | { kind: 'drop' };
-
-/** mulberry32: tiny, seedable, and good enough to spread rejections evenly. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SERVER_BUSY = 'com.microsoft:server-busy';
 
