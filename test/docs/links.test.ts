@@ -33,13 +33,13 @@ describe("the repository's documentation", () => {
 describe('the link check', () => {
   let root: string;
   beforeAll(async () => {
-    // A repository of its own, inside a parent folder that holds a shared/ beside it.
+    // A repository of its own, inside a parent folder that holds a design/ folder beside it.
     const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-docs-'));
     root = path.join(parent, 'repo');
     await fs.mkdir(path.join(root, 'docs'), { recursive: true });
     await fs.mkdir(path.join(root, 'node_modules/pkg'), { recursive: true });
-    await fs.mkdir(path.join(parent, 'shared'));
-    await fs.writeFile(path.join(parent, 'shared/ARCHITECTURE.md'), '# Design\n');
+    await fs.mkdir(path.join(parent, 'design'));
+    await fs.writeFile(path.join(parent, 'design/ARCHITECTURE.md'), '# Design\n');
     await fs.writeFile(path.join(root, 'src.ts'), '');
     await fs.writeFile(path.join(root, 'node_modules/pkg/README.md'), '[broken](nowhere.md)\n');
     await fs.writeFile(
@@ -50,9 +50,9 @@ describe('the link check', () => {
         'See [workers](docs/workers.md#the-two-rules), [the claim](docs/workers.md#the-claim-token-1),',
         '[running](docs/workers.md#running-tasks-geo-work), [here](#geo), [code](src.ts#L3-L5), [web](https://example.com/x#y).',
         'Broken: [a](docs/missing.md), [b](docs/workers.md#no-such-heading), [c](#nope), [d](/docs/workers.md),',
-        '[e](../shared/ARCHITECTURE.md), [f](src.ts#top).',
+        '[e](../design/ARCHITECTURE.md), [f](src.ts#top).',
         '',
-        `The design follows shared/ARCHITECTURE.md; the checkout lives in ${path.join(parent, 'repo')}.`,
+        `The design follows ../design/ARCHITECTURE.md; the checkout lives in ${path.join(parent, 'repo')}.`,
         // The same characters ending a longer path are not that folder.
         `Not outside: vendor${path.join(parent, 'repo')}/x.`,
         '',
@@ -73,13 +73,13 @@ describe('the link check', () => {
   it('reports each broken link, anchor and outside reference, and nothing that resolves', async () => {
     const problems = await checkMarkdown(root);
     expect(problems).toEqual([
-      'README.md: refers to a shared/ folder outside the repository',
+      'README.md: refers to ../design/ARCHITECTURE.md, outside the repository',
       `README.md: names an absolute path outside the repository (${path.dirname(root)}${path.sep})`,
       'README.md: link docs/missing.md: docs/missing.md does not exist',
       'README.md: link docs/workers.md#no-such-heading: docs/workers.md has no heading #no-such-heading',
       'README.md: link #nope: README.md has no heading #nope',
       'README.md: absolute link /docs/workers.md (links are relative to the document)',
-      'README.md: link ../shared/ARCHITECTURE.md leaves the repository',
+      'README.md: link ../design/ARCHITECTURE.md leaves the repository',
       'README.md: link src.ts#top: an anchor into a file that is not Markdown',
     ]);
   });

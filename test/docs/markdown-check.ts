@@ -76,7 +76,8 @@ export function linksOf(text: string): string[] {
  * Checks the .md files under `root`: every relative link (and image) names a
  * file or folder inside the repository, every #anchor names a heading of its
  * document, no link is an absolute path, and no text refers to files outside
- * the repository (the folder above it, or a `shared/` folder beside it).
+ * the repository (a relative path that leaves it, or an absolute path in the
+ * folder above it).
  */
 export async function checkMarkdown(root: string): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -105,7 +106,8 @@ export async function checkMarkdown(root: string): Promise<Problem[]> {
 
   for (const file of files) {
     const text = await read(file);
-    if (/\.\.\/shared\b/.test(text) || /(?<![\w./-])shared\/\S/.test(text)) problems.push(`${file}: refers to a shared/ folder outside the repository`);
+    const leaving = relativePathsIn(text).find((p) => path.normalize(path.join(path.dirname(file), p)).startsWith('..'));
+    if (leaving) problems.push(`${file}: refers to ${leaving}, outside the repository`);
     if (outsidePath.test(text)) problems.push(`${file}: names an absolute path outside the repository (${outside})`);
     for (const href of linksOf(text)) {
       const problem = await checkLink(file, href);
@@ -130,4 +132,9 @@ export async function checkMarkdown(root: string): Promise<Problem[]> {
     if (!(await anchorsIn(resolved)).has(decodeURIComponent(anchor))) return `link ${href}: ${resolved} has no heading #${anchor}`;
     return undefined;
   }
+}
+
+/** Paths written relative to the document that climb out of its folder (`../x`), where they start a path of their own. */
+function relativePathsIn(text: string): string[] {
+  return [...text.matchAll(/(?<![\w./-])(?:\.\.\/)+[\w.-][\w./-]*/g)].map((m) => m[0]);
 }
