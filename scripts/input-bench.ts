@@ -17,13 +17,13 @@
  * --lines, as NDJSON ({"z":..,"x":..,"y":..} per line), written to a
  * temporary folder (or --file).
  */
-import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -160,18 +160,6 @@ async function timedOnFreshDatabase(bin: string, args: string[], home: string) {
     await run(process.execPath, [bin, 'db', 'stop', '--force'], env).catch(() => undefined);
     await fs.rm(home, { recursive: true, force: true });
   }
-}
-
-function run(command: string, args: string[], env: Record<string, string | undefined>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`))));
-  });
 }
 
 /** The first `count` tiles of the smallest zoom that has as many, one JSON object per line. */

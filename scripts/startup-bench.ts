@@ -9,12 +9,12 @@
  *
  *   npm run build && npx tsx scripts/startup-bench.ts [--runs 5] [--bin bin/geo.js]
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** Starts of a command per measurement. */
@@ -78,18 +78,6 @@ export function describeStartup(doc: StartupDocument): string {
     `start-up, CPU seconds a start (median of ${doc.runs} x ${STARTS}): geo --version ${doc.cpuSeconds.version.toFixed(3)} (${doc.ratio.version}x node -e 0), ` +
     `geo status <job> --json ${doc.cpuSeconds.status.toFixed(3)} (${doc.ratio.status}x), node -e 0 ${doc.cpuSeconds.node.toFixed(3)} (load ${doc.load})`
   );
-}
-
-function run(command: string, args: string[], env: Record<string, string | undefined>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`))));
-  });
 }
 
 function median(values: number[]): number {

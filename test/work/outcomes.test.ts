@@ -5,6 +5,7 @@ import { defineJobType } from '../../src/core/job-types/define.js';
 import { registerJobTypes } from '../../src/core/job-types/registry.js';
 import { MAX_RESULT_BYTES } from '../../src/core/work/result.js';
 import { addStage, createJob } from '../store/completion/fixtures.js';
+import { mostAtOnce } from '../support/intervals.js';
 import { useWorkHarness } from './support/harness.js';
 import { jobState, stageTasks } from './support/inspect.js';
 import { runWorkers, submit } from './support/runtimes.js';
@@ -82,22 +83,6 @@ registerJobTypes([
     }),
   },
 ]);
-
-/** The most intervals that share one moment. */
-function mostAtOnce(list: Array<{ start: number; end: number }>): number {
-  const events = list.flatMap((i) => [
-    { at: i.start, step: 1 },
-    { at: i.end, step: -1 },
-  ]);
-  events.sort((a, b) => a.at - b.at || a.step - b.step);
-  let running = 0;
-  let most = 0;
-  for (const e of events) {
-    running += e.step;
-    most = Math.max(most, running);
-  }
-  return most;
-}
 
 describe('what a worker does with what handlers return and take', () => {
   it('a result JSON cannot hold fails only its own task, at once and for good, naming the bad value; the rest of its group completes', async () => {

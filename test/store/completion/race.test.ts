@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tasksCompleteMany } from '../../../src/store/completion.js';
 import { createTestDatabase, type TestDatabase } from '../../support/db.js';
+import { mostAtOnce } from '../../support/intervals.js';
 import { seededRandom, shuffle } from '../../support/random.js';
 import { waitFor } from '../../support/wait.js';
 import { addStage, createJob } from './fixtures.js';
@@ -187,27 +188,10 @@ async function raceStage(api: CompletionApi, jobId: string, stage: number, size:
     label: `${jobId}:${stage}`,
     size,
     finishers: reports.filter((r) => r.finished).length,
-    overlap: mostAtOnce(reports),
+    overlap: mostAtOnce(reports.map((r) => ({ start: r.started, end: r.ended }))),
     outboxRows,
     stage: state,
   };
-}
-
-/** The largest number of calls whose [started, ended] intervals share a moment. */
-function mostAtOnce(reports: Report[]): number {
-  const events = reports.flatMap((r) => [
-    { at: r.started, step: 1 },
-    { at: r.ended, step: -1 },
-  ]);
-  // At equal times an end comes first: touching intervals do not overlap.
-  events.sort((a, b) => a.at - b.at || a.step - b.step);
-  let running = 0;
-  let most = 0;
-  for (const e of events) {
-    running += e.step;
-    most = Math.max(most, running);
-  }
-  return most;
 }
 
 /** `jobs` jobs with one stage per size in STAGE_SIZES, each stage raced once. */
