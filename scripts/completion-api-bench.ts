@@ -18,21 +18,18 @@
  * dropped at the end. Prints one JSON document on stdout.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { batchIdFor, idPrefixFor, jobIdFor, taskIdFor } from '../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../src/core/job-types/job-type.js';
 import { newClaimOwner } from '../src/core/protocol/leases.js';
 import { batchesInsert, type NewBatch } from '../src/store/batches.js';
 import { tasksClaim, tasksClaimNext, tasksComplete, tasksCompleteMany } from '../src/store/completion.js';
-import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import { jobsInsert } from '../src/store/jobs.js';
 import { migrate } from '../src/store/migrate.js';
 import { openPool, type Pool } from '../src/store/pool.js';
 import { stagesEnsure, stagesMarkWritten } from '../src/store/stages.js';
+import { admin, benchServer, withDatabase } from './support/database.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,17 +43,10 @@ const taskCount = Number(values.tasks);
 const connections = Number(values.connections);
 const group = values.group === undefined ? undefined : Number(values.group);
 
-let home: string | undefined;
-let adminUrl = process.env.DATABASE_URL;
-if (!adminUrl) {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-completion-bench-'));
-  adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
-}
+const server = await benchServer('geo-completion-bench-');
 const database = `geo_completion_bench_${crypto.randomBytes(4).toString('hex')}`;
-await admin(`CREATE DATABASE ${database}`);
-const url = new URL(adminUrl);
-url.pathname = `/${database}`;
-const pool = await openPool({ connectionString: url.toString(), max: connections + 1, applicationName: 'geo-completion-bench' });
+await admin(server.adminUrl, `CREATE DATABASE ${database}`);
+const pool = await openPool({ connectionString: withDatabase(server.adminUrl, database), max: connections + 1, applicationName: 'geo-completion-bench' });
 try {
   await migrate(pool);
   const { jobId, taskIds } = await writeStage(pool);
@@ -86,11 +76,8 @@ try {
   }
 } finally {
   await pool.end();
-  await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  if (home) {
-    await stopEmbeddedServer(home);
-    await fs.rm(home, { recursive: true, force: true });
-  }
+  await admin(server.adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await server.close();
 }
 
 /** One local job with one stage of `taskCount` queued tasks, written as the producer writes them. */
@@ -162,15 +149,5 @@ async function runGrouped(db: pg.PoolClient, worker: string, size: number): Prom
       completions: claimed.map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: `done by ${worker}` }) })),
     });
     finishers += [...answers.values()].filter((a) => a.stageCompleted).length;
-  }
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
   }
 }

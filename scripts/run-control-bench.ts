@@ -34,7 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
+import { admin, benchServer, withDatabase } from './support/database.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/geo.js');
 const { values } = parseArgs({
@@ -49,27 +49,19 @@ const n = Number(values.n);
 const runningN = Number(values['running-n']);
 const sampleMs = Number(values['sample-ms']);
 
-let home: string | undefined;
-let adminUrl = process.env.DATABASE_URL;
-if (!adminUrl) {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-control-bench-'));
-  adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
-}
+const server = await benchServer('geo-control-bench-');
 const database = `geo_control_bench_${crypto.randomBytes(4).toString('hex')}`;
-await admin(`CREATE DATABASE ${database}`);
-const url = withDatabase(adminUrl, database);
-const geoHome = home ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'geo-control-bench-')));
+await admin(server.adminUrl, `CREATE DATABASE ${database}`);
+const url = withDatabase(server.adminUrl, database);
+const geoHome = server.home ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'geo-control-bench-')));
 const children: ChildProcess[] = [];
 let report: unknown;
 try {
   report = await measure();
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  if (home) {
-    await stopEmbeddedServer(home, { force: true });
-    await fs.rm(home, { recursive: true, force: true });
-  }
+  await admin(server.adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await server.close();
 }
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 
@@ -305,20 +297,4 @@ async function waitUntil(check: () => Promise<boolean>): Promise<void> {
 
 function note(text: string): void {
   process.stderr.write(`${new Date().toISOString()} ${text}\n`);
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-function withDatabase(base: string, name: string): string {
-  const parsed = new URL(base);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
 }

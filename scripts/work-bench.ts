@@ -17,13 +17,12 @@
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
+import { admin, benchServer, withDatabase } from './support/database.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/geo.js');
 
@@ -53,13 +52,8 @@ async function main(): Promise<void> {
   const n = Number(values.n);
   const runs = Number(values.runs);
 
-  let home: string | undefined;
-  let adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) {
-    home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-work-bench-'));
-    adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
-  }
-  const target: WorkBenchTarget = { adminUrl, home, n, concurrency: Number(values.concurrency) };
+  const server = await benchServer('geo-work-bench-');
+  const target: WorkBenchTarget = { adminUrl: server.adminUrl, home: server.home, n, concurrency: Number(values.concurrency) };
 
   const bins = values.vs ? [BIN, path.resolve(values.vs)] : [BIN];
   const results: WorkBenchRun[] = [];
@@ -67,10 +61,7 @@ async function main(): Promise<void> {
     // Alternating, so both builds see the same machine load.
     for (let run = 1; run <= runs; run++) for (const bin of bins) results.push(await measure(target, run, bin));
   } finally {
-    if (home) {
-      await stopEmbeddedServer(home, { force: true });
-      await fs.rm(home, { recursive: true, force: true });
-    }
+    await server.close();
   }
   const median = (bin: string) => {
     const rates = results
@@ -107,16 +98,15 @@ export async function measure(target: WorkBenchTarget, run: number, bin = BIN) {
   const { n, home } = target;
   const database = `geo_work_bench_${crypto.randomBytes(4).toString('hex')}`;
   await admin(target.adminUrl, `CREATE DATABASE ${database}`);
-  const url = new URL(target.adminUrl);
-  url.pathname = `/${database}`;
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url.toString(), GEO_HOME: home ?? os.tmpdir() };
+  const url = withDatabase(target.adminUrl, database);
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, GEO_HOME: home ?? os.tmpdir() };
   try {
     // Migrations first, outside the timing.
     await geo(bin, ['migrate'], env);
     const submit = await geo(bin, ['submit', 'hello_world', '--n', String(n), '--param', `name=bench${run}`, '--json'], env);
     const work = await geo(bin, ['work', '--concurrency', String(target.concurrency), '--until-idle', '--idle', '1s', '--json'], env);
     const doc = JSON.parse(work.stdout) as { tasks: number; completed: number; elapsedMs: number };
-    const client = new pg.Client({ connectionString: url.toString() });
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
       // A task's started_at is the start of the claim that took it, so the earliest is the worker's first claim.
@@ -159,14 +149,4 @@ function geo(bin: string, args: string[], env: Record<string, string | undefined
       code === 0 ? resolve({ stdout, wallMs: Date.now() - started }) : reject(new Error(`geo ${args.join(' ')} exited ${code}: ${stderr}`)),
     );
   });
-}
-
-async function admin(adminUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }

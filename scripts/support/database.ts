@@ -1,0 +1,47 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
+
+/** The server a bench works on: DATABASE_URL's, or an embedded one in a temporary GEO_HOME. */
+export interface BenchServer {
+  adminUrl: string;
+  /** The embedded server's GEO_HOME, when the bench started one. */
+  home?: string;
+  /** Stops the embedded server the bench started, and removes its home. */
+  close(): Promise<void>;
+}
+
+export async function benchServer(prefix: string): Promise<BenchServer> {
+  const given = process.env.DATABASE_URL;
+  if (given) return { adminUrl: given, close: async () => undefined };
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const { connectionString } = await ensureEmbeddedServer({ home });
+  return {
+    adminUrl: connectionString,
+    home,
+    close: async () => {
+      await stopEmbeddedServer(home, { force: true });
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One statement on its own connection (CREATE and DROP DATABASE cannot share a transaction). */
+export async function admin(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `base` with its database replaced by `name`. */
+export function withDatabase(base: string, name: string): string {
+  const parsed = new URL(base);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
