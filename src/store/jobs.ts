@@ -27,9 +27,11 @@ const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, proce
 
 /**
  * Creates the job unless it exists; returns the stored row either way, so a
- * resubmission sees the original (and its transport). A different job whose
- * id shares the id prefix is refused by the jobs_id_prefix index in this very
- * statement (ID_COLLISION), so a colliding job writes nothing at all.
+ * resubmission sees the original (and its transport). ON CONFLICT without a
+ * target makes both unique indexes arbiters: a second submit of this job at
+ * once waits for the first's row at whichever it reaches first and inserts
+ * nothing. Nothing inserted and no row of this job means the id prefix is
+ * another job's (ID_COLLISION), and a colliding job writes nothing at all.
  */
 export async function jobsInsert(
   db: Queryable,
@@ -44,39 +46,29 @@ export async function jobsInsert(
     stageCount: number;
   },
 ): Promise<{ job: JobRow; created: boolean }> {
-  const inserted = await db
-    .query<JobRow>(
-      `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
+  const inserted = await db.query<JobRow>(
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (job_id) DO NOTHING
+     ON CONFLICT DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
-      [
-        job.jobId,
-        job.jobType,
-        JSON.stringify(job.parameters),
-        job.processingPath,
-        job.idPrefix,
-        JSON.stringify(job.destination),
-        job.stageCount,
-        job.tasksAreMessages,
-      ],
-    )
-    .catch(async (err: unknown) => {
-      const e = err as { code?: string; constraint?: string };
-      if (e.code !== '23505' || e.constraint !== 'jobs_id_prefix') throw err;
-      // Two submits of this job at once: the other's row, committed, met this one at the prefix index
-      // before the job_id arbiter could make this insert a no-op. The job exists; nothing collides.
-      if (await jobsGet(db, job.jobId)) return { rows: [] as JobRow[] };
-      throw new InputError(
-        'ID_COLLISION',
-        `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
-        { cause: err },
-      );
-    });
+    [
+      job.jobId,
+      job.jobType,
+      JSON.stringify(job.parameters),
+      job.processingPath,
+      job.idPrefix,
+      JSON.stringify(job.destination),
+      job.stageCount,
+      job.tasksAreMessages,
+    ],
+  );
   if (inserted.rows[0]) return { job: inserted.rows[0], created: true };
   const existing = await jobsGet(db, job.jobId);
-  if (!existing) throw new Error(`job ${job.jobId} vanished while it was being created`);
-  return { job: existing, created: false };
+  if (existing) return { job: existing, created: false };
+  throw new InputError(
+    'ID_COLLISION',
+    `job ${job.jobId} shares its id prefix ${job.idPrefix} with another job; task ids would collide, so nothing was written`,
+  );
 }
 
 /**
