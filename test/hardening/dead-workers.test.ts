@@ -4,36 +4,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { writeHoldingModules } from '../support/holding-job-type.js';
 import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let dir: string;
 let env: Record<string, string>;
 
-/** One job type, `holding`, twice: a handler that blocks until aborted (the worker to kill), and one that returns. */
-const module = (handler: string) => `import { defineJobType, integer, z } from 'geo/job-types';
-export const holding = defineJobType({
-  name: 'holding',
-  params: z.object({ n: integer({ min: 1 }), tag: z.string() }).strict(),
-  stages: [{
-    from: 'params',
-    name: 'hold',
-    count: (p) => p.n,
-    *tasks(p) { for (let i = 0; i < p.n; i++) yield { key: 'h-' + i, parameters: { i } }; },
-    handler: ${handler},
-  }],
-});
-`;
-
 beforeAll(async () => {
   db = await createTestDatabase();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-dead-workers-'));
   env = { DATABASE_URL: db.url, GEO_HOME: path.join(dir, 'home'), GEO_LEASE_SECONDS: '600' };
-  await fs.writeFile(
-    path.join(dir, 'block.mjs'),
-    module(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`),
-  );
-  await fs.writeFile(path.join(dir, 'finish.mjs'), module(`(p, ctx) => ({ i: p.i, attempt: ctx.attempt })`));
+  await writeHoldingModules(dir, `(p, ctx) => ({ i: p.i, attempt: ctx.attempt })`);
 });
 afterAll(async () => {
   await db.drop();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logging.js';
 import { REDACTED, redactor } from '../../src/secrets/redact.js';
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
+import { writeHoldingModules } from '../support/holding-job-type.js';
 import { waitFor } from '../support/wait.js';
 import { useWorkHarness } from '../work/support/harness.js';
 import { parseLogLines } from './support/logs.js';
@@ -12,28 +13,10 @@ import { parseLogLines } from './support/logs.js';
 const MODULE = path.resolve(import.meta.dirname, 'support/observed-job-type.mjs');
 const harness = useWorkHarness('local');
 
-/** `holding` twice: a handler that blocks until aborted (the worker to kill), and one that returns. */
-const holding = (handler: string) => `import { defineJobType, integer, z } from 'geo/job-types';
-export const holding = defineJobType({
-  name: 'holding',
-  params: z.object({ n: integer({ min: 1 }), tag: z.string() }).strict(),
-  stages: [{
-    from: 'params',
-    name: 'hold',
-    count: (p) => p.n,
-    *tasks(p) { for (let i = 0; i < p.n; i++) yield { key: 'h-' + i, parameters: { i } }; },
-    handler: ${handler},
-  }],
-});
-`;
 let dir: string;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-logs-'));
-  await fs.writeFile(
-    path.join(dir, 'block.mjs'),
-    holding(`(_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null), { once: true }))`),
-  );
-  await fs.writeFile(path.join(dir, 'finish.mjs'), holding(`(p) => ({ i: p.i })`));
+  await writeHoldingModules(dir, `(p) => ({ i: p.i })`);
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
