@@ -53,7 +53,6 @@ class Pipeline {
   // local queue) gets a second one, so one claim statement runs while the other's tasks are handled.
   private readonly receives = new Set<Promise<void>>();
   private readonly maxReceives: number;
-  private running = 0;
   private requested = 0;
   private claimedSoFar = 0;
   private failure: unknown;
@@ -81,8 +80,8 @@ class Pipeline {
     this.options.signal?.addEventListener('abort', () => this.wakeup.fire(), { once: true });
     try {
       while (!stopping.stopped) {
-        while (this.running < this.options.concurrency && this.ready.length > 0) this.start(this.ready.shift()!);
-        if (this.budget() <= 0 && this.receives.size === 0 && this.running === 0 && this.ready.length === 0) {
+        while (this.handlerRuns.size < this.options.concurrency && this.ready.length > 0) this.start(this.ready.shift()!);
+        if (this.budget() <= 0 && this.receives.size === 0 && this.handlerRuns.size === 0 && this.ready.length === 0) {
           stopping.request('max-tasks');
           break;
         }
@@ -129,7 +128,7 @@ class Pipeline {
   private receiveMore(): void {
     if (this.receives.size >= this.maxReceives) return;
     const target = this.options.concurrency + this.prefetch.size();
-    const have = this.running + this.ready.length + this.requested;
+    const have = this.handlerRuns.size + this.ready.length + this.requested;
     const want = Math.min(target - have, this.budget());
     // While every slot is busy and half the prefetch is left, wait to refill it in bulk.
     if (want <= 0 || (have >= this.options.concurrency && want < target / 2)) return;
@@ -152,7 +151,7 @@ class Pipeline {
     }
     if (received.length === 0) {
       // Only receives in flight: nothing running, waiting, or being recorded.
-      const quiet = this.running === 0 && this.ready.length === 0 && this.work.size <= this.receives.size && this.completions.idle;
+      const quiet = this.handlerRuns.size === 0 && this.ready.length === 0 && this.work.size <= this.receives.size && this.completions.idle;
       if (quiet && (await this.idle(this.lastArrival))) this.scope.stopping.request('idle');
       return;
     }
@@ -205,7 +204,6 @@ class Pipeline {
   }
 
   private start(task: ClaimedTask): void {
-    this.running++;
     this.scope.tally.add('tasks');
     const run: Promise<void> = this.runTask(task)
       .catch((err: unknown) => {
@@ -213,7 +211,6 @@ class Pipeline {
         this.scope.stopping.request('error');
       })
       .finally(() => {
-        this.running--;
         this.handlerRuns.delete(run);
         this.wakeup.fire();
       });
