@@ -178,9 +178,10 @@ class Pipeline {
   /** Claimed tasks of jobs that stopped running (cancelled, failed, paused) are given back unstarted. */
   private async dropStopped(): Promise<void> {
     const { stoppedJobs } = this.scope;
-    if (!this.ready.some((t) => stoppedJobs.has(t.message.jobId))) return;
-    const dropped = this.ready.filter((t) => stoppedJobs.has(t.message.jobId));
-    const kept = this.ready.filter((t) => !stoppedJobs.has(t.message.jobId));
+    const dropped: ClaimedTask[] = [];
+    const kept: ClaimedTask[] = [];
+    for (const task of this.ready) (stoppedJobs.has(task.message.jobId) ? dropped : kept).push(task);
+    if (dropped.length === 0) return;
     this.ready.splice(0, this.ready.length, ...kept);
     for (const task of dropped) this.scope.renewer.release(task.held);
     this.scope.tally.add('released', await giveBack(this.scope, dropped));
