@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
+import type * as ConnectionStringModule from 'pg-connection-string';
 
 /**
  * The `pg` module, loaded for geo. On Node.js 20, which has no global
@@ -23,3 +24,9 @@ function loadPg(): typeof PgModule {
 
 const pg = loadPg();
 export default pg;
+
+/**
+ * pg's own URL parser, the copy pg has loaded: importing the package as an
+ * ES module would parse its CommonJS source again to find its exports.
+ */
+export const connectionString = createRequire(import.meta.url)('pg-connection-string') as typeof ConnectionStringModule;
