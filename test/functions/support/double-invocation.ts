@@ -25,8 +25,9 @@ export async function releaseOnceBusy(records: string, taskId: string): Promise<
 }
 
 /**
- * Where the process that ran the double-invoked task wrote, in order: its
- * handler was held, the other invocation answered busy, then the handler returned.
+ * Where the process that ran the double-invoked task wrote, in its order,
+ * that its handler was held, that the other invocation answered busy, and that
+ * the handler returned: -1 for a record it did not write.
  */
 export function doubleInvocationOrder(records: HandlerRecord[], taskId: string, pid: number): { held: number; busy: number; returned: number } {
   const written = records.filter((r) => r.pid === pid);
