@@ -118,11 +118,10 @@ async function packParts(
 ): Promise<Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }>> {
   const parts: Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }> = [];
   const bodies = encodeBodies(messages);
-  const properties = new SharedProperties();
   let current = { batch: await sender.createMessageBatch(), taskIds: [] as string[] };
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!;
-    const sbMessage = toServiceBusMessage(message, bodies[i], properties.of(message));
+    const sbMessage = toServiceBusMessage(message, bodies[i]);
     if (current.batch.tryAddMessage(sbMessage)) {
       current.taskIds.push(message.taskId);
       continue;
@@ -164,42 +163,13 @@ function encodeBodies(messages: TaskMessage[]): Buffer[] {
   return bodies;
 }
 
-/** The application properties of a batch's messages, one object while they repeat (they do within a batch: its job, stage and task type). */
-class SharedProperties {
-  private last: ServiceBusMessage['applicationProperties'] & {} = {};
-  private lastOf: TaskMessage | undefined;
-
-  of(message: TaskMessage): NonNullable<ServiceBusMessage['applicationProperties']> {
-    const prior = this.lastOf;
-    if (
-      prior === undefined ||
-      prior.jobId !== message.jobId ||
-      prior.stage !== message.stage ||
-      prior.batchId !== message.batchId ||
-      prior.taskType !== message.taskType
-    ) {
-      this.last = applicationPropertiesOf(message);
-      this.lastOf = message;
-    }
-    return this.last;
-  }
-}
-
-function applicationPropertiesOf(message: TaskMessage): NonNullable<ServiceBusMessage['applicationProperties']> {
-  return { jobId: message.jobId, stage: message.stage, batchId: message.batchId, taskType: message.taskType };
-}
-
 /** The Service Bus form of a task message; `body` is its JSON when already encoded. */
-export function toServiceBusMessage(
-  message: TaskMessage,
-  body: Buffer = Buffer.from(encodeTaskMessage(message)),
-  applicationProperties = applicationPropertiesOf(message),
-): ServiceBusMessage {
+export function toServiceBusMessage(message: TaskMessage, body: Buffer = Buffer.from(encodeTaskMessage(message))): ServiceBusMessage {
   return {
     body,
     contentType: 'application/json',
     messageId: messageIdOf(message),
     subject: message.taskType,
-    applicationProperties,
+    applicationProperties: { jobId: message.jobId, stage: message.stage, batchId: message.batchId, taskType: message.taskType },
   };
 }
