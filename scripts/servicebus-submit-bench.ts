@@ -5,8 +5,10 @@
  * runs on a fresh embedded database (a GEO_HOME of its own, started and
  * migrated before the clock starts). The same submit on the local transport
  * is the database floor. Prints per run the wall time, geo's CPU (user +
- * system, from /usr/bin/time), the peer's CPU over the submit (from
- * /proc/<pid>/stat) and the 1-minute load average at its start; then the
+ * system, from /usr/bin/time), the peer's and PostgreSQL's CPU over the
+ * submit (from /proc/<pid>/stat: the peer's process; the postmaster, its
+ * children and the children it reaped) and the 1-minute load average at its
+ * start; then the
  * medians. With --base, a second build runs in turn with this one (A B, then
  * B A), so both are measured under the same load. A benchmark, not a test.
  *
@@ -18,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { embeddedServerInfo } from '../src/store/embedded/server.js';
 import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -34,6 +37,7 @@ export interface ServiceBusSubmitRun {
   elapsedMs: number;
   geoCpuSeconds: number;
   peerCpuSeconds?: number;
+  postgresCpuSeconds: number;
   peakRssMb: number;
   load: number;
 }
@@ -42,7 +46,16 @@ export interface ServiceBusSubmitDocument {
   n: number;
   runs: number;
   results: ServiceBusSubmitRun[];
-  summary: Array<{ build: string; path: string; wallMs: number; elapsedMs: number; geoCpuSeconds: number; peerCpuSeconds?: number; loads: number[] }>;
+  summary: Array<{
+    build: string;
+    path: string;
+    wallMs: number;
+    elapsedMs: number;
+    geoCpuSeconds: number;
+    peerCpuSeconds?: number;
+    postgresCpuSeconds: number;
+    loads: number[];
+  }>;
 }
 
 /** Every path for every build, `runs` rounds; in each round the builds take turns, the order flipping round by round. */
@@ -83,6 +96,7 @@ export async function measureServiceBusSubmit(params: {
         elapsedMs: median(rows.map((r) => r.elapsedMs)),
         geoCpuSeconds: median(rows.map((r) => r.geoCpuSeconds)),
         peerCpuSeconds: peer.length > 0 ? median(peer) : undefined,
+        postgresCpuSeconds: median(rows.map((r) => r.postgresCpuSeconds)),
         loads: rows.map((r) => r.load),
       };
     }),
@@ -93,7 +107,7 @@ export async function measureServiceBusSubmit(params: {
 function describeRun(r: ServiceBusSubmitRun): string {
   const where = r.path === 'local' ? 'local     ' : `sb ${r.path.padStart(3)} ms `;
   const peer = r.peerCpuSeconds !== undefined ? `  peer cpu ${r.peerCpuSeconds.toFixed(2)} s` : '';
-  return `${where} run ${r.run} ${r.build.padEnd(5)} wall ${(r.wallMs / 1000).toFixed(2)} s (elapsedMs ${r.elapsedMs})  geo cpu ${r.geoCpuSeconds.toFixed(2)} s${peer}  rss ${r.peakRssMb} MB  (load ${r.load.toFixed(2)})`;
+  return `${where} run ${r.run} ${r.build.padEnd(5)} wall ${(r.wallMs / 1000).toFixed(2)} s (elapsedMs ${r.elapsedMs})  geo cpu ${r.geoCpuSeconds.toFixed(2)} s${peer}  postgres cpu ${r.postgresCpuSeconds.toFixed(2)} s  rss ${r.peakRssMb} MB  (load ${r.load.toFixed(2)})`;
 }
 
 export function describeServiceBusSubmit(doc: ServiceBusSubmitDocument): string {
@@ -102,7 +116,7 @@ export function describeServiceBusSubmit(doc: ServiceBusSubmitDocument): string 
     const where = s.path === 'local' ? 'local transport' : `Service Bus peer, ${s.path} ms a transfer`;
     const peer = s.peerCpuSeconds !== undefined ? `, peer cpu ${s.peerCpuSeconds.toFixed(2)} s` : '';
     lines.push(
-      `  ${s.build.padEnd(5)} ${where.padEnd(34)} wall ${(s.wallMs / 1000).toFixed(2)} s, elapsedMs ${s.elapsedMs}, geo cpu ${s.geoCpuSeconds.toFixed(2)} s${peer} (loads ${s.loads.map((l) => l.toFixed(1)).join(', ')})`,
+      `  ${s.build.padEnd(5)} ${where.padEnd(34)} wall ${(s.wallMs / 1000).toFixed(2)} s, elapsedMs ${s.elapsedMs}, geo cpu ${s.geoCpuSeconds.toFixed(2)} s${peer}, postgres cpu ${s.postgresCpuSeconds.toFixed(2)} s (loads ${s.loads.map((l) => l.toFixed(1)).join(', ')})`,
     );
   }
   return lines.join('\n');
@@ -122,6 +136,8 @@ async function submitOnce(params: { bin: string; n: number; path: string; home: 
     else env.GEO_TRANSPORT = 'local';
     const timeFile = `${params.home}.time`;
     const load = os.loadavg()[0]!;
+    const postmaster = Number((await fs.readFile(path.join((await embeddedServerInfo(params.home)).dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const postgresBefore = await treeTicks(postmaster);
     const peerBefore = peer ? await cpuTicks(peer.child.pid!) : 0;
     const started = performance.now();
     const stdout = await run(
@@ -131,6 +147,7 @@ async function submitOnce(params: { bin: string; n: number; path: string; home: 
     );
     const wallMs = performance.now() - started;
     const peerAfter = peer ? await cpuTicks(peer.child.pid!) : 0;
+    const postgresAfter = await treeTicks(postmaster);
     const doc = JSON.parse(stdout) as { queued: number; elapsedMs: number };
     if (doc.queued !== params.n) throw new Error(`${params.bin} on ${params.path}: ${doc.queued} queued, expected ${params.n}`);
     const [rss, user, system] = (await fs.readFile(timeFile, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
@@ -139,6 +156,7 @@ async function submitOnce(params: { bin: string; n: number; path: string; home: 
       elapsedMs: doc.elapsedMs,
       geoCpuSeconds: round(user! + system!, 2),
       peerCpuSeconds: peer ? round((peerAfter - peerBefore) / TICKS_PER_SECOND, 2) : undefined,
+      postgresCpuSeconds: round((postgresAfter - postgresBefore) / TICKS_PER_SECOND, 2),
       peakRssMb: Math.round(rss! / 1024),
       load: round(load, 2),
     };
@@ -177,12 +195,28 @@ async function startPeer(latencyMs: number): Promise<{ child: ChildProcess; conn
   };
 }
 
-/** utime + stime of a process so far, in clock ticks. */
+/** Fields 3 on of /proc/<pid>/stat (after the command name, which may hold spaces), or undefined for a process gone. */
+async function statFields(pid: number | string): Promise<string[] | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime of a process so far, in clock ticks (fields 14 and 15). */
 async function cpuTicks(pid: number): Promise<number> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  const fields = await statFields(pid);
+  return fields ? Number(fields[11]) + Number(fields[12]) : 0;
+}
+
+/** A server's CPU so far: its own, its live children's (backends, WAL writer, checkpointer) and its reaped children's (cutime + cstime, fields 16 and 17). */
+async function treeTicks(pid: number): Promise<number> {
+  const own = await statFields(pid);
+  let ticks = own ? Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]) : 0;
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = await statFields(entry);
+    if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks;
 }
 
 function median(values: number[]): number {
