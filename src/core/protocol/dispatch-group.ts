@@ -30,6 +30,12 @@ export interface StageRun {
   spans: BatchSpans;
   /** Groups in flight, widened by long round trips to the broker. */
   window: GroupWindow;
+  /**
+   * The groups' statements (steps 1 and 3) running at once: `--concurrency`
+   * however wide the window, so the extra groups wait here rather than for
+   * the pool, and a lease renewal always finds a connection.
+   */
+  statements: AdaptiveLimiter;
   onPhase?: PhaseObserver;
 }
 
@@ -51,7 +57,7 @@ export async function dispatchGroup(run: StageRun, group: BatchGroup): Promise<v
   const results = await run.spans.step(
     'record',
     sent.map((b) => b.batchId),
-    () => recordSentBatches(run.db, run.leases, sent),
+    () => withStatement(run, () => recordSentBatches(run.db, run.leases, sent)),
   );
   timing.databaseMs += performance.now() - recording;
   if (fresh.length > 0) run.window.observe(timing);
@@ -70,14 +76,16 @@ async function writeAndSend(run: StageRun, batches: PlannedBatch[], timing: Grou
     'write',
     prepared.map((b) => b.batchId),
     () =>
-      writeBatches({
-        db: run.db,
-        transport: run.transport,
-        target: run.target,
-        batches: prepared,
-        leaseSeconds: run.leaseSeconds,
-        owner: run.leases.owner,
-      }),
+      withStatement(run, () =>
+        writeBatches({
+          db: run.db,
+          transport: run.transport,
+          target: run.target,
+          batches: prepared,
+          leaseSeconds: run.leaseSeconds,
+          owner: run.leases.owner,
+        }),
+      ),
   );
   timing.databaseMs += performance.now() - writing;
   for (const batchId of heldElsewhere) {
@@ -112,6 +120,15 @@ async function resumeBatch(run: StageRun, pending: BatchGroup['pending'][number]
   await run.onPhase?.('resumed', [batchId]);
   const { messages, carried } = await unsentOfPlannedBatch({ db: run.db, target: run.target, ...pending });
   return send(run, batchId, messages, carried);
+}
+
+async function withStatement<T>(run: StageRun, statement: () => Promise<T>): Promise<T> {
+  await run.statements.acquire();
+  try {
+    return await statement();
+  } finally {
+    run.statements.release();
+  }
 }
 
 /** Step 2 for one batch this run holds. */

@@ -143,6 +143,8 @@ function openRun(params: DispatchParams): StageRun {
     leaseSeconds: params.leaseSeconds,
     policy: params.sendPolicy ?? DEFAULT_SEND_POLICY,
     limiter: new AdaptiveLimiter(window.max * BATCHES_PER_GROUP),
+    // Never throttled: a plain count of the statements running.
+    statements: new AdaptiveLimiter(params.concurrency),
     leases,
     ledger: new StageLedger(params.stage),
     stop: new DispatchStop(params.transport.target, params.maxConsecutiveFailures ?? 3),
