@@ -40,10 +40,7 @@ export async function createServiceBusProducer(config: ServiceBusConfig): Promis
       const report: ScheduleReport = { acknowledged: [], rejected: [], refs: new Map() };
       if (messages.length === 0) return report;
       try {
-        const sequenceNumbers = await sender.scheduleMessages(
-          messages.map((m) => toServiceBusMessage(m)),
-          at,
-        );
+        const sequenceNumbers = await sender.scheduleMessages(messages.map(toServiceBusMessage), at);
         messages.forEach((m, i) => {
           report.acknowledged.push(m.taskId);
           const seq = sequenceNumbers[i];
@@ -117,11 +114,9 @@ async function packParts(
   report: SendReport,
 ): Promise<Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }>> {
   const parts: Array<{ batch: ServiceBusMessageBatch; taskIds: string[] }> = [];
-  const bodies = encodeBodies(messages);
   let current = { batch: await sender.createMessageBatch(), taskIds: [] as string[] };
-  for (let i = 0; i < messages.length; i++) {
-    const message = messages[i]!;
-    const sbMessage = toServiceBusMessage(message, bodies[i]);
+  for (const message of messages) {
+    const sbMessage = toServiceBusMessage(message);
     if (current.batch.tryAddMessage(sbMessage)) {
       current.taskIds.push(message.taskId);
       continue;
@@ -134,39 +129,20 @@ async function packParts(
         continue;
       }
     }
+    const size = Buffer.byteLength(encodeTaskMessage(message));
     report.rejected.push({
       taskId: message.taskId,
-      reason: `message of ${bodies[i]!.length} bytes exceeds the Service Bus limit of ${current.batch.maxSizeInBytes} bytes`,
+      reason: `message of ${size} bytes exceeds the Service Bus limit of ${current.batch.maxSizeInBytes} bytes`,
     });
   }
   if (current.batch.count > 0) parts.push(current);
   return parts;
 }
 
-/**
- * The messages' JSON bodies as views of one buffer: the SDK would stringify
- * and copy each body into a buffer of its own; a Buffer body goes on the wire
- * as it is (the same AMQP data section either way).
- */
-function encodeBodies(messages: TaskMessage[]): Buffer[] {
-  const texts = messages.map(encodeTaskMessage);
-  let size = 0;
-  for (const text of texts) size += Buffer.byteLength(text);
-  const all = Buffer.allocUnsafe(size);
-  const bodies: Buffer[] = [];
-  let offset = 0;
-  for (const text of texts) {
-    const end = offset + all.write(text, offset);
-    bodies.push(all.subarray(offset, end));
-    offset = end;
-  }
-  return bodies;
-}
-
-/** The Service Bus form of a task message; `body` is its JSON when already encoded. */
-export function toServiceBusMessage(message: TaskMessage, body: Buffer = Buffer.from(encodeTaskMessage(message))): ServiceBusMessage {
+/** The Service Bus form of a task message. */
+export function toServiceBusMessage(message: TaskMessage): ServiceBusMessage {
   return {
-    body,
+    body: message,
     contentType: 'application/json',
     messageId: messageIdOf(message),
     subject: message.taskType,
