@@ -9,12 +9,12 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
+import { scratchHome } from './support/database.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ const builds = { A: path.resolve(values.a), B: path.resolve(values.b!) };
 const n = Number(values.n);
 const runs = Number(values.runs);
 
-const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-ab-'));
+const home = await scratchHome('geo-ab-');
 const server = await ensureEmbeddedServer({ home });
 const peer = await startServiceBusPeer({ queues: { 'ab-tasks': {} } });
 const urls: Record<string, string> = {};

@@ -21,7 +21,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Output } from '../src/cli/output.js';
@@ -32,6 +31,7 @@ import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
 import { describeInputBench, type InputBenchDocument, measureInputAgainstN } from './input-bench.js';
 import { describeServiceBusSubmit, measureServiceBusSubmit, type ServiceBusSubmitDocument } from './servicebus-submit-bench.js';
 import { describeStartup, measureStartup, type StartupDocument } from './startup-bench.js';
+import { scratchHome } from './support/database.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -91,7 +91,7 @@ if (chosen.length === 0 && !COMMAND_MEASUREMENTS.some(wanted)) {
   process.exit(2);
 }
 
-const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-bench-home-'));
+const home = await scratchHome('geo-bench-home-');
 const started = Date.now();
 process.stderr.write('starting embedded PostgreSQL and the Service Bus test peer (Azurite: one per scenario)...\n');
 const server = await ensureEmbeddedServer({ home });

@@ -35,6 +35,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import type { ChildResult } from './peers/child.js';
+import { scratchHome } from './support/database.js';
 import { measure, type WorkBenchTarget } from './work-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -90,7 +91,7 @@ const systems = chosen.map(system);
 let home: string | undefined;
 let adminUrl = process.env.DATABASE_URL;
 if (!adminUrl) {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-peers-bench-'));
+  home = await scratchHome('geo-peers-bench-');
   adminUrl = (await ensureEmbeddedServer({ home })).connectionString;
 }
 const peersDatabase = `geo_peers_bench_${crypto.randomBytes(4).toString('hex')}`;

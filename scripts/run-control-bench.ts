@@ -29,12 +29,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { admin, benchServer, withDatabase } from './support/database.js';
+import { admin, benchServer, scratchHome, withDatabase } from './support/database.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/geo.js');
 const { values } = parseArgs({
@@ -53,7 +52,7 @@ const server = await benchServer('geo-control-bench-');
 const database = `geo_control_bench_${crypto.randomBytes(4).toString('hex')}`;
 await admin(server.adminUrl, `CREATE DATABASE ${database}`);
 const url = withDatabase(server.adminUrl, database);
-const geoHome = server.home ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'geo-control-bench-')));
+const geoHome = server.home ?? (await scratchHome('geo-control-bench-'));
 const children: ChildProcess[] = [];
 let report: unknown;
 try {

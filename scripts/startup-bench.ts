@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -97,7 +98,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       json: { type: 'boolean', default: false },
     },
   });
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-startup-home-'));
+  const home = await scratchHome('geo-startup-home-');
   const bin = path.resolve(values.bin!);
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, GEO_HOME: home };
   try {

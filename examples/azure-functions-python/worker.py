@@ -80,8 +80,9 @@ def process(body: str, invocation_id: Optional[str] = None) -> str:
     """
     message = _parse(body)
     task_id = message["taskId"]
-    # Per invocation: two invocations of one message on one host must never
-    # share a claim, or both would run the task.
+    # Per invocation, so geo batches and the task's row tell two invocations
+    # of one message apart. The name decides nothing: the claim token fences
+    # every report, and a second invocation is answered busy whatever its name.
     worker = f"{_host_name()}:{invocation_id or uuid.uuid4()}"
     lease = _seconds("GEO_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
 

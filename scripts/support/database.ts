@@ -13,10 +13,22 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
+/**
+ * A temporary GEO_HOME that its embedded server's data stays inside. mkdtemp
+ * makes a folder only its owner may enter; run as root, geo then keeps the
+ * data (run by the postgres user) under /var/lib/geo instead, where removing
+ * the home leaves it behind: a few runs fill a disk.
+ */
+export async function scratchHome(prefix: string): Promise<string> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fs.chmod(home, 0o755);
+  return home;
+}
+
 export async function benchServer(prefix: string): Promise<BenchServer> {
   const given = process.env.DATABASE_URL;
   if (given) return { adminUrl: given, close: async () => undefined };
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const home = await scratchHome(prefix);
   const { connectionString } = await ensureEmbeddedServer({ home });
   return {
     adminUrl: connectionString,

@@ -1,6 +1,6 @@
 import type { GeoConfig, TransportName } from '../config/index.js';
 import { jobTypeNames } from '../core/job-types/registry.js';
-import { prepareJob } from '../core/jobs.js';
+import { prepareJob } from '../core/prepare-job.js';
 import { processName } from '../core/session.js';
 import { submitJob } from '../core/submit.js';
 import { DEFAULT_MAX_PREFETCH } from '../core/work/options.js';

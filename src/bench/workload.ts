@@ -51,6 +51,7 @@ export async function benchJobCreate(
     idPrefix: idPrefixFor(job.jobId),
     destination: { transport: params.transport as TransportName },
     stageCount: 1,
+    stageNames: ['greeting'],
   });
   await stagesEnsure(db, {
     jobId: job.jobId,

@@ -1,5 +1,4 @@
-import { wrapText } from './format.js';
-import { type Progress, type ProgressState, startProgress } from './progress.js';
+import type { Progress, ProgressState } from './progress.js';
 import { screen as processScreen, type Screen } from './terminal.js';
 
 /**
@@ -22,16 +21,6 @@ export class Output {
   line(text = ''): void {
     if (this.jsonMode) this.screen.err(`${text}\n`);
     else this.screen.out(`${text}\n`);
-  }
-
-  /** A result line of prose, wrapped at spaces to fit the terminal (continuation lines take `indent`). */
-  paragraph(text: string, indent = '  '): void {
-    if (!this.fitted) {
-      this.line(text);
-      return;
-    }
-    // Every line wrapped to leave room for the indent, so continuation lines fit too.
-    for (const [i, part] of wrapText(text, this.width - 1 - indent.length).entries()) this.line(i === 0 ? part : `${indent}${part}`);
   }
 
   /**
@@ -68,8 +57,12 @@ export class Output {
     return this.width > 0;
   }
 
-  /** A progress bar on stderr when it is a terminal; otherwise nothing at all. */
-  progress(first: ProgressState): Progress {
+  /**
+   * A progress bar on stderr when it is a terminal; otherwise nothing at all.
+   * Its module (ora) is loaded here, by the commands that show one.
+   */
+  async progress(first: ProgressState): Promise<Progress> {
+    const { startProgress } = await import('./progress.js');
     return startProgress(this.screen, first);
   }
 }

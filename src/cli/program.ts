@@ -13,25 +13,28 @@ type Register = (program: Command, globals: () => GlobalOptions) => void;
  * command's module and what it imports (the database client, zod, the
  * terminal libraries, the dashboard, a transport's SDK) cost every other
  * command start-up time, and `geo --version` loads none of them.
+ * `readsRecords`: the command only reads and changes what the database
+ * records (stage names included), so it loads no job-type module: those
+ * and zod, which they use, are most of a short command's start.
  */
-const COMMANDS: Array<{ names: string[]; load: () => Promise<Register> }> = [
+const COMMANDS: Array<{ names: string[]; load: () => Promise<Register>; readsRecords?: true }> = [
   { names: ['submit'], load: async () => (await import('./commands/submit.js')).registerSubmit },
   { names: ['queue-stage'], load: async () => (await import('./commands/queue-stage.js')).registerQueueStage },
   { names: ['retry-pending'], load: async () => (await import('./commands/retry-pending.js')).registerRetryPending },
-  { names: ['batches'], load: async () => (await import('./commands/batches.js')).registerBatches },
-  { names: ['migrate', 'db'], load: async () => (await import('./commands/database.js')).registerDatabase },
+  { names: ['batches'], load: async () => (await import('./commands/batches.js')).registerBatches, readsRecords: true },
+  { names: ['migrate', 'db'], load: async () => (await import('./commands/database.js')).registerDatabase, readsRecords: true },
   { names: ['bench'], load: async () => (await import('./commands/bench.js')).registerBench },
-  { names: ['jobs'], load: async () => (await import('./commands/jobs.js')).registerJobs },
-  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
-  { names: ['cancel'], load: async () => (await import('./commands/cancel.js')).registerCancel },
-  { names: ['pause', 'resume'], load: async () => (await import('./commands/pause.js')).registerPause },
-  { names: ['retry-failed'], load: async () => (await import('./commands/retry-failed.js')).registerRetryFailed },
-  { names: ['archive'], load: async () => (await import('./commands/archive.js')).registerArchive },
-  { names: ['prune'], load: async () => (await import('./commands/prune.js')).registerPrune },
+  { names: ['jobs'], load: async () => (await import('./commands/jobs.js')).registerJobs, readsRecords: true },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus, readsRecords: true },
+  { names: ['cancel'], load: async () => (await import('./commands/cancel.js')).registerCancel, readsRecords: true },
+  { names: ['pause', 'resume'], load: async () => (await import('./commands/pause.js')).registerPause, readsRecords: true },
+  { names: ['retry-failed'], load: async () => (await import('./commands/retry-failed.js')).registerRetryFailed, readsRecords: true },
+  { names: ['archive'], load: async () => (await import('./commands/archive.js')).registerArchive, readsRecords: true },
+  { names: ['prune'], load: async () => (await import('./commands/prune.js')).registerPrune, readsRecords: true },
   { names: ['work'], load: async () => (await import('./commands/work.js')).registerWork },
   { names: ['types'], load: async () => (await import('./commands/types.js')).registerTypes },
-  { names: ['results'], load: async () => (await import('./commands/results.js')).registerResults },
-  { names: ['dashboard'], load: async () => (await import('./commands/dashboard.js')).registerDashboard },
+  { names: ['results'], load: async () => (await import('./commands/results.js')).registerResults, readsRecords: true },
+  { names: ['dashboard'], load: async () => (await import('./commands/dashboard.js')).registerDashboard, readsRecords: true },
 ];
 
 /** Options of the program itself that take a value (the command name comes after it). */
@@ -55,12 +58,15 @@ export async function buildProgram(options: { json?: boolean; argv?: string[] } 
     .option('--verbose', 'show stack traces on errors')
     .option('--database-url <url>', 'PostgreSQL connection URL (env DATABASE_URL)')
     .option('--wide', 'tables at full width: every column, errors in full (default: fit the terminal)')
-    .option('--job-types <modules>', 'job-type modules to load, comma-separated (env GEO_JOB_TYPES)')
+    .option('--job-types <modules>', 'job-type modules to load for the commands that build or run tasks, comma-separated (env GEO_JOB_TYPES)')
     // main prints usage errors like every other failure (under --json too); help goes through the screen.
     .configureOutput({ writeOut: (text) => screen.out(text), writeErr: (text) => screen.err(text), outputError: () => {} })
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
-  program.hook('preAction', async () => {
+  program.hook('preAction', async (_program, command) => {
+    let named = command;
+    while (named.parent && named.parent !== program) named = named.parent;
+    if (COMMANDS.find((c) => c.names.includes(named.name()))?.readsRecords) return;
     const { loadConfiguredJobTypes } = await import('./job-types.js');
     await loadConfiguredJobTypes(program.opts<{ jobTypes?: string }>().jobTypes);
   });

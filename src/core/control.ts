@@ -59,10 +59,12 @@ export async function cancelJob(params: {
   const statementMs = performance.now() - started;
   const result: CancelResult = { jobId: job.jobId, outcome, statementMs, tasksCancelled: 0, scheduledWithdrawn: 0, elapsedMs: 0 };
   if (outcome === 'cancelled' || outcome === 'already-cancelled') {
+    let afterBatch: string | undefined;
     while (!params.signal?.aborted) {
-      const n = await tasksCancelOfEndedJob(db, { jobId: job.jobId, maxBatches: CANCEL_CHUNK_BATCHES });
-      if (n === 0) break;
-      result.tasksCancelled += n;
+      const chunk = await tasksCancelOfEndedJob(db, { jobId: job.jobId, maxBatches: CANCEL_CHUNK_BATCHES, afterBatch });
+      if (chunk.lastBatch === undefined) break;
+      afterBatch = chunk.lastBatch;
+      result.tasksCancelled += chunk.cancelled;
       params.onProgress?.(result.tasksCancelled);
     }
     await withdrawScheduled(params.transportFor, db, job, result);

@@ -2,7 +2,7 @@ import { InputError } from '../errors.js';
 import { JOB_STATUSES, type JobStatus } from '../statuses.js';
 import { jobsPageWithStages } from '../store/dashboard-jobs.js';
 import type { Queryable } from '../store/pool.js';
-import { findJobType } from './job-types/registry.js';
+import { stageNamesOf } from './stage-names.js';
 
 export const DEFAULT_JOBS_LIMIT = 20;
 export const MAX_JOBS_LIMIT = 1_000;
@@ -66,9 +66,10 @@ export function jobListQuery(options: { status?: string; type?: string; limit?: 
  */
 export async function listJobs(db: Queryable, query: JobListQuery): Promise<JobList> {
   const page = await jobsPageWithStages(db, { status: query.status, jobType: query.type, limit: query.limit });
-  const jobs = page.jobs.map((row): JobListEntry => {
+  const namesOf = await Promise.all(page.jobs.map(stageNamesOf));
+  const jobs = page.jobs.map((row, index): JobListEntry => {
     const created = page.stagesOf.get(row.jobId) ?? [];
-    const names = findJobType(row.jobType)?.jobType.stages.map((s) => s.name) ?? [];
+    const names = namesOf[index]!;
     const all = Array.from({ length: Math.max(row.stageCount, created.length) }, (_, i): JobListStage => {
       const r = created.find((s) => s.stage === i + 1);
       if (!r) return { stage: i + 1, name: names[i] ?? null, status: 'pending', expected: 0, completed: 0, failed: 0, processing: 0 };

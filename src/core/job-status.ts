@@ -3,7 +3,7 @@ import type { JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { statusJob, statusStages } from '../store/status.js';
 import { type TaskError, tasksFirstErrors } from '../store/tasks.js';
-import { findJobType } from './job-types/registry.js';
+import { stageNamesOf } from './stage-names.js';
 
 /** How many failed tasks' errors a status shows. */
 const FIRST_ERRORS = 5;
@@ -67,18 +67,17 @@ const NOT_CREATED = {
 
 /** A job's status, current stage, per-stage progress, rate and first errors. */
 export async function jobStatus(db: Queryable, job: JobRow): Promise<JobStatusReport> {
-  const [times, rows, errors] = await Promise.all([
+  const [times, rows, errors, names] = await Promise.all([
     statusJob(db, job.jobId),
     statusStages(db, job.jobId),
     tasksFirstErrors(db, { jobId: job.jobId, limit: FIRST_ERRORS }),
+    stageNamesOf(job),
   ]);
   const now = times!.now.getTime();
-  // Everything shown is in the database; the job type, when loaded here, only names the stages not created yet.
-  const definitions = findJobType(job.jobType)?.jobType.stages ?? [];
   const numbers = Array.from({ length: Math.max(job.stageCount, ...rows.map((r) => r.stage)) }, (_, i) => i + 1);
   const stages: StageProgress[] = numbers.map((stage) => {
     const row = rows.find((r) => r.stage === stage);
-    if (!row) return { ...NOT_CREATED, stage, name: definitions.find((d) => d.stage === stage)?.name ?? null };
+    if (!row) return { ...NOT_CREATED, stage, name: names[stage - 1] ?? null };
     const elapsedMs = (row.completedAt?.getTime() ?? now) - row.createdAt.getTime();
     const finished = row.completed + row.failed;
     const waiting = Math.max(0, row.written - row.pendingQueue - row.processing - finished);

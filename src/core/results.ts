@@ -3,7 +3,7 @@ import { isTaskStatus, TASK_STATUSES, type TaskStatus } from '../statuses.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Queryable } from '../store/pool.js';
 import { resultsStream } from '../store/results.js';
-import { findJobType } from './job-types/registry.js';
+import { describeStages } from './stage-names.js';
 
 export interface ResultsQuery {
   stages: number[];
@@ -15,11 +15,13 @@ export interface ResultsQuery {
  * streamed: a stage the job does not have is an input error naming the ones
  * it has.
  */
-export function resultsQuery(job: JobRow, options: { stage?: number; status?: string }): ResultsQuery {
+export async function resultsQuery(job: JobRow, options: { stage?: number; status?: string }): Promise<ResultsQuery> {
   const all = Array.from({ length: job.stageCount }, (_, i) => i + 1);
   if (options.stage !== undefined && !all.includes(options.stage)) {
-    const stages = findJobType(job.jobType)?.jobType.stages.map((s) => `${s.stage} (${s.name})`) ?? all.map(String);
-    throw new InputError('STAGE_NOT_FOUND', `job ${job.jobId.slice(0, 12)} (${job.jobType}) has no stage ${options.stage}; its stages: ${stages.join(', ')}`);
+    throw new InputError(
+      'STAGE_NOT_FOUND',
+      `job ${job.jobId.slice(0, 12)} (${job.jobType}) has no stage ${options.stage}; its stages: ${await describeStages(job)}`,
+    );
   }
   if (options.status !== undefined && !isTaskStatus(options.status)) {
     throw new InputError('INVALID_STATUS', `--status must be one of ${TASK_STATUSES.join(', ')} (got "${options.status}")`);

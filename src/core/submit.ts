@@ -6,7 +6,7 @@ import type { TransportProducer } from '../transports/transport.js';
 import { isPermanent } from './advance.js';
 import { idPrefixFor } from './ids.js';
 import type { StageItems } from './job-types/stage-inputs.js';
-import { checkItemsSource, type PreparedJob } from './jobs.js';
+import { checkItemsSource, type PreparedJob } from './prepare-job.js';
 import { queueStage, type StageRunOptions, type StageRunResult } from './protocol/queue-stage.js';
 
 export interface SubmitResult extends StageRunResult {
@@ -42,6 +42,7 @@ export async function submitJob(params: {
     idPrefix: idPrefixFor(job.jobId),
     destination: params.destination,
     stageCount: job.jobType.stages.length,
+    stageNames: job.jobType.stages.map((s) => s.name),
   });
   let result: StageRunResult;
   try {

@@ -1,4 +1,4 @@
-import { getJobType } from '../core/job-types/registry.js';
+import { stageNamesOf } from '../core/stage-names.js';
 import { InputError } from '../errors.js';
 import { JOB_STATUSES } from '../statuses.js';
 import { dashboardJobsFacets, type JobsCursor, type JobsStageRow, jobsPageWithStages } from '../store/dashboard-jobs.js';
@@ -85,9 +85,10 @@ export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<Job
     jobsPageWithStages(db, { status: query.status, jobType: query.type, after: query.cursor, limit: query.limit }),
     dashboardJobsFacets(db),
   ]);
-  const jobs = page.jobs.map((row): JobSummary => {
+  const namesOf = await Promise.all(page.jobs.map(stageNamesOf));
+  const jobs = page.jobs.map((row, index): JobSummary => {
     const now = row.now.getTime();
-    const summaries = stageSummaries(row.jobType, row.stageCount, page.stagesOf.get(row.jobId) ?? [], now);
+    const summaries = stageSummaries(namesOf[index]!, row.stageCount, page.stagesOf.get(row.jobId) ?? [], now);
     const current = summaries.find((s) => s.status !== 'completed') ?? summaries[summaries.length - 1];
     const remaining = current ? current.expected - current.completed - current.failed : 0;
     return {
@@ -115,9 +116,8 @@ export async function jobsDocument(db: Queryable, query: JobsQuery): Promise<Job
   };
 }
 
-/** Every stage the job has, those not created yet as `pending` (named when this geo knows the job type). */
-function stageSummaries(jobType: string, stageCount: number, rows: JobsStageRow[], now: number): StageSummary[] {
-  const names = stageNames(jobType);
+/** Every stage the job has, those not created yet as `pending`, named as recorded with the job. */
+function stageSummaries(names: readonly string[], stageCount: number, rows: JobsStageRow[], now: number): StageSummary[] {
   return Array.from({ length: Math.max(stageCount, rows.length) }, (_, i): StageSummary => {
     const stage = i + 1;
     const row = rows.find((r) => r.stage === stage);
@@ -135,13 +135,4 @@ function stageSummaries(jobType: string, stageCount: number, rows: JobsStageRow[
       tasksPerSecond: elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000) : 0,
     };
   });
-}
-
-function stageNames(jobType: string): string[] {
-  try {
-    return getJobType(jobType).stages.map((s) => s.name);
-  } catch {
-    // A job type this process has not loaded (--job-types): its created stages still carry their names.
-    return [];
-  }
 }

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { parse, toClientConfig } from 'pg-connection-string';
 import { InputError } from '../errors.js';
 import { redact, urlSecrets } from '../secrets/redact.js';
+import { connectionString as urls } from './pg.js';
 
 /**
  * pg's client settings for a connection URL, with libpq's meaning of
@@ -18,7 +18,7 @@ export function clientConfigFor(connectionString: string): pg.ClientConfig {
   // A URL that chose for itself (uselibpqcompat=...) is left alone: pg refuses the choice made twice.
   const chosen = /[?&]uselibpqcompat=/i.test(connectionString);
   try {
-    return toClientConfig(parse(connectionString, { useLibpqCompat: !chosen }));
+    return urls.toClientConfig(urls.parse(connectionString, { useLibpqCompat: !chosen }));
   } catch (err) {
     throw new InputError('CONFIG_INVALID', `DATABASE_URL: ${problem(err, connectionString)}`, { cause: err });
   }

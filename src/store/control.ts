@@ -23,10 +23,20 @@ export async function jobsCancel(db: Queryable, params: { jobId: string; stage?:
   return rows[0]!.outcome;
 }
 
-/** geo_cancel_tasks: marks up to `maxBatches` batches' worth of an ended job's unstarted tasks cancelled; 0 when none is left. */
-export async function tasksCancelOfEndedJob(db: Queryable, params: { jobId: string; maxBatches: number }): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`SELECT geo_cancel_tasks($1, $2) AS n`, [params.jobId, params.maxBatches]);
-  return rows[0]!.n;
+/**
+ * geo_cancel_tasks: marks up to `maxBatches` batches' worth of an ended job's
+ * unstarted tasks cancelled, from the first batch after `afterBatch`; returns
+ * how many, and the batch to go on after (undefined: none was left).
+ */
+export async function tasksCancelOfEndedJob(
+  db: Queryable,
+  params: { jobId: string; maxBatches: number; afterBatch?: string },
+): Promise<{ cancelled: number; lastBatch?: string }> {
+  const { rows } = await db.query<{ cancelled: number; lastBatch: string | null }>(
+    `SELECT cancelled, last_batch AS "lastBatch" FROM geo_cancel_tasks($1, $2, $3)`,
+    [params.jobId, params.maxBatches, params.afterBatch ?? null],
+  );
+  return { cancelled: rows[0]!.cancelled, lastBatch: rows[0]!.lastBatch ?? undefined };
 }
 
 export async function jobsPause(db: Queryable, jobId: string): Promise<PauseOutcome> {

@@ -15,6 +15,8 @@ export interface JobsListRow {
   pausedAt: Date | null;
   transport: string;
   stageCount: number;
+  /** Null for a job written before stage names were recorded (migration 012). */
+  stageNames: string[] | null;
   createdAt: Date;
   completedAt: Date | null;
   createdMicros: string;
@@ -32,7 +34,7 @@ export async function dashboardJobsPage(
 ): Promise<JobsListRow[]> {
   const { rows } = await db.query<JobsListRow>(
     `SELECT j.job_id AS "jobId", j.job_type AS "jobType", j.status, j.paused_at AS "pausedAt", j.processing_path AS transport,
-            j.stage_count AS "stageCount", j.created_at AS "createdAt", j.completed_at AS "completedAt",
+            j.stage_count AS "stageCount", j.stage_names AS "stageNames", j.created_at AS "createdAt", j.completed_at AS "completedAt",
             (extract(epoch FROM j.created_at) * 1000000)::bigint::text AS "createdMicros", now() AS now
      FROM jobs j
      WHERE ($1::text IS NULL OR j.status = $1)

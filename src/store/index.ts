@@ -1,4 +1,4 @@
-import { ensureEmbeddedServer } from './embedded/server.js';
+import { ensureEmbeddedServer, runningEmbeddedServer } from './embedded/server.js';
 import { migrate } from './migrate.js';
 import { openPool, type Pool } from './pool.js';
 
@@ -21,8 +21,7 @@ export async function databaseUrlOf(options: Omit<OpenStoreOptions, 'poolSize'>)
 
 /** Connects to PostgreSQL (starting the embedded server if needed) and brings the schema up to date. */
 export async function openStore(options: OpenStoreOptions): Promise<Pool> {
-  const connectionString = await databaseUrlOf(options);
-  const pool = await openPool({ connectionString, max: options.poolSize });
+  const pool = (await openRunningEmbedded(options)) ?? (await openPool({ connectionString: await databaseUrlOf(options), max: options.poolSize }));
   try {
     await migrate(pool);
   } catch (err) {
@@ -30,4 +29,17 @@ export async function openStore(options: OpenStoreOptions): Promise<Pool> {
     throw err;
   }
   return pool;
+}
+
+/**
+ * A pool on the embedded server when it looks running; undefined when there
+ * is none or it does not answer. That failure is not reported: the caller
+ * then goes the checked way (databaseUrlOf), which starts the server or
+ * reports why it cannot.
+ */
+async function openRunningEmbedded(options: OpenStoreOptions): Promise<Pool | undefined> {
+  if (options.databaseUrl) return undefined;
+  const running = await runningEmbeddedServer(options.home);
+  if (!running) return undefined;
+  return openPool({ connectionString: running.connectionString, max: options.poolSize }).catch(() => undefined);
 }

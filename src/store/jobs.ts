@@ -18,12 +18,15 @@ export interface JobRow {
   /** Set while the job is paused (geo pause): since when. */
   pausedAt: Date | null;
   stageCount: number;
+  /** Its stages' names in stage order; null for a job written before they were recorded (migration 012). */
+  stageNames: string[] | null;
   createdAt: Date;
 }
 
 const JOB_COLUMNS = `job_id AS "jobId", job_type AS "jobType", parameters, processing_path AS "processingPath",
   tasks_are_messages AS "tasksAreMessages",
-  id_prefix AS "idPrefix", destination, status, paused_at AS "pausedAt", stage_count AS "stageCount", created_at AS "createdAt"`;
+  id_prefix AS "idPrefix", destination, status, paused_at AS "pausedAt", stage_count AS "stageCount",
+  stage_names AS "stageNames", created_at AS "createdAt"`;
 
 /**
  * Creates the job unless it exists; returns the stored row either way, so a
@@ -44,11 +47,13 @@ export async function jobsInsert(
     idPrefix: string;
     destination: Destination;
     stageCount: number;
+    /** In stage order; left out, the job's stages are named as they are created. */
+    stageNames?: string[];
   },
 ): Promise<{ job: JobRow; created: boolean }> {
   const inserted = await db.query<JobRow>(
-    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, tasks_are_messages)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    `INSERT INTO jobs (job_id, job_type, parameters, processing_path, id_prefix, destination, stage_count, stage_names, tasks_are_messages)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT DO NOTHING
      RETURNING ${JOB_COLUMNS}`,
     [
@@ -59,6 +64,7 @@ export async function jobsInsert(
       job.idPrefix,
       JSON.stringify(job.destination),
       job.stageCount,
+      job.stageNames ?? null,
       job.tasksAreMessages,
     ],
   );

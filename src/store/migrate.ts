@@ -10,7 +10,6 @@ const MIGRATION_LOCK_KEY = 4_250_001;
 interface Migration {
   version: number;
   name: string;
-  sql: string;
 }
 
 /**
@@ -38,7 +37,7 @@ export async function migrate(pool: Pool): Promise<{ applied: string[] }> {
       if (done.has(migration.version)) continue;
       await client.query('BEGIN');
       try {
-        await client.query(migration.sql);
+        await client.query(await fs.readFile(`${MIGRATIONS_DIR}${migration.name}.sql`, 'utf8'));
         await client.query('INSERT INTO geo_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
         await client.query('COMMIT');
       } catch (err) {
@@ -86,13 +85,8 @@ function refuseUnknown(applied: AppliedVersion[], migrations: Migration[]): void
   );
 }
 
+/** The migrations this build has, by name; a file is read only when it is to be applied (most runs apply none). */
 async function loadMigrations(): Promise<Migration[]> {
   const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
-  return Promise.all(
-    files.map(async (file) => ({
-      version: Number(file.split('_')[0]),
-      name: file.replace(/\.sql$/, ''),
-      sql: await fs.readFile(MIGRATIONS_DIR + file, 'utf8'),
-    })),
-  );
+  return files.map((file) => ({ version: Number(file.split('_')[0]), name: file.replace(/\.sql$/, '') }));
 }

@@ -1,12 +1,13 @@
-import pg from 'pg';
+import type { Pool as PgPool, PoolClient as PgPoolClient } from 'pg';
 import { DependencyError, InputError } from '../errors.js';
 import { redact, urlSecrets } from '../secrets/redact.js';
 import { clientConfigFor } from './connection-config.js';
+import pg from './pg.js';
 
-export type Pool = pg.Pool;
-export type PoolClient = pg.PoolClient;
+export type Pool = PgPool;
+export type PoolClient = PgPoolClient;
 /** Anything that runs a query: a pool, or a client inside a transaction. */
-export type Queryable = Pick<pg.Pool, 'query'>;
+export type Queryable = Pick<PgPool, 'query'>;
 
 // int8 (count(*), sums) as JS numbers: counts here stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));

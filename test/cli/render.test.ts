@@ -149,10 +149,10 @@ describe('the progress line', () => {
     }
   });
 
-  it('a line printed meanwhile clears the bar first and draws it again after', () => {
+  it('a line printed meanwhile clears the bar first and draws it again after', async () => {
     const tty = fakeStream(40);
     const output = new Output(false, false, new Screen(tty, tty));
-    const progress = output.progress({ done: 1, total: 2, unit: 'tasks' });
+    const progress = await output.progress({ done: 1, total: 2, unit: 'tasks' });
     output.notice('geo: a notice');
     progress.stop();
     const parts = withoutStyles(tty.text).split('\r');

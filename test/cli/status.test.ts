@@ -86,12 +86,12 @@ describe('geo status', () => {
     expect(doc).toMatchObject({ jobType: 'scene_footprints', status: 'processing', currentStage: 1 });
     expect(doc.stages).toEqual([
       expect.objectContaining({ stage: 1, name: 'footprint', status: 'processing', expected: tasks, queued: tasks }),
-      // Not created yet, and its name is known only to the module.
-      expect.objectContaining({ stage: 2, name: null, status: 'pending', expected: 0 }),
+      // Not created yet: its name was recorded with the job, so no module is needed to show it.
+      expect.objectContaining({ stage: 2, name: 'covering_tiles', status: 'pending', expected: 0 }),
     ]);
     const human = await runGeo(['status', jobId.slice(0, 12)], env);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/scene_footprints via local: processing, stage 1 of 2/);
-    expect(human.stdout).toMatch(/\n2\s+-\s+pending\s/);
+    expect(human.stdout).toMatch(/\n2\s+covering_tiles\s+pending\s/);
   });
 });

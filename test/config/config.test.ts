@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { prepareJob } from '../../src/core/jobs.js';
+import { prepareJob } from '../../src/core/prepare-job.js';
 import { InputError } from '../../src/errors.js';
 
 describe('loadConfig', () => {
@@ -26,6 +26,22 @@ describe('loadConfig', () => {
   it('rejects an unknown transport and a bad lease', () => {
     expect(() => loadConfig({ GEO_TRANSPORT: 'kafka' })).toThrow(/GEO_TRANSPORT/);
     expect(() => loadConfig({ GEO_LEASE_SECONDS: '0' })).toThrow(/GEO_LEASE_SECONDS/);
+  });
+
+  it('reports every bad value at once, each named as the user gave it: the flag when given, else the variable', () => {
+    let message = '';
+    try {
+      loadConfig({ GEO_LEASE_SECONDS: '1.5', GEO_TRANSPORT: 'kafka', GEO_LOG_LEVEL: 'loud' }, { logFormat: 'xml' });
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError);
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      'GEO_TRANSPORT: unknown transport "kafka": use local, servicebus or storage-queue',
+      'GEO_LEASE_SECONDS: must be a whole number from 1 to 86400 (got "1.5")',
+      '--log-format: must be human or json (got "xml")',
+      'GEO_LOG_LEVEL: must be debug, info, warn, error or silent (got "loud")',
+    ]);
   });
 
   it('bounds Storage Queue requests by GEO_STORAGE_TIMEOUT_MS, 30 s unless set', () => {

@@ -6,7 +6,7 @@ import { advanceStages } from '../../src/core/advance.js';
 import { defineJobType } from '../../src/core/job-types/define.js';
 import type { JobType } from '../../src/core/job-types/job-type.js';
 import { findJobType, registerJobTypes } from '../../src/core/job-types/registry.js';
-import { prepareJob } from '../../src/core/jobs.js';
+import { prepareJob } from '../../src/core/prepare-job.js';
 import { submitJob } from '../../src/core/submit.js';
 import { createProducer } from '../../src/transports/index.js';
 import type { TransportProducer } from '../../src/transports/transport.js';

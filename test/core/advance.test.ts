@@ -4,7 +4,8 @@ import { advanceStages, UNKNOWN_TYPE_ATTEMPTS } from '../../src/core/advance.js'
 import { jobStatus } from '../../src/core/job-status.js';
 import { defineJobType } from '../../src/core/job-types/define.js';
 import { getJobType, jobTypeNames, registerJobTypes } from '../../src/core/job-types/registry.js';
-import { loadJob, prepareJob } from '../../src/core/jobs.js';
+import { loadJob } from '../../src/core/jobs.js';
+import { prepareJob } from '../../src/core/prepare-job.js';
 import { submitJob } from '../../src/core/submit.js';
 import { DependencyError } from '../../src/errors.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail } from '../../src/store/completion.js';

@@ -33,12 +33,16 @@ async function killAtFailpoint(args: string[], env: Record<string, string>, paus
   run.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let ended: CliResult | undefined;
   void run.done.then((r) => (ended = r));
-  await waitFor(`the failpoint ${pauseAt}`, () => {
-    if (ended) throw new Error(`geo ended before ${pauseAt} (exit ${ended.code}): ${ended.stderr}`);
-    return /geo: paused at \w+ \(([^)]*)\)/.test(stderr);
-  });
-  run.child.kill('SIGKILL');
-  await run.done;
+  try {
+    await waitFor(`the failpoint ${pauseAt}`, () => {
+      if (ended) throw new Error(`geo ended before ${pauseAt} (exit ${ended.code}): ${ended.stderr}`);
+      return /geo: paused at \w+ \(([^)]*)\)/.test(stderr);
+    });
+  } finally {
+    // Killed whether or not the failpoint was reached: a run left paused would outlive the test.
+    run.child.kill('SIGKILL');
+    await run.done;
+  }
   return /geo: paused at \w+ \(([^)]*)\)/.exec(stderr)![1]!.split(',');
 }
 
@@ -80,12 +84,16 @@ describe(`geo submit killed with SIGKILL at each protocol phase (${PER_PHASE} pe
         // The k-th transfer onward is held by the broker without an answer: a send in flight.
         const run = startGeo(args, env);
         const ours = () => peer.transfers().filter((t) => t.queue === queue);
-        await waitFor(`${k} transfers`, () => ours().length >= k);
-        peer.faults.setLatencyMs(120_000);
-        const before = ours().length;
-        await waitFor('a held transfer', () => ours().length > before);
-        run.child.kill('SIGKILL');
-        await run.done;
+        let before = 0;
+        try {
+          await waitFor(`${k} transfers`, () => ours().length >= k);
+          peer.faults.setLatencyMs(120_000);
+          before = ours().length;
+          await waitFor('a held transfer', () => ours().length > before);
+        } finally {
+          run.child.kill('SIGKILL');
+          await run.done;
+        }
         const held = ours().slice(before);
         peer.faults.setLatencyMs(0);
         // The broker received these transfers and never settled them (it stores a message only when it

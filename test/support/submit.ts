@@ -1,7 +1,7 @@
 import type { TransportName } from '../../src/config/index.js';
 import { batchIdFor, idPrefixFor, taskIdFor } from '../../src/core/ids.js';
 import { DEFAULT_RETRY_POLICY } from '../../src/core/job-types/job-type.js';
-import { prepareJob } from '../../src/core/jobs.js';
+import { prepareJob } from '../../src/core/prepare-job.js';
 import { newClaimOwner } from '../../src/core/protocol/leases.js';
 import { alignedBatches } from '../../src/core/protocol/plan.js';
 import type { StageRunOptions } from '../../src/core/protocol/queue-stage.js';

@@ -9,8 +9,9 @@ import { parseJsonOutput, startGeo } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 import { type Lane, LOCK_SECONDS, useWorkHarness } from './support/harness.js';
 import { jobState, stageRow, stageTasks } from './support/inspect.js';
-import { attemptStarts, registerFlakyJobType, TEST_RETRY } from './support/job-type.js';
+import { attemptStarts, registerFlakyJobType, spinHooks, TEST_RETRY } from './support/job-type.js';
 import { runWorkers, submit, total } from './support/runtimes.js';
+import { type TakenMessage, takeMessageOnceVisible } from './support/second-receiver.js';
 
 const BLOCKING_MODULE = path.resolve(import.meta.dirname, 'support/blocking-job-type.mjs');
 
@@ -212,7 +213,23 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       const l = await lane();
       // Longer than the lock, with the event loop busy throughout: no renewal can run.
       const jobId = await submit(db, l, 'flaky_test', { n: 1, spinMs: LOCK_SECONDS * 2_000, tag: `${transport}-lock-lost` });
-      const [summary] = await runWorkers(db, l, 1, { idleMs: LOCK_SECONDS * 2_500 });
+      // On Storage Queue a lapsed visibility timeout loses the lock only once another receive takes the
+      // message: the handler's last act, the event loop still held, is to have another receiver take it.
+      const order: string[] = [];
+      let taken: TakenMessage | undefined;
+      if (transport === 'storage-queue') {
+        spinHooks.afterSpin = () => {
+          taken = takeMessageOnceVisible(l, 1);
+          order.push('taken by another receiver');
+        };
+      }
+      const [summary] = await runWorkers(db, l, 1, {
+        idleMs: LOCK_SECONDS * 2_500,
+        onNotice: (_message, detail) => detail?.event === 'lock_lost' && order.push('lock lost'),
+      }).finally(() => {
+        spinHooks.afterSpin = undefined;
+      });
+      const [task] = await stageTasks(db, jobId, 1);
       if (l.kind.tasksAreMessages) {
         // The claim's lease is the only lock: lapsed, it still holds the task until a sweep takes it over,
         // and the completion is issued the moment the handler returns, before any timer can sweep.
@@ -221,9 +238,15 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
         expect(summary!.lockLost).toBeGreaterThanOrEqual(1);
         // The message came back once the handler (which held the event loop) was done: acknowledged as finished.
         expect(summary!.duplicates).toBeGreaterThanOrEqual(1);
+        expect(order[0]).toBe(transport === 'storage-queue' ? 'taken by another receiver' : 'lock lost');
+        expect(order).toContain('lock lost');
+      }
+      if (transport === 'storage-queue') {
+        // The second receive of this task's message (the worker's was the first), while the handler held it.
+        expect(taken).toMatchObject({ dequeueCount: 2, body: { taskId: task!.taskId } });
       }
       expect(summary!.completed).toBe(1);
-      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed' })]);
+      expect(task).toMatchObject({ status: 'completed' });
       expect(await stageRow(db, jobId, 1)).toMatchObject({ completedCount: 1, failedCount: 0 });
       expect((await jobState(db, jobId)).status).toBe('completed');
     }, 60_000);

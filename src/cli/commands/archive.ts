@@ -16,7 +16,7 @@ export function registerArchive(program: Command, globals: () => GlobalOptions):
         const db = await ctx.store(2);
         const job = await loadJob(db, jobId);
         const signal = interruption.graceful();
-        const progress = ctx.output.progress({ done: 0, unit: 'tasks archived' });
+        const progress = await ctx.output.progress({ done: 0, unit: 'tasks archived' });
         let result: Awaited<ReturnType<typeof archiveJob>>;
         try {
           result = await archiveJob({ db, job, file: flags.output, signal, onProgress: (n) => progress.update({ done: n, unit: 'tasks archived' }) });

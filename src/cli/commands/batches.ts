@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { batchReport } from '../../core/batch-report.js';
-import { getJobType } from '../../core/job-types/registry.js';
 import { loadJob } from '../../core/jobs.js';
+import { describeStages } from '../../core/stage-names.js';
 import { InputError } from '../../errors.js';
 import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import type { JobRow } from '../../store/jobs.js';
@@ -33,7 +33,7 @@ export function registerBatches(program: Command, globals: () => GlobalOptions):
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(2);
         const job = await loadJob(db, jobId);
-        if (flags.stage !== undefined) assertStageExists(job, flags.stage);
+        if (flags.stage !== undefined) await assertStageExists(job, flags.stage);
         const report = await batchReport(db, job.jobId, { stage: flags.stage, status });
         if (ctx.output.jsonMode) ctx.output.json(batchReportJson(report, flags.limit));
         else renderBatchReport(ctx.output, report, { all: flags.all ?? false, status, limit: flags.limit ?? DEFAULT_ROWS });
@@ -50,10 +50,7 @@ function parseStatus(value: string | undefined): TaskStatus | undefined {
 }
 
 /** A stage the job type does not have is a mistake, not an empty list. */
-function assertStageExists(job: JobRow, stage: number): void {
-  const stages = getJobType(job.jobType).stages;
-  if (!stages.some((s) => s.stage === stage)) {
-    const known = stages.map((s) => `${s.stage} (${s.name})`).join(', ');
-    throw new InputError('STAGE_NOT_FOUND', `--stage ${stage}: ${job.jobType} has no stage ${stage}; its stages: ${known}`);
-  }
+async function assertStageExists(job: JobRow, stage: number): Promise<void> {
+  if (stage <= job.stageCount) return;
+  throw new InputError('STAGE_NOT_FOUND', `--stage ${stage}: ${job.jobType} has no stage ${stage}; its stages: ${await describeStages(job)}`);
 }

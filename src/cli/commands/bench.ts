@@ -73,7 +73,7 @@ export function registerBench(program: Command, globals: () => GlobalOptions): v
         });
         const signal = interruption.graceful();
         interruption.onQuit(() => `stopped at once; the next geo bench removes this run's schema ${env.schema} and empties its queues`);
-        const progress = ctx.output.progress({ done: 0, unit: 'tasks', label: 'starting' });
+        const progress = await ctx.output.progress({ done: 0, unit: 'tasks', label: 'starting' });
         let result: BenchResult | undefined;
         let cleanup: { schemaDropped: boolean };
         try {
@@ -156,7 +156,7 @@ async function benchEndToEnd(ctx: CommandContext, flags: EndToEndFlags, machine:
   });
   const signal = interruption.graceful();
   const total = 2 * flags.n;
-  const progress = ctx.output.progress(endToEndProgress(1, flags.runs, 0, total));
+  const progress = await ctx.output.progress(endToEndProgress(1, flags.runs, 0, total));
   let result: Awaited<ReturnType<typeof runEndToEnd>> | undefined;
   let cleanup: { schemaDropped: boolean };
   try {

@@ -20,7 +20,7 @@ export function registerCancel(program: Command, globals: () => GlobalOptions): 
         const job = await loadJob(db, jobId);
         // Marking the rows is resumable bookkeeping: an interrupt stops it, the next cancel finishes it.
         const signal = interruption.graceful();
-        const progress = ctx.output.progress({ done: 0, unit: 'tasks marked cancelled' });
+        const progress = await ctx.output.progress({ done: 0, unit: 'tasks marked cancelled' });
         let result: Awaited<ReturnType<typeof cancelJob>>;
         try {
           result = await cancelJob({

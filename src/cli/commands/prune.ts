@@ -27,7 +27,7 @@ export function registerPrune(program: Command, globals: () => GlobalOptions): v
       await withContext(globals(), async (ctx) => {
         const db = await ctx.store(2);
         const signal = interruption.graceful();
-        const progress = ctx.output.progress({ done: 0, unit: 'tasks deleted' });
+        const progress = await ctx.output.progress({ done: 0, unit: 'tasks deleted' });
         let result: Awaited<ReturnType<typeof pruneJobs>>;
         try {
           result = await pruneJobs({

@@ -34,14 +34,14 @@ export function registerResults(program: Command, globals: () => GlobalOptions):
       await withContext(options, async (ctx) => {
         const db = await ctx.store(3);
         const job = await loadJob(db, jobId);
-        const query = resultsQuery(job, flags);
+        const query = await resultsQuery(job, flags);
         const started = Date.now();
         const target = flags.output ? await openOutput(flags.output) : undefined;
         const signal = interruption.graceful();
         let lines = 0;
         interruption.onQuit(() => `stopped at once after ${plural(lines, 'result')}${flags.output ? `; ${flags.output} was not written` : ''}`);
         // NDJSON on stdout is the output itself: no progress line next to it on the same terminal.
-        const progress = target ? ctx.output.progress({ done: 0, unit: 'results' }) : undefined;
+        const progress = target ? await ctx.output.progress({ done: 0, unit: 'results' }) : undefined;
         let outcome: 'done' | 'interrupted' | 'reader gone' = 'done';
         try {
           for await (const page of resultLines(db, job, query)) {

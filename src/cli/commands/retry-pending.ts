@@ -51,7 +51,7 @@ export function registerRetryPending(program: Command, globals: () => GlobalOpti
         // A second Ctrl-C quits at once, which the claims make safe: say what was done and when they lapse.
         interruption.onQuit(() => recoveryQuitNote(last));
         const signal = interruption.graceful();
-        const progress = ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
+        const progress = await ctx.output.progress(recoveryProgress({ claimedBatches: 0, requeuedTasks: 0 }));
         let result: Awaited<ReturnType<typeof retryPending>>;
         try {
           result = await retryPending({

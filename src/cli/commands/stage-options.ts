@@ -77,7 +77,7 @@ export async function runDispatch(
   const signal = interruption.graceful();
   let last: DispatchProgress | undefined;
   interruption.onQuit(() => stageQuitNote(last));
-  const progress = ctx.output.progress({ done: 0, unit: 'tasks' });
+  const progress = await ctx.output.progress({ done: 0, unit: 'tasks' });
   const tracing = await dispatchTracing(ctx, command);
   let result: StageRun;
   try {

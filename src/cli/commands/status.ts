@@ -4,7 +4,6 @@ import { jobStatus, jobStatusJson } from '../../core/job-status.js';
 import { loadJob } from '../../core/jobs.js';
 import { type GlobalOptions, withContext } from '../context.js';
 import { interruption } from '../interrupt.js';
-import { renderJobStatus } from '../render/status.js';
 
 /** How often --watch refreshes. */
 const WATCH_MS = 1_000;
@@ -17,13 +16,19 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
     .option('--watch', 'refresh every second on a terminal until the job ends (Ctrl-C leaves)')
     .action(async (jobId: string, flags: { watch?: boolean }) => {
       await withContext(globals(), async (ctx) => {
-        const db = await ctx.store(2);
+        // One connection: its three reads wait for each other, which costs less than a second
+        // and a third authentication would (each a key derivation); --json runs in script loops.
+        const db = await ctx.store(0);
         const id = (await loadJob(db, jobId)).jobId;
         const read = async () => jobStatus(db, await loadJob(db, id));
-        if (ctx.output.jsonMode || !flags.watch || !ctx.output.toTerminal) {
-          const report = await read();
-          if (ctx.output.jsonMode) ctx.output.json(jobStatusJson(report));
-          else renderJobStatus(ctx.output, report);
+        if (ctx.output.jsonMode) {
+          ctx.output.json(jobStatusJson(await read()));
+          return;
+        }
+        // The tables' modules are for people; --json, which scripts call in loops, never loads them.
+        const { renderJobStatus } = await import('../render/status.js');
+        if (!flags.watch || !ctx.output.toTerminal) {
+          renderJobStatus(ctx.output, await read());
           return;
         }
         const stop = interruption.graceful();

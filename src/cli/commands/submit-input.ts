@@ -3,7 +3,7 @@ import { messageLimitFor } from '../../core/input/limits.js';
 import { type InputFormat, openInput } from '../../core/input/source.js';
 import { type InputSubmitResult, submitInput } from '../../core/input/submit-input.js';
 import type { StageItems } from '../../core/job-types/stage-inputs.js';
-import type { PreparedJob } from '../../core/jobs.js';
+import type { PreparedJob } from '../../core/prepare-job.js';
 import type { DispatchProgress } from '../../core/protocol/dispatch-stage.js';
 import { submitJob } from '../../core/submit.js';
 import type { Pool } from '../../store/pool.js';
@@ -41,7 +41,7 @@ export async function runInputSubmit(ctx: CommandContext, flags: DispatchFlags &
   let writing: DispatchProgress | undefined;
   let checking = true;
   interruption.onQuit(() => (checking ? 'stopped while checking the input; nothing was submitted' : stageQuitNote(writing)));
-  const progress = ctx.output.progress({ done: 0, unit: 'lines', label: `checking ${label}` });
+  const progress = await ctx.output.progress({ done: 0, unit: 'lines', label: `checking ${label}` });
   const connecting = connect(ctx, flags);
   connecting.catch(() => undefined);
   let result: InputSubmitResult;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { INPUT_FORMATS, type InputFormat } from '../../core/input/source.js';
-import { checkItemsSource, prepareJob } from '../../core/jobs.js';
+import { checkItemsSource, prepareJob } from '../../core/prepare-job.js';
 import { submitJob } from '../../core/submit.js';
 import { InputError } from '../../errors.js';
 import { type GlobalOptions, withContext } from '../context.js';

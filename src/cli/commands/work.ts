@@ -78,7 +78,7 @@ async function work(ctx: CommandContext, flags: WorkFlags): Promise<void> {
   // Handlers cannot be stopped from outside: a second signal quits at once (the session ends with the process, freeing its claims).
   interruption.onQuit(() => 'tasks in flight were not given back; other workers take them over as soon as this process has exited');
   const signal = interruption.graceful();
-  const progress = ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
+  const progress = await ctx.output.progress(workProgress(undefined, flags.advanceOnly ?? false));
   const logged = workLog(log);
   logWorkStarted(log, {
     worker: session.worker,

@@ -3,6 +3,7 @@ import { TASK_STATUSES, type TaskStatus } from '../../statuses.js';
 import { formatCount, plural } from '../format.js';
 import type { Output } from '../output.js';
 import { type Column, formatTable } from '../table.js';
+import { paragraph } from './paragraph.js';
 
 /** The `--json` document of `geo batches` (see the interface contract); `limit` caps the list. */
 export function batchReportJson(report: BatchReport, limit?: number) {
@@ -42,7 +43,8 @@ export function renderBatchReport(output: Output, report: BatchReport, opts: Bat
   const counted = TASK_STATUSES.filter((s) => s !== 'cancelled' || summary.counts[s] > 0);
   output.line(`  ${counted.map((s) => `${s} ${formatCount(summary.counts[s])}`).join(', ')}`);
   for (const stage of report.incompleteStages) {
-    output.paragraph(
+    paragraph(
+      output,
       `  problem: stage ${stage.stage} (${stage.name}) is not fully written: ${formatCount(stage.writtenTasks)} of ` +
         `${plural(stage.expectedTasks, 'task')}; run the same submit again, or geo retry-pending, to finish it`,
       '    ',

@@ -4,6 +4,7 @@ import { formatCount, plural } from '../format.js';
 import type { Output } from '../output.js';
 import type { ProgressState } from '../progress.js';
 import { type Column, formatTable, type Row } from '../table.js';
+import { paragraph } from './paragraph.js';
 
 export interface MachineInfo {
   cpus: number;
@@ -67,12 +68,13 @@ const COLUMNS: Column[] = [
 export function renderBench(output: Output, doc: BenchDocument): void {
   const s = doc.settings;
   const latency = s.dbLatencyMs + s.queueLatencyMs > 0 ? `, added round trip: database ${s.dbLatencyMs} ms, queue ${s.queueLatencyMs} ms` : '';
-  output.paragraph(
+  paragraph(
+    output,
     `geo bench: aligned ${plural(s.n, 'task')}, individual ${formatCount(Math.min(s.n, s.individualN))}, ` +
       `${plural(s.runs, 'run')}${s.runs > 1 ? ' (median shown)' : ''} per mode, concurrency ${s.concurrency}${latency}`,
   );
   const m = doc.machine;
-  output.paragraph(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
+  paragraph(output, `machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, node ${m.node}, load ${m.loadAverage} at start`);
   const rows: Row[] = [];
   for (const p of doc.paths) {
     if (p.skipped) {
@@ -87,8 +89,8 @@ export function renderBench(output: Output, doc: BenchDocument): void {
   }
   const table = formatTable(COLUMNS, rows, output.width);
   output.line(table.text);
-  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
-  output.paragraph('latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
+  if (table.hidden.length > 0) paragraph(output, `(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  paragraph(output, 'latency: per batch from INSERT to recorded send (aligned), per task (individual); db s and queue s: summed call time');
   output.line(barChart(doc));
   for (const p of doc.paths) {
     for (const mode of ['individual', 'aligned'] as const) {

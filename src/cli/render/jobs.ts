@@ -2,6 +2,7 @@ import type { JobList, JobListEntry, JobListQuery } from '../../core/job-list.js
 import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
 import { type Column, formatTable } from '../table.js';
+import { paragraph } from './paragraph.js';
 
 /** The `--json` document of `geo jobs`. */
 export function jobListJson(list: JobList) {
@@ -56,7 +57,7 @@ export function renderJobList(output: Output, list: JobList, query: JobListQuery
     output.width,
   );
   output.line(table.text);
-  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  if (table.hidden.length > 0) paragraph(output, `(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
   if (list.more) output.line(`... more jobs match: raise --limit (at most ${formatCount(1_000)}) or narrow with --status / --type`);
 }
 

@@ -2,6 +2,7 @@ import type { JobStatusReport } from '../../core/job-status.js';
 import { formatCount, formatDuration } from '../format.js';
 import type { Output } from '../output.js';
 import { type Column, formatTable } from '../table.js';
+import { paragraph } from './paragraph.js';
 
 // On a narrow terminal what goes first is what the headline or the other columns already
 // tell; stage, status, completed and failed stay (36 columns).
@@ -23,7 +24,8 @@ const COLUMNS: Column[] = [
 /** The status for people: a headline, one row per stage, the first errors, the result once there is one. */
 export function renderJobStatus(output: Output, report: JobStatusReport): void {
   output.line(`job ${report.jobId}`);
-  output.paragraph(
+  paragraph(
+    output,
     `  ${report.jobType} via ${report.transport}: ${report.status}${report.pausedAt ? ` (paused since ${report.pausedAt.toISOString()})` : ''}` +
       `${report.cancelReason ? ` (${report.cancelReason})` : ''}, stage ${report.currentStage} of ${report.stages.length}, ` +
       `${formatDuration(report.elapsedMs)}, ${formatCount(report.tasksPerSecond)} tasks/s`,
@@ -49,17 +51,18 @@ export function renderJobStatus(output: Output, report: JobStatusReport): void {
   ]);
   const table = formatTable(columns, rows, output.width);
   output.line(table.text);
-  if (table.hidden.length > 0) output.paragraph(`(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
+  if (table.hidden.length > 0) paragraph(output, `(not shown at this width: ${table.hidden.join(', ')}; --wide or --json shows them)`);
   for (const s of report.stages.filter((st) => st.retried > 0)) {
-    output.paragraph(
+    paragraph(
+      output,
       `stage ${s.stage}: ${formatCount(s.retried)} ${s.retried === 1 ? 'task' : 'tasks'} run again by retry-failed (geo results shows ${s.retried === 1 ? 'its' : 'their'} earlier runs)`,
     );
   }
   if (report.errors.length > 0) {
     output.line('first errors:');
-    for (const e of report.errors) output.paragraph(`  ${e.taskId}: ${e.error ?? '(no message)'}`, '    ');
+    for (const e of report.errors) paragraph(output, `  ${e.taskId}: ${e.error ?? '(no message)'}`, '    ');
   }
   if (report.status === 'completed' && report.result !== null && report.result !== undefined) {
-    output.paragraph(`result: ${JSON.stringify(report.result)}`);
+    paragraph(output, `result: ${JSON.stringify(report.result)}`);
   }
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../ids.js';
-import type { PreparedJob } from '../jobs.js';
+import type { PreparedJob } from '../prepare-job.js';
 import type { InputScan } from './scan.js';
 
 /**

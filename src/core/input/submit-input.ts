@@ -1,6 +1,6 @@
 import { InputError } from '../../errors.js';
 import type { StageItems } from '../job-types/stage-inputs.js';
-import type { PreparedJob } from '../jobs.js';
+import type { PreparedJob } from '../prepare-job.js';
 import type { SubmitResult } from '../submit.js';
 import { withInputIdentity } from './identity.js';
 import { inputItems } from './items.js';

@@ -2,30 +2,26 @@ import { errorMessage, GeoError } from '../../errors.js';
 import { PermanentTaskError, type TaskContext, type TaskHandler } from '../job-types/job-type.js';
 import { getJobType } from '../job-types/registry.js';
 
-/** What a delivery names: the job type and the task type of one of its stages. */
-export interface TaskAddress {
-  jobType: string;
-  stage: number;
-  taskType: string;
-}
-
 /** A handler found for a task, or why none can run it (never fixed by another attempt). */
 export type HandlerLookup = { handler: TaskHandler } | { reason: 'UnknownJobType' | 'UnknownTaskType'; description: string };
 
-/** Finds the handler of a task's stage in this process's job types. */
-export function findHandler(address: TaskAddress): HandlerLookup {
+/**
+ * Finds the handler of a task's stage in this process's job types: what a
+ * delivery names, its job type and the task type of one of its stages.
+ */
+export function findHandler(jobTypeName: string, stageNumber: number, taskType: string): HandlerLookup {
   let jobType: ReturnType<typeof getJobType>;
   try {
-    jobType = getJobType(address.jobType);
+    jobType = getJobType(jobTypeName);
   } catch (err) {
     if (err instanceof GeoError && err.code === 'UNKNOWN_JOB_TYPE') return { reason: 'UnknownJobType', description: err.message };
     throw err;
   }
-  const stage = jobType.stages.find((s) => s.stage === address.stage && s.taskType === address.taskType);
+  const stage = jobType.stages.find((s) => s.stage === stageNumber && s.taskType === taskType);
   if (!stage) {
     return {
       reason: 'UnknownTaskType',
-      description: `job type "${address.jobType}" has no task type "${address.taskType}" at stage ${address.stage}`,
+      description: `job type "${jobTypeName}" has no task type "${taskType}" at stage ${stageNumber}`,
     };
   }
   return { handler: stage.handler };

@@ -164,9 +164,12 @@ class Pipeline {
     if (claimed.length < received.length) this.settled();
     for (const task of claimed) {
       this.scope.events.taskClaimed?.(task.message.jobType);
-      const lookup = findHandler({ ...task.message, taskType: task.taskType });
+      const lookup = findHandler(task.message.jobType, task.message.stage, task.taskType);
       if ('reason' in lookup) notServed.push(task);
-      else served.push({ ...task, handler: lookup.handler });
+      else {
+        task.handler = lookup.handler;
+        served.push(task);
+      }
     }
     await this.leaveUnserved(notServed);
     this.claimedSoFar += served.length;

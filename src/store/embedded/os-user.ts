@@ -27,7 +27,18 @@ export async function ensurePostgresUser(): Promise<OsUser> {
   return created;
 }
 
+/**
+ * The user's ids from /etc/passwd, where useradd puts a system user; only a
+ * user it does not list (one from LDAP or another NSS source) costs the two
+ * `id` processes, which every command run as root would otherwise pay.
+ */
 async function lookupUser(name: string): Promise<OsUser | undefined> {
+  const passwd = await fs.readFile('/etc/passwd', 'utf8').catch(() => '');
+  const fields = passwd
+    .split('\n')
+    .find((line) => line.startsWith(`${name}:`))
+    ?.split(':');
+  if (fields && fields.length >= 4) return { uid: Number(fields[2]), gid: Number(fields[3]) };
   try {
     const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
     return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };

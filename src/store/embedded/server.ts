@@ -5,8 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { DependencyError, errorMessage, InputError } from '../../errors.js';
+import pg from '../pg.js';
 import { type PostgresBinaries, postgresBinaries } from './binaries.js';
 import { describeClients, type ServerClient, serverClientsList } from './clients.js';
 import { processAlive, withFileLock } from './file-lock.js';
@@ -71,6 +71,19 @@ export async function ensureEmbeddedServer(options: EmbeddedServerOptions): Prom
     state = await start(layout, bins, state);
     return describe(layout, state);
   });
+}
+
+/**
+ * The embedded server for `home` as its files describe it, when its
+ * postmaster.pid names a live process; no connection is made. A caller that
+ * then cannot connect falls back to ensureEmbeddedServer, which checks by
+ * connecting and restarts what is not running: a command against a running
+ * server so pays for one connection instead of two.
+ */
+export async function runningEmbeddedServer(home: string): Promise<EmbeddedServer | undefined> {
+  const layout = await resolveLayout(home);
+  const [state, pid] = await Promise.all([readState(layout), postmasterPid(layout.dataDir)]);
+  return state && pid !== undefined && processAlive(pid) ? describe(layout, state) : undefined;
 }
 
 export interface StopResult {

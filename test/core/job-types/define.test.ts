@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineJobType, isDefinedJobType } from '../../../src/core/job-types/define.js';
 import { integer, number } from '../../../src/core/job-types/fields.js';
 import type { TaskDefinition } from '../../../src/core/job-types/job-type.js';
-import { prepareJob } from '../../../src/core/jobs.js';
+import { prepareJob } from '../../../src/core/prepare-job.js';
 import { InputError } from '../../../src/errors.js';
 
 const handler = () => null;

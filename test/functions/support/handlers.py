@@ -9,12 +9,16 @@ behaviour to task type -> list of task indexes `i`:
   alwaysFail  raise on every call
   permanent   raise worker.PermanentError
   block       block on the first call (the test kills the process meanwhile)
-  slow        {task type: {i: seconds}}: sleep, then run normally
+  hold        on the first call, write a `held` record and wait until the test
+              creates release-<task type>-<i> in GEO_TEST_RECORDS, then run
+              normally (raise after two minutes without it)
 """
 
 import json
 import os
 import time
+
+HOLD_SECONDS = 120
 
 import worker
 
@@ -39,6 +43,15 @@ def install() -> Recorder:
     def named(kind: str, task_type: str, i: int) -> bool:
         return i in plan.get(kind, {}).get(task_type, [])
 
+    def hold(task_type: str, i: int) -> None:
+        recorder.write(kind="held", taskType=task_type, i=i)
+        release = os.path.join(directory, f"release-{task_type}-{i}")
+        deadline = time.monotonic() + HOLD_SECONDS
+        while not os.path.exists(release):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{task_type} {i} was held and not released within {HOLD_SECONDS} s")
+            time.sleep(0.02)
+
     def first_call(task_type: str, i: int) -> bool:
         # Exclusive creation: exactly one call of a task, in any process, is its first.
         try:
@@ -61,9 +74,8 @@ def install() -> Recorder:
                     raise worker.PermanentError("permanent failure (test)")
                 if named("raiseFirst", task_type, i) and first:
                     raise RuntimeError("transient failure (test)")
-                seconds = plan.get("slow", {}).get(task_type, {}).get(str(i))
-                if seconds:
-                    time.sleep(seconds)
+                if named("hold", task_type, i) and first:
+                    hold(task_type, i)
                 result = original(parameters)
             except Exception as err:
                 recorder.write(kind="raised", taskType=task_type, i=i, error=str(err))

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { TestDatabase } from '../../support/db.js';
+import { doubleInvocationOrder } from './double-invocation.js';
 import { BLOCKED, DOUBLE_INVOKED, DUPLICATED, PLAN, TASKS } from './plan.js';
 import { callsOf, type HandlerRecord } from './records.js';
 
@@ -149,6 +150,10 @@ export async function checkOutcome(db: TestDatabase, jobId: string, records: Han
   const ran = doubled.filter((r) => r.outcome === 'completed');
   expect(ran).toHaveLength(1);
   expect(doubled.some((r) => r.outcome === 'busy' && r.pid === ran[0]!.pid)).toBe(true);
+  // The two overlapped for certain: the running call was held in its handler and returned only after the
+  // other had answered busy (which may come before the hold began: the claim is taken before the handler starts).
+  const order = doubleInvocationOrder(records, greetings.get(DOUBLE_INVOKED)!.taskId, ran[0]!.pid);
+  expect([order.held >= 0, order.busy >= 0, order.held < order.returned, order.busy < order.returned], JSON.stringify(order)).toEqual([true, true, true, true]);
   // Only the foreign message made a worker raise.
   expect(records.filter((r) => r.kind === 'invocation' && r.raised !== undefined && r.taskId !== null).map((r) => r.raised)).toEqual([]);
 }

@@ -12,7 +12,10 @@ export const LEASE_SECONDS = 5;
 export const BLOCKED = 150;
 /** Its message is put on the queue a second time. */
 export const DUPLICATED = 42;
-/** Its first delivery is invoked twice at once on one host (its handler is slow, so the two overlap). */
+/**
+ * Its first delivery is invoked twice at once on one host. The invocation that runs it is held in
+ * its handler until the other has answered busy (the test then creates its release file).
+ */
 export const DOUBLE_INVOKED = 321;
 
 const every = (step: number, offset: number) => Array.from({ length: TASKS / step }, (_, k) => k * step + offset);
@@ -23,5 +26,10 @@ export const PLAN = {
   alwaysFail: { greeting: [1234] },
   permanent: { greeting: [1500] },
   block: { greeting: [BLOCKED] },
-  slow: { greeting: { [DOUBLE_INVOKED]: 1.5 } },
+  hold: { greeting: [DOUBLE_INVOKED] },
 };
+
+/** The file whose creation lets a held handler call return (handlers.py `hold`). */
+export function releaseFile(records: string, taskType: string, i: number): string {
+  return path.join(records, `release-${taskType}-${i}`);
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /** One line the Python side wrote (test/functions/support/handlers.py). */
 export interface HandlerRecord {
-  kind: 'call' | 'returned' | 'raised' | 'invocation' | 'poisoned' | 'host-started';
+  kind: 'call' | 'held' | 'returned' | 'raised' | 'invocation' | 'poisoned' | 'host-started';
   pid: number;
   taskType?: string;
   i?: number;
@@ -17,7 +17,7 @@ export interface HandlerRecord {
   content?: string;
 }
 
-/** Every record of every Python process of a test, in no particular order. */
+/** Every record of every Python process of a test: each process's in the order it wrote them, the processes in no particular order. */
 export async function readRecords(directory: string): Promise<HandlerRecord[]> {
   const names = (await fs.readdir(directory)).filter((n) => /^records-\d+\.jsonl$/.test(n));
   const records: HandlerRecord[] = [];

@@ -6,6 +6,7 @@ import { expect, vi } from 'vitest';
 import { buildTaskMessage, encodeTaskMessage } from '../../../src/transports/message.js';
 import { type CliResult, parseJsonOutput, runGeo } from '../../support/cli.js';
 import type { TestDatabase } from '../../support/db.js';
+import { releaseOnceBusy } from './double-invocation.js';
 import { checkOutcome, progress, taskRows } from './outcome.js';
 import { BLOCKED, DOUBLE_INVOKED, DUPLICATED, JOB_TYPE_MODULE, LEASE_SECONDS, PLAN, TASKS } from './plan.js';
 import { pythonEnv } from './python.js';
@@ -81,6 +82,9 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
       }),
       tasks.get(DOUBLE_INVOKED)!.taskId,
     );
+    // Runs alongside the kill below; awaited after it (and never left rejected unobserved meanwhile).
+    const doubleReleased = releaseOnceBusy(records, tasks.get(DOUBLE_INVOKED)!.taskId);
+    doubleReleased.catch(() => undefined);
     cronLoop = runCron(geoEnv, cron.signal);
 
     // The worker running the blocked greeting is mid-task: kill it.
@@ -93,6 +97,7 @@ export async function runScenario(db: TestDatabase, lane: FunctionsLane): Promis
       { timeout: 120_000, interval: 200 },
     );
     await lane.killWorker(blocked.pid);
+    await doubleReleased;
 
     const status = await vi.waitFor(
       async () => {

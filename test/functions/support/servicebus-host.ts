@@ -66,7 +66,7 @@ export interface ServiceBusHostOptions {
   queue: string;
   /** The language worker's environment (test/functions/support/python.ts). */
   env: Record<string, string>;
-  /** Invocations at once (the host's maxConcurrentCalls; the worker has as many threads). */
+  /** Messages at once (the host's maxConcurrentCalls; the language worker has a thread more). */
   concurrency: number;
   /** The first delivery of the message naming this task is invoked twice at once. */
   doubleInvoke?: string;
@@ -122,7 +122,8 @@ export class ServiceBusHost {
   }
 
   private startWorker(): LanguageWorker {
-    const worker = new LanguageWorker({ ...this.options.env, GEO_TEST_THREADS: String(this.options.concurrency) });
+    // A thread more than the messages at once: the second call of a double invocation never waits for one.
+    const worker = new LanguageWorker({ ...this.options.env, GEO_TEST_THREADS: String(this.options.concurrency + 1) });
     void worker.exited.then(() => {
       if (this.stopping || this.worker !== worker) return;
       this.restarts++;

@@ -20,6 +20,13 @@ const params = z.object({
   spinMs: z.coerce.number().int().min(0).default(0),
 });
 
+/**
+ * Called synchronously when a spinning attempt (spinMs > 0) has spun, the
+ * event loop still held: what a test makes happen for certain before that
+ * handler returns.
+ */
+export const spinHooks: { afterSpin?: (taskId: string) => void } = {};
+
 /** Short delays so retries are observable within a test: retry n waits 100-200 ms x 2^(n-1). */
 export const TEST_RETRY = { maxRetries: 3, baseMs: 200, maxMs: 5_000 };
 
@@ -47,6 +54,7 @@ export function flakyJobType(opts: { block?: boolean } = {}): JobType {
         async handler(p, ctx) {
           attemptStarts.set(ctx.taskId, [...(attemptStarts.get(ctx.taskId) ?? []), Date.now()]);
           for (const end = Date.now() + Number(p.spinMs ?? 0); Date.now() < end; );
+          if (Number(p.spinMs ?? 0) > 0) spinHooks.afterSpin?.(ctx.taskId);
           if (opts.block) {
             await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
             abortedTasks.add(ctx.taskId);

@@ -1,5 +1,5 @@
 import { jobTypeNames } from '../../../src/core/job-types/registry.js';
-import { prepareJob } from '../../../src/core/jobs.js';
+import { prepareJob } from '../../../src/core/prepare-job.js';
 import { submitJob } from '../../../src/core/submit.js';
 import type { WorkOptions, WorkSummary } from '../../../src/core/work/options.js';
 import { runWork } from '../../../src/core/work/runtime.js';
