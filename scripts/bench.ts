@@ -15,6 +15,9 @@
  *   npm run bench -- --only loopback-10k # one scenario (names below, and startup, input)
  *   npm run bench -- --out /tmp/b.json   # default: docs/bench-results.json
  *   npm run bench -- --only peers        # geo work against graphile-worker and pg-boss (scripts/peers-bench.ts)
+ *   npm run bench -- --only servicebus-submit [--base /path/to/other/bin/geo.js]
+ *                                        # geo submit --n 100000 over the Service Bus peer (its own process) at 0, 20
+ *                                        # and 200 ms a transfer, and on the local transport (scripts/servicebus-submit-bench.ts)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -26,6 +29,7 @@ import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/
 import { type Azurite, startAzurite } from '../test/support/azurite.js';
 import { startServiceBusPeer } from '../test/support/servicebus-peer/index.js';
 import { describeInputBench, type InputBenchDocument, measureInputAgainstN } from './input-bench.js';
+import { describeServiceBusSubmit, measureServiceBusSubmit, type ServiceBusSubmitDocument } from './servicebus-submit-bench.js';
 import { describeStartup, measureStartup, type StartupDocument } from './startup-bench.js';
 import { scratchHome } from './support/database.js';
 
@@ -73,11 +77,13 @@ const { values } = parseArgs({
     only: { type: 'string', multiple: true },
     all: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(ROOT, 'docs/bench-results.json') },
+    /** Another build's bin/geo.js, measured in turn with this one (servicebus-submit). */
+    base: { type: 'string' },
   },
 });
 const wanted = (s: { name: string; extra?: boolean }) => (values.only ? values.only.includes(s.name) : values.all || !s.extra);
 /** Measurements of single commands rather than of geo bench, after the scenarios. */
-const COMMAND_MEASUREMENTS = [{ name: 'startup' }, { name: 'input', extra: true }];
+const COMMAND_MEASUREMENTS = [{ name: 'startup' }, { name: 'input', extra: true }, { name: 'servicebus-submit', extra: true }];
 const chosen = SCENARIOS.filter(wanted);
 if (chosen.length === 0 && !COMMAND_MEASUREMENTS.some(wanted)) {
   const known = [...SCENARIOS, ...COMMAND_MEASUREMENTS].map((s) => s.name).join(', ');
@@ -108,6 +114,7 @@ const results: Array<{
   document?: BenchDocument;
   startup?: StartupDocument;
   input?: InputBenchDocument;
+  servicebusSubmit?: ServiceBusSubmitDocument;
   error?: string;
 }> = [];
 const output = new Output(false);
@@ -156,6 +163,23 @@ try {
     });
     results.push({ name: 'input', title, command: 'npx tsx scripts/input-bench.ts --lines 1000000 --runs 3', input });
     process.stdout.write(`${describeInputBench(input)}\n`);
+  }
+  if (COMMAND_MEASUREMENTS.filter(wanted).some((m) => m.name === 'servicebus-submit')) {
+    const title =
+      'geo submit hello_world --n 100000 over the Service Bus peer (a process of its own) at 0, 20 and 200 ms a transfer, and local, fresh databases, medians of 3';
+    process.stderr.write(`\n== ${title}\n`);
+    const base = values.base ? path.resolve(values.base) : undefined;
+    const servicebusSubmit = await measureServiceBusSubmit({
+      n: 100_000,
+      runs: 3,
+      latencies: [0, 20, 200],
+      local: true,
+      builds: [{ name: 'this', bin }, ...(base ? [{ name: 'base', bin: base }] : [])],
+      onResult: (text) => process.stderr.write(`${text}\n`),
+    });
+    const command = `npx tsx scripts/servicebus-submit-bench.ts --n 100000 --runs 3${base ? ` --base ${values.base}` : ''}`;
+    results.push({ name: 'servicebus-submit', title, command, servicebusSubmit });
+    process.stdout.write(`${describeServiceBusSubmit(servicebusSubmit)}\n`);
   }
 } finally {
   await peer.close();

@@ -11,6 +11,7 @@ import { recordSentBatches } from './record.js';
 import { type SendPolicy, type SentBatch, sendClaimedBatch } from './send.js';
 import type { DispatchStop } from './stop.js';
 import { claimBatch, unsentOfPlannedBatch } from './take-over.js';
+import type { GroupTiming, GroupWindow } from './window.js';
 import { prepareBatches, type StageTarget, writeBatches } from './write.js';
 
 /** What the steps of one dispatch share: its connections, its claims, its ledger and its stop. */
@@ -27,6 +28,14 @@ export interface StageRun {
   stop: DispatchStop;
   /** A trace span per batch and step (nothing without a startSpan hook). */
   spans: BatchSpans;
+  /** Groups in flight, widened by long round trips to the broker. */
+  window: GroupWindow;
+  /**
+   * The groups' statements (steps 1 and 3) running at once: `--concurrency`
+   * however wide the window, so the extra groups wait here rather than for
+   * the pool, and a lease renewal always finds a connection.
+   */
+  statements: AdaptiveLimiter;
   onPhase?: PhaseObserver;
 }
 
@@ -36,41 +45,49 @@ export interface StageRun {
  * sent again; then every batch sent is recorded (one statement).
  */
 export async function dispatchGroup(run: StageRun, group: BatchGroup): Promise<void> {
-  const [fresh, resumed] = await Promise.all([writeAndSend(run, group.fresh), Promise.all(group.pending.map((p) => resumeBatch(run, p)))]);
+  const timing: GroupTiming = { databaseMs: 0, sendMs: 0 };
+  const [fresh, resumed] = await Promise.all([writeAndSend(run, group.fresh, timing), Promise.all(group.pending.map((p) => resumeBatch(run, p)))]);
   const sent = [...fresh, ...resumed.filter((b): b is SentBatch => b !== undefined)];
   if (sent.length > 0)
     await run.onPhase?.(
       'sent',
       sent.map((b) => b.batchId),
     );
+  const recording = performance.now();
   const results = await run.spans.step(
     'record',
     sent.map((b) => b.batchId),
-    () => recordSentBatches(run.db, run.leases, sent),
+    () => withStatement(run, () => recordSentBatches(run.db, run.leases, sent)),
   );
+  timing.databaseMs += performance.now() - recording;
+  if (fresh.length > 0) run.window.observe(timing);
   run.spans.endRecorded(results);
   run.ledger.addRecorded(sent, results);
   run.stop.noteSends(results);
 }
 
-/** Step 1 for new batches, then step 2 unless the transport's rows are its messages. */
-async function writeAndSend(run: StageRun, batches: PlannedBatch[]): Promise<SentBatch[]> {
+/** Step 1 for new batches, then step 2 unless the transport's rows are its messages; `timing` gets how long each took. */
+async function writeAndSend(run: StageRun, batches: PlannedBatch[], timing: GroupTiming): Promise<SentBatch[]> {
   if (batches.length === 0) return [];
   const prepared = prepareBatches(run.target, batches);
+  const writing = performance.now();
   for (const b of prepared) run.spans.begin(b.batchId, { 'geo.batch_index': b.planned.batchIndex, 'geo.tasks': b.messages.length });
   const { written, heldElsewhere } = await run.spans.step(
     'write',
     prepared.map((b) => b.batchId),
     () =>
-      writeBatches({
-        db: run.db,
-        transport: run.transport,
-        target: run.target,
-        batches: prepared,
-        leaseSeconds: run.leaseSeconds,
-        owner: run.leases.owner,
-      }),
+      withStatement(run, () =>
+        writeBatches({
+          db: run.db,
+          transport: run.transport,
+          target: run.target,
+          batches: prepared,
+          leaseSeconds: run.leaseSeconds,
+          owner: run.leases.owner,
+        }),
+      ),
   );
+  timing.databaseMs += performance.now() - writing;
   for (const batchId of heldElsewhere) {
     run.ledger.leaveToHolder(batchId);
     run.spans.end(batchId, undefined, { 'geo.outcome': 'written-by-another' });
@@ -85,7 +102,10 @@ async function writeAndSend(run: StageRun, batches: PlannedBatch[]): Promise<Sen
     'written',
     written.map((b) => b.batchId),
   );
-  return Promise.all(written.map((b) => send(run, b.batchId, b.messages)));
+  const sending = performance.now();
+  const sent = await Promise.all(written.map((b) => send(run, b.batchId, b.messages)));
+  timing.sendMs = performance.now() - sending;
+  return sent;
 }
 
 /** Takes over a batch an earlier run wrote but did not finish sending, if its lease lapsed, and sends what is left. */
@@ -100,6 +120,15 @@ async function resumeBatch(run: StageRun, pending: BatchGroup['pending'][number]
   await run.onPhase?.('resumed', [batchId]);
   const { messages, carried } = await unsentOfPlannedBatch({ db: run.db, target: run.target, ...pending });
   return send(run, batchId, messages, carried);
+}
+
+async function withStatement<T>(run: StageRun, statement: () => Promise<T>): Promise<T> {
+  await run.statements.acquire();
+  try {
+    return await statement();
+  } finally {
+    run.statements.release();
+  }
 }
 
 /** Step 2 for one batch this run holds. */

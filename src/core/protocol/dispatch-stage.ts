@@ -16,6 +16,7 @@ import { BATCHES_PER_GROUP, StagePlan } from './plan.js';
 import { recordStageWritten } from './record.js';
 import { DEFAULT_SEND_POLICY, type SendPolicy } from './send.js';
 import { DispatchStop } from './stop.js';
+import { GroupWindow } from './window.js';
 import type { StageTarget } from './write.js';
 
 export interface DispatchProgress extends StageCounts {
@@ -35,7 +36,10 @@ export interface DispatchParams extends StageTarget {
    * input is not ready.
    */
   partialInputs?: boolean;
-  /** Groups of batches in flight; each sends its batches at once. */
+  /**
+   * Groups of batches in flight; each sends its batches at once. The floor:
+   * a long round trip to the broker widens it (window.ts).
+   */
   concurrency: number;
   leaseSeconds: number;
   /** The process's session: its claims are freed at once if it dies. */
@@ -91,7 +95,7 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
   const unwatch = run.stop.watch(params.signal);
   let stageWritten = false;
   try {
-    await Promise.all(Array.from({ length: params.concurrency }, () => sendGroups(run, plan, report)));
+    await runSenders(run, plan, report);
     if (run.stop.failure !== undefined) throw run.stop.failure;
     if (!run.stop.stopped) await awaitHeldElsewhere(run);
     plan.countUnbuilt();
@@ -131,13 +135,16 @@ export async function dispatchStage(params: DispatchParams): Promise<DispatchRes
 function openRun(params: DispatchParams): StageRun {
   const leases = new LeaseKeeper(params.db, params.leaseSeconds, params.session, params.onNotice);
   leases.holdStage(params.job.jobId, params.stage.stage);
+  const window = new GroupWindow(params.concurrency);
   return {
     db: params.db,
     transport: params.transport,
     target: { job: params.job, stage: params.stage },
     leaseSeconds: params.leaseSeconds,
     policy: params.sendPolicy ?? DEFAULT_SEND_POLICY,
-    limiter: new AdaptiveLimiter(params.concurrency * BATCHES_PER_GROUP),
+    limiter: new AdaptiveLimiter(window.max * BATCHES_PER_GROUP),
+    // Never throttled: a plain count of the statements running.
+    statements: new AdaptiveLimiter(params.concurrency),
     leases,
     ledger: new StageLedger(params.stage),
     stop: new DispatchStop(params.transport.target, params.maxConsecutiveFailures ?? 3),
@@ -148,11 +155,40 @@ function openRun(params: DispatchParams): StageRun {
       'geo.transport': params.transport.name,
     }),
     onPhase: params.onPhase,
+    window,
   };
 }
 
-/** One of the run's concurrent senders: takes groups from the shared plan until none is left or the run stops. */
-async function sendGroups(run: StageRun, plan: StagePlan, report: () => void): Promise<void> {
+/**
+ * The run's concurrent senders, sharing the plan: `--concurrency` of them,
+ * and more while the window is wider (a long round trip to the broker); a
+ * sender past the window's size stops after its group. Resolves when every
+ * sender has stopped.
+ */
+function runSenders(run: StageRun, plan: StagePlan, report: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    let running = 0;
+    const start = (): void => {
+      running++;
+      let narrowed = false;
+      const next = (): boolean => {
+        while (running < run.window.size && !run.stop.ended && !plan.ended) start();
+        // Counted out here, not when its promise settles, so two senders ending together cannot both leave.
+        narrowed = running > run.window.size;
+        if (narrowed) running--;
+        return narrowed;
+      };
+      void sendGroups(run, plan, report, next).finally(() => {
+        if (!narrowed) running--;
+        if (running === 0) resolve();
+      });
+    };
+    for (let i = 0; i < run.window.base; i++) start();
+  });
+}
+
+/** One of the run's concurrent senders: takes groups from the shared plan until none is left, the run stops, or `narrowed` says the window no longer has room for it. */
+async function sendGroups(run: StageRun, plan: StagePlan, report: () => void, narrowed: () => boolean): Promise<void> {
   while (!run.stop.ended) {
     try {
       const group = await plan.nextGroup();
@@ -162,6 +198,7 @@ async function sendGroups(run: StageRun, plan: StagePlan, report: () => void): P
     } catch (err) {
       run.stop.noteError(err);
     }
+    if (narrowed()) return;
   }
 }
 
