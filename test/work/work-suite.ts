@@ -50,7 +50,10 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       const runs = await Promise.all([startGeo(args, l.env()).done, startGeo(args, l.env()).done]);
       for (const run of runs) expect(run.code, run.stderr).toBe(0);
       const docs = runs.map((r) => parseJsonOutput<WorkJson>(r));
-      expect(docs.reduce((n, d) => n + d.completed, 0), JSON.stringify(docs)).toBe(2000);
+      expect(
+        docs.reduce((n, d) => n + d.completed, 0),
+        JSON.stringify(docs),
+      ).toBe(2000);
 
       const greetings = await stageTasks(db, jobId, 1);
       const replies = await stageTasks(db, jobId, 2);
