@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -62,7 +63,7 @@ export async function measureInputAgainstN(params: {
 }): Promise<InputBenchDocument> {
   const { lines, runs, builds } = params;
   const kinds = params.kinds ?? ['n', 'input'];
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-input-bench-'));
+  const work = await scratchHome('geo-input-bench-');
   try {
     const file = params.file ?? (await writeTiles(path.join(work, 'tiles.ndjson'), lines));
     const results: Measured[] = [];

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { embeddedServerInfo } from '../src/store/embedded/server.js';
+import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -67,7 +68,7 @@ export async function measureServiceBusSubmit(params: {
   builds: Array<{ name: string; bin: string }>;
   onResult?: (line: string) => void;
 }): Promise<ServiceBusSubmitDocument> {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'geo-sb-submit-bench-'));
+  const work = await scratchHome('geo-sb-submit-bench-');
   const paths = [...(params.local ? ['local'] : []), ...params.latencies.map(String)];
   const results: ServiceBusSubmitRun[] = [];
   try {
