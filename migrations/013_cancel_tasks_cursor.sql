@@ -3,6 +3,9 @@
 -- handled (a queued batch stays queued; its task rows are read to find none
 -- left), so marking a job of 1,000,000 tasks in chunks took quadratic time.
 -- Returns the tasks marked and the last batch picked (NULL: none was left).
+-- It replaces the two-argument form (a start from the first batch is
+-- after_batch NULL), so one body does the marking.
+DROP FUNCTION geo_cancel_tasks(text, integer);
 CREATE FUNCTION geo_cancel_tasks(job_id text, max_batches integer, after_batch text)
 RETURNS TABLE (cancelled integer, last_batch text)
 LANGUAGE sql AS $$

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
+import { median, round } from './support/stats.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -179,15 +180,6 @@ async function writeTiles(file: string, count: number): Promise<string> {
   }
   await new Promise<void>((resolve, reject) => out.end(text, () => resolve()).once('error', reject));
   return file;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
-function round(value: number, digits: number): number {
-  return Number(value.toFixed(digits));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

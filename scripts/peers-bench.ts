@@ -32,10 +32,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../src/store/embedded/server.js';
 import type { ChildResult } from './peers/child.js';
-import { scratchHome } from './support/database.js';
+import { admin, scratchHome, withDatabase } from './support/database.js';
 import { measure, type WorkBenchTarget } from './work-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -105,7 +104,7 @@ const started = Date.now();
 let failure: string | undefined;
 try {
   await admin(adminUrl, `CREATE DATABASE ${peersDatabase}`);
-  serverVersion = await admin(peersUrl, 'SHOW server_version');
+  serverVersion = (await admin(peersUrl, 'SHOW server_version')) ?? '';
   for (let run = 1; run <= runs; run++) {
     // Alternating, and each run starting one further along, so no system always follows the same one.
     const order = systems.map((_, i) => systems[(i + run - 1) % systems.length]!);
@@ -250,23 +249,4 @@ function child(peer: string, args: string[]): Promise<unknown> {
       }
     });
   });
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-/** Runs one statement on its own connection; returns the first column of the first row, if any. */
-async function admin(url: string, sql: string): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<Record<string, unknown>>(sql);
-    const first = rows[0];
-    return first ? String(Object.values(first)[0]) : '';
-  } finally {
-    await client.end();
-  }
 }

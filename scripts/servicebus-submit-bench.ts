@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { embeddedServerInfo } from '../src/store/embedded/server.js';
 import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
+import { median, round } from './support/stats.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const QUEUE = 'geo-tasks-bench';
@@ -218,15 +219,6 @@ async function treeTicks(pid: number): Promise<number> {
     if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
-function round(value: number, digits: number): number {
-  return Number(value.toFixed(digits));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

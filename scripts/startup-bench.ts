@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { scratchHome } from './support/database.js';
 import { run } from './support/run.js';
+import { median, round } from './support/stats.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** Starts of a command per measurement. */
@@ -79,15 +80,6 @@ export function describeStartup(doc: StartupDocument): string {
     `start-up, CPU seconds a start (median of ${doc.runs} x ${STARTS}): geo --version ${doc.cpuSeconds.version.toFixed(3)} (${doc.ratio.version}x node -e 0), ` +
     `geo status <job> --json ${doc.cpuSeconds.status.toFixed(3)} (${doc.ratio.status}x), node -e 0 ${doc.cpuSeconds.node.toFixed(3)} (load ${doc.load})`
   );
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
-function round(value: number, digits = 2): number {
-  return Number(value.toFixed(digits));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -1,8 +1,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { ensureEmbeddedServer, stopEmbeddedServer } from '../../src/store/embedded/server.js';
+
+export { admin, withDatabase } from '../../test/support/admin.js';
 
 /** The server a bench works on: DATABASE_URL's, or an embedded one in a temporary GEO_HOME. */
 export interface BenchServer {
@@ -38,22 +39,4 @@ export async function benchServer(prefix: string): Promise<BenchServer> {
       await fs.rm(home, { recursive: true, force: true });
     },
   };
-}
-
-/** One statement on its own connection (CREATE and DROP DATABASE cannot share a transaction). */
-export async function admin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-/** `base` with its database replaced by `name`. */
-export function withDatabase(base: string, name: string): string {
-  const parsed = new URL(base);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
 }

@@ -2,6 +2,8 @@ import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 import type * as ConnectionStringModule from 'pg-connection-string';
 
+const require = createRequire(import.meta.url);
+
 /**
  * The `pg` module, loaded for geo. On Node.js 20, which has no global
  * `navigator`, pg probes for the Cloudflare Workers runtime by constructing
@@ -12,7 +14,6 @@ import type * as ConnectionStringModule from 'pg-connection-string';
  * no other module sees it.
  */
 function loadPg(): typeof PgModule {
-  const require = createRequire(import.meta.url);
   if ('navigator' in globalThis) return require('pg') as typeof PgModule;
   Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true });
   try {
@@ -29,4 +30,4 @@ export default pg;
  * pg's own URL parser, the copy pg has loaded: importing the package as an
  * ES module would parse its CommonJS source again to find its exports.
  */
-export const connectionString = createRequire(import.meta.url)('pg-connection-string') as typeof ConnectionStringModule;
+export const connectionString = require('pg-connection-string') as typeof ConnectionStringModule;

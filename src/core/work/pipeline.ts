@@ -101,17 +101,18 @@ class Pipeline {
     if (this.failure) throw this.failure;
   }
 
-  private track(p: Promise<void>): void {
+  /** Keeps `p` in `set` while it runs; its failure stops the run, its end wakes the loop. */
+  private track(p: Promise<void>, set: Set<Promise<void>> = this.work): void {
     const tracked = p
       .catch((err: unknown) => {
         this.failure ??= err;
         this.scope.stopping.request('error');
       })
       .finally(() => {
-        this.work.delete(tracked);
+        set.delete(tracked);
         this.wakeup.fire();
       });
-    this.work.add(tracked);
+    set.add(tracked);
   }
 
   private settled(): void {
@@ -209,16 +210,7 @@ class Pipeline {
 
   private start(task: ClaimedTask): void {
     this.scope.tally.add('tasks');
-    const run: Promise<void> = this.runTask(task)
-      .catch((err: unknown) => {
-        this.failure ??= err;
-        this.scope.stopping.request('error');
-      })
-      .finally(() => {
-        this.handlerRuns.delete(run);
-        this.wakeup.fire();
-      });
-    this.handlerRuns.add(run);
+    this.track(this.runTask(task), this.handlerRuns);
   }
 
   private async handlersDone(): Promise<void> {
