@@ -245,8 +245,10 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
         expect(order).toContain('lock lost');
       }
       if (transport === 'storage-queue') {
-        // The second receive of this task's message (the worker's was the first), while the handler held it.
-        expect(taken).toMatchObject({ dequeueCount: 2, body: { taskId: task!.taskId } });
+        // A later receive of this task's message than the worker's, while the handler held it (under load
+        // the worker's own receive may have lapsed and come back once before: then it is the third).
+        expect(taken).toMatchObject({ body: { taskId: task!.taskId } });
+        expect(taken!.dequeueCount).toBeGreaterThanOrEqual(2);
       }
       expect(summary!.completed).toBe(1);
       expect(task).toMatchObject({ status: 'completed' });
