@@ -37,9 +37,20 @@ const takenOver: JobType<{ tag: string }> = {
       },
       async handler(_p, ctx) {
         if (ctx.attempt > 1) return { attempt: ctx.attempt };
-        const db = harness.db.pool;
-        await db.query(`UPDATE tasks SET lease_until = now() - interval '1 second' WHERE task_id = $1`, [ctx.taskId]);
-        expect(await tasksRequeueLapsed(db, { limit: 10 })).toMatchObject({ requeued: 1 });
+        // One transaction: the worker's own sweep runs every second and must not find the
+        // lapsed lease first (this call would then put nothing back and the handler would throw).
+        const client = await harness.db.pool.connect();
+        try {
+          await client.query('BEGIN');
+          await client.query(`UPDATE tasks SET lease_until = now() - interval '1 second' WHERE task_id = $1`, [ctx.taskId]);
+          expect(await tasksRequeueLapsed(client, { jobId: ctx.jobId, limit: 10 })).toMatchObject({ requeued: 1 });
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        } finally {
+          client.release();
+        }
         await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
         return { attempt: ctx.attempt };
       },
