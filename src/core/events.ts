@@ -52,6 +52,12 @@ export interface WorkEvents extends DispatchEvents {
   lockLost?(): void;
   /** A finished stage was handled: the next one queued, the job ended, or a retry scheduled. */
   stageAdvanced?(advancement: Advancement): void;
+  /**
+   * The database said a job changed (geo_job_changed). From this call on, no
+   * task of it held here starts until a read shows the job still running; a
+   * job that ended or paused has its held tasks given back.
+   */
+  jobChangeHeard?(jobId: string): void;
 }
 
 /**

@@ -65,7 +65,7 @@ export async function runWork(params: {
     intervalMs: SWEEP_INTERVAL_MS,
     notice,
   });
-  const stoppedJobs = new StoppedJobs(db, notice);
+  const stoppedJobs = new StoppedJobs(db, notice, events);
   const listener = await listenForWork(db, { advancer, sweeper, stoppedJobs }, notice);
   sweeper.request();
   advancer.request();

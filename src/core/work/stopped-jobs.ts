@@ -1,7 +1,7 @@
 import { errorMessage } from '../../errors.js';
 import { jobsGet } from '../../store/jobs.js';
 import type { Queryable } from '../../store/pool.js';
-import type { Notify } from '../events.js';
+import type { Notify, WorkEvents } from '../events.js';
 
 /**
  * The jobs whose tasks this worker must not start: ended (cancelled, failed,
@@ -17,6 +17,7 @@ export class StoppedJobs {
   constructor(
     private readonly db: Queryable,
     private readonly notice: Notify,
+    private readonly events: WorkEvents,
   ) {}
 
   has(jobId: string): boolean {
@@ -38,6 +39,7 @@ export class StoppedJobs {
   async changed(jobId: string): Promise<void> {
     this.stopped.add(jobId);
     this.onStop(jobId);
+    this.events.jobChangeHeard?.(jobId);
     try {
       const job = await jobsGet(this.db, jobId);
       if (job && job.status === 'processing' && job.pausedAt === null) this.stopped.delete(jobId);
