@@ -53,7 +53,8 @@ describe('geo work --until-idle over storage-queue, with the one message out of 
       const run = await runGeo(['work', '--until-idle', '--idle', '1s', '--lease', '2s', '--json'], lane.env(), { timeoutMs: 60_000 });
       expect(run.code, run.stderr).toBe(1);
       const doc = parseJsonOutput<{ stoppedBy: string; tasks: number; unreceived: unknown; elapsedMs: number }>(run);
-      expect(doc).toMatchObject({ stoppedBy: 'idle', tasks: 0, unreceived: [{ jobId, tasks: 1 }] });
+      // Exit 1 for the unreceived task alone.
+      expect(doc).toMatchObject({ stoppedBy: 'idle', tasks: 0, unreceived: [{ jobId, tasks: 1 }], heldByOthers: [], jobsNotServed: [] });
       // A first quiet --idle, then the lease plus --idle with nothing changing.
       expect(doc.elapsedMs).toBeGreaterThanOrEqual(1_000 + 2_000 + 1_000);
       expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'queued', attempt: 0 })]);
