@@ -87,3 +87,48 @@ export async function jobsNotServed(db: Queryable, params: { transport: string; 
   );
   return rows;
 }
+
+/** A running job with tasks that are neither finished, held under a live lease, nor waiting out a retry delay. */
+export interface AwaitingJob {
+  jobId: string;
+  /**
+   * Those tasks: queued or written and sent, so a message of each is on the
+   * queue (visible, or hidden by a receive that will lapse), plus claims
+   * whose lease lapsed, which the sweep puts back.
+   */
+  tasks: number;
+}
+
+/**
+ * The running jobs on `transport` (of `jobTypes`) whose tasks still wait for
+ * a receive: what a quiet broker worker must not take for done while a
+ * message may come back. From the open stages' counters less the tasks held
+ * under live leases and those waiting out a retry, so it reads the stages of
+ * running jobs and the partial indexes over processing and queued tasks:
+ * proportional to what is left, not to the tasks table.
+ */
+export async function jobsAwaiting(db: Queryable, params: { transport: string; jobTypes: readonly string[] }): Promise<AwaitingJob[]> {
+  const { rows } = await db.query<AwaitingJob>(
+    `WITH unfinished AS (
+       SELECT s.job_id, sum(s.task_count - s.completed_count - s.failed_count) AS n
+       FROM jobs j JOIN stages s ON s.job_id = j.job_id
+       WHERE j.status = 'processing' AND j.paused_at IS NULL AND j.processing_path = $1 AND j.job_type = ANY($2::text[])
+         AND s.status = 'processing'
+       GROUP BY s.job_id
+     ), held AS (
+       SELECT t.job_id, count(*) AS n FROM tasks t
+       WHERE t.status = 'processing' AND t.lease_until >= now() AND t.job_id IN (SELECT job_id FROM unfinished)
+       GROUP BY t.job_id
+     ), waiting AS (
+       SELECT t.job_id, count(*) AS n FROM tasks t
+       WHERE t.status = 'queued' AND t.available_at > now() AND t.job_id IN (SELECT job_id FROM unfinished)
+       GROUP BY t.job_id
+     )
+     SELECT u.job_id AS "jobId", (u.n - coalesce(h.n, 0) - coalesce(w.n, 0))::int AS tasks
+     FROM unfinished u LEFT JOIN held h ON h.job_id = u.job_id LEFT JOIN waiting w ON w.job_id = u.job_id
+     WHERE u.n - coalesce(h.n, 0) - coalesce(w.n, 0) > 0
+     ORDER BY u.job_id`,
+    [params.transport, params.jobTypes],
+  );
+  return rows;
+}

@@ -111,8 +111,9 @@ async function work(ctx: CommandContext, flags: WorkFlags): Promise<void> {
   if (ctx.output.jsonMode) ctx.output.json(workJson(summary));
   else renderWork(ctx.output, summary);
   // Failed tasks are their job's outcome (geo status), not the worker's. A stop by signal ends
-  // geo as killed by it (130, 143), in main. Tasks other workers still hold mean the work is not done.
-  if (summary.heldByOthers.length + summary.jobsNotServed.length > 0) throw new ExitCode(EXIT.incomplete);
+  // geo as killed by it (130, 143), in main. Tasks other workers still hold, or whose messages did not
+  // come, mean the work is not done.
+  if (summary.heldByOthers.length + summary.jobsNotServed.length + summary.unreceived.length > 0) throw new ExitCode(EXIT.incomplete);
 }
 
 /** With --metrics-port, worker metrics served over HTTP until the command ends; without it, none. */

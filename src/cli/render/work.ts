@@ -32,6 +32,7 @@ export function workJson(s: WorkSummary) {
     })),
     stoppedBy: s.stoppedBy,
     heldByOthers: s.heldByOthers.map((h) => ({ worker: h.worker, tasks: h.tasks, leaseUntil: h.leaseUntil.toISOString() })),
+    unreceived: s.unreceived,
     notServed: s.notServed,
     elapsedMs: s.elapsedMs,
     tasksPerSecond: s.tasksPerSecond,
@@ -76,5 +77,8 @@ export function renderWork(output: Output, s: WorkSummary): void {
     output.line(
       `  not done: ${formatCount(h.tasks)} tasks held by worker ${h.worker ?? '(unnamed)'} until ${h.leaseUntil.toISOString()} (its lease; it is not a geo process this can see)`,
     );
+  }
+  for (const u of s.unreceived) {
+    output.line(`  not done: job ${u.jobId.slice(0, 16)} has ${formatCount(u.tasks)} tasks whose message did not come while this worker waited`);
   }
 }

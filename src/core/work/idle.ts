@@ -1,25 +1,41 @@
-import { jobsNotServed, type TaskHolder, tasksHolders, tasksRemaining, type UnservedJob } from '../../store/holders.js';
+import { type AwaitingJob, jobsAwaiting, jobsNotServed, type TaskHolder, tasksHolders, tasksRemaining, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
 import { jobTypeNames } from '../job-types/registry.js';
 
-/** Whether a quiet worker may stop (--until-idle), and whose tasks it leaves behind. */
+/** Whether a quiet worker may stop (--until-idle), and what it leaves behind. */
 export interface IdleVerdict {
   idle: boolean;
   /** Tasks held under leases no live geo session vouches for: the job waits for them; the worker exits 1. */
   heldByOthers: TaskHolder[];
   /** Running jobs of job types this worker has no module for: they wait for a worker that has; the worker exits 1. */
   notServed: UnservedJob[];
+  /** Tasks whose message did not come within the wait (IdleWatch): they are left; the worker exits 1. */
+  unreceived: AwaitingJob[];
+}
+
+/** What judgeIdle found: whether anything keeps the worker for certain, and the tasks that may still get a message. */
+export interface IdleFindings {
+  /** A stage waits to be advanced, retries wait out their delay, something is unsent or ready in the local queue, or another live geo worker runs tasks. */
+  busy: boolean;
+  /** Tasks not finished, not held under a live lease and not waiting out a retry: their message may still come. */
+  awaiting: AwaitingJob[];
+  heldByOthers: TaskHolder[];
+  notServed: UnservedJob[];
 }
 
 /**
- * Decides, once nothing arrived for a while and nothing is in flight here,
- * whether the work this worker serves is done. It is not while a finished
+ * Looks, once nothing arrived for a while and nothing is in flight here, at
+ * what is left of the work this worker serves. It is busy while a finished
  * stage waits to be advanced (its next stage's tasks are coming), while
  * retries wait out their delay, while tasks are ready in the local queue, or
  * while another live geo worker runs tasks (they may fail and run again, or
- * finish a stage). Tasks held by workers that are not geo cannot be waited
- * for with certainty: they are reported, and the worker stops.
+ * finish a stage). Tasks of open stages that none of those explain still
+ * wait for a receive (`awaiting`): on a broker their message may be hidden
+ * for now (a receive that lost it or gave it up, a lock not yet expired, a
+ * redelivery just sent), and a lapsed claim is put back by the sweep.
+ * Tasks held by workers that are not geo cannot be waited for with
+ * certainty: they are reported.
  */
 export async function judgeIdle(params: {
   db: Queryable;
@@ -27,58 +43,90 @@ export async function judgeIdle(params: {
   transport: string;
   /** Whether its task rows are its messages: then a ready row will be claimed by the next receive. */
   tasksAreMessages: boolean;
+  /** Whether tasks that wait for a receive count (a worker that runs tasks); an --advance-only worker leaves them to others. */
+  awaitMessages: boolean;
   jobTypes: readonly string[];
   /** This worker's own name: its claims are not others'. */
   worker: string;
-}): Promise<IdleVerdict> {
-  const { db, transport } = params;
-  const [openStages, remaining, holders, notServed] = await Promise.all([
+}): Promise<IdleFindings> {
+  const { db, transport, jobTypes } = params;
+  const [openStages, remaining, holders, notServed, awaiting] = await Promise.all([
     stageCompletionsCountOpen({ db }),
-    tasksRemaining(db, { transport, jobTypes: params.jobTypes }),
+    tasksRemaining(db, { transport, jobTypes }),
     tasksHolders(db, { transport }),
-    jobsNotServed(db, { transport, jobTypes: params.jobTypes }),
+    jobsNotServed(db, { transport, jobTypes }),
+    params.awaitMessages ? jobsAwaiting(db, { transport, jobTypes }) : [],
   ]);
   const others = holders.filter((h) => h.worker !== params.worker);
   const busyGeoWorkers = others.some((h) => h.session !== null);
   const waiting = openStages > 0 || remaining.waiting > 0 || remaining.unsent > 0 || (params.tasksAreMessages && remaining.ready > 0);
-  if (waiting || busyGeoWorkers) return { idle: false, heldByOthers: [], notServed: [] };
-  return { idle: true, heldByOthers: others.filter((h) => h.session === null), notServed };
+  return { busy: waiting || busyGeoWorkers, awaiting, heldByOthers: others.filter((h) => h.session === null), notServed };
+}
+
+/** What the pipeline tells the idle check. */
+export interface Quiet {
+  /** When the last delivery arrived. */
+  since: number;
+  /** The longest a message this worker received stayed locked (hidden) from its receive: how long a lost one may stay away. */
+  longestLockMs: number;
 }
 
 /**
  * The --until-idle check a worker's pipeline asks when it is quiet: true once
  * nothing arrived for `idleMs` (nor was a stage advanced) and judgeIdle finds
- * the work done. Keeps the last verdict for the run's summary.
+ * nothing that keeps the worker. Tasks that wait for a receive keep it until
+ * what is left has not changed, with nothing arriving, for the longest a lost
+ * message stays hidden (the lease, or the longest lock it received a message
+ * with) plus `idleMs` to receive it: then their messages are taken to be gone,
+ * and the verdict names them. Keeps the last verdict for the run's summary.
  */
 export class IdleWatch {
-  verdict: IdleVerdict = { idle: false, heldByOthers: [], notServed: [] };
+  verdict: IdleVerdict = { idle: false, heldByOthers: [], notServed: [], unreceived: [] };
+  /** The tasks found waiting for a receive, and since when unchanged with nothing arriving. */
+  private awaited: { key: string; since: number } | undefined;
 
   constructor(
     private readonly params: {
       db: Queryable;
       untilIdle: boolean;
       idleMs: number;
+      leaseSeconds: number;
       transport: string;
       tasksAreMessages: boolean;
+      awaitMessages: boolean;
       worker: string;
       /** Whether a stage advancement is under way, and when the last one ended. */
       advancer: { readonly busy: boolean; readonly lastAdvancedAt: number };
     },
   ) {}
 
-  /** Whether the work is done, after nothing arrived since `quietSince`. */
-  async check(quietSince: number): Promise<boolean> {
+  /** Whether the work is done, after nothing arrived since `quiet.since`. */
+  async check(quiet: Quiet): Promise<boolean> {
     const { params } = this;
     const { advancer } = params;
     if (!params.untilIdle || advancer.busy) return false;
-    if (Date.now() - Math.max(quietSince, advancer.lastAdvancedAt) < params.idleMs) return false;
-    this.verdict = await judgeIdle({
+    const quietSince = Math.max(quiet.since, advancer.lastAdvancedAt);
+    if (Date.now() - quietSince < params.idleMs) return false;
+    const found = await judgeIdle({
       db: params.db,
       transport: params.transport,
       tasksAreMessages: params.tasksAreMessages,
+      awaitMessages: params.awaitMessages,
       jobTypes: jobTypeNames(),
       worker: params.worker,
     });
-    return this.verdict.idle;
+    const settled = { heldByOthers: found.heldByOthers, notServed: found.notServed };
+    if (found.busy || found.awaiting.length === 0) {
+      this.awaited = undefined;
+      this.verdict = found.busy ? { idle: false, heldByOthers: [], notServed: [], unreceived: [] } : { idle: true, ...settled, unreceived: [] };
+      return this.verdict.idle;
+    }
+    const now = Date.now();
+    const key = JSON.stringify(found.awaiting);
+    if (this.awaited?.key !== key || this.awaited.since < quietSince) this.awaited = { key, since: now };
+    const waitMs = Math.max(params.leaseSeconds * 1000, quiet.longestLockMs) + params.idleMs;
+    const gone = now - this.awaited.since >= waitMs;
+    this.verdict = gone ? { idle: true, ...settled, unreceived: found.awaiting } : { idle: false, heldByOthers: [], notServed: [], unreceived: [] };
+    return gone;
   }
 }

@@ -1,4 +1,4 @@
-import type { TaskHolder, UnservedJob } from '../../store/holders.js';
+import type { AwaitingJob, TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Advancement } from '../advance.js';
 import type { Notify, WorkEvents } from '../events.js';
 import type { SendPolicy } from '../protocol/send.js';
@@ -68,4 +68,11 @@ export interface WorkSummary extends WorkCounts {
   heldByOthers: TaskHolder[];
   /** With --until-idle: running jobs of job types this worker has no module for (the command exits 1). */
   jobsNotServed: UnservedJob[];
+  /**
+   * With --until-idle on a broker: tasks, per job, still waiting for a receive
+   * when the worker stopped, whose message did not come within the wait
+   * (nothing changed for the lease, or longest message lock, plus --idle).
+   * Their messages are taken to be gone; the command exits 1.
+   */
+  unreceived: AwaitingJob[];
 }

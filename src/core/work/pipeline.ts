@@ -4,6 +4,7 @@ import { tasksRelease } from '../../store/completion.js';
 import type { ReceivedMessage } from '../../transports/transport.js';
 import { claimDeliveries } from './claiming.js';
 import { findHandler, runAttempt } from './handlers.js';
+import type { Quiet } from './idle.js';
 import type { WorkOptions } from './options.js';
 import { Prefetch } from './prefetch.js';
 import { Completions, reportFailure } from './reporting.js';
@@ -23,7 +24,7 @@ const RECEIVE_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 5_000, jitter: 'non
 const NOT_SERVED_DELAY_SECONDS = 30;
 
 /** Asked when a receive came back empty and nothing is in flight, with when the last delivery arrived: true ends the run (--until-idle). */
-export type IdleCheck = (quietSince: number) => Promise<boolean>;
+export type IdleCheck = (quiet: Quiet) => Promise<boolean>;
 
 /**
  * The worker's one path for every transport: receive (never more than the
@@ -59,6 +60,8 @@ class Pipeline {
   private receiveFailures = 0;
   private failingSince = 0;
   private lastArrival = Date.now();
+  /** The longest lock a delivery came with: how long a message lost by its receiver may stay hidden. */
+  private longestLockMs = 0;
 
   constructor(
     private readonly scope: WorkScope,
@@ -153,11 +156,12 @@ class Pipeline {
     if (received.length === 0) {
       // Only receives in flight: nothing running, waiting, or being recorded.
       const quiet = this.handlerRuns.size === 0 && this.ready.length === 0 && this.work.size <= this.receives.size && this.completions.idle;
-      if (quiet && (await this.idle(this.lastArrival))) this.scope.stopping.request('idle');
+      if (quiet && (await this.idle({ since: this.lastArrival, longestLockMs: this.longestLockMs }))) this.scope.stopping.request('idle');
       return;
     }
     const claimedAt = Date.now();
     this.lastArrival = claimedAt;
+    for (const m of received) this.longestLockMs = Math.max(this.longestLockMs, m.lockedUntil.getTime() - claimedAt);
     const served: ClaimedTask[] = [];
     const notServed: ClaimedTask[] = [];
     const claimed = await claimDeliveries(this.scope, received);

@@ -75,16 +75,18 @@ export async function runWork(params: {
     db,
     untilIdle: options.untilIdle,
     idleMs: options.idleMs,
+    leaseSeconds: options.leaseSeconds,
     transport: options.transport,
     tasksAreMessages: consumer?.claimsOnReceive ?? false,
+    awaitMessages: serving,
     worker: options.worker,
     advancer,
   });
   try {
     if (serving) {
       const scope = workScope({ db, consumer, options, tally, stopping, notice, events, stoppedJobs, stageFinished: () => advancer.request() });
-      await runPipeline({ scope, options, idle: (quietSince) => idle.check(quietSince) });
-    } else await advanceOnly(options, stopping, () => idle.check(startedAt));
+      await runPipeline({ scope, options, idle: (quiet) => idle.check(quiet) });
+    } else await advanceOnly(options, stopping, () => idle.check({ since: startedAt, longestLockMs: 0 }));
   } finally {
     // An advancement in progress may finish (its signal aborts when the grace period ends).
     stopReporting();
@@ -102,6 +104,7 @@ export async function runWork(params: {
     stoppedBy: stopping.reason,
     heldByOthers: idle.verdict.heldByOthers,
     jobsNotServed: idle.verdict.notServed,
+    unreceived: idle.verdict.unreceived,
   };
 }
 

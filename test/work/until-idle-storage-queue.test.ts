@@ -1,0 +1,65 @@
+// `geo work --until-idle` on a broker whose message is out of sight: a Storage Queue message another
+// receive hid (its visibility timeout not yet run out) is waited for; one that is gone is waited for
+// no longer than the lease plus --idle, then reported (exit 1).
+import { QueueClient } from '@azure/storage-queue';
+import { describe, expect, it } from 'vitest';
+import type { ReceivedMessage } from '../../src/transports/transport.js';
+import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { type Lane, useWorkHarness } from './support/harness.js';
+import { stageTasks } from './support/inspect.js';
+import { registerFlakyJobType } from './support/job-type.js';
+import { runWorkers, submit } from './support/runtimes.js';
+
+/** The lane's queue, as another receiver (not geo) sees it. */
+function queueOf(lane: Lane): QueueClient {
+  const env = lane.env();
+  return new QueueClient(env.GEO_STORAGE_CONNECTION_STRING!, env.GEO_STORAGE_QUEUE!);
+}
+
+describe('geo work --until-idle over storage-queue, with the one message out of sight', () => {
+  const harness = useWorkHarness('storage-queue');
+  registerFlakyJobType();
+
+  it('a message another receive hid for 4 s is waited for: the worker runs its task when it comes back, then stops', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'flaky_test', { n: 1, tag: 'hidden' });
+      const { receivedMessageItems: hidden } = await queueOf(lane).receiveMessages({ numberOfMessages: 1, visibilityTimeout: 4 });
+      expect(hidden).toHaveLength(1);
+      const deliveries: ReceivedMessage[] = [];
+      // --idle 1s is far shorter than the 4 s the message stays hidden; the lease (5 s) is as long as a lock it may be hidden for.
+      const [summary] = await runWorkers(db, lane, 1, { leaseSeconds: 5, idleMs: 1_000 }, { onReceive: (r) => deliveries.push(...r) });
+      expect(summary).toMatchObject({ stoppedBy: 'idle', tasks: 1, completed: 1, unreceived: [] });
+      // What the worker ran came from the hidden message, received a second time once visible again.
+      expect(deliveries.map((d) => ({ messageId: d.messageId, deliveryCount: d.deliveryCount }))).toEqual([
+        { messageId: hidden[0]!.messageId, deliveryCount: 2 },
+      ]);
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed', attempt: 1 })]);
+    } finally {
+      await lane.close();
+    }
+  }, 60_000);
+
+  it('a message that is gone is waited for the lease plus --idle, then the task is reported as unreceived and geo work exits 1', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    try {
+      const jobId = await submit(db, lane, 'hello_world', { n: 1, name: 'gone' });
+      const queue = queueOf(lane);
+      const { receivedMessageItems: taken } = await queue.receiveMessages({ numberOfMessages: 1 });
+      expect(taken).toHaveLength(1);
+      await queue.deleteMessage(taken[0]!.messageId, taken[0]!.popReceipt);
+      const run = await runGeo(['work', '--until-idle', '--idle', '1s', '--lease', '2s', '--json'], lane.env(), { timeoutMs: 60_000 });
+      expect(run.code, run.stderr).toBe(1);
+      const doc = parseJsonOutput<{ stoppedBy: string; tasks: number; unreceived: unknown; elapsedMs: number }>(run);
+      // Exit 1 for the unreceived task alone.
+      expect(doc).toMatchObject({ stoppedBy: 'idle', tasks: 0, unreceived: [{ jobId, tasks: 1 }], heldByOthers: [], jobsNotServed: [] });
+      // A first quiet --idle, then the lease plus --idle with nothing changing.
+      expect(doc.elapsedMs).toBeGreaterThanOrEqual(1_000 + 2_000 + 1_000);
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'queued', attempt: 0 })]);
+    } finally {
+      await lane.close();
+    }
+  }, 60_000);
+});
