@@ -9,7 +9,7 @@ import { type Browser, keepScreenshot, openBrowser } from '../support/browser.js
 import { parseJsonOutput, runGeo, startGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { waitFor } from '../support/wait.js';
-import { startTestDashboard } from './support.js';
+import { followEvents, startTestDashboard } from './support.js';
 
 /** The page's status colours (web/dashboard/format.js). */
 const COLOURS: Record<string, string> = {
@@ -24,11 +24,13 @@ let db: TestDatabase;
 let env: Record<string, string>;
 let dashboard: Dashboard;
 let browser: Browser;
+/** What the dashboard told its operator (a lost LISTEN connection, an internal error). */
+const notices: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   env = { DATABASE_URL: db.url, GEO_HOME: path.join(os.tmpdir(), 'geo-dashboard-browser-unused') };
-  dashboard = await startTestDashboard(db.pool);
+  dashboard = await startTestDashboard(db.pool, { onNotice: (message) => notices.push(message) });
   browser = await openBrowser();
 });
 afterAll(async () => {
@@ -116,8 +118,35 @@ async function pageStages(page: Page): Promise<Map<number, Counts>> {
   );
 }
 
+/**
+ * Keeps, in the page, what its event stream and its reads did (window.geoTestTrace), so a change
+ * that never shows can be told apart: not sent, not received, or received and not read.
+ */
+function traceEvents() {
+  const trace: string[] = [];
+  (window as unknown as { geoTestTrace: string[] }).geoTestTrace = trace;
+  const at = () => Math.round(performance.now());
+  const NativeEventSource = window.EventSource;
+  window.EventSource = class extends NativeEventSource {
+    constructor(url: string | URL, init?: EventSourceInit) {
+      super(url, init);
+      for (const name of ['ready', 'progress', 'stage-completed', 'stage', 'job', 'reset', 'error', 'open'])
+        this.addEventListener(name, (e) => trace.push(`${at()} ${name} ${(e as MessageEvent).data ?? ''} readyState=${this.readyState}`));
+    }
+  };
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    trace.push(`${at()} fetch ${url}`);
+    const res = await nativeFetch(input, init);
+    trace.push(`${at()} fetched ${url} ${res.status}`);
+    return res;
+  };
+}
+
 async function openJobPage(jobId: string, size?: { width: number; height: number }): Promise<Page> {
   const page = await browser.page(size);
+  await page.addInitScript(traceEvents);
   await page.goto(`${dashboard.url}jobs/${jobId}`);
   await page.waitForSelector('#stages tr[data-stage]');
   await page.waitForSelector('#live[data-state="live"]');
@@ -232,8 +261,9 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
         const container = document.getElementById('map')!.getBoundingClientRect();
         return { x: container.left + point.x, y: container.top + point.y };
       }, failedTask);
-      const shot = await tilesPage.screenshot({ clip: { x: Math.round(pixel.x), y: Math.round(pixel.y), width: 1, height: 1 } });
-      expect(nearestStatus(await decodePixel(tilesPage, shot))).toBe('failed');
+      // Read until drawn: the canvas repaints on an animation frame after the scroll, later under load.
+      const clip = { x: Math.round(pixel.x), y: Math.round(pixel.y), width: 1, height: 1 };
+      await expect.poll(async () => nearestStatus(await decodePixel(tilesPage, await tilesPage.screenshot({ clip }))), { timeout: 10_000 }).toBe('failed');
       await keepScreenshot(tilesPage, 'dashboard-tiles-map');
 
       // Clicking a tile shows its task.
@@ -272,6 +302,39 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
   it('a change reaches an open page within 2 s of its SQL commit: counts on geo_progress, the stage status on its completion, both sent by the database', async () => {
     const jobId = await submit(['hello_world', '--n', '200', '--param', 'name=latency']);
     const page = await openJobPage(jobId);
+    const consoleLines: string[] = [];
+    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+    // A change that never arrives fails here, saying what the page and the database showed, not at the test's timeout.
+    const seen = async (what: string, when: Promise<number>): Promise<number> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(async () => {
+          const shown = await page
+            .evaluate(() => ({
+              live: document.getElementById('live')?.dataset.state,
+              row: document.querySelector('#stages tr[data-stage="1"]')?.outerHTML,
+              error: document.querySelector('.error')?.textContent,
+              now: Math.round(performance.now()),
+              trace: (window as unknown as { geoTestTrace?: string[] }).geoTestTrace,
+            }))
+            .catch((err: Error) => ({ unreadable: err.message }));
+          const api = await fetch(`${dashboard.url}api/jobs/${jobId}`)
+            .then((r) => r.text())
+            .catch((err: Error) => err.message);
+          reject(
+            new Error(
+              `${what} never reached the page within 20 s. Page: ${JSON.stringify(shown)}; API: ${api}; SQL: ${JSON.stringify([...(await sqlCounts(jobId))])}; console: ${JSON.stringify(consoleLines)}; dashboard notices: ${JSON.stringify(notices)}; a second subscriber got: ${JSON.stringify(stream.events)}`,
+            ),
+          );
+        }, 20_000);
+      });
+      try {
+        return await Promise.race([when, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     const claimed = await claimOf(jobId, 200, 'latency');
     // The observer is in place in the page before the change is made (the first evaluate returns
     // once it is); the second evaluate waits for the time it saw the change.
@@ -298,6 +361,8 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       return () => page.evaluate((key) => (window as unknown as Record<string, Promise<number>>)[key]!, key);
     };
 
+    const stream = await followEvents(`${dashboard.url}api/events?job=${jobId}`);
+    await stream.next((e) => e.event === 'ready');
     const counted = await watch('#stages tr[data-stage="1"] td[data-field="completed"]', 'data-value');
     const t0 = Date.now();
     // geo_stage_finish sends geo_progress with the first completions of a second (migrations/006).
@@ -305,7 +370,7 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       db: db.pool,
       completions: claimed.slice(0, 120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })),
     });
-    const progressMs = (await counted()) - t0;
+    const progressMs = (await seen('the completed count', counted())) - t0;
     expect(await page.locator('#stages tr[data-stage="1"] td[data-field="completed"]').getAttribute('data-value')).toBe('120');
 
     const finished = await watch('#stages tr[data-stage="1"]', 'data-status');
@@ -314,11 +379,12 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       db: db.pool,
       completions: claimed.slice(120).map((t) => ({ taskId: t.taskId, claim: t.claim, resultJson: JSON.stringify({ message: 'm' }) })),
     });
-    const stageMs = (await finished()) - t1;
+    const stageMs = (await seen('the stage status', finished())) - t1;
     expect(await page.locator('#stages tr[data-stage="1"]').getAttribute('data-status')).toBe('completed');
     console.info(`update latency, SQL commit to DOM: ${progressMs} ms (geo_progress), ${stageMs} ms (geo_stage_completed)`);
     expect(progressMs).toBeLessThan(2_000);
     expect(stageMs).toBeLessThan(2_000);
+    stream.close();
     await page.close();
   });
 

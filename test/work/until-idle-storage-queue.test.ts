@@ -28,9 +28,24 @@ describe('geo work --until-idle over storage-queue, with the one message out of 
       const { receivedMessageItems: hidden } = await queueOf(lane).receiveMessages({ numberOfMessages: 1, visibilityTimeout: 4 });
       expect(hidden).toHaveLength(1);
       const deliveries: ReceivedMessage[] = [];
+      /** When each receive returned empty, and when the message arrived. */
+      const empty: number[] = [];
+      let arrivedAt = Infinity;
+      const onReceive = (r: ReceivedMessage[]) => {
+        if (r.length === 0) empty.push(Date.now());
+        else {
+          arrivedAt = Math.min(arrivedAt, Date.now());
+          deliveries.push(...r);
+        }
+      };
       // --idle 1s is far shorter than the 4 s the message stays hidden; the lease (5 s) is as long as a lock it may be hidden for.
-      const [summary] = await runWorkers(db, lane, 1, { leaseSeconds: 5, idleMs: 1_000 }, { onReceive: (r) => deliveries.push(...r) });
+      const [summary] = await runWorkers(db, lane, 1, { leaseSeconds: 5, idleMs: 1_000 }, { onReceive });
       expect(summary).toMatchObject({ stoppedBy: 'idle', tasks: 1, completed: 1, unreceived: [] });
+      // The case is hit: before the message came back the worker had been quiet for longer than --idle
+      // (from its first empty receive), so it asked whether it was done, and went on.
+      const quietBefore = empty.filter((t) => t < arrivedAt);
+      expect(quietBefore.length, JSON.stringify({ empty, arrivedAt })).toBeGreaterThan(0);
+      expect(quietBefore.at(-1)! - quietBefore[0]!, JSON.stringify({ empty, arrivedAt })).toBeGreaterThanOrEqual(1_000);
       // What the worker ran came from the hidden message, received a second time once visible again.
       expect(deliveries.map((d) => ({ messageId: d.messageId, deliveryCount: d.deliveryCount }))).toEqual([
         { messageId: hidden[0]!.messageId, deliveryCount: 2 },
