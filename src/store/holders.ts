@@ -1,3 +1,4 @@
+import type { Destination } from '../config/destinations.js';
 import type { Queryable } from './pool.js';
 
 /** Tasks one worker holds under live leases. */
@@ -100,19 +101,21 @@ export interface AwaitingJob {
 }
 
 /**
- * The running jobs on `transport` (of `jobTypes`) whose tasks still wait for
- * a receive: what a quiet broker worker must not take for done while a
+ * The running jobs sent to `destination` (of `jobTypes`) whose tasks still
+ * wait for a receive: what a quiet worker on that queue must not take for done while a
  * message may come back. From the open stages' counters less the tasks held
  * under live leases and those waiting out a retry, so it reads the stages of
  * running jobs and the partial indexes over processing and queued tasks:
  * proportional to what is left, not to the tasks table.
  */
-export async function jobsAwaiting(db: Queryable, params: { transport: string; jobTypes: readonly string[] }): Promise<AwaitingJob[]> {
+export async function jobsAwaiting(db: Queryable, params: { destination: Destination; jobTypes: readonly string[] }): Promise<AwaitingJob[]> {
+  const { destination } = params;
   const { rows } = await db.query<AwaitingJob>(
     `WITH unfinished AS (
        SELECT s.job_id, sum(s.task_count - s.completed_count - s.failed_count) AS n
        FROM jobs j JOIN stages s ON s.job_id = j.job_id
        WHERE j.status = 'processing' AND j.paused_at IS NULL AND j.processing_path = $1 AND j.job_type = ANY($2::text[])
+         AND j.destination->>'queue' IS NOT DISTINCT FROM $3 AND lower(j.destination->>'host') IS NOT DISTINCT FROM lower($4)
          AND s.status = 'processing'
        GROUP BY s.job_id
      ), held AS (
@@ -128,7 +131,7 @@ export async function jobsAwaiting(db: Queryable, params: { transport: string; j
      FROM unfinished u LEFT JOIN held h ON h.job_id = u.job_id LEFT JOIN waiting w ON w.job_id = u.job_id
      WHERE u.n - coalesce(h.n, 0) - coalesce(w.n, 0) > 0
      ORDER BY u.job_id`,
-    [params.transport, params.jobTypes],
+    [destination.transport, params.jobTypes, destination.queue ?? null, destination.host ?? null],
   );
   return rows;
 }

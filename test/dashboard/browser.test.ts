@@ -322,9 +322,18 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
           const api = await fetch(`${dashboard.url}api/jobs/${jobId}`)
             .then((r) => r.text())
             .catch((err: Error) => err.message);
+          const stage = (await db.pool.query(`SELECT notified_at, now() AS now FROM stages WHERE job_id = $1 AND stage = 1`, [jobId])).rows[0];
+          // Whether the dashboard hears a notification sent now: its LISTEN works, or not.
+          await db.pool.query(`SELECT pg_notify('geo_progress', $1 || ':1')`, [jobId]);
+          const probe = await stream
+            .next((e) => e.event === 'progress', 3_000)
+            .then(
+              () => 'heard',
+              () => 'not heard',
+            );
           reject(
             new Error(
-              `${what} never reached the page within 20 s. Page: ${JSON.stringify(shown)}; API: ${api}; SQL: ${JSON.stringify([...(await sqlCounts(jobId))])}; console: ${JSON.stringify(consoleLines)}; dashboard notices: ${JSON.stringify(notices)}; a second subscriber got: ${JSON.stringify(stream.events)}`,
+              `${what} never reached the page within 20 s. Page: ${JSON.stringify(shown)}; API: ${api}; SQL: ${JSON.stringify([...(await sqlCounts(jobId))])}, stage ${JSON.stringify(stage)}, a geo_progress sent now: ${probe}; console: ${JSON.stringify(consoleLines)}; dashboard notices: ${JSON.stringify(notices)}; a second subscriber got: ${JSON.stringify(stream.events)}`,
             ),
           );
         }, 20_000);

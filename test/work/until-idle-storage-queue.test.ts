@@ -56,6 +56,23 @@ describe('geo work --until-idle over storage-queue, with the one message out of 
     }
   }, 60_000);
 
+  it('a job sent to another queue does not keep a worker: it stops once its own queue is quiet, with nothing unreceived', async () => {
+    const db = harness.db.pool;
+    const elsewhere = await harness.lane();
+    const lane = await harness.lane();
+    try {
+      expect(lane.env().GEO_STORAGE_QUEUE).not.toBe(elsewhere.env().GEO_STORAGE_QUEUE);
+      const jobId = await submit(db, elsewhere, 'hello_world', { n: 3, name: 'elsewhere' });
+      // The lease (30 s) is far beyond --idle: a worker that waited for the other queue's tasks would stop 31 s later, reporting them.
+      const [summary] = await runWorkers(db, lane, 1, { leaseSeconds: 30, idleMs: 1_000 });
+      expect(summary).toMatchObject({ stoppedBy: 'idle', tasks: 0, unreceived: [] });
+      expect(summary!.elapsedMs).toBeLessThan(30_000);
+      expect(await stageTasks(db, jobId, 1)).toEqual(Array.from({ length: 3 }, () => expect.objectContaining({ status: 'queued' })));
+    } finally {
+      await Promise.all([lane.close(), elsewhere.close()]);
+    }
+  }, 60_000);
+
   it('a message that is gone is waited for the lease plus --idle, then the task is reported as unreceived and geo work exits 1', async () => {
     const db = harness.db.pool;
     const lane = await harness.lane();

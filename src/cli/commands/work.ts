@@ -8,7 +8,7 @@ import { type WorkerMetrics, workerMetrics } from '../../observability/metrics.j
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { logWorkStarted, logWorkStopped, workLog } from '../../observability/work-log.js';
 import type { Pool } from '../../store/pool.js';
-import { createConsumer, transportHelp } from '../../transports/index.js';
+import { createConsumer, destinationOf, transportHelp } from '../../transports/index.js';
 import { type CommandContext, type GlobalOptions, withContext } from '../context.js';
 import { EXIT, ExitCode } from '../exit-codes.js';
 import { interruption } from '../interrupt.js';
@@ -97,6 +97,7 @@ async function work(ctx: CommandContext, flags: WorkFlags): Promise<void> {
       transportFor: metrics ? metrics.observeTransports(ctx.transportFor) : ctx.transportFor,
       options: {
         ...workOptions(flags, { worker: session.worker, session: session.id, transport, leaseSeconds, senderLeaseSeconds: ctx.config.leaseSeconds }),
+        destination: destinationOf(transport, ctx.config),
         signal,
         onProgress: (counts) => progress.update(workProgress(counts, false)),
         onNotice: logged.notice,

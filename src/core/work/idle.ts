@@ -1,3 +1,4 @@
+import type { Destination } from '../../config/destinations.js';
 import { type AwaitingJob, jobsAwaiting, jobsNotServed, type TaskHolder, tasksHolders, tasksRemaining, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
@@ -43,8 +44,11 @@ export async function judgeIdle(params: {
   transport: string;
   /** Whether its task rows are its messages: then a ready row will be claimed by the next receive. */
   tasksAreMessages: boolean;
-  /** Whether tasks that wait for a receive count (a worker that runs tasks); an --advance-only worker leaves them to others. */
-  awaitMessages: boolean;
+  /**
+   * The queue this worker receives from: tasks of the jobs sent there that wait for a receive count.
+   * Absent for an --advance-only worker, which leaves them to others.
+   */
+  awaiting?: Destination;
   jobTypes: readonly string[];
   /** This worker's own name: its claims are not others'. */
   worker: string;
@@ -55,7 +59,7 @@ export async function judgeIdle(params: {
     tasksRemaining(db, { transport, jobTypes }),
     tasksHolders(db, { transport }),
     jobsNotServed(db, { transport, jobTypes }),
-    params.awaitMessages ? jobsAwaiting(db, { transport, jobTypes }) : [],
+    params.awaiting ? jobsAwaiting(db, { destination: params.awaiting, jobTypes }) : [],
   ]);
   const others = holders.filter((h) => h.worker !== params.worker);
   const busyGeoWorkers = others.some((h) => h.session !== null);
@@ -93,7 +97,7 @@ export class IdleWatch {
       leaseSeconds: number;
       transport: string;
       tasksAreMessages: boolean;
-      awaitMessages: boolean;
+      awaiting?: Destination;
       worker: string;
       /** Whether a stage advancement is under way, and when the last one ended. */
       advancer: { readonly busy: boolean; readonly lastAdvancedAt: number };
@@ -111,7 +115,7 @@ export class IdleWatch {
       db: params.db,
       transport: params.transport,
       tasksAreMessages: params.tasksAreMessages,
-      awaitMessages: params.awaitMessages,
+      awaiting: params.awaiting,
       jobTypes: jobTypeNames(),
       worker: params.worker,
     });

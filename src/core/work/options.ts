@@ -1,3 +1,4 @@
+import type { Destination } from '../../config/destinations.js';
 import type { AwaitingJob, TaskHolder, UnservedJob } from '../../store/holders.js';
 import type { Advancement } from '../advance.js';
 import type { Notify, WorkEvents } from '../events.js';
@@ -25,6 +26,12 @@ export interface WorkOptions {
   leaseSeconds: number;
   /** After a stop request, how long tasks in flight may still finish before they are given back. */
   graceMs: number;
+  /**
+   * The queue this worker receives from (its transport's destination). With
+   * `untilIdle`, tasks of the jobs sent there whose message may still come
+   * back keep the worker; absent, only the database's own queue is waited for.
+   */
+  destination?: Destination;
   /** Stop once nothing arrived for `idleMs` and nothing is left that this worker could run or wait for. */
   untilIdle: boolean;
   idleMs: number;

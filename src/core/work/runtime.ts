@@ -78,7 +78,7 @@ export async function runWork(params: {
     leaseSeconds: options.leaseSeconds,
     transport: options.transport,
     tasksAreMessages: consumer?.claimsOnReceive ?? false,
-    awaitMessages: serving,
+    awaiting: serving ? options.destination : undefined,
     worker: options.worker,
     advancer,
   });

@@ -4,7 +4,7 @@ import { submitJob } from '../../../src/core/submit.js';
 import type { WorkOptions, WorkSummary } from '../../../src/core/work/options.js';
 import { runWork } from '../../../src/core/work/runtime.js';
 import type { Pool } from '../../../src/store/pool.js';
-import { createConsumer } from '../../../src/transports/index.js';
+import { createConsumer, destinationOf } from '../../../src/transports/index.js';
 import type { ReceivedMessage, TransportConsumer } from '../../../src/transports/transport.js';
 import { type Lane, LOCK_SECONDS } from './harness.js';
 
@@ -39,6 +39,7 @@ export async function runWorkers(db: Pool, lane: Lane, count: number, options: P
             advanceOnly: false,
             backstopMs: 1_000,
             advance: { batchSize: 100, concurrency: 2, leaseSeconds: 30 },
+            destination: destinationOf(lane.transport, lane.config()),
             ...options,
           },
         });
@@ -68,7 +69,7 @@ export async function submit(db: Pool, lane: Lane, jobType: string, params: Reco
     db,
     transport,
     job: prepareJob(jobType, params),
-    destination: { transport: transport.name },
+    destination: destinationOf(lane.transport, lane.config()),
     options: { batchSize: 100, concurrency: 4, leaseSeconds: 30, sendPolicy: { maxAttempts: 10, baseMs: 100, maxMs: 2_000 } },
   });
   if (result.queued !== result.tasks) throw new Error(`submit queued ${result.queued} of ${result.tasks} tasks`);
