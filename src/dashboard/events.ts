@@ -18,6 +18,14 @@ const HEARTBEAT_MS = 15_000;
 /** A client this far behind is cut off (it reconnects and reloads) rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 1_048_576;
 const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 10_000, jitter: 'none' };
+/**
+ * The database sends `geo_progress` at most once a second per stage, on the
+ * first completions of each second (geo_stage_finish): completions later in
+ * that second send nothing. So each one heard is sent again this long after
+ * the last, when those completions have committed; a client that connected
+ * after the first, or missed it, still reads them.
+ */
+const PROGRESS_TRAILING_MS = 1_500;
 
 interface Client {
   res: ServerResponse;
@@ -39,6 +47,8 @@ export class ChangeHub {
   private reconnect?: NodeJS.Timeout;
   private closed = false;
   private failedReconnects = 0;
+  /** The trailing `progress` of each stage that had one lately, by `<jobId>:<stage>`. */
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly pool: Pool,
@@ -81,12 +91,27 @@ export class ChangeHub {
     this.closed = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.reconnect);
+    for (const timer of this.trailing.values()) clearTimeout(timer);
+    this.trailing.clear();
     for (const client of this.clients) client.res.end();
     this.clients.clear();
     await this.listener?.close();
   }
 
   private publish(change: ChangeNotification): void {
+    this.send(change);
+    if (change.channel !== 'geo_progress') return;
+    const key = `${change.jobId}:${change.stage}`;
+    clearTimeout(this.trailing.get(key));
+    const timer = setTimeout(() => {
+      this.trailing.delete(key);
+      this.send(change);
+    }, PROGRESS_TRAILING_MS);
+    timer.unref();
+    this.trailing.set(key, timer);
+  }
+
+  private send(change: ChangeNotification): void {
     const data = { jobId: change.jobId, ...(change.stage === undefined ? {} : { stage: change.stage }) };
     const message = `event: ${EVENT_NAMES[change.channel]}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const client of this.clients) {

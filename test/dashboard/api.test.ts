@@ -6,6 +6,7 @@ import type { Dashboard } from '../../src/dashboard/server.js';
 import { tasksClaimNext, tasksCompleteMany, tasksFail, tasksRelease } from '../../src/store/completion.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { sleep } from '../support/wait.js';
 import { followEvents, getJson, startTestDashboard } from './support.js';
 
 let db: TestDatabase;
@@ -240,6 +241,34 @@ describe('the dashboard API', () => {
     } finally {
       mine.close();
       everyone.close();
+    }
+  });
+
+  it("events: a completion within a second of the stage's last progress notification, which the database does not announce, gets a progress event 1.5 s after that notification, also on a stream opened after it", async () => {
+    const jobId = await submit(['hello_world', '--n', '3', '--param', 'name=events-trailing']);
+    const claimed = await claimOf(jobId, 3);
+    const notifiedAt = async () =>
+      (await db.pool.query<{ at: Date | null }>(`SELECT notified_at AS at FROM stages WHERE job_id = $1 AND stage = 1`, [jobId])).rows[0]!.at?.getTime();
+    // Whatever the submit's own notification left, a progress notification now (as completions send it)...
+    await db.pool.query(`UPDATE stages SET notified_at = NULL WHERE job_id = $1`, [jobId]);
+    await db.pool.query(`SELECT geo_stage_finish($1, 1, 0, 0)`, [jobId]);
+    const announced = (await notifiedAt())!;
+    // ...and straight after it a completion, which the database does not announce (it would set notified_at again).
+    await tasksCompleteMany({ db: db.pool, completions: [{ taskId: claimed[0]!.taskId, claim: claimed[0]!.claim, resultJson: '{}' }] });
+    expect(await notifiedAt()).toBe(announced);
+    // A client that connects now, after the notification, as a page opened at that moment.
+    const stream = await followEvents(`${dashboard.url}api/events?job=${jobId}`);
+    try {
+      await stream.next((e) => e.event === 'ready');
+      const trailing = await stream.next((e) => e.event === 'progress' && e.at >= announced + 1_400, 5_000);
+      expect(trailing.data).toEqual({ jobId, stage: 1 });
+      const status = await getJson<{ stages: Array<{ stage: number; completed: number }> }>(`${dashboard.url}api/jobs/${jobId}`);
+      expect(status.stages.find((st) => st.stage === 1)!.completed).toBe(1);
+      // Once: a window in which no other progress event may come.
+      await sleep(2_000);
+      expect(stream.events.filter((e) => e.event === 'progress' && e.at > trailing.at)).toEqual([]);
+    } finally {
+      stream.close();
     }
   });
 

@@ -111,19 +111,13 @@ export function showJob(view, jobId, config) {
     refreshChart();
     refreshMap();
   })();
-  // geo_progress comes at most once a second per stage, on the first completion of each second:
-  // one more read a little after the last one catches the completions that came after it.
-  let trailing;
+  // The dashboard sends one more progress event after the last of a burst: each event is one read.
   const stop = follow(jobId, (event) => {
     if (event === 'reset') map?.reset();
     refreshAll();
-    if (event !== 'progress') return;
-    clearTimeout(trailing);
-    trailing = setTimeout(refreshAll, 1500);
   });
   return () => {
     stop();
-    clearTimeout(trailing);
     for (const r of [refreshStatus, refreshProblems, refreshChart, refreshMap]) r.cancel();
     map?.remove();
     chart.remove();

@@ -71,17 +71,10 @@ export function showJobs(view, _config) {
 
   const refresh = refresher(load, 500);
   refresh.now();
-  // One more read after the last progress event (it comes at most once a second per stage).
-  let trailing;
-  const stop = follow(undefined, (event) => {
-    refresh();
-    if (event !== 'progress') return;
-    clearTimeout(trailing);
-    trailing = setTimeout(refresh, 1500);
-  });
+  // The dashboard sends one more progress event after the last of a burst: each event is one read.
+  const stop = follow(undefined, () => refresh());
   return () => {
     stop();
-    clearTimeout(trailing);
     refresh.cancel();
   };
 }
