@@ -67,6 +67,9 @@ export async function judgeIdle(params: {
   return { busy: waiting || busyGeoWorkers, awaiting, heldByOthers: others.filter((h) => h.session === null), notServed };
 }
 
+/** The verdict while the worker goes on: nothing is left behind yet. */
+const NOT_IDLE: IdleVerdict = { idle: false, heldByOthers: [], notServed: [], unreceived: [] };
+
 /** What the pipeline tells the idle check. */
 export interface Quiet {
   /** When the last delivery arrived. */
@@ -85,7 +88,7 @@ export interface Quiet {
  * and the verdict names them. Keeps the last verdict for the run's summary.
  */
 export class IdleWatch {
-  verdict: IdleVerdict = { idle: false, heldByOthers: [], notServed: [], unreceived: [] };
+  verdict: IdleVerdict = NOT_IDLE;
   /** The tasks found waiting for a receive, and since when unchanged with nothing arriving. */
   private awaited: { key: string; since: number } | undefined;
 
@@ -122,15 +125,14 @@ export class IdleWatch {
     const settled = { heldByOthers: found.heldByOthers, notServed: found.notServed };
     if (found.busy || found.awaiting.length === 0) {
       this.awaited = undefined;
-      this.verdict = found.busy ? { idle: false, heldByOthers: [], notServed: [], unreceived: [] } : { idle: true, ...settled, unreceived: [] };
+      this.verdict = found.busy ? NOT_IDLE : { idle: true, ...settled, unreceived: [] };
       return this.verdict.idle;
     }
     const now = Date.now();
     const key = JSON.stringify(found.awaiting);
     if (this.awaited?.key !== key || this.awaited.since < quietSince) this.awaited = { key, since: now };
     const waitMs = Math.max(params.leaseSeconds * 1000, quiet.longestLockMs) + params.idleMs;
-    const gone = now - this.awaited.since >= waitMs;
-    this.verdict = gone ? { idle: true, ...settled, unreceived: found.awaiting } : { idle: false, heldByOthers: [], notServed: [], unreceived: [] };
-    return gone;
+    this.verdict = now - this.awaited.since >= waitMs ? { idle: true, ...settled, unreceived: found.awaiting } : NOT_IDLE;
+    return this.verdict.idle;
   }
 }
