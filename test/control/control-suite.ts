@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportName } from '../../src/config/index.js';
 import { cancelJob } from '../../src/core/control.js';
+import type { WorkEvents } from '../../src/core/events.js';
 import { loadJob } from '../../src/core/jobs.js';
 import { PRUNABLE_STATUSES, pruneJobs } from '../../src/core/prune.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
@@ -16,10 +17,7 @@ import { type Lane, useWorkHarness } from '../work/support/harness.js';
 import { runWorkers, submit, total } from '../work/support/runtimes.js';
 import { claimsAfter, commitTimed, jobRow, leftovers, stageFinished, taskCounts } from './support/inspect.js';
 
-/** Handlers the suite's 4 workers (concurrency 4) may have been starting as a cancel committed: a receive's worth each, twice. */
-const IN_THE_ACT = 4 * 4 * 2;
-
-import { handlerStarts, registerControlJobType } from './support/job-type.js';
+import { handlerStarts, registerControlJobType, wallClockMs } from './support/job-type.js';
 
 const BUGGY = path.resolve(import.meta.dirname, 'support/swap-buggy.mjs');
 const FIXED = path.resolve(import.meta.dirname, 'support/swap-fixed.mjs');
@@ -69,7 +67,10 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
       const l = await lane();
       const tag = `${transport}-cancel`;
       const jobId = await submit(db, l, 'control_test', { n: cancelTasks, delayMs: 1, tag });
-      const workers = runWorkers(db, l, 4, { leaseSeconds: 30, idleMs: 2_000 });
+      /** When each worker heard that this job changed (the cancel is its only change while they run). */
+      const heard: number[] = [];
+      const events: WorkEvents = { jobChangeHeard: (changed) => changed === jobId && void heard.push(wallClockMs()) };
+      const workers = runWorkers(db, l, 4, { leaseSeconds: 30, idleMs: 2_000, events });
       try {
         await waitFor('a quarter of the tasks to finish', async () => ((await stageFinished(db, jobId, 1)) >= cancelTasks / 4 ? true : undefined), {
           timeoutMs: 180_000,
@@ -83,12 +84,13 @@ export function controlBehaviour(transport: TransportName, sizes: ControlSizes):
 
         const starts = [...handlerStarts.entries()].filter(([taskId]) => taskId.startsWith(jobId.slice(0, 16)));
         // No task of the job was claimed after the cancel committed: the database's guarantee, on every
-        // transport. What a worker had claimed and not started may still start in the moment the
-        // notification takes to reach it (a claim answered just before the commit starts its handler
-        // just after): at most what the workers hold between claim and start, never their prefetch.
+        // transport. What a worker had claimed and not started may still start until the notification
+        // reaches it (how long that takes depends on the machine's load), and none once it has.
         expect(await claimsAfter(db, jobId, cancel.after)).toEqual([]);
-        const late = starts.flatMap(([taskId, times]) => times.filter((t) => t > cancel.after).map((t) => ({ taskId, afterCommitMs: t - cancel.after })));
-        expect(late.length, `${late.length} handlers started after the cancel committed`).toBeLessThanOrEqual(IN_THE_ACT);
+        expect(heard).toHaveLength(4);
+        const times = starts.flatMap(([, t]) => t);
+        const why = `${times.filter((t) => t > cancel.after).length} handlers started after the cancel committed; every worker had heard of it within ${Math.round(Math.max(...heard) - cancel.before)} ms`;
+        expect(times.filter((t) => t > Math.max(...heard)).length, why).toBe(0);
         // The run was cancelled in its middle: work ran before, and work was left that never ran.
         const ran = starts.length;
         expect(ran).toBeGreaterThanOrEqual(cancelTasks / 4);

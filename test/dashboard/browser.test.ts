@@ -211,32 +211,36 @@ describe('the dashboard in a browser', { timeout: 180_000 }, () => {
       expect(new Set(drawn.map((f) => f.status))).toEqual(new Set(['completed', 'failed', 'processing']));
       // The canvas has the colours where the tiles are: a failed tile's centre pixel is red.
       const failedTask = drawn.find((f) => f.status === 'failed')!.taskId;
-      await tilesPage.locator('#map').scrollIntoViewIfNeeded();
-      const pixel = await tilesPage.evaluate((taskId) => {
-        const g = (
-          window as unknown as {
-            geoDashboard: {
-              map: {
-                latLngToContainerPoint(ll: [number, number]): { x: number; y: number };
-                eachLayer(fn: (l: { feature?: { properties: { taskId: string }; geometry: { coordinates: number[][][] } } }) => void): void;
+      // Where the tile is now, and the colour there: read again until it is drawn, since the canvas repaints
+      // on an animation frame after the scroll and the page above the map may still grow (its sections load).
+      const colourAtTile = async () => {
+        await tilesPage.locator('#map').scrollIntoViewIfNeeded();
+        const pixel = await tilesPage.evaluate((taskId) => {
+          const g = (
+            window as unknown as {
+              geoDashboard: {
+                map: {
+                  latLngToContainerPoint(ll: [number, number]): { x: number; y: number };
+                  eachLayer(fn: (l: { feature?: { properties: { taskId: string }; geometry: { coordinates: number[][][] } } }) => void): void;
+                };
               };
-            };
-          }
-        ).geoDashboard;
-        let centre: [number, number] = [0, 0];
-        g.map.eachLayer((l) => {
-          if (l.feature?.properties.taskId === taskId) {
-            const ring = l.feature.geometry.coordinates[0]!;
-            centre = [(ring[0]![1]! + ring[2]![1]!) / 2, (ring[0]![0]! + ring[2]![0]!) / 2];
-          }
-        });
-        const point = g.map.latLngToContainerPoint(centre);
-        const container = document.getElementById('map')!.getBoundingClientRect();
-        return { x: container.left + point.x, y: container.top + point.y };
-      }, failedTask);
-      // Read until drawn: the canvas repaints on an animation frame after the scroll, later under load.
-      const clip = { x: Math.round(pixel.x), y: Math.round(pixel.y), width: 1, height: 1 };
-      await expect.poll(async () => nearestStatus(await decodePixel(tilesPage, await tilesPage.screenshot({ clip }))), { timeout: 10_000 }).toBe('failed');
+            }
+          ).geoDashboard;
+          let centre: [number, number] = [0, 0];
+          g.map.eachLayer((l) => {
+            if (l.feature?.properties.taskId === taskId) {
+              const ring = l.feature.geometry.coordinates[0]!;
+              centre = [(ring[0]![1]! + ring[2]![1]!) / 2, (ring[0]![0]! + ring[2]![0]!) / 2];
+            }
+          });
+          const point = g.map.latLngToContainerPoint(centre);
+          const container = document.getElementById('map')!.getBoundingClientRect();
+          return { x: container.left + point.x, y: container.top + point.y };
+        }, failedTask);
+        const clip = { x: Math.round(pixel.x), y: Math.round(pixel.y), width: 1, height: 1 };
+        return nearestStatus(await decodePixel(tilesPage, await tilesPage.screenshot({ clip })));
+      };
+      await expect.poll(colourAtTile, { timeout: 10_000 }).toBe('failed');
       await keepScreenshot(tilesPage, 'dashboard-tiles-map');
 
       // Clicking a tile shows its task.

@@ -229,7 +229,11 @@ export function workBehaviour(transport: TransportName, suite: SuiteOptions = {}
       }
       const [summary] = await runWorkers(db, l, 1, {
         idleMs: LOCK_SECONDS * 2_500,
-        onNotice: (_message, detail) => detail?.event === 'lock_lost' && order.push('lock lost'),
+        onNotice: (message, detail) => {
+          if (detail?.event === 'lock_lost') order.push('lock lost');
+          // A settlement the broker did not answer (a timeout) cannot tell a lost lock: said, for a failure's message.
+          else if (detail?.event === 'settle_failed') order.push(message);
+        },
       }).finally(() => {
         spinHooks.afterSpin = undefined;
       });
