@@ -13,7 +13,8 @@ export const BLOCKED = 150;
 /** Its message is put on the queue a second time. */
 export const DUPLICATED = 42;
 /**
- * Its first delivery is invoked twice at once on one host. The invocation that runs it is held in
+ * The first delivery of it each host receives is invoked twice at once (an earlier delivery may have
+ * gone to a host that was killed, or lapsed under load). The invocation that runs it is held in
  * its handler until the other has answered busy (the test then creates its release file).
  */
 export const DOUBLE_INVOKED = 321;

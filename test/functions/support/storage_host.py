@@ -56,6 +56,8 @@ class Host:
         self._queue = queue
         self._recorder = recorder
         self._double_invoke = double_invoke
+        self._doubled = False
+        self._doubling = threading.Lock()
         self._local = threading.local()
 
     def _client(self, name: str) -> QueueClient:
@@ -89,12 +91,24 @@ class Host:
         except (binascii.Error, UnicodeDecodeError) as err:
             self._failed(queue, message, err)
             return
-        copies = 2 if self._double_invoke and message.dequeue_count == 1 and self._double_invoke in text else 1
+        copies = 2 if self._doubles(text) else 1
         errors = self._invoke(text, copies)
         if errors:
             self._failed(queue, message, errors[0])
         else:
             queue.delete_message(message)
+
+    def _doubles(self, text: str) -> bool:
+        """Whether this delivery is the one this process invokes twice: the first it receives of the
+        double-invoked task, whatever its dequeue count (an earlier delivery may have gone to a host
+        that was killed, or have lapsed on a loaded machine)."""
+        if not self._double_invoke or self._double_invoke not in text:
+            return False
+        with self._doubling:
+            if self._doubled:
+                return False
+            self._doubled = True
+            return True
 
     def _invoke(self, text: str, copies: int) -> list:
         """Runs `copies` invocations of one message at once, as a host does when
