@@ -3,7 +3,7 @@ import { type BackoffPolicy, backoffDelay, sleep } from '../concurrency/backoff.
 import { InputError, TransportError } from '../errors.js';
 import { tryParseTaskMessage } from './message.js';
 import { codecFor, connectStorageQueue, POISON_SUFFIX, type StorageConfig } from './storage-queue-connect.js';
-import { classifyStorageError } from './storage-queue-errors.js';
+import { classifyStorageError, describeError, isConnectionReset } from './storage-queue-errors.js';
 import type { ConsumerOptions, ReceivedMessage, TransportConsumer } from './transport.js';
 
 /** The service's maximum per receive request. */
@@ -57,7 +57,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
   /** Hides the message for `seconds` (optionally with new text) and keeps the new pop receipt. */
   const update = async (m: ReceivedMessage, seconds: number, operation: string): Promise<Date> => {
     const h = holdOf(m);
-    const answer = await client.updateMessage(h.messageId, h.popReceipt, undefined, seconds, limit()).catch(fail(operation));
+    const answer = await againOnReset(() => client.updateMessage(h.messageId, h.popReceipt, undefined, seconds, limit()), redact).catch(fail(operation));
     h.popReceipt = answer.popReceipt!;
     const until = answer.nextVisibleOn ?? new Date(Date.now() + seconds * 1000);
     Object.assign(m, { receipt: h.popReceipt, lockedUntil: until });
@@ -96,7 +96,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
     },
     async complete(m) {
       const h = holdOf(m);
-      await client.deleteMessage(h.messageId, h.popReceipt, limit()).catch(fail('delete'));
+      await againOnReset(() => client.deleteMessage(h.messageId, h.popReceipt, limit()), redact).catch(fail('delete'));
     },
     async abandon(m) {
       await update(m, 0, 'abandon');
@@ -117,12 +117,31 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
       // Copied before the original is deleted: a crash in between leaves the
       // message in both queues, never in neither.
       await poisonQueue.sendMessage(text, limit()).catch(fail('move to poison queue'));
-      await client.deleteMessage(h.messageId, h.popReceipt, limit()).catch(fail('delete'));
+      await againOnReset(() => client.deleteMessage(h.messageId, h.popReceipt, limit()), redact).catch(fail('delete'));
     },
     async close() {
       stopping.abort();
     },
   };
+}
+
+/**
+ * A settlement, sent once more at once if its connection was reset before
+ * any answer. The SDK keeps connections open between requests, and one the
+ * service closed while this process was busy (a handler holding the event
+ * loop past the service's keep-alive timeout) fails the next request sent on
+ * it. The repeat goes out on a new connection. Repeating is safe: had the
+ * first request reached the service, its pop receipt is spent and the repeat
+ * answers LOCK_LOST, the worst case being a lost lock reported for a message
+ * that was in fact settled.
+ */
+async function againOnReset<T>(request: () => Promise<T>, redact: (text: string) => string): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    if (!isConnectionReset(describeError(err, redact))) throw err;
+    return request();
+  }
 }
 
 function toReceived(item: DequeuedMessageItem, decode: (stored: string) => string): ReceivedMessage {

@@ -34,6 +34,16 @@ export function isConnectionFailure(info: StatusInfo): boolean {
   return CONNECTION_CODES.some((c) => upper.includes(c)) || upper.includes('SOCKET HANG UP');
 }
 
+/**
+ * The connection closed before any answer (a reset, or a write to a socket
+ * the other side had closed): typically a kept-alive connection the service
+ * dropped while this process was not reading it.
+ */
+export function isConnectionReset(info: StatusInfo): boolean {
+  if (info.status !== undefined) return false;
+  return info.code === 'ECONNRESET' || info.code === 'EPIPE' || /socket hang up/i.test(info.detail);
+}
+
 /** geo's own request timeout fired (the pipeline aborts the request). */
 export function isTimeout(err: unknown): boolean {
   const name = (err as { name?: unknown })?.name;
