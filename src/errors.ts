@@ -161,6 +161,8 @@ export function kindOfCode(code: string, fallback: ErrorKind): ErrorKind {
 export class GeoError extends Error {
   readonly code: AnyErrorCode;
   readonly kind: ErrorKind;
+  /** The job a run was working on when it failed, printed with the error so a script knows what to resume. */
+  jobId?: string;
 
   /** `kind` applies only to a code ERROR_KINDS does not list (a broker's own error names). */
   constructor(kind: ErrorKind, code: AnyErrorCode, message: string, options?: { cause?: unknown }) {

@@ -22,8 +22,9 @@ export async function main(argv: string[]): Promise<number> {
     const { verbose } = program.opts<{ verbose?: boolean }>();
     const code = err instanceof GeoError ? err.code : 'INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
-    if (jsonRequested(program.opts(), argv)) screen.out(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
-    screen.err(`geo: ${message}\n`);
+    const jobId = err instanceof GeoError ? err.jobId : undefined;
+    if (jsonRequested(program.opts(), argv)) screen.out(`${JSON.stringify({ jobId, error: { code, message } }, null, 2)}\n`);
+    screen.err(jobId ? `geo: job ${jobId.slice(0, 12)}: ${message}\n` : `geo: ${message}\n`);
     if (caught instanceof CommanderError) screen.err('(run geo --help for usage)\n');
     else if (verbose && err instanceof Error && err.stack) screen.err(`${err.stack}\n`);
     else if (!(err instanceof GeoError)) screen.err('(run with --verbose for details)\n');

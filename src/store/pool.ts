@@ -1,5 +1,5 @@
 import type { Pool as PgPool, PoolClient as PgPoolClient } from 'pg';
-import { DependencyError, InputError } from '../errors.js';
+import { DependencyError, GeoError, InputError } from '../errors.js';
 import { redact, urlSecrets } from '../secrets/redact.js';
 import { clientConfigFor } from './connection-config.js';
 import pg from './pg.js';
@@ -79,7 +79,9 @@ const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', '08000', '0800
  * An error that means the database went away mid-run (terminated backend,
  * server shutdown, reset socket): a dependency failure, not a bug.
  */
-export function asConnectionLoss(err: unknown): DependencyError | undefined {
+export function asConnectionLoss(err: unknown): GeoError | undefined {
+  // Already classified: a broker's "connection is closed" is not the database's.
+  if (err instanceof GeoError) return err.code === 'DATABASE_CONNECTION_LOST' ? err : undefined;
   const code = (err as { code?: string }).code;
   const message = err instanceof Error ? err.message : String(err);
   if ((code && CONNECTION_LOST_CODES.has(code)) || /Connection terminated|connection is closed/i.test(message)) {

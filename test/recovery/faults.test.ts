@@ -62,6 +62,49 @@ describe('recovery from faults (real binary, Service Bus peer)', () => {
     expect(peer.queue(queue).activeCount()).toBe(20_000);
   });
 
+  it('a connection terminated outside the batch protocol: exit 3 naming the job, and a re-run queues every task', async () => {
+    const { db, peer } = fixture;
+    const queue = 'terminated-outside';
+    peer.createQueue(queue, { duplicateDetection: true });
+    const env = serviceBusEnv(db, peer, queue);
+    const jobId = jobIdFor('hello_world', { n: 1_000, name: 'outside' });
+    const args = ['submit', 'hello_world', '--n', '1000', '--param', 'name=outside', '--json'];
+    // The stage row is written before any batch: held here, the submit's statement waits on the
+    // lock, and is terminated there, a statement the batch protocol's stop handling never sees.
+    const holder = await db.pool.connect();
+    let run: ReturnType<typeof startGeo> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE stages IN EXCLUSIVE MODE');
+      run = startGeo(args, env);
+      const terminated = await waitFor(
+        'the submit to wait on the stage lock',
+        async () => {
+          const { rows } = await db.pool.query(
+            `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+             WHERE application_name = 'geo' AND datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO stages%'`,
+          );
+          return rows.some((r) => r.done);
+        },
+        { timeoutMs: 20_000, intervalMs: 20 },
+      );
+      expect(terminated).toBe(true);
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    const result = await run!.done;
+    expect(result.code, result.stderr).toBe(3);
+    const doc = parseJsonOutput<{ jobId: string; error: { code: string } }>(result);
+    expect(doc).toEqual({ jobId, error: { code: 'DATABASE_CONNECTION_LOST', message: expect.stringMatching(/lost the connection to PostgreSQL/) } });
+    expect(result.stderr).toContain(`job ${jobId.slice(0, 12)}:`);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM stages WHERE job_id = $1', [jobId])).rows[0].n).toBe(0);
+
+    expect((await runGeo(args, env)).code).toBe(0);
+    expect(await taskCounts(jobId)).toEqual({ queued: 1_000 });
+    expect(new Set(peer.queue(queue).messageIds()).size).toBe(1_000);
+  });
+
   it('the broker unreachable during a submit: exit 3 with batches pending_queue; retry-pending sends them all later', async () => {
     const { db, peer } = fixture;
     const queue = 'unreachable';

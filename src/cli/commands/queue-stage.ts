@@ -25,7 +25,7 @@ export function registerQueueStage(program: Command, globals: () => GlobalOption
       const transport = await openRunTransport(name, () =>
         ctx.config.transport ? ctx.transport(ctx.config.transport) : ctx.transportFor({ transport: name, destination: job.destination }),
       );
-      await runDispatch(ctx, flags, 'queue-stage', (options) => queueStage({ db, transport, job, stage, force: flags.force, options }));
+      await runDispatch(ctx, flags, 'queue-stage', job.jobId, (options) => queueStage({ db, transport, job, stage, force: flags.force, options }));
     });
   });
 }

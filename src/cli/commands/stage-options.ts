@@ -3,6 +3,7 @@ import type { DispatchProgress, PhaseObserver } from '../../core/protocol/dispat
 import { MAX_BATCH_SIZE } from '../../core/protocol/plan.js';
 import type { StageRunOptions } from '../../core/protocol/queue-stage.js';
 import { GeoError, InputError } from '../../errors.js';
+import { asConnectionLoss } from '../../store/pool.js';
 import { listNames, type TransportName, transportHelp, transportKind, transportOptions } from '../../transports/index.js';
 import type { CommandContext } from '../context.js';
 import { finishRun } from '../exit-codes.js';
@@ -71,6 +72,7 @@ export async function runDispatch(
   ctx: CommandContext,
   flags: DispatchFlags,
   command: StageCommand,
+  jobId: string,
   run: (options: StageRunOptions) => Promise<StageRun>,
 ): Promise<void> {
   const session = await ctx.session(`geo ${command}`);
@@ -97,7 +99,7 @@ export async function runDispatch(
     });
   } catch (err) {
     tracing.end(undefined, err);
-    throw err;
+    throw ofJob(err, jobId);
   } finally {
     progress.stop();
   }
@@ -105,6 +107,19 @@ export async function runDispatch(
   if (ctx.output.jsonMode) ctx.output.json(stageRunJson(result));
   else renderStageRun(ctx.output, command, result);
   finishRun({ stoppedBy: result.stoppedBy, unfinished: result.pendingQueue + result.failed + result.notWritten });
+}
+
+/**
+ * Names the job in an error that ended its run. Most stops come back in the
+ * run's result with the job's counts; this covers the rest, such as a
+ * statement outside the batch protocol on a connection the database had just
+ * terminated.
+ */
+export function ofJob(err: unknown, jobId: string): unknown {
+  const classified = err instanceof GeoError ? err : asConnectionLoss(err);
+  if (!classified) return err;
+  classified.jobId ??= jobId;
+  return classified;
 }
 
 /** The GEO_TEST_PAUSE_AT failpoint: stops at the n-th time the protocol reaches a phase, until killed. */

@@ -16,7 +16,7 @@ import type { Progress } from '../progress.js';
 import { inputJson, RejectedLines, renderInputSummary } from '../render/input.js';
 import { renderStageRun, stageProgress, stageQuitNote, stageRunJson } from '../render/stage-run.js';
 import { dispatchTracing } from '../tracing.js';
-import { type DispatchFlags, openRunTransport, pauseAt } from './stage-options.js';
+import { type DispatchFlags, ofJob, openRunTransport, pauseAt } from './stage-options.js';
 
 export interface InputFlags {
   input: string;
@@ -117,7 +117,9 @@ async function dispatchItems(
     (result) => tracing.end(result),
     (err: unknown) => tracing.end(undefined, err),
   );
-  return run;
+  return run.catch((err: unknown) => {
+    throw ofJob(err, job.jobId);
+  });
 }
 
 function render(ctx: CommandContext, result: InputSubmitResult, rejected: RejectedLines): void {

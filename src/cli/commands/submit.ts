@@ -51,7 +51,7 @@ export function registerSubmit(program: Command, globals: () => GlobalOptions): 
       }
       const transport = await openRunTransport(name, () => ctx.transport(name));
       const db = await ctx.store(flags.concurrency + 2);
-      await runDispatch(ctx, flags, 'submit', (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
+      await runDispatch(ctx, flags, 'submit', job.jobId, (options) => submitJob({ db, transport, job, destination: ctx.destination(transport.name), options }));
     });
   });
 }
