@@ -98,3 +98,12 @@ export async function sessionsListLive(db: Queryable): Promise<SessionInfo[]> {
   );
   return rows;
 }
+
+/**
+ * Sessions whose process is gone but which no sweep has reaped yet: what
+ * they held (tasks, batches, stages) is freed by the next sweep.
+ */
+export async function sessionsCountDead(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE session_id NOT IN (SELECT geo_live_sessions())`);
+  return rows[0]!.n;
+}

@@ -5,6 +5,7 @@ import { QueueClient } from '@azure/storage-queue';
 import { describe, expect, it } from 'vitest';
 import type { ReceivedMessage } from '../../src/transports/transport.js';
 import { parseJsonOutput, runGeo } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { type Lane, useWorkHarness } from './support/harness.js';
 import { stageTasks } from './support/inspect.js';
 import { registerFlakyJobType } from './support/job-type.js';
@@ -70,6 +71,52 @@ describe('geo work --until-idle over storage-queue, with the one message out of 
       expect(await stageTasks(db, jobId, 1)).toEqual(Array.from({ length: 3 }, () => expect.objectContaining({ status: 'queued' })));
     } finally {
       await Promise.all([lane.close(), elsewhere.close()]);
+    }
+  }, 60_000);
+
+  it('a task claimed by a geo process that died, before any sweep found it dead, keeps the worker: the sweep frees it, the worker runs it, then stops', async () => {
+    const db = harness.db.pool;
+    const lane = await harness.lane();
+    // The dead process: a session on its own connection, and a claim under it; its message is gone with it.
+    const dying = await db.connect();
+    // Holds the dead session's row, so every sweep skips it (the reap takes its rows SKIP LOCKED) until released.
+    const unreaped = await db.connect();
+    let released: Promise<unknown> | undefined;
+    try {
+      const jobId = await submit(db, lane, 'flaky_test', { n: 1, tag: 'dead-holder' });
+      const queue = queueOf(lane);
+      const { receivedMessageItems: taken } = await queue.receiveMessages({ numberOfMessages: 1 });
+      await queue.deleteMessage(taken[0]!.messageId, taken[0]!.popReceipt);
+      await dying.query(`SELECT geo_session_start('dead-holder', 'elsewhere', 1, 'geo work')`);
+      const [task] = await stageTasks(db, jobId, 1);
+      const claim = await dying.query(`SELECT * FROM geo_claim_task($1, 'dead-holder', interval '1 hour')`, [task!.taskId]);
+      expect(claim.rowCount).toBe(1);
+      await unreaped.query('BEGIN');
+      await unreaped.query(`SELECT 1 FROM sessions WHERE worker = 'dead-holder' FOR UPDATE`);
+      dying.release(true);
+      await waitFor('the session to die with its connection', async () => {
+        const { rows } = await db.query(`SELECT 1 FROM sessions WHERE worker = 'dead-holder' AND session_id NOT IN (SELECT geo_live_sessions())`);
+        return rows.length === 1;
+      });
+
+      const idleMs = 1_000;
+      const empty: number[] = [];
+      const onReceive = (r: ReceivedMessage[]) => {
+        if (r.length > 0) return;
+        empty.push(Date.now());
+        // The worker has been quiet for --idle since its first empty receive, asked whether it was done
+        // after the receive that showed it, and received again: the dead session kept it. The sweep may now free the claim.
+        if (!released && empty.filter((t) => t >= empty[0]! + idleMs).length >= 2) released = unreaped.query('COMMIT');
+      };
+      const [summary] = await runWorkers(db, lane, 1, { leaseSeconds: 5, idleMs }, { onReceive });
+      expect(released, 'the worker went on after an idle check with the dead session unreaped').toBeDefined();
+      expect(summary).toMatchObject({ stoppedBy: 'idle', tasks: 1, completed: 1, heldByOthers: [], unreceived: [] });
+      expect(await stageTasks(db, jobId, 1)).toEqual([expect.objectContaining({ status: 'completed' })]);
+    } finally {
+      if (!released) await unreaped.query('ROLLBACK');
+      else await released;
+      unreaped.release();
+      await lane.close();
     }
   }, 60_000);
 

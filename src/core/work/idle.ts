@@ -1,6 +1,7 @@
 import type { Destination } from '../../config/destinations.js';
 import { type AwaitingJob, jobsAwaiting, jobsNotServed, type TaskHolder, tasksHolders, tasksRemaining, type UnservedJob } from '../../store/holders.js';
 import type { Queryable } from '../../store/pool.js';
+import { sessionsCountDead } from '../../store/sessions.js';
 import { stageCompletionsCountOpen } from '../../store/stage-completions.js';
 import { jobTypeNames } from '../job-types/registry.js';
 
@@ -17,7 +18,11 @@ export interface IdleVerdict {
 
 /** What judgeIdle found: whether anything keeps the worker for certain, and the tasks that may still get a message. */
 export interface IdleFindings {
-  /** A stage waits to be advanced, retries wait out their delay, something is unsent or ready in the local queue, or another live geo worker runs tasks. */
+  /**
+   * A stage waits to be advanced, retries wait out their delay, something is unsent or ready in the
+   * local queue, another live geo worker runs tasks, or a geo process died and the sweep has yet to
+   * free what it held.
+   */
   busy: boolean;
   /** Tasks not finished, not held under a live lease and not waiting out a retry: their message may still come. */
   awaiting: AwaitingJob[];
@@ -31,7 +36,9 @@ export interface IdleFindings {
  * stage waits to be advanced (its next stage's tasks are coming), while
  * retries wait out their delay, while tasks are ready in the local queue, or
  * while another live geo worker runs tasks (they may fail and run again, or
- * finish a stage). Tasks of open stages that none of those explain still
+ * finish a stage), and while a geo process that died is not yet reaped: its
+ * claims look like those of a worker that is not geo until the sweep (every
+ * few seconds in each worker) frees them and owes their tasks a message. Tasks of open stages that none of those explain still
  * wait for a receive (`awaiting`): on a broker their message may be hidden
  * for now (a receive that lost it or gave it up, a lock not yet expired, a
  * redelivery just sent), and a lapsed claim is put back by the sweep.
@@ -54,17 +61,18 @@ export async function judgeIdle(params: {
   worker: string;
 }): Promise<IdleFindings> {
   const { db, transport, jobTypes } = params;
-  const [openStages, remaining, holders, notServed, awaiting] = await Promise.all([
+  const [openStages, remaining, holders, notServed, awaiting, deadSessions] = await Promise.all([
     stageCompletionsCountOpen({ db }),
     tasksRemaining(db, { transport, jobTypes }),
     tasksHolders(db, { transport }),
     jobsNotServed(db, { transport, jobTypes }),
     params.awaiting ? jobsAwaiting(db, { destination: params.awaiting, jobTypes }) : [],
+    sessionsCountDead(db),
   ]);
   const others = holders.filter((h) => h.worker !== params.worker);
   const busyGeoWorkers = others.some((h) => h.session !== null);
   const waiting = openStages > 0 || remaining.waiting > 0 || remaining.unsent > 0 || (params.tasksAreMessages && remaining.ready > 0);
-  return { busy: waiting || busyGeoWorkers, awaiting, heldByOthers: others.filter((h) => h.session === null), notServed };
+  return { busy: waiting || busyGeoWorkers || deadSessions > 0, awaiting, heldByOthers: others.filter((h) => h.session === null), notServed };
 }
 
 /** The verdict while the worker goes on: nothing is left behind yet. */
