@@ -125,22 +125,30 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
   };
 }
 
+/** Tries of a settlement whose connection is reset before any answer (see againOnReset). */
+const RESET_TRIES = 3;
+/** Long enough for this process to read the closes of other connections the service dropped at the same time. */
+const RESET_PAUSE_MS = 50;
+
 /**
- * A settlement, sent once more at once if its connection was reset before
- * any answer. The SDK keeps connections open between requests, and one the
- * service closed while this process was busy (a handler holding the event
- * loop past the service's keep-alive timeout) fails the next request sent on
- * it. The repeat goes out on a new connection. Repeating is safe: had the
- * first request reached the service, its pop receipt is spent and the repeat
+ * A settlement, sent again after a short pause if its connection was reset
+ * before any answer. The SDK keeps connections open between requests, and
+ * those the service closed while this process was busy (a handler holding
+ * the event loop past the service's keep-alive timeout) fail the next request
+ * sent on them; the pause lets this process see the other closes, so the
+ * repeat goes out on a live or a new connection. Repeating is safe: had a
+ * request reached the service, its pop receipt is spent and the repeat
  * answers LOCK_LOST, the worst case being a lost lock reported for a message
  * that was in fact settled.
  */
 async function againOnReset<T>(request: () => Promise<T>, redact: (text: string) => string): Promise<T> {
-  try {
-    return await request();
-  } catch (err) {
-    if (!isConnectionReset(describeError(err, redact))) throw err;
-    return request();
+  for (let tries = 1; ; tries++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (tries === RESET_TRIES || !isConnectionReset(describeError(err, redact))) throw err;
+      await sleep(RESET_PAUSE_MS);
+    }
   }
 }
 
