@@ -34,14 +34,15 @@ export interface IdleFindings {
  * Looks, once nothing arrived for a while and nothing is in flight here, at
  * what is left of the work this worker serves. It is busy while a finished
  * stage waits to be advanced (its next stage's tasks are coming), while
- * retries wait out their delay, while tasks are ready in the local queue, or
+ * retries wait out their delay, while tasks are ready in the local queue,
  * while another live geo worker runs tasks (they may fail and run again, or
  * finish a stage), and while a geo process that died is not yet reaped: its
  * claims look like those of a worker that is not geo until the sweep (every
- * few seconds in each worker) frees them and owes their tasks a message. Tasks of open stages that none of those explain still
- * wait for a receive (`awaiting`): on a broker their message may be hidden
- * for now (a receive that lost it or gave it up, a lock not yet expired, a
- * redelivery just sent), and a lapsed claim is put back by the sweep.
+ * few seconds in each worker) frees them and owes their tasks a message.
+ * Tasks of open stages that none of those explain still wait for a receive
+ * (`awaiting`): on a broker their message may be hidden for now (a receive
+ * that lost it or gave it up, a lock not yet expired, a redelivery just
+ * sent), and a lapsed claim is put back by the sweep.
  * Tasks held by workers that are not geo cannot be waited for with
  * certainty: they are reported.
  */
