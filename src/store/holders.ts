@@ -102,11 +102,11 @@ export interface AwaitingJob {
 
 /**
  * The running jobs sent to `destination` (of `jobTypes`) whose tasks still
- * wait for a receive: what a quiet worker on that queue must not take for done while a
- * message may come back. From the open stages' counters less the tasks held
- * under live leases and those waiting out a retry, so it reads the stages of
- * running jobs and the partial indexes over processing and queued tasks:
- * proportional to what is left, not to the tasks table.
+ * wait for a receive: what a quiet worker on that queue must not take for
+ * done while a message may come back. From the open stages' counters less
+ * the tasks held under live leases and those waiting out a retry, so it reads
+ * the stages of running jobs and the partial indexes over processing and
+ * queued tasks: proportional to what is left, not to the tasks table.
  */
 export async function jobsAwaiting(db: Queryable, params: { destination: Destination; jobTypes: readonly string[] }): Promise<AwaitingJob[]> {
   const { destination } = params;

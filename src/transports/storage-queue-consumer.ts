@@ -49,6 +49,8 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
   const fail = (operation: string) => (err: unknown) => {
     throw classifyStorageError(err, where, redact, operation);
   };
+  const settle = <T>(operation: string, request: () => Promise<T>) => againOnReset(request, redact).catch(fail(operation));
+  const remove = (h: Held) => settle('delete', () => client.deleteMessage(h.messageId, h.popReceipt, limit()));
   const holdOf = (m: ReceivedMessage): Held => {
     const h = held.get(m);
     if (!h) throw new TransportError('NOT_RECEIVED_HERE', `${target}: the message was not received by this consumer`, { retryable: false });
@@ -57,7 +59,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
   /** Hides the message for `seconds` (optionally with new text) and keeps the new pop receipt. */
   const update = async (m: ReceivedMessage, seconds: number, operation: string): Promise<Date> => {
     const h = holdOf(m);
-    const answer = await againOnReset(() => client.updateMessage(h.messageId, h.popReceipt, undefined, seconds, limit()), redact).catch(fail(operation));
+    const answer = await settle(operation, () => client.updateMessage(h.messageId, h.popReceipt, undefined, seconds, limit()));
     h.popReceipt = answer.popReceipt!;
     const until = answer.nextVisibleOn ?? new Date(Date.now() + seconds * 1000);
     Object.assign(m, { receipt: h.popReceipt, lockedUntil: until });
@@ -95,8 +97,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
       }
     },
     async complete(m) {
-      const h = holdOf(m);
-      await againOnReset(() => client.deleteMessage(h.messageId, h.popReceipt, limit()), redact).catch(fail('delete'));
+      await remove(holdOf(m));
     },
     async abandon(m) {
       await update(m, 0, 'abandon');
@@ -117,7 +118,7 @@ export async function createStorageQueueConsumer(config: StorageConfig, options:
       // Copied before the original is deleted: a crash in between leaves the
       // message in both queues, never in neither.
       await poisonQueue.sendMessage(text, limit()).catch(fail('move to poison queue'));
-      await againOnReset(() => client.deleteMessage(h.messageId, h.popReceipt, limit()), redact).catch(fail('delete'));
+      await remove(h);
     },
     async close() {
       stopping.abort();
